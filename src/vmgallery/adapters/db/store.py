@@ -1,0 +1,265 @@
+"""Metadata persistence over SQLAlchemy Core, the same code on SQLite and PostgreSQL.
+
+`Database.write()` opens a transaction that may change rows (on SQLite it takes the write lock up front with
+BEGIN IMMEDIATE, so two writers never deadlock on a lock upgrade); `Database.read()` a consistent read. Both yield
+a `Tx`, the repository: every query the application runs is a method here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy.engine import Engine
+
+from .tables import jobs, operations, resources
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@dataclass
+class ResourceRow:
+    seq: int
+    key: str
+    type: str
+    parent_key: str
+    location: str | None
+    natural_key: str | None
+    state: str
+    body: dict[str, Any]
+
+
+@dataclass
+class OperationRow:
+    id: str
+    resource_key: str
+    resource_id: str
+    namespace: str
+    subscription: str
+    location: str
+    action: str
+    status: str
+    percent: int
+    error: dict | None
+    prior_body: dict | None
+    start_time: float
+    end_time: float | None
+
+
+@dataclass
+class JobRow:
+    id: int
+    operation_id: str
+    kind: str
+    payload: Any
+    attempts: int
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Take transaction control from pysqlite so BEGIN IMMEDIATE can be issued for writers.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("vmg_write") else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url)
+        else:
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; existing data is kept (Alembic migrations)."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # Two processes starting at once must not both run the migration.
+                conn.execute(text("SELECT pg_advisory_lock(4242001)"))
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+            finally:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
+                    conn.commit()
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:
+                return None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator["Tx"]:
+        with self.engine.connect().execution_options(vmg_write=True) as conn:
+            with conn.begin():
+                yield Tx(conn, self.is_sqlite)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator["Tx"]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield Tx(conn, self.is_sqlite)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _resource(row) -> ResourceRow:
+    return ResourceRow(row.seq, row.key, row.type, row.parent_key, row.location, row.natural_key, row.state,
+                       row.body)
+
+
+def _operation(row) -> OperationRow:
+    return OperationRow(**{c: getattr(row, c) for c in OperationRow.__dataclass_fields__})
+
+
+class Tx:
+    def __init__(self, conn: Connection, is_sqlite: bool):
+        self.conn = conn
+        self.is_sqlite = is_sqlite
+
+    # -- locking -------------------------------------------------------------------------------------------
+    def lock(self, name: str) -> None:
+        """Serialize writers that check-then-insert on the same name (quotas). SQLite writers are serial already."""
+        if not self.is_sqlite:
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+
+    # -- resources -----------------------------------------------------------------------------------------
+    def get(self, key: str, *, for_update: bool = False) -> ResourceRow | None:
+        q = select(resources).where(resources.c.key == key)
+        if for_update and not self.is_sqlite:
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        return _resource(row) if row else None
+
+    def insert(self, *, key: str, type: str, parent_key: str, subscription: str, group_key: str | None,
+               location: str | None, natural_key: str | None, state: str, body: dict, now: float) -> None:
+        self.conn.execute(insert(resources).values(
+            key=key, type=type, parent_key=parent_key, subscription=subscription, group_key=group_key,
+            location=location, natural_key=natural_key, state=state, body=body, created_at=now, updated_at=now))
+
+    def update(self, key: str, *, state: str, body: dict, now: float) -> None:
+        self.conn.execute(update(resources).where(resources.c.key == key).values(state=state, body=body,
+                                                                                updated_at=now))
+
+    def delete(self, key: str) -> None:
+        self.conn.execute(delete(resources).where(resources.c.key == key))
+
+    def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
+        row = self.conn.execute(select(resources).where(
+            resources.c.parent_key == parent_key, resources.c.type == type,
+            resources.c.natural_key == natural_key)).first()
+        return _resource(row) if row else None
+
+    def children(self, parent_key: str, limit: int = 20) -> list[ResourceRow]:
+        rows = self.conn.execute(select(resources).where(resources.c.parent_key == parent_key)
+                                 .order_by(resources.c.seq).limit(limit))
+        return [_resource(r) for r in rows]
+
+    def count_children(self, parent_key: str) -> int:
+        return self.conn.execute(select(func.count()).select_from(resources)
+                                 .where(resources.c.parent_key == parent_key)).scalar_one()
+
+    def in_group(self, group_key: str) -> list[ResourceRow]:
+        rows = self.conn.execute(select(resources).where(resources.c.group_key == group_key,
+                                                         resources.c.key != group_key))
+        return [_resource(r) for r in rows]
+
+    def count_in_region(self, subscription: str, location: str, type: str) -> int:
+        return self.conn.execute(select(func.count()).select_from(resources).where(
+            resources.c.subscription == subscription, resources.c.location == location,
+            resources.c.type == type)).scalar_one()
+
+    def page(self, *, type: str, after: int, limit: int, parent_key: str | None = None,
+             subscription: str | None = None, group_key: str | None = None) -> list[ResourceRow]:
+        q = select(resources).where(resources.c.type == type, resources.c.seq > after)
+        if parent_key is not None:
+            q = q.where(resources.c.parent_key == parent_key)
+        if subscription is not None:
+            q = q.where(resources.c.subscription == subscription)
+        if group_key is not None:
+            q = q.where(resources.c.group_key == group_key)
+        return [_resource(r) for r in self.conn.execute(q.order_by(resources.c.seq).limit(limit))]
+
+    # -- operations ----------------------------------------------------------------------------------------
+    def insert_operation(self, op: OperationRow) -> None:
+        self.conn.execute(insert(operations).values(**op.__dict__))
+
+    def get_operation(self, op_id: str) -> OperationRow | None:
+        row = self.conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        return _operation(row) if row else None
+
+    def active_operation(self, resource_key: str) -> OperationRow | None:
+        row = self.conn.execute(select(operations).where(operations.c.resource_key == resource_key,
+                                                         operations.c.status == "InProgress")).first()
+        return _operation(row) if row else None
+
+    def finish_operation(self, op_id: str, status: str, now: float, error: dict | None = None) -> None:
+        self.conn.execute(update(operations).where(operations.c.id == op_id).values(
+            status=status, error=error, end_time=now, percent=100 if status == "Succeeded" else operations.c.percent))
+
+    # -- jobs ----------------------------------------------------------------------------------------------
+    def insert_job(self, *, operation_id: str, kind: str, payload: Any, now: float) -> None:
+        self.conn.execute(insert(jobs).values(operation_id=operation_id, kind=kind, payload=payload,
+                                              state="queued", attempts=0, not_before=0, created_at=now))
+
+    def claim_job(self, owner: str, now: float, lease: float) -> JobRow | None:
+        """Take the oldest ready job (queued, or running with an expired lease) with a compare-and-set."""
+        ready = ((jobs.c.state == "queued") & (jobs.c.not_before <= now)) | \
+                ((jobs.c.state == "running") & (jobs.c.lease_until < now))
+        for row in self.conn.execute(select(jobs.c.id).where(ready).order_by(jobs.c.id).limit(5)).all():
+            claimed = self.conn.execute(update(jobs).where(jobs.c.id == row.id, ready).values(
+                state="running", lease_owner=owner, lease_until=now + lease, attempts=jobs.c.attempts + 1))
+            if claimed.rowcount == 1:
+                job = self.conn.execute(select(jobs).where(jobs.c.id == row.id)).one()
+                return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
+        return None
+
+    def owns_job(self, job_id: int, owner: str) -> bool:
+        return self.conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
+                                                         jobs.c.state == "running")).first() is not None
+
+    def finish_job(self, job_id: int, state: str) -> None:
+        self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, lease_owner=None,
+                                                                         lease_until=None))
+
+    def retry_job(self, job_id: int, not_before: float) -> None:
+        self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="queued", lease_owner=None,
+                                                                         lease_until=None, not_before=not_before))
+
+    def pending_jobs(self) -> int:
+        return self.conn.execute(select(func.count()).select_from(jobs)
+                                 .where(jobs.c.state.in_(("queued", "running")))).scalar_one()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{os.fspath(path)}"

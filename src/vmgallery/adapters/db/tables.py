@@ -1,0 +1,66 @@
+"""The metadata schema. Alembic migrations under `migrations/` create and evolve exactly these tables.
+
+- `resources`: every ARM resource; `body` (the ARM JSON) is the record of truth, the other columns are lower-cased
+  lookup keys. `seq` grows with every insert, which is what makes list paging stable while items are added.
+- `operations`: what `Azure-AsyncOperation` URLs report on.
+- `jobs`: the work behind operations, claimed by workers with a lease so any worker can finish what another started.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+resources = Table(
+    "resources", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(1024), nullable=False, unique=True),
+    Column("type", String(200), nullable=False),
+    Column("parent_key", String(1024), nullable=False),
+    Column("subscription", String(100), nullable=False),
+    Column("group_key", String(400), nullable=True),
+    Column("location", String(100), nullable=True),
+    Column("natural_key", String(400), nullable=True),
+    Column("state", String(40), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_resources_parent", "parent_key", "type", "seq"),
+    Index("ix_resources_scope", "subscription", "type", "seq"),
+    Index("ix_resources_group", "group_key", "type", "seq"),
+    Index("ix_resources_quota", "subscription", "location", "type"),
+    Index("ux_resources_natural", "parent_key", "type", "natural_key", unique=True),
+)
+
+operations = Table(
+    "operations", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("resource_key", String(1024), nullable=False, index=True),
+    Column("resource_id", Text, nullable=False),
+    Column("namespace", String(100), nullable=False),
+    Column("subscription", String(100), nullable=False),
+    Column("location", String(100), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("percent", Integer, nullable=False, default=0),
+    Column("error", JSON, nullable=True),
+    Column("prior_body", JSON, nullable=True),
+    Column("start_time", Float, nullable=False),
+    Column("end_time", Float, nullable=True),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("operation_id", String(64), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("payload", JSON, nullable=True),
+    Column("state", String(20), nullable=False),
+    Column("lease_owner", String(100), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", Float, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Index("ix_jobs_ready", "state", "not_before"),
+)

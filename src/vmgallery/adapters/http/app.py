@@ -1,0 +1,303 @@
+"""The ARM-shaped HTTP API.
+
+The request pipeline, in order: request ids and access log -> canonical path spelling (ARM paths are
+case-insensitive) -> bearer authentication -> route (api-version check, body parsing) -> use case -> ARM error
+mapping. Routes come from one table (`ROUTES`): every resource type gets the same handlers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ...app.kinds import GALLERY, IMAGE_DEFINITION, RESOURCE_GROUP, Kind
+from ...app.resources import Outcome, Resources
+from ...domain import errors
+from ...domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS, check_api_version
+from ...domain.ids import ResourceId, canonical_path
+
+log = logging.getLogger("vmgallery.http")
+
+RETRY_AFTER = "1"
+PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect")
+
+RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
+COMPUTE = RG + "/providers/Microsoft.Compute"
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: Kind
+    instance: str                     # path template of one resource
+    lists: tuple[tuple[str, str], ...]  # (path template, scope: "parent" | "group" | "subscription")
+    to_id: Callable[[dict[str, str]], ResourceId]
+
+
+ROUTES = (
+    Route(RESOURCE_GROUP, RG, (("/subscriptions/{subscriptionId}/resourceGroups", "subscription"),),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())),
+    Route(GALLERY, COMPUTE + "/galleries/{galleryName}",
+          ((COMPUTE + "/galleries", "group"),
+           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/galleries", "subscription")),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("galleries", p["galleryName"]),))),
+    Route(IMAGE_DEFINITION, COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}",
+          ((COMPUTE + "/galleries/{galleryName}/images", "parent"),),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("galleries", p["galleryName"]), ("images", p["galleryImageName"])))),
+)
+
+OPERATION_PATH = "/subscriptions/{subscriptionId}/providers/{namespace}/locations/{location}"
+
+
+def _params_doc(template: str, with_body: bool = False) -> dict:
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+              for n in re.findall(r"{(\w+)}", template)]
+    params.append({"name": "api-version", "in": "query", "required": True, "schema": {"type": "string"}})
+    doc: dict[str, Any] = {"parameters": params}
+    if with_body:
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return doc
+
+
+def arm_error(exc: errors.ArmError, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise errors.InvalidRequestContent("The request content is empty; a JSON object is required.")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise errors.InvalidRequestContent(f"The request content is not valid JSON: {exc}.") from None
+
+
+class ArmApi:
+    def __init__(self, resources: Resources, admin_token: str):
+        self.resources = resources
+        self.admin_token = admin_token.encode()
+
+    # -- URLs of operations ---------------------------------------------------------------------------------
+    def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
+        op = outcome.operation
+        if op is None:
+            return {}
+        version = request.query_params.get("api-version")
+        base = str(request.base_url).rstrip("/") + OPERATION_PATH.format(
+            subscriptionId=op.subscription, namespace=op.namespace, location=op.location)
+        return {"Azure-AsyncOperation": f"{base}/capsOperations/{op.id}?api-version={version}",
+                "Location": f"{base}/operationResults/{op.id}?api-version={version}",
+                "Retry-After": RETRY_AFTER}
+
+    def _respond(self, request: Request, outcome: Outcome) -> Response:
+        headers = self._op_headers(request, outcome)
+        if outcome.body is None or outcome.status == 204 or outcome.operation and outcome.operation.action == "delete":
+            return Response(status_code=outcome.status, headers=headers)
+        return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+    # -- resource handlers ------------------------------------------------------------------------------------
+    def register(self, app: FastAPI) -> None:
+        for route in ROUTES:
+            self._register_resource(app, route)
+        self._register_operations(app)
+
+    def _register_resource(self, app: FastAPI, route: Route) -> None:
+        kind = route.kind
+        tag = kind.type
+
+        async def put(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            body = await _json_body(request)
+            rid = route.to_id(request.path_params)
+            return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
+
+        async def patch(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            body = await _json_body(request)
+            rid = route.to_id(request.path_params)
+            return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
+
+        async def get(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            rid = route.to_id(request.path_params)
+            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind))
+
+        async def delete(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            rid = route.to_id(request.path_params)
+            return self._respond(request, await run_in_threadpool(self.resources.delete, rid, kind))
+
+        async def head(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            rid = route.to_id(request.path_params)
+            try:
+                await run_in_threadpool(self.resources.get, rid, kind)
+            except errors.NotFound:
+                return Response(status_code=404)
+            except errors.ResourceGroupNotFound:
+                return Response(status_code=404)
+            return Response(status_code=204)
+
+        for method, handler, body in (("PUT", put, True), ("PATCH", patch, True), ("GET", get, False),
+                                      ("DELETE", delete, False), ("HEAD", head, False)):
+            if method == "HEAD" and kind is not RESOURCE_GROUP:
+                continue
+            app.add_api_route(route.instance, handler, methods=[method], tags=[tag],
+                              name=f"{kind.type} {method}", openapi_extra=_params_doc(route.instance, body))
+
+        for template, scope in route.lists:
+            app.add_api_route(template, self._list_handler(route, scope), methods=["GET"], tags=[tag],
+                              name=f"{kind.type} list ({scope})", openapi_extra=_params_doc(template))
+
+    def _list_handler(self, route: Route, scope: str):
+        kind = route.kind
+
+        async def handler(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            p = request.path_params
+            token = request.query_params.get("$skiptoken") or "0"
+            top = request.query_params.get("$top")
+            if not token.isdigit():
+                raise errors.InvalidParameter(f"The $skiptoken '{token}' is not valid.", "$skiptoken")
+            if top is not None and not top.isdigit():
+                raise errors.InvalidParameter(f"$top must be a positive integer, not '{top}'.", "$top")
+            limit = int(top) if top else self.resources.settings.page_size
+            kwargs: dict[str, Any] = {"kind": kind, "after": int(token), "limit": limit}
+            if scope == "subscription":
+                kwargs["subscription"] = p["subscriptionId"]
+            elif scope == "group":
+                kwargs["group"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())
+            else:
+                kwargs["parent"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                                              (("galleries", p["galleryName"]),))
+            page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
+            body: dict[str, Any] = {"value": page.items}
+            if page.next_after is not None:
+                body["nextLink"] = str(request.url.include_query_params(**{"$skiptoken": str(page.next_after)}))
+            return JSONResponse(body)
+
+        return handler
+
+    def _register_operations(self, app: FastAPI) -> None:
+        def versions_for(namespace: str) -> tuple[str, ...]:
+            return RESOURCE_API_VERSIONS if namespace.lower() == "microsoft.resources" else GALLERY_API_VERSIONS
+
+        async def status(request: Request):
+            p = request.path_params
+            check_api_version(request.query_params.get("api-version"), versions_for(p["namespace"]),
+                              f"{p['namespace']}/locations/operations")
+            op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            body: dict[str, Any] = {"name": op.id, "status": op.status, "startTime": _iso(op.start_time),
+                                    "percentComplete": op.percent}
+            if op.end_time is not None:
+                body["endTime"] = _iso(op.end_time)
+            if op.error:
+                body["error"] = op.error.get("error")
+            headers = {"Retry-After": RETRY_AFTER} if op.status == "InProgress" else {}
+            return JSONResponse(body, headers=headers)
+
+        async def result(request: Request):
+            p = request.path_params
+            check_api_version(request.query_params.get("api-version"), versions_for(p["namespace"]),
+                              f"{p['namespace']}/locations/operationResults")
+            op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            if op.status == "InProgress":
+                return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
+            if op.status == "Failed":
+                err = op.error or {}
+                return JSONResponse({"error": err.get("error")}, status_code=err.get("status", 500))
+            if op.action == "delete" or resource is None:
+                return Response(status_code=204)
+            return JSONResponse(resource)
+
+        app.add_api_route(OPERATION_PATH + "/capsOperations/{operationId}", status, methods=["GET"],
+                          tags=["operations"], name="operation status",
+                          openapi_extra=_params_doc(OPERATION_PATH + "/capsOperations/{operationId}"))
+        app.add_api_route(OPERATION_PATH + "/operationResults/{operationId}", result, methods=["GET"],
+                          tags=["operations"], name="operation result",
+                          openapi_extra=_params_doc(OPERATION_PATH + "/operationResults/{operationId}"))
+
+    # -- middleware -----------------------------------------------------------------------------------------
+    def authenticate(self, request: Request) -> errors.ArmError | None:
+        header = request.headers.get("authorization")
+        if not header:
+            return errors.Unauthenticated("Authentication failed. The 'Authorization' header is missing.",
+                                          code="AuthenticationFailed")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
+            return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
+        return None
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}+00:00"
+
+
+def create_app(resources: Resources, admin_token: str, lifespan=None) -> FastAPI:
+    app = FastAPI(title="vmgallery", version="0.1.0", lifespan=lifespan,
+                  description="Azure Compute Gallery's ARM API, self-hosted.", docs_url="/docs", redoc_url=None)
+    api = ArmApi(resources, admin_token)
+
+    @app.get("/healthz", tags=["service"])
+    async def healthz():
+        return {"status": "ok"}
+
+    api.register(app)
+
+    @app.exception_handler(errors.ArmError)
+    async def _arm(_request: Request, exc: errors.ArmError):
+        return arm_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return arm_error(errors.NotFound(
+                f"No resource type or operation matches '{request.method} {request.url.path}'.",
+                code="InvalidResourceType"))
+        if exc.status_code == 405:
+            return arm_error(errors.MethodNotAllowed(
+                f"The method '{request.method}' is not supported on '{request.url.path}'."))
+        return arm_error(errors.ArmError(str(exc.detail), code="BadRequest"))
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, exc: Exception):
+        log.exception("unhandled error")
+        return arm_error(errors.InternalError("The server hit an internal error; the request was not applied."))
+
+    @app.middleware("http")
+    async def pipeline(request: Request, call_next):
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        path = canonical_path(request.scope["path"])
+        request.scope["path"] = path
+        if path not in PUBLIC_PATHS:
+            failure = api.authenticate(request)
+            if failure is not None:
+                response: Response = arm_error(failure)
+            else:
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
+        response.headers["x-ms-request-id"] = request_id
+        response.headers["x-ms-correlation-request-id"] = request.headers.get(
+            "x-ms-correlation-request-id", request_id)
+        if "x-ms-client-request-id" in request.headers:
+            response.headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+        log.info("request", extra={"method": request.method, "path": path, "status": response.status_code,
+                                   "ms": round((time.monotonic() - started) * 1000, 1), "request_id": request_id})
+        return response
+
+    return app

@@ -1,0 +1,72 @@
+"""Worker threads: claim jobs from the metadata database with a lease and run them.
+
+They run inside `vmgallery serve` by default and alone in `vmgallery worker`; any number of them, in any number
+of processes on any hosts sharing the database, cooperate through the leases alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from typing import Callable
+
+from ...adapters.db.store import Database
+from ...app.operations import OperationWaiter, run_job
+
+log = logging.getLogger("vmgallery.worker")
+
+
+class WorkerPool:
+    def __init__(self, db: Database, waiter: OperationWaiter, clock: Callable[[], float], *, threads: int = 1,
+                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5):
+        self.db = db
+        self.waiter = waiter
+        self.clock = clock
+        self.threads = threads
+        self.lease = lease_seconds
+        self.idle_poll = idle_poll_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def start(self) -> None:
+        for i in range(self.threads):
+            t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("workers started", extra={"threads": self.threads, "owner": self.owner_prefix})
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the job at hand, take no new one (graceful shutdown)."""
+        self._stop.set()
+        self.waiter.kick()
+        for t in self._threads:
+            t.join(timeout)
+        log.info("workers stopped")
+
+    def run_pending(self, owner: str | None = None) -> int:
+        """Run jobs until none is ready; returns how many ran."""
+        owner = owner or f"{self.owner_prefix}:sync"
+        ran = 0
+        while not self._stop.is_set():
+            with self.db.write() as tx:
+                job = tx.claim_job(owner, self.clock(), self.lease)
+            if job is None:
+                return ran
+            run_job(self.db, job, owner, self.clock)
+            self.waiter.finished()
+            ran += 1
+        return ran
+
+    def _loop(self, owner: str) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_pending(owner) == 0:
+                    self.waiter.wait_for_kick(self.idle_poll)
+            except Exception:
+                log.exception("worker loop error; retrying")
+                self._stop.wait(1.0)

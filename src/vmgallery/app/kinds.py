@@ -1,0 +1,78 @@
+"""The table of resource types: for each ARM type, its rules, its parent, and how its read-only fields are filled.
+
+Every resource goes through the same use cases (`app.resources`) and the same routes; what differs lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..config import Settings
+from ..domain import definitions, galleries, names
+from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
+from ..domain.ids import ResourceId
+from ..domain.validate import Body, check_tags, forbid_changes, strip_read_only
+
+Normalize = Callable[[Body, Body | None], Body]
+
+
+@dataclass(frozen=True)
+class Kind:
+    type: str
+    noun: str
+    api_versions: tuple[str, ...]
+    check_name: Callable[[str], None]
+    normalize: Normalize                        # (request body, parent body) -> canonical spec
+    check_update: Callable[[Body, Body], None]  # (old spec, new spec) -> raises if not allowed
+    parent_type: str | None = None
+    natural_key: Callable[[Body], str] | None = None
+    describe_natural: Callable[[Body], str] | None = None
+    quota: Callable[[Settings], int] | None = None
+    read_only_fill: Callable[[Body, ResourceId], None] | None = None
+    # Resource groups answer PUT at once, as ARM does; the others are long-running operations.
+    long_running: bool = True
+
+    @property
+    def type_key(self) -> str:
+        return self.type.lower()
+
+
+def _gallery_fill(body: Body, rid: ResourceId) -> None:
+    body.setdefault("properties", {})["identifier"] = {"uniqueName": galleries.unique_name(rid.subscription,
+                                                                                           rid.name)}
+
+
+def _definition_normalize(body: Body, parent: Body | None) -> Body:
+    return definitions.normalize_definition(body, galleries.permissions(parent or {}))
+
+
+def _group_normalize(body: Body, _parent: Body | None) -> Body:
+    body = strip_read_only(body, ("id", "name", "type", "properties", "managedBy"))
+    check_tags(body)
+    return body
+
+
+def _group_update(old: Body, new: Body) -> None:
+    forbid_changes(old, new, {"tags"}, "resource group")
+
+
+RESOURCE_GROUP = Kind(
+    type="Microsoft.Resources/resourceGroups", noun="resource group", api_versions=RESOURCE_API_VERSIONS,
+    check_name=names.check_resource_group_name, normalize=_group_normalize, check_update=_group_update,
+    long_running=False)
+
+GALLERY = Kind(
+    type="Microsoft.Compute/galleries", noun="gallery", api_versions=GALLERY_API_VERSIONS,
+    check_name=names.check_gallery_name, normalize=lambda b, _p: galleries.normalize_gallery(b),
+    check_update=galleries.check_gallery_update, parent_type=RESOURCE_GROUP.type,
+    quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill)
+
+IMAGE_DEFINITION = Kind(
+    type="Microsoft.Compute/galleries/images", noun="gallery image definition", api_versions=GALLERY_API_VERSIONS,
+    check_name=names.check_image_definition_name, normalize=_definition_normalize,
+    check_update=definitions.check_definition_update, parent_type=GALLERY.type,
+    natural_key=definitions.natural_key, describe_natural=definitions.describe_identifier,
+    quota=lambda s: s.limits.image_definitions_per_region)
+
+KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION)}

@@ -1,0 +1,121 @@
+"""Finishing operations: the job handlers, and how a request waits for its operation.
+
+A job runs in one transaction with the rows it finishes, so running it twice (after a crash, by another worker
+whose lease took over) changes nothing the second time. If a handler raises, the operation is marked Failed and the
+resource is put back as it was: a failed create leaves no resource, a failed update or delete the previous one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import Callable
+
+from ..adapters.db.store import Database, JobRow, OperationRow, Tx
+from ..domain import errors
+
+log = logging.getLogger("vmgallery.operations")
+
+Handler = Callable[[Tx, OperationRow, JobRow], None]
+
+
+def _set_state(body: dict, state: str) -> dict:
+    body = copy.deepcopy(body)
+    body.setdefault("properties", {})["provisioningState"] = state
+    return body
+
+
+def provision(tx: Tx, op: OperationRow, _job: JobRow) -> None:
+    """Metadata-only operations: the row already holds the new state; make it final."""
+    row = tx.get(op.resource_key, for_update=True)
+    if op.action == "delete":
+        if row is not None:
+            for child in _descendants_first(tx, row.key, row.type):
+                tx.delete(child)
+            tx.delete(row.key)
+        return
+    if row is None:
+        raise errors.NotFound(f"The resource '{op.resource_id}' disappeared while it was being provisioned.")
+    tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
+
+
+def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
+    """Keys of what a delete takes with it, deepest first. Only a resource group holds anything at delete time."""
+    if type_ != "microsoft.resources/resourcegroups":
+        return []
+    rows = tx.in_group(key)
+    return [r.key for r in sorted(rows, key=lambda r: r.key.count("/"), reverse=True)]
+
+
+HANDLERS: dict[str, Handler] = {"provision": provision}
+
+
+class OperationWaiter:
+    """Lets a request thread wait for its operation, woken early by in-process workers."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._cond = threading.Condition()
+        self._kick = threading.Event()
+
+    def kick(self) -> None:
+        self._kick.set()
+
+    def wait_for_kick(self, timeout: float) -> None:
+        self._kick.wait(timeout)
+        self._kick.clear()
+
+    def finished(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait(self, op_id: str, timeout: float) -> OperationRow:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.db.read() as tx:
+                op = tx.get_operation(op_id)
+            remaining = deadline - time.monotonic()
+            if op.status != "InProgress" or remaining <= 0:
+                return op
+            with self._cond:
+                # Operations finished by workers in other processes are seen at the next 50 ms check.
+                self._cond.wait(min(remaining, 0.05))
+
+
+def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
+            handlers: dict[str, Handler] = HANDLERS) -> None:
+    """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
+    try:
+        with db.write() as tx:
+            if not tx.owns_job(job.id, owner):
+                return  # our lease expired and another worker took over
+            op = tx.get_operation(job.operation_id)
+            if op is not None and op.status == "InProgress":
+                handlers[job.kind](tx, op, job)
+                tx.finish_operation(op.id, "Succeeded", clock())
+            tx.finish_job(job.id, "done")
+        log.info("job finished", extra={"job": job.id, "kind": job.kind, "operation": job.operation_id})
+    except Exception as exc:  # a handler's failure must fail its operation, never the worker
+        error = exc if isinstance(exc, errors.ArmError) else errors.ArmError(
+            f"Internal error while running {job.kind}: {exc}", code="InternalOperationError")
+        if not isinstance(exc, errors.ArmError):
+            log.exception("job crashed", extra={"job": job.id, "kind": job.kind})
+        _fail(db, job, owner, error, clock)
+
+
+def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: Callable[[], float]) -> None:
+    with db.write() as tx:
+        if not tx.owns_job(job.id, owner):
+            return
+        op = tx.get_operation(job.operation_id)
+        if op is not None and op.status == "InProgress":
+            if op.action == "create":
+                tx.delete(op.resource_key)
+            elif op.prior_body is not None and tx.get(op.resource_key) is not None:
+                state = op.prior_body.get("properties", {}).get("provisioningState", "Succeeded")
+                tx.update(op.resource_key, state=state, body=op.prior_body, now=clock())
+            tx.finish_operation(op.id, "Failed", clock(), {"status": error.status, **error.body()})
+        tx.finish_job(job.id, "failed")
+    log.warning("operation failed", extra={"job": job.id, "operation": job.operation_id, "code": error.code})

@@ -1,0 +1,332 @@
+"""Use cases for every ARM resource: create or replace, update, read, list, delete.
+
+Each write runs in one transaction that checks the rules, writes the resource row in its transitional state
+(Creating/Updating/Deleting), and records the operation and the job that will finish it. A crash after the commit
+leaves a job that any worker completes; a crash before it leaves nothing. The caller then waits briefly for the
+operation, so quick ones answer with their final state and slow ones with "in progress" for the client to poll.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.db.store import Database, OperationRow, ResourceRow, Tx
+from ..config import Settings
+from ..domain import errors
+from ..domain.ids import ResourceId, normalize_location, parse_resource_id
+from ..domain.validate import Body, merge_patch
+from .kinds import KINDS, RESOURCE_GROUP, Kind
+from .operations import OperationWaiter
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_LISTED_CHILDREN = 10
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: Body | None
+    operation: OperationRow | None = None
+
+
+@dataclass
+class Page:
+    items: list[Body]
+    next_after: int | None
+
+
+def check_subscription(subscription: str) -> None:
+    if not GUID.match(subscription):
+        raise errors.InvalidParameter(
+            f"The subscription identifier '{subscription}' is not a GUID.", "subscriptionId",
+            code="InvalidSubscriptionId")
+
+
+class Resources:
+    def __init__(self, db: Database, settings: Settings, clock: Callable[[], float], waiter: OperationWaiter):
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.waiter = waiter
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _location(self, body: Body) -> str:
+        raw = body.get("location")
+        if not isinstance(raw, str) or not raw.strip():
+            raise errors.MissingRequiredProperty("Required property 'location' is missing.", "location")
+        location = normalize_location(raw)
+        if location not in self.settings.regions:
+            raise errors.InvalidLocation(
+                f"The location '{raw}' is not available; configured regions are "
+                f"{', '.join(self.settings.regions)}.", "location")
+        return location
+
+    def _group(self, tx: Tx, rid: ResourceId) -> ResourceRow:
+        group = tx.get(rid.group_key, for_update=True)
+        if group is None:
+            raise errors.ResourceGroupNotFound(f"Resource group '{rid.resource_group}' could not be found.",
+                                               "resourceGroupName")
+        return group
+
+    def _parent(self, tx: Tx, rid: ResourceId, kind: Kind) -> ResourceRow | None:
+        if kind.parent_type is None:
+            return None
+        group = self._group(tx, rid)
+        if kind.parent_type == RESOURCE_GROUP.type:
+            return group
+        parent_id = rid.parent
+        parent = tx.get(parent_id.key, for_update=True)
+        if parent is None:
+            raise errors.ParentResourceNotFound(
+                f"Can not perform requested operation on nested resource. Parent resource '{parent_id.name}' "
+                "not found.", parent_id.text)
+        return parent
+
+    def _spec(self, kind: Kind, body: Body, parent: ResourceRow | None) -> Body:
+        """The canonical, writable part of a body: what updates are compared on."""
+        return kind.normalize(body, parent.body if parent else None)
+
+    def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
+        body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
+        body.update({k: v for k, v in spec.items() if k not in ("id", "name", "type", "location")})
+        if kind.read_only_fill:
+            kind.read_only_fill(body, rid)
+        body.setdefault("properties", {})["provisioningState"] = state
+        return body
+
+    def _operation(self, tx: Tx, rid: ResourceId, kind: Kind, location: str, action: str,
+                   prior: Body | None) -> OperationRow:
+        op = OperationRow(
+            id=str(uuid.uuid4()), resource_key=rid.key, resource_id=rid.text, namespace=kind.type.split("/")[0],
+            subscription=rid.subscription, location=location, action=action, status="InProgress", percent=0,
+            error=None, prior_body=prior, start_time=self.clock(), end_time=None)
+        tx.insert_operation(op)
+        tx.insert_job(operation_id=op.id, kind="provision", payload=None, now=self.clock())
+        return op
+
+    def _busy(self, tx: Tx, rid: ResourceId, kind: Kind) -> OperationRow | None:
+        active = tx.active_operation(rid.key)
+        if active is not None and active.action != "delete":
+            raise errors.Conflict(
+                f"Another operation ({active.action}, id {active.id}) on {kind.noun} '{rid.name}' is in progress; "
+                "retry when it has finished.", rid.name, code="OperationNotAllowed")
+        return active
+
+    def _settle(self, op: OperationRow, status_if_running: int, status_if_done: int) -> Outcome:
+        op = self.waiter.wait(op.id, self.settings.sync_wait_seconds)
+        if op.status == "Failed":
+            err = op.error or {}
+            raise errors.ArmError(err.get("error", {}).get("message", "The operation failed."),
+                                  err.get("error", {}).get("target"), code=err.get("error", {}).get("code"))
+        with self.db.read() as tx:
+            row = tx.get(op.resource_key)
+        done = op.status == "Succeeded"
+        return Outcome(status_if_done if done else status_if_running, row.body if row else None, op)
+
+    # -- use cases -----------------------------------------------------------------------------------------
+    def put(self, rid: ResourceId, raw: Body, kind: Kind) -> Outcome:
+        check_subscription(rid.subscription)
+        kind.check_name(rid.name)
+        if not isinstance(raw, dict):
+            raise errors.InvalidRequestContent("The request body must be a JSON object.")
+        location = self._location(raw)
+        now = self.clock()
+        try:
+            with self.db.write() as tx:
+                parent = self._parent(tx, rid, kind)
+                if kind.parent_type and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
+                    raise errors.InvalidParameter(
+                        f"The {kind.noun} must be in its parent's location '{parent.location}', not '{location}'.",
+                        "location")
+                if parent is not None and parent.state == "Deleting":
+                    raise errors.Conflict(f"The parent of {kind.noun} '{rid.name}' is being deleted.", rid.name,
+                                          code="ParentResourceBeingDeleted")
+                spec = self._spec(kind, raw, parent)
+                existing = tx.get(rid.key, for_update=True)
+                if existing is not None:
+                    if self._busy(tx, rid, kind):
+                        raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
+                                              code="OperationNotAllowed")
+                    if existing.location != location:
+                        raise errors.PropertyChangeNotAllowed(
+                            f"The location of an existing {kind.noun} cannot change from '{existing.location}' "
+                            f"to '{location}'.", "location")
+                    kind.check_update(self._spec(kind, existing.body, parent), spec)
+                    self._check_natural(tx, kind, rid, spec)
+                    rid = _stored_id(existing, rid)
+                    if not kind.long_running:
+                        body = self._full_body(kind, rid, spec, location, "Succeeded")
+                        tx.update(rid.key, state="Succeeded", body=body, now=now)
+                        return Outcome(200, body)
+                    body = self._full_body(kind, rid, spec, location, "Updating")
+                    tx.update(rid.key, state="Updating", body=body, now=now)
+                    op = self._operation(tx, rid, kind, location, "update", existing.body)
+                    status_running = status_done = 200
+                else:
+                    self._check_quota(tx, kind, rid, location)
+                    self._check_natural(tx, kind, rid, spec)
+                    state = "Creating" if kind.long_running else "Succeeded"
+                    body = self._full_body(kind, rid, spec, location, state)
+                    tx.insert(key=rid.key, type=kind.type_key, parent_key=_parent_key(rid),
+                              subscription=rid.subscription.lower(), group_key=rid.group_key, location=location,
+                              natural_key=kind.natural_key(spec) if kind.natural_key else None, state=state,
+                              body=body, now=now)
+                    if not kind.long_running:
+                        return Outcome(201, body)
+                    op = self._operation(tx, rid, kind, location, "create", None)
+                    status_running = status_done = 201
+        except IntegrityError:
+            raise errors.Conflict(f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; "
+                                  "retry.", rid.name) from None
+        self.waiter.kick()
+        return self._settle(op, status_running, status_done)
+
+    def patch(self, rid: ResourceId, raw: Body, kind: Kind) -> Outcome:
+        check_subscription(rid.subscription)
+        if not isinstance(raw, dict):
+            raise errors.InvalidRequestContent("The request body must be a JSON object.")
+        if "location" in raw and raw["location"] is not None:
+            raise errors.InvalidParameter("'location' cannot be given in an update (PATCH).", "location")
+        with self.db.write() as tx:
+            parent = self._parent(tx, rid, kind)
+            existing = tx.get(rid.key, for_update=True)
+            if existing is None:
+                raise self._not_found(rid, kind)
+            if self._busy(tx, rid, kind):
+                raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
+                                      code="OperationNotAllowed")
+            old_spec = self._spec(kind, existing.body, parent)
+            merged = merge_patch(old_spec, _patch_input(raw))
+            spec = self._spec(kind, merged, parent)
+            kind.check_update(old_spec, spec)
+            rid = _stored_id(existing, rid)
+            state = "Updating" if kind.long_running else "Succeeded"
+            body = self._full_body(kind, rid, spec, existing.location, state)
+            tx.update(rid.key, state=state, body=body, now=self.clock())
+            if not kind.long_running:
+                return Outcome(200, body)
+            op = self._operation(tx, rid, kind, existing.location, "update", existing.body)
+        self.waiter.kick()
+        return self._settle(op, 200, 200)
+
+    def get(self, rid: ResourceId, kind: Kind) -> Body:
+        check_subscription(rid.subscription)
+        with self.db.read() as tx:
+            row = tx.get(rid.key)
+            if row is None:
+                if kind.parent_type:
+                    self._parent(tx, rid, kind)
+                raise self._not_found(rid, kind)
+            return row.body
+
+    def delete(self, rid: ResourceId, kind: Kind) -> Outcome:
+        check_subscription(rid.subscription)
+        with self.db.write() as tx:
+            existing = tx.get(rid.key, for_update=True)
+            if existing is None:
+                return Outcome(204, None)
+            active = self._busy(tx, rid, kind)
+            if active is not None:
+                op = active
+            else:
+                if kind is not RESOURCE_GROUP:
+                    children = tx.children(rid.key, MAX_LISTED_CHILDREN)
+                    if children:
+                        total = tx.count_children(rid.key)
+                        shown = ", ".join(f"'{c.body['name']}'" for c in children)
+                        more = f" and {total - len(children)} more" if total > len(children) else ""
+                        noun = KINDS[children[0].type].noun
+                        raise errors.OperationNotAllowed(
+                            f"The {kind.noun} '{existing.body['name']}' cannot be deleted because it contains "
+                            f"{total} {noun}(s): {shown}{more}. Delete them first.", rid.name)
+                body = copy.deepcopy(existing.body)
+                body.setdefault("properties", {})["provisioningState"] = "Deleting"
+                tx.update(rid.key, state="Deleting", body=body, now=self.clock())
+                op = self._operation(tx, _stored_id(existing, rid), kind, existing.location or "global", "delete",
+                                     existing.body)
+        self.waiter.kick()
+        return self._settle(op, 202, 200)
+
+    def list(self, *, kind: Kind, after: int, limit: int, parent: ResourceId | None = None,
+             subscription: str | None = None, group: ResourceId | None = None) -> Page:
+        limit = max(1, min(limit, 1000))
+        with self.db.read() as tx:
+            if subscription is not None:
+                check_subscription(subscription)
+                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, subscription=subscription.lower())
+            elif group is not None:
+                check_subscription(group.subscription)
+                if tx.get(group.group_key) is None:
+                    raise errors.ResourceGroupNotFound(
+                        f"Resource group '{group.resource_group}' could not be found.", "resourceGroupName")
+                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key)
+            else:
+                check_subscription(parent.subscription)
+                if tx.get(parent.key) is None:
+                    if tx.get(parent.group_key) is None:
+                        raise errors.ResourceGroupNotFound(
+                            f"Resource group '{parent.resource_group}' could not be found.", "resourceGroupName")
+                    raise errors.ParentResourceNotFound(
+                        f"Can not perform requested operation on nested resource. Parent resource "
+                        f"'{parent.name}' not found.", parent.text)
+                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, parent_key=parent.key)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([r.body for r in rows], rows[-1].seq if more else None)
+
+    def operation(self, subscription: str, op_id: str) -> tuple[OperationRow, Body | None]:
+        with self.db.read() as tx:
+            op = tx.get_operation(op_id)
+            if op is None or op.subscription.lower() != subscription.lower():
+                raise errors.NotFound(f"Operation '{op_id}' was not found.", "operationId")
+            row = tx.get(op.resource_key)
+            return op, row.body if row else None
+
+    # -- rules that need the store ---------------------------------------------------------------------------
+    def _check_quota(self, tx: Tx, kind: Kind, rid: ResourceId, location: str) -> None:
+        if kind.quota is None:
+            return
+        limit = kind.quota(self.settings)
+        tx.lock(f"quota:{rid.subscription.lower()}:{location}:{kind.type_key}")
+        used = tx.count_in_region(rid.subscription.lower(), location, kind.type_key)
+        if used >= limit:
+            raise errors.QuotaExceeded(
+                f"Subscription '{rid.subscription}' already has {used} {kind.noun}s in region '{location}'; "
+                f"the limit is {limit}. Delete some or ask the operator to raise the limit.", "location")
+
+    def _check_natural(self, tx: Tx, kind: Kind, rid: ResourceId, spec: Body) -> None:
+        if kind.natural_key is None:
+            return
+        clash = tx.find_natural(_parent_key(rid), kind.type_key, kind.natural_key(spec))
+        if clash is not None and clash.key != rid.key:
+            raise errors.Conflict(
+                f"The {kind.noun} '{clash.body['name']}' in this gallery already has "
+                f"{kind.describe_natural(spec)}; they must be unique within a gallery.",
+                "properties.identifier", code="GalleryImageIdentifierAlreadyExists")
+
+    def _not_found(self, rid: ResourceId, kind: Kind) -> errors.ArmError:
+        if kind is RESOURCE_GROUP:
+            return errors.ResourceGroupNotFound(f"Resource group '{rid.name}' could not be found.",
+                                                "resourceGroupName")
+        return errors.NotFound(f"The Resource '{kind.type}/{rid.name}' under resource group "
+                               f"'{rid.resource_group}' was not found.", rid.name)
+
+
+def _patch_input(raw: Body) -> Body:
+    return {k: v for k, v in raw.items() if k in ("tags", "properties", "identity")}
+
+
+def _parent_key(rid: ResourceId) -> str:
+    parent = rid.parent
+    return parent.key if parent is not None else f"/subscriptions/{rid.subscription}".lower()
+
+
+def _stored_id(row: ResourceRow, rid: ResourceId) -> ResourceId:
+    """The id with the casing the resource was created with (ARM keeps it)."""
+    return parse_resource_id(row.body["id"]) or rid

@@ -1,0 +1,54 @@
+"""Gallery rules: what a gallery body may hold, what an update may change, and the read-only fields we fill."""
+
+from __future__ import annotations
+
+from .errors import InvalidParameter
+from .validate import (Body, check_enum, check_string, check_tags, forbid_changes, strip_read_only, require_object)
+
+PERMISSIONS = ("Private", "Groups", "Community")
+
+# What a PUT or PATCH on an existing gallery may change; sharing comes through POST /share.
+UPDATABLE = {"tags", "properties.description"}
+
+READ_ONLY = ("id", "name", "type", "systemData", "properties.identifier", "properties.provisioningState",
+             "properties.sharingStatus", "properties.sharingProfile.groups",
+             "properties.sharingProfile.communityGalleryInfo.communityGalleryEnabled",
+             "properties.sharingProfile.communityGalleryInfo.publicNames",
+             "identity.principalId", "identity.tenantId")
+
+
+def unique_name(subscription: str, name: str) -> str:
+    return f"{subscription}-{name.upper()}"
+
+
+def normalize_gallery(body: Body) -> Body:
+    """Validate a gallery request body and return it in canonical form, read-only fields removed."""
+    body = strip_read_only(body, READ_ONLY)
+    check_tags(body)
+    props = require_object(body, "properties", required=False)
+    check_string(props, "description", "properties.description")
+    sharing = require_object(props, "sharingProfile", required=False, target="properties.sharingProfile")
+    if sharing:
+        perm = check_enum(sharing, "permissions", PERMISSIONS, "properties.sharingProfile.permissions")
+        info = require_object(sharing, "communityGalleryInfo", required=False,
+                              target="properties.sharingProfile.communityGalleryInfo")
+        if info and perm != "Community":
+            raise InvalidParameter(
+                "communityGalleryInfo can only be set when sharingProfile.permissions is 'Community'.",
+                "properties.sharingProfile.communityGalleryInfo")
+        for key in ("publisherUri", "publisherContact", "eula", "publicNamePrefix"):
+            check_string(info, key, f"properties.sharingProfile.communityGalleryInfo.{key}")
+    soft = require_object(props, "softDeletePolicy", required=False, target="properties.softDeletePolicy")
+    if "isSoftDeleteEnabled" in soft and not isinstance(soft["isSoftDeleteEnabled"], bool):
+        raise InvalidParameter(
+            f"softDeletePolicy.isSoftDeleteEnabled must be true or false, not {soft['isSoftDeleteEnabled']!r}.",
+            "properties.softDeletePolicy.isSoftDeleteEnabled")
+    return body
+
+
+def permissions(body: Body) -> str:
+    return ((body.get("properties") or {}).get("sharingProfile") or {}).get("permissions") or "Private"
+
+
+def check_gallery_update(old: Body, new: Body) -> None:
+    forbid_changes(old, new, UPDATABLE, "gallery")

@@ -1,0 +1,184 @@
+"""Small checks shared by every resource's rules. Each names the property it rejects (`target`) and the bad value.
+
+Enum values arrive as people type them ("linux", "v2"): `check_enum` returns and stores the canonical spelling.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, PropertyChangeNotAllowed
+
+Body = dict[str, Any]
+
+MAX_TAGS = 50
+
+
+def require_object(parent: Body, key: str, *, required: bool, target: str | None = None) -> Body:
+    """Return parent[key] as a dict; an absent optional object reads as a detached {} (and a null one is dropped)."""
+    target = target or key
+    value = parent.get(key)
+    if value is None:
+        if required:
+            raise MissingRequiredProperty(f"Required property '{target}' is missing.", target)
+        parent.pop(key, None)
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequestContent(f"'{target}' must be a JSON object, not {type(value).__name__}.", target)
+    return value
+
+
+def check_string(parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None) -> str | None:
+    value = parent.get(key)
+    if value is None:
+        if required:
+            raise MissingRequiredProperty(f"Required property '{target}' is missing.", target)
+        parent.pop(key, None)
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameter(f"'{target}' must be a string, not {value!r}.", target)
+    if required and not value.strip():
+        raise InvalidParameter(f"'{target}' must not be empty.", target)
+    if max_len is not None and len(value) > max_len:
+        raise InvalidParameter(f"'{target}' is {len(value)} characters long; the limit is {max_len}.", target)
+    return value
+
+
+def check_enum(parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False,
+               default: str | None = None) -> str | None:
+    allowed = tuple(allowed)
+    value = parent.get(key)
+    if value is None:
+        if required:
+            raise MissingRequiredProperty(
+                f"Required property '{target}' is missing; it must be one of {', '.join(allowed)}.", target)
+        if default is None:
+            parent.pop(key, None)
+            return None
+        parent[key] = default
+        return default
+    if isinstance(value, str):
+        for canonical in allowed:
+            if canonical.lower() == value.lower():
+                parent[key] = canonical
+                return canonical
+    raise InvalidParameter(f"'{value}' is not a valid value for '{target}'; allowed: {', '.join(allowed)}.", target)
+
+
+def check_uri(parent: Body, key: str, target: str) -> str | None:
+    value = check_string(parent, key, target)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidParameter(f"'{value}' is not a valid absolute http(s) URI for '{target}'.", target)
+    return value
+
+
+def check_int(parent: Body, key: str, target: str, *, minimum: int | None = None,
+              maximum: int = 2**31 - 1) -> int | None:
+    value = parent.get(key)
+    if value is None:
+        parent.pop(key, None)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(f"'{target}' must be an integer, not {value!r}.", target)
+    if minimum is not None and value < minimum:
+        raise InvalidParameter(f"'{target}' is {value}; it must be at least {minimum}.", target)
+    if value > maximum:
+        raise InvalidParameter(f"'{target}' is {value}; it must be at most {maximum}.", target)
+    return value
+
+
+def parse_datetime(value: Any, target: str) -> datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z") or text.endswith("z"):
+            text = text[:-1] + "+00:00"
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise InvalidParameter(f"'{value}' is not an ISO-8601 date-time for '{target}'.", target)
+
+
+def check_datetime(parent: Body, key: str, target: str) -> str | None:
+    value = parent.get(key)
+    if value is None:
+        parent.pop(key, None)
+        return None
+    parse_datetime(value, target)
+    return value
+
+
+def check_tags(body: Body) -> None:
+    tags = body.get("tags")
+    if tags is None:
+        body.pop("tags", None)
+        return
+    if not isinstance(tags, dict):
+        raise InvalidParameter(f"'tags' must be an object of string values, not {tags!r}.", "tags")
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameter(f"{len(tags)} tags given; a resource may have at most {MAX_TAGS}.", "tags")
+    for name, value in tags.items():
+        if not name or len(name) > 512:
+            raise InvalidParameter(f"Tag name '{name}' must be 1-512 characters long.", f"tags.{name}")
+        if value is None:
+            tags[name] = ""
+        elif not isinstance(value, str) or len(value) > 256:
+            raise InvalidParameter(f"Tag '{name}' must have a string value of at most 256 characters.",
+                                   f"tags.{name}")
+
+
+def strip_read_only(body: Body, paths: Iterable[str]) -> Body:
+    """A deep copy of body without the read-only fields (clients send them back: az updates are GET + full PUT)."""
+    if not isinstance(body, dict):
+        raise InvalidRequestContent("The request body must be a JSON object.", None)
+    body = copy.deepcopy(body)
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node: Any = body
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return body
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a JSON object by dotted path; lists are leaves, empty objects vanish."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else k))
+        return out
+    return {prefix: value} if value is not None else {}
+
+
+def forbid_changes(old: Body, new: Body, updatable: set[str], kind: str) -> None:
+    """Reject an update that touches anything outside `updatable` (dotted prefixes), naming the first such path."""
+    before, after = flatten(old), flatten(new)
+    for path in sorted(set(before) | set(after)):
+        if any(path == u or path.startswith(u + ".") for u in updatable):
+            continue
+        if before.get(path) != after.get(path):
+            raise PropertyChangeNotAllowed(
+                f"Changing property '{path}' of an existing {kind} is not allowed "
+                f"(from {before.get(path)!r} to {after.get(path)!r}); only "
+                f"{', '.join(sorted(updatable))} may change.", path)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge: how PATCH bodies apply to the stored resource."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
