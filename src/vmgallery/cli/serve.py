@@ -29,6 +29,8 @@ def serve(
     insecure_http: bool = typer.Option(False, "--insecure-http", help="Serve plain HTTP (local experiments)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="In-process worker threads (0: none; run "
                                           "`vmgallery worker` elsewhere)."),
+    shutdown_timeout: float = typer.Option(10.0, "--shutdown-timeout",
+                                           help="Seconds to let open requests finish on SIGTERM."),
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Start the API server (HTTPS by default) with in-process workers."""
@@ -48,7 +50,7 @@ def serve(
                    f"(trust it: export VMGALLERY_CA_BUNDLE={settings.cert_path})", err=True)
     typer.echo(f"admin token in {settings.token_path}", err=True)
     typer.echo(f"vmgallery listening on {scheme}://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10,
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=shutdown_timeout,
                 **ssl)
 
 

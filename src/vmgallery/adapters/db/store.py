@@ -101,6 +101,7 @@ class Database:
             if not self.is_sqlite:
                 # Two processes starting at once must not both run the migration.
                 conn.execute(text("SELECT pg_advisory_lock(4242001)"))
+                conn.commit()  # the session-level lock outlives this transaction
             try:
                 with conn.begin():
                     cfg.attributes["connection"] = conn
