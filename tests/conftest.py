@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -79,7 +80,7 @@ class Server:
         def pump():
             for line in self.proc.stderr:
                 self.log_lines.append(line)
-                if "Application startup complete" in line:
+                if "Uvicorn running on" in line:
                     ready.set()
             ready.set()
 
@@ -100,7 +101,7 @@ class Server:
         return self.proc.returncode if self.proc else 0
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=self.ca, timeout=30,
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), timeout=30,
                             headers={"Authorization": f"Bearer {self.token}"})
 
 

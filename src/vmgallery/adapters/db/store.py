@@ -257,6 +257,11 @@ class Tx:
         self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="queued", lease_owner=None,
                                                                          lease_until=None, not_before=not_before))
 
+    def running_jobs_owned_by(self, owner_prefix: str) -> list[tuple[int, str]]:
+        rows = self.conn.execute(select(jobs.c.id, jobs.c.lease_owner).where(
+            jobs.c.state == "running", jobs.c.lease_owner.like(owner_prefix + "%")))
+        return [(r.id, r.lease_owner) for r in rows]
+
     def pending_jobs(self) -> int:
         return self.conn.execute(select(func.count()).select_from(jobs)
                                  .where(jobs.c.state.in_(("queued", "running")))).scalar_one()

@@ -32,7 +32,23 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
+    def reclaim_dead_local_leases(self) -> int:
+        """Requeue jobs leased by processes on this host that no longer exist (killed), instead of waiting for
+        their leases to run out. Leases of other hosts are left to expire: we cannot see their processes."""
+        host = socket.gethostname()
+        reclaimed = 0
+        with self.db.write() as tx:
+            for job_id, owner in tx.running_jobs_owned_by(f"{host}:"):
+                pid = int(owner.split(":")[1])
+                if not _alive(pid):
+                    tx.retry_job(job_id, not_before=0)
+                    reclaimed += 1
+        if reclaimed:
+            log.info("requeued jobs of dead local workers", extra={"jobs": reclaimed})
+        return reclaimed
+
     def start(self) -> None:
+        self.reclaim_dead_local_leases()
         for i in range(self.threads):
             t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}",
                                  daemon=True)
@@ -70,3 +86,13 @@ class WorkerPool:
             except Exception:
                 log.exception("worker loop error; retrying")
                 self._stop.wait(1.0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
