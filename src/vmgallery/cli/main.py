@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from . import galleries, groups
+from .login import login
+from .options import CONTEXT
 from .serve import serve, worker
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+app = typer.Typer(no_args_is_help=True, add_completion=False, context_settings=CONTEXT,
                   help="vmgallery: a self-hosted compute image gallery speaking Azure's ARM API.")
 app.command()(serve)
 app.command()(worker)
+app.command()(login)
+app.add_typer(groups.app, name="group")
+app.add_typer(galleries.app, name="sig")

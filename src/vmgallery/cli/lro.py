@@ -1,0 +1,78 @@
+"""Waiting for ARM long-running operations, as az does: poll `Azure-AsyncOperation`, then GET the resource.
+
+Most writes finish within the request (the body already says Succeeded, or a DELETE answers 200/204); then there
+is nothing to wait for. Otherwise a spinner with the operation's percentComplete runs on stderr until it ends.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+
+from .client import ArmClient, CliError
+
+TERMINAL = ("Succeeded", "Failed", "Canceled")
+# ARM's own fallback is 30 s; a vmgallery server always sends Retry-After, so this only guards odd proxies.
+DEFAULT_RETRY_AFTER = 5.0
+MAX_RETRY_AFTER = 60.0
+
+
+def retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _finished(response: httpx.Response) -> bool:
+    if "Azure-AsyncOperation" not in response.headers:
+        return True
+    if response.request.method == "DELETE":
+        return response.status_code in (200, 204)
+    state = ((response.json() or {}).get("properties") or {}).get("provisioningState")
+    return state in TERMINAL
+
+
+def _raise_failed(status: dict, what: str) -> None:
+    error = status.get("error") or {}
+    raise CliError(error.get("message") or f"The operation on {what} ended {status.get('status')}.",
+                   error.get("code") or status.get("status"))
+
+
+def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
+    """Wait for the operation `response` started; return the resource as it ended (None after a delete).
+
+    Raises CliError if the operation failed.
+    """
+    method = response.request.method
+    if _finished(response):
+        return response.json() if method != "DELETE" and response.content else None
+    url = response.headers["Azure-AsyncOperation"]
+    delay = retry_after(response)
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(f"Running ({what})", total=100)
+        while True:
+            time.sleep(delay)
+            poll = client.send("GET", url)
+            status = poll.json()
+            progress.update(task, completed=float(status.get("percentComplete") or 0))
+            if status.get("status") == "Succeeded":
+                break
+            if status.get("status") in TERMINAL:
+                _raise_failed(status, what)
+            delay = retry_after(poll)
+    # The request URL carries the resource path and its api-version: the final GET is az's.
+    return None if method == "DELETE" else client.send("GET", str(response.request.url)).json()

@@ -1,0 +1,62 @@
+"""The options az's commands share, spelled as az spells them, and az's way of reading list-valued options."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperCommand
+
+from .output import OutputFormat
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class AzCommand(TyperCommand):
+    """Reads az's space-separated lists: `--tags a=b c=d` arrives as `--tags a=b --tags c=d`.
+
+    az (argparse, nargs='+') takes every word up to the next option; click takes one word per flag, so the words
+    are spread over repeated flags before click parses them.
+    """
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        multiple = {o for p in self.params if getattr(p, "multiple", False) for o in p.opts}
+        spread: list[str] = []
+        collecting: str | None = None
+        taken = False
+        for i, arg in enumerate(args):
+            if arg == "--":
+                spread += args[i:]
+                break
+            if collecting and not (arg.startswith("-") and len(arg) > 1):
+                if taken:
+                    spread.append(collecting)
+                spread.append(arg)
+                taken = True
+                continue
+            collecting, taken = (arg if arg in multiple else None), False
+            spread.append(arg)
+        return super().parse_args(ctx, spread)
+
+
+def sub_app(help_text: str) -> typer.Typer:
+    return typer.Typer(help=help_text, no_args_is_help=True, context_settings=CONTEXT, add_completion=False)
+
+
+ResourceGroup = Annotated[str, typer.Option("--resource-group", "-g", help="Name of resource group.")]
+GalleryName = Annotated[str, typer.Option("--gallery-name", "-r", help="Gallery name.")]
+Location = Annotated[Optional[str], typer.Option(
+    "--location", "-l", help="Location; defaults to the resource group's location.")]
+Tags = Annotated[Optional[list[str]], typer.Option(
+    "--tags", help="Space-separated tags: key[=value] [key[=value] ...]. Use '' to clear existing tags.")]
+Description = Annotated[Optional[str], typer.Option("--description", help="Description.")]
+Set = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Update an object by specifying a property path and value to set, e.g. description=text.")]
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Do not wait for the long-running operation to finish.")]
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
+Query = Annotated[Optional[str], typer.Option("--query", help="JMESPath query string.")]
+Subscription = Annotated[Optional[str], typer.Option(
+    "--subscription", help="Subscription ID (default: VMGALLERY_SUBSCRIPTION, then the login profile's).")]
+Endpoint = Annotated[Optional[str], typer.Option(
+    "--endpoint", help="Server URL (default: VMGALLERY_ENDPOINT, then the login profile's, then "
+    "https://127.0.0.1:8443).")]
