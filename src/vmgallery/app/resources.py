@@ -203,6 +203,8 @@ class Resources:
                                       code="OperationNotAllowed")
             old_spec = self._spec(kind, existing.body, parent)
             merged = merge_patch(old_spec, _patch_input(raw))
+            if raw.get("tags") is not None:
+                merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
             spec = self._spec(kind, merged, parent)
             kind.check_update(old_spec, spec)
             rid = _stored_id(existing, rid)
