@@ -59,7 +59,8 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        scheme = "http" if "--insecure-http" in self.extra_args else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def ca(self) -> str:

@@ -1,0 +1,122 @@
+"""Operations and jobs on the real metadata database: leases, takeover, and failure leaving no half-made resource."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+
+import pytest
+
+from vmgallery.adapters.db.store import Database
+from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
+from vmgallery.app.operations import OperationWaiter, provision, run_job
+from vmgallery.app.resources import Resources
+from vmgallery.config import Settings
+from vmgallery.domain import errors
+from vmgallery.domain.ids import ResourceId
+
+from ..conftest import PgDatabase
+
+
+@pytest.fixture
+def db(backend, tmp_path):
+    pg = PgDatabase() if backend == "postgresql" else None
+    database = Database(pg.url if pg else f"sqlite:///{tmp_path / 'm.db'}")
+    database.migrate()
+    yield database
+    database.dispose()
+    if pg:
+        pg.drop()
+
+
+@pytest.fixture
+def service(db, tmp_path):
+    settings = replace(Settings(data_dir=tmp_path), sync_wait_seconds=0)
+    return Resources(db, settings, time.time, OperationWaiter(db))
+
+
+def _ids():
+    sub = str(uuid.uuid4())
+    group = ResourceId(sub, "rg", None, ())
+    return group, group.child("galleries", "g1", "Microsoft.Compute")
+
+
+def _claim(db, owner, now, lease=10.0):
+    with db.write() as tx:
+        return tx.claim_job(owner, now, lease)
+
+
+def test_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    outcome = service.put(gallery, {"location": "eastus"}, GALLERY)
+    assert outcome.status == 201 and outcome.body["properties"]["provisioningState"] == "Creating"
+
+    now = time.time()
+    job = _claim(db, "host:1:a", now, lease=5)
+    assert job is not None
+    assert _claim(db, "host:2:b", now + 1) is None  # leased
+    taken = _claim(db, "host:2:b", now + 6)  # the first worker went silent past its lease
+    assert taken is not None and taken.id == job.id and taken.attempts == 2
+
+    run_job(db, job, "host:1:a", time.time)  # the old owner wakes up: it must not act
+    with db.read() as tx:
+        assert tx.get_operation(outcome.operation.id).status == "InProgress"
+    run_job(db, taken, "host:2:b", time.time)
+    with db.read() as tx:
+        assert tx.get_operation(outcome.operation.id).status == "Succeeded"
+        assert tx.get(gallery.key).state == "Succeeded"
+        assert tx.pending_jobs() == 0
+
+
+def _failing(tx, op, job):
+    raise errors.InvalidParameter("the source disk is unreadable", "properties.storageProfile")
+
+
+def test_failed_create_leaves_no_resource(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
+    job = _claim(db, "w", time.time())
+    run_job(db, job, "w", time.time, handlers={"provision": _failing})
+    with db.read() as tx:
+        failed = tx.get_operation(op.id)
+        assert tx.get(gallery.key) is None
+    assert failed.status == "Failed" and failed.end_time is not None
+    assert failed.error["status"] == 400
+    assert failed.error["error"] == {"code": "InvalidParameter", "message": "the source disk is unreadable",
+                                     "target": "properties.storageProfile"}
+
+
+def test_failed_update_restores_the_previous_resource(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": provision})
+    op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
+    with db.read() as tx:
+        assert tx.get(gallery.key).body["properties"]["description"] == "new"
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": _failing})
+    with db.read() as tx:
+        row = tx.get(gallery.key)
+        assert tx.get_operation(op.id).status == "Failed"
+    assert row.state == "Succeeded"
+    assert row.body["properties"]["description"] == "old"
+    assert row.body["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
+
+    def crash(tx, op, job):
+        raise RuntimeError("disk on fire")
+
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": crash})
+    with db.read() as tx:
+        failed = tx.get_operation(op.id)
+    assert failed.status == "Failed"
+    assert failed.error["error"]["code"] == "InternalOperationError"
+    assert "disk on fire" in failed.error["error"]["message"]
