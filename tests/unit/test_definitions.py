@@ -308,3 +308,10 @@ def test_echoing_the_stored_body_is_no_change():
     echoed.update(id="/x", name="n", type="Microsoft.Compute/galleries/images")
     echoed["properties"]["provisioningState"] = "Succeeded"
     check_definition_update(stored, normalize_definition(echoed))
+
+
+def test_location_spelled_for_display_is_no_change():
+    echoed = body()
+    echoed["location"] = "East US"
+    assert normalize_definition(echoed)["location"] == "eastus"
+    check_definition_update(spec(), normalize_definition(echoed))

@@ -86,3 +86,9 @@ def test_update_of_anything_else_rejected(change, target):
     with pytest.raises(PropertyChangeNotAllowed) as exc:
         check_gallery_update(old, new)
     assert exc.value.target == target
+
+
+def test_location_spelled_for_display_is_no_change():
+    stored = normalize_gallery({"location": "eastus", "properties": {"description": "a"}})
+    assert normalize_gallery({"location": "East US"})["location"] == "eastus"
+    check_gallery_update(stored, normalize_gallery({"location": "East US", "properties": {"description": "a"}}))

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from vmgallery.domain.errors import (InvalidParameter, InvalidRequestContent, MissingRequiredProperty,
                                      PropertyChangeNotAllowed)
 from vmgallery.domain.validate import (check_datetime, check_enum, check_int, check_string, check_tags, check_uri,
-                                       flatten, forbid_changes, merge_patch, require_object, strip_read_only)
+                                       flatten, fold_location, forbid_changes, merge_patch, require_object,
+                                       strip_read_only)
 
 keys = st.text(alphabet="abcdef", min_size=1, max_size=3)
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
@@ -222,3 +223,12 @@ def test_check_tags():
         with pytest.raises(InvalidParameter) as exc:
             check_tags({"tags": tags})
         assert exc.value.target == target
+
+
+def test_fold_location():
+    body = {"location": "West Europe"}
+    fold_location(body)
+    assert body == {"location": "westeurope"}
+    body = {}
+    fold_location(body)
+    assert body == {}

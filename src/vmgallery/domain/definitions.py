@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .errors import InvalidParameter, MissingRequiredProperty
 from .validate import (Body, check_datetime, check_enum, check_int, check_string, check_tags, check_uri,
-                       forbid_changes, require_object, strip_read_only)
+                       fold_location, forbid_changes, require_object, strip_read_only)
 
 OS_TYPES = ("Windows", "Linux")
 OS_STATES = ("Generalized", "Specialized")
@@ -102,6 +102,7 @@ def _normalize_range(rec: Body, key: str) -> None:
 def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Body:
     """Validate an image definition body and return it in canonical form, with defaults filled in."""
     body = strip_read_only(body, READ_ONLY)
+    fold_location(body)
     check_tags(body)
     props = require_object(body, "properties", required=True)
     check_enum(props, "osType", OS_TYPES, "properties.osType", required=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .errors import InvalidParameter
-from .validate import (Body, check_enum, check_string, check_tags, forbid_changes, strip_read_only, require_object)
+from .validate import (Body, check_enum, check_string, check_tags, fold_location, forbid_changes, require_object,
+                       strip_read_only)
 
 PERMISSIONS = ("Private", "Groups", "Community")
 
@@ -24,6 +25,7 @@ def unique_name(subscription: str, name: str) -> str:
 def normalize_gallery(body: Body) -> Body:
     """Validate a gallery request body and return it in canonical form, read-only fields removed."""
     body = strip_read_only(body, READ_ONLY)
+    fold_location(body)
     check_tags(body)
     props = require_object(body, "properties", required=False)
     check_string(props, "description", "properties.description")

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, PropertyChangeNotAllowed
+from .ids import normalize_location
 
 Body = dict[str, Any]
 
@@ -112,6 +113,12 @@ def check_datetime(parent: Body, key: str, target: str) -> str | None:
         return None
     parse_datetime(value, target)
     return value
+
+
+def fold_location(body: Body) -> None:
+    """Store the location as Azure folds it, so "East US" against a stored "eastus" reads as no change."""
+    if isinstance(body.get("location"), str):
+        body["location"] = normalize_location(body["location"])
 
 
 def check_tags(body: Body) -> None:
