@@ -83,4 +83,5 @@ def apply_set(resource: dict, assignments: list[str]) -> None:
             if not isinstance(child, dict):
                 raise CliError(f"Cannot set '{path}': '{part}' is not an object.", "InvalidArgumentValue")
             target = child
-        target[_key(target, parts[-1])] = _json_or_text(raw)
+        # Tag values are strings by definition; elsewhere '4' or 'true' mean the number or the boolean, as in az.
+        target[_key(target, parts[-1])] = raw if parts[0].lower() == "tags" else _json_or_text(raw)
