@@ -107,8 +107,8 @@ def stop_worker(proc: subprocess.Popen) -> None:
     proc.wait(30)
 
 
-def cli_process(server: Server, subscription: str, *args: str) -> subprocess.Popen:
+def cli_process(server: Server, subscription: str, *args: str, **extra_env: str) -> subprocess.Popen:
     """`vmgallery ...` as a separate process, for commands that must run while the test does something else."""
-    env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v is not None}}
+    env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v is not None}, **extra_env}
     return subprocess.Popen([sys.executable, "-m", "vmgallery", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
