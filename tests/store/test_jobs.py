@@ -16,18 +16,6 @@ from vmgallery.config import Settings
 from vmgallery.domain import errors
 from vmgallery.domain.ids import ResourceId
 
-from ..conftest import PgDatabase
-
-
-@pytest.fixture
-def db(backend, tmp_path):
-    pg = PgDatabase() if backend == "postgresql" else None
-    database = Database(pg.url if pg else f"sqlite:///{tmp_path / 'm.db'}")
-    database.migrate()
-    yield database
-    database.dispose()
-    if pg:
-        pg.drop()
 
 
 @pytest.fixture

@@ -18,8 +18,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from .tables import jobs, operations, resources
+from ..blobs.chunks import Manifest
+from .tables import disk_contents, jobs, manifests, operations, resources, upload_chunks
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -143,7 +145,86 @@ def _operation(row) -> OperationRow:
     return OperationRow(**{c: getattr(row, c) for c in OperationRow.__dataclass_fields__})
 
 
-class Tx:
+class _DiskBytes:
+    """Manifests, their users, and uploads in progress (docs/storage-format.md)."""
+
+    conn: Connection
+    is_sqlite: bool
+
+    def _insert_ignore(self, table, **values) -> None:
+        if self.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+
+    def put_manifest(self, manifest: Manifest, now: float) -> str:
+        self._insert_ignore(manifests, id=manifest.id, size=manifest.size, chunk_size=manifest.chunk_size,
+                            chunks=manifest.pack(), created_at=now)
+        return manifest.id
+
+    def get_manifest(self, manifest_id: str) -> Manifest:
+        row = self.conn.execute(select(manifests).where(manifests.c.id == manifest_id)).one()
+        return Manifest.unpack(row.size, row.chunk_size, row.chunks)
+
+    def set_content(self, resource_key: str, slot: str, manifest_id: str) -> None:
+        self.conn.execute(delete(disk_contents).where(disk_contents.c.resource_key == resource_key,
+                                                      disk_contents.c.slot == slot))
+        self.conn.execute(insert(disk_contents).values(resource_key=resource_key, slot=slot,
+                                                       manifest_id=manifest_id))
+
+    def contents(self, resource_key: str) -> dict[str, str]:
+        rows = self.conn.execute(select(disk_contents.c.slot, disk_contents.c.manifest_id)
+                                 .where(disk_contents.c.resource_key == resource_key))
+        return {r.slot: r.manifest_id for r in rows}
+
+    def drop_contents(self, resource_key: str) -> None:
+        self.conn.execute(delete(disk_contents).where(disk_contents.c.resource_key == resource_key))
+
+    def used_manifest_ids(self) -> set[str]:
+        return set(self.conn.execute(select(disk_contents.c.manifest_id).distinct()).scalars())
+
+    def all_manifest_ids(self) -> set[str]:
+        return set(self.conn.execute(select(manifests.c.id)).scalars())
+
+    def delete_manifest(self, manifest_id: str) -> None:
+        self.conn.execute(delete(manifests).where(manifests.c.id == manifest_id))
+
+    # Uploads in progress: one row per chunk that is not a hole.
+    def upload_digest(self, disk_key: str, idx: int) -> str | None:
+        return self.conn.execute(select(upload_chunks.c.digest).where(
+            upload_chunks.c.disk_key == disk_key, upload_chunks.c.idx == idx)).scalar()
+
+    def swap_upload_chunk(self, disk_key: str, idx: int, old: str | None, new: str | None) -> bool:
+        """Compare-and-set one chunk of an upload; False if another writer changed it first."""
+        if old is None:
+            if new is None:
+                return self.upload_digest(disk_key, idx) is None
+            try:
+                with self.conn.begin_nested():
+                    self.conn.execute(insert(upload_chunks).values(disk_key=disk_key, idx=idx, digest=new))
+                return True
+            except IntegrityError:
+                return False
+        where = (upload_chunks.c.disk_key == disk_key) & (upload_chunks.c.idx == idx) & \
+                (upload_chunks.c.digest == old)
+        if new is None:
+            return self.conn.execute(delete(upload_chunks).where(where)).rowcount == 1
+        return self.conn.execute(update(upload_chunks).where(where).values(digest=new)).rowcount == 1
+
+    def upload_rows(self, disk_key: str) -> dict[int, str]:
+        rows = self.conn.execute(select(upload_chunks.c.idx, upload_chunks.c.digest)
+                                 .where(upload_chunks.c.disk_key == disk_key))
+        return {r.idx: r.digest for r in rows}
+
+    def clear_upload(self, disk_key: str) -> None:
+        self.conn.execute(delete(upload_chunks).where(upload_chunks.c.disk_key == disk_key))
+
+    def upload_digests(self) -> set[str]:
+        return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
+
+
+class Tx(_DiskBytes):
     def __init__(self, conn: Connection, is_sqlite: bool):
         self.conn = conn
         self.is_sqlite = is_sqlite

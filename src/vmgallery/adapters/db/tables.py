@@ -4,11 +4,13 @@
   lookup keys. `seq` grows with every insert, which is what makes list paging stable while items are added.
 - `operations`: what `Azure-AsyncOperation` URLs report on.
 - `jobs`: the work behind operations, claimed by workers with a lease so any worker can finish what another started.
+- `manifests`, `disk_contents`, `upload_chunks`: the bytes of disks (docs/storage-format.md).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
+                        String, Table, Text)
 
 metadata = MetaData()
 
@@ -63,4 +65,29 @@ jobs = Table(
     Column("not_before", Float, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Index("ix_jobs_ready", "state", "not_before"),
+)
+
+manifests = Table(
+    "manifests", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("chunks", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+disk_contents = Table(
+    "disk_contents", metadata,
+    Column("resource_key", String(1024), nullable=False),
+    Column("slot", String(40), nullable=False),
+    Column("manifest_id", String(64), ForeignKey("manifests.id"), nullable=False, index=True),
+    PrimaryKeyConstraint("resource_key", "slot"),
+)
+
+upload_chunks = Table(
+    "upload_chunks", metadata,
+    Column("disk_key", String(1024), nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("digest", String(64), nullable=False),
+    PrimaryKeyConstraint("disk_key", "idx"),
 )
