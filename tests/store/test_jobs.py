@@ -10,7 +10,7 @@ import pytest
 
 from vmgallery.adapters.db.store import Database
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
-from vmgallery.app.operations import OperationWaiter, provision, run_job
+from vmgallery.app.operations import OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
 from vmgallery.config import Settings
 from vmgallery.domain import errors
@@ -58,8 +58,11 @@ def test_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(db, service
         assert tx.pending_jobs() == 0
 
 
-def _failing(tx, op, job):
-    raise errors.InvalidParameter("the source disk is unreadable", "properties.storageProfile")
+class Failing(Provision):
+    """A job whose slow phase fails the way a real one would (a source that cannot be read)."""
+
+    def work(self, ctx, op):
+        raise errors.InvalidParameter("the source disk is unreadable", "properties.storageProfile")
 
 
 def test_failed_create_leaves_no_resource(db, service):
@@ -67,7 +70,7 @@ def test_failed_create_leaves_no_resource(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
     job = _claim(db, "w", time.time())
-    run_job(db, job, "w", time.time, handlers={"provision": _failing})
+    run_job(db, job, "w", time.time, handlers={"provision": Failing()})
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None
@@ -81,11 +84,11 @@ def test_failed_update_restores_the_previous_resource(db, service):
     group, gallery = _ids()
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": provision})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Provision()})
     op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
     with db.read() as tx:
         assert tx.get(gallery.key).body["properties"]["description"] == "new"
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": _failing})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Failing()})
     with db.read() as tx:
         row = tx.get(gallery.key)
         assert tx.get_operation(op.id).status == "Failed"
@@ -99,10 +102,11 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
 
-    def crash(tx, op, job):
-        raise RuntimeError("disk on fire")
+    class Crash(Provision):
+        def finish(self, tx, op, result):
+            raise RuntimeError("disk on fire")
 
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": crash})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Crash()})
     with db.read() as tx:
         failed = tx.get_operation(op.id)
     assert failed.status == "Failed"

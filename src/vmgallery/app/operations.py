@@ -1,8 +1,9 @@
 """Finishing operations: the job handlers, and how a request waits for its operation.
 
-A job runs in one transaction with the rows it finishes, so running it twice (after a crash, by another worker
-whose lease took over) changes nothing the second time. If a handler raises, the operation is marked Failed and the
-resource is put back as it was: a failed create leaves no resource, a failed update or delete the previous one.
+A job has two phases. `work` does the slow part (reading a VHD blob, hashing chunks) outside any transaction; it
+must be idempotent, because after a crash another worker runs it again. `finish` commits the outcome in one
+transaction with the operation's end, so it happens exactly once. If either raises, the operation is marked Failed
+and the resource put back as it was: a failed create leaves no resource, a failed update or delete the previous one.
 """
 
 from __future__ import annotations
@@ -11,14 +12,48 @@ import copy
 import logging
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 from ..adapters.db.store import Database, JobRow, OperationRow, Tx
 from ..domain import errors
 
 log = logging.getLogger("vmgallery.operations")
 
-Handler = Callable[[Tx, OperationRow, JobRow], None]
+
+@dataclass
+class JobContext:
+    """What a handler's slow phase may use: the database, the services, and its lease."""
+
+    db: Database
+    clock: Callable[[], float]
+    owner: str
+    job: JobRow
+    services: Any = None
+    lease_seconds: float = 60.0
+    _last_beat: float = field(default=0.0)
+
+    def heartbeat(self, percent: int | None = None) -> None:
+        """Extend the lease (and report progress); raises LeaseLost if another worker took the job over."""
+        now = self.clock()
+        if percent is None and now - self._last_beat < self.lease_seconds / 4:
+            return
+        with self.db.write() as tx:
+            if not tx.extend_lease(self.job.id, self.owner, now + self.lease_seconds):
+                raise LeaseLost(f"job {self.job.id} was taken over by another worker")
+            if percent is not None:
+                tx.set_operation_percent(self.job.operation_id, percent)
+        self._last_beat = now
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Handler(Protocol):
+    def work(self, ctx: JobContext, op: OperationRow) -> Any: ...
+
+    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None: ...
 
 
 def _set_state(body: dict, state: str) -> dict:
@@ -27,18 +62,23 @@ def _set_state(body: dict, state: str) -> dict:
     return body
 
 
-def provision(tx: Tx, op: OperationRow, _job: JobRow) -> None:
-    """Metadata-only operations: the row already holds the new state; make it final."""
-    row = tx.get(op.resource_key, for_update=True)
-    if op.action == "delete":
-        if row is not None:
-            for child in _descendants_first(tx, row.key, row.type):
-                tx.delete(child)
-            tx.delete(row.key)
-        return
-    if row is None:
-        raise errors.NotFound(f"The resource '{op.resource_id}' disappeared while it was being provisioned.")
-    tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
+class Provision:
+    """Metadata-only operations: the row already holds the new state; make it final (or remove it)."""
+
+    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+        return None
+
+    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
+        row = tx.get(op.resource_key, for_update=True)
+        if op.action == "delete":
+            if row is not None:
+                for key in _descendants_first(tx, row.key, row.type) + [row.key]:
+                    tx.drop_contents(key)
+                    tx.delete(key)
+            return
+        if row is None:
+            raise errors.NotFound(f"The resource '{op.resource_id}' disappeared while it was being provisioned.")
+        tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
 
 
 def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
@@ -49,7 +89,7 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
     return [r.key for r in sorted(rows, key=lambda r: r.key.count("/"), reverse=True)]
 
 
-HANDLERS: dict[str, Handler] = {"provision": provision}
+HANDLERS: dict[str, Handler] = {"provision": Provision()}
 
 
 class OperationWaiter:
@@ -85,18 +125,28 @@ class OperationWaiter:
 
 
 def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
-            handlers: dict[str, Handler] = HANDLERS) -> None:
+            handlers: dict[str, Handler] = HANDLERS, services: Any = None, lease_seconds: float = 60.0) -> None:
     """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
+    handler = handlers[job.kind]
     try:
+        with db.read() as tx:
+            op = tx.get_operation(job.operation_id)
+            mine = tx.owns_job(job.id, owner)
+        if not mine:
+            return  # our lease expired and another worker took over
+        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), op) \
+            if op is not None and op.status == "InProgress" else None
         with db.write() as tx:
             if not tx.owns_job(job.id, owner):
-                return  # our lease expired and another worker took over
+                return
             op = tx.get_operation(job.operation_id)
             if op is not None and op.status == "InProgress":
-                handlers[job.kind](tx, op, job)
+                handler.finish(tx, op, result)
                 tx.finish_operation(op.id, "Succeeded", clock())
             tx.finish_job(job.id, "done")
         log.info("job finished", extra={"job": job.id, "kind": job.kind, "operation": job.operation_id})
+    except LeaseLost:
+        log.warning("lease lost; another worker continues", extra={"job": job.id})
     except Exception as exc:  # a handler's failure must fail its operation, never the worker
         error = exc if isinstance(exc, errors.ArmError) else errors.ArmError(
             f"Internal error while running {job.kind}: {exc}", code="InternalOperationError")
@@ -112,6 +162,7 @@ def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: 
         op = tx.get_operation(job.operation_id)
         if op is not None and op.status == "InProgress":
             if op.action == "create":
+                tx.drop_contents(op.resource_key)
                 tx.delete(op.resource_key)
             elif op.prior_body is not None and tx.get(op.resource_key) is not None:
                 state = op.prior_body.get("properties", {}).get("provisioningState", "Succeeded")

@@ -330,6 +330,13 @@ class Tx(_DiskBytes):
         return self.conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
                                                          jobs.c.state == "running")).first() is not None
 
+    def extend_lease(self, job_id: int, owner: str, until: float) -> bool:
+        return self.conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
+                                                    jobs.c.state == "running").values(lease_until=until)).rowcount == 1
+
+    def set_operation_percent(self, op_id: str, percent: int) -> None:
+        self.conn.execute(update(operations).where(operations.c.id == op_id).values(percent=percent))
+
     def finish_job(self, job_id: int, state: str) -> None:
         self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, lease_owner=None,
                                                                          lease_until=None))

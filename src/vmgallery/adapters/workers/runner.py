@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 from ...adapters.db.store import Database
 from ...app.operations import OperationWaiter, run_job
@@ -21,8 +21,9 @@ log = logging.getLogger("vmgallery.worker")
 
 class WorkerPool:
     def __init__(self, db: Database, waiter: OperationWaiter, clock: Callable[[], float], *, threads: int = 1,
-                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5):
+                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5, services: Any = None):
         self.db = db
+        self.services = services
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
@@ -73,7 +74,7 @@ class WorkerPool:
                 job = tx.claim_job(owner, self.clock(), self.lease)
             if job is None:
                 return ran
-            run_job(self.db, job, owner, self.clock)
+            run_job(self.db, job, owner, self.clock, services=self.services, lease_seconds=self.lease)
             self.waiter.finished()
             ran += 1
         return ran
