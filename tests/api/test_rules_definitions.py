@@ -4,6 +4,8 @@ rejected case is a 400 naming the value and the property, and no definition is l
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from azure.core.exceptions import HttpResponseError
 
@@ -16,14 +18,26 @@ def arm(http, subscription) -> Arm:
     return Arm(http, subscription)
 
 
+@pytest.fixture(scope="module")
+def private_gallery(server):
+    """One private gallery for the module's tests; each test works on a definition name of its own."""
+    with server.http() as client:
+        arm = Arm(client, str(uuid.uuid4()))
+        group = arm.make_group()
+        yield arm, group, arm.make_gallery(group)
+
+
 @pytest.fixture
-def where(arm, group, gallery):
+def where(private_gallery):
     """(arm, path of an image definition that does not exist yet)."""
-    return arm, arm.image_path(group, gallery, "img")
+    arm, group, gallery = private_gallery
+    return arm, arm.image_path(group, gallery, f"img{uuid.uuid4().hex[:8]}")
 
 
 def created(where, body: dict) -> dict:
     arm, path = where
+    # Definitions share the module's gallery, so each takes its own name as sku to keep the triples unique.
+    body["properties"]["identifier"]["sku"] = path.rsplit("/", 1)[1]
     arm.done(arm.put(path, body))
     return arm.state(path)["properties"]
 
@@ -228,5 +242,5 @@ def test_tags(where):
     body["tags"] = {f"t{i}": "" for i in range(51)}
     refused(where, body, "tags", "51")
     body["tags"] = {"team": "infra"}
-    arm.done(arm.put(path, body))
+    created(where, body)
     assert arm.state(path)["tags"] == {"team": "infra"}

@@ -148,14 +148,14 @@ FIXED = [
 ]
 
 
-@pytest.mark.parametrize("change, target, mention", FIXED)
-def test_definition_fixed_property_patch(arm, image, change, target, mention):
-    refused_update(arm, "PATCH", image, {"properties": change}, target, mention)
+def test_definition_fixed_properties_patch(arm, image):
+    for change, target, mention in FIXED:
+        refused_update(arm, "PATCH", image, {"properties": change}, target, mention)
 
 
-@pytest.mark.parametrize("change, target, mention", FIXED)
-def test_definition_fixed_property_put(arm, image, change, target, mention):
-    refused_update(arm, "PUT", image, definition_body(**{**BASE, **change}), target, mention)
+def test_definition_fixed_properties_put(arm, image):
+    for change, target, mention in FIXED:
+        refused_update(arm, "PUT", image, definition_body(**{**BASE, **change}), target, mention)
 
 
 def test_definition_fixed_change_refused_even_with_allowed_changes(arm, image):
