@@ -49,6 +49,11 @@ class InvalidResourceName(ArmError):
     status, code = 400, "InvalidResourceName"
 
 
+class NotSupported(ArmError):
+    """A valid Azure request for something this server does not do (yet): VM capture, community sources, edge zones."""
+    status, code = 400, "NotSupported"
+
+
 class InvalidLocation(ArmError):
     status, code = 400, "LocationNotAvailableForResourceType"
 
