@@ -210,3 +210,27 @@ def test_definition_location_cannot_change(arm, image):
     assert_error(arm.put(image, {**definition_body(**BASE), "location": "westus"}), 400, "InvalidParameter",
                  "location", "eastus", "westus")
     assert arm.state(image) == before
+
+
+def test_shared_gallery_echoed_get_is_accepted(arm, group):
+    sharing = {"permissions": "Community", "communityGalleryInfo": {
+        "publisherUri": "https://example.com", "publisherContact": "a@example.com",
+        "eula": "https://example.com/eula", "publicNamePrefix": "pfx"}}
+    gallery = arm.make_gallery(group, body={"location": "eastus", "properties": {
+        "sharingProfile": sharing, "softDeletePolicy": {"isSoftDeleteEnabled": False}}})
+    path = arm.gallery_path(group, gallery)
+    echoed = arm.state(path)
+    echoed["properties"]["description"] = "echo"
+    echoed["properties"]["sharingProfile"]["communityGalleryInfo"].update(communityGalleryEnabled=True,
+                                                                          publicNames=["pfx-1"])
+    arm.done(arm.put(path, echoed))
+    got = arm.state(path)
+    assert got["properties"]["description"] == "echo"
+    assert got["properties"]["sharingProfile"] == sharing
+
+
+def test_gallery_put_naming_default_private_permissions_is_accepted(arm, group, gallery):
+    path = arm.gallery_path(group, gallery)
+    arm.done(arm.put(path, {"location": "eastus", "properties": {"description": "d",
+                                                                 "sharingProfile": {"permissions": "Private"}}}))
+    assert arm.state(path)["properties"]["description"] == "d"

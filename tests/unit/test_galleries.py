@@ -92,3 +92,15 @@ def test_location_spelled_for_display_is_no_change():
     stored = normalize_gallery({"location": "eastus", "properties": {"description": "a"}})
     assert normalize_gallery({"location": "East US"})["location"] == "eastus"
     check_gallery_update(stored, normalize_gallery({"location": "East US", "properties": {"description": "a"}}))
+
+
+def test_naming_the_default_permissions_is_no_change():
+    stored = normalize_gallery({"location": "eastus"})
+    check_gallery_update(stored, normalize_gallery({"location": "eastus", "properties": {
+        "sharingProfile": {"permissions": "private"}}}))
+    check_gallery_update(normalize_gallery({"location": "eastus", "properties": {
+        "sharingProfile": {"permissions": "Private"}}}), stored)
+    with pytest.raises(PropertyChangeNotAllowed) as exc:
+        check_gallery_update(stored, normalize_gallery({"location": "eastus", "properties": {
+            "sharingProfile": {"permissions": "Groups"}}}))
+    assert exc.value.target == "properties.sharingProfile.permissions" and "'Private'" in exc.value.message

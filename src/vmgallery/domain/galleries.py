@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from .errors import InvalidParameter
 from .validate import (Body, check_enum, check_string, check_tags, fold_location, forbid_changes, require_object,
                        strip_read_only)
@@ -52,5 +54,14 @@ def permissions(body: Body) -> str:
     return ((body.get("properties") or {}).get("sharingProfile") or {}).get("permissions") or "Private"
 
 
+def _explicit_permissions(body: Body) -> Body:
+    """The body with its sharing permissions spelled out: a gallery without them is Private, so naming them is no
+    change."""
+    body = copy.deepcopy(body)
+    props = body.setdefault("properties", {})
+    props["sharingProfile"] = {**(props.get("sharingProfile") or {}), "permissions": permissions(body)}
+    return body
+
+
 def check_gallery_update(old: Body, new: Body) -> None:
-    forbid_changes(old, new, UPDATABLE, "gallery")
+    forbid_changes(_explicit_permissions(old), _explicit_permissions(new), UPDATABLE, "gallery")
