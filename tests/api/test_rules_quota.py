@@ -5,6 +5,7 @@ region or another subscription still has room; an update is not a create; deleti
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
@@ -113,3 +114,20 @@ def test_definition_limit_per_region(small_http):
 
 def test_default_limits_are_100_and_1000():
     assert (Limits().galleries_per_region, Limits().image_definitions_per_region) == (100, 1000)
+
+
+def test_concurrent_creates_stop_at_the_limit(small_server, small_http):
+    arm = account(small_http)
+    group = arm.make_group()
+
+    def create(i: int) -> int:
+        with small_server.http() as client:
+            resp = Arm(client, arm.subscription).put(arm.gallery_path(group, f"g{i}"), {"location": "eastus"})
+            if resp.status_code == 409:
+                assert resp.json()["error"]["code"] == "QuotaExceeded", resp.text
+            return resp.status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(create, range(6)))
+    assert sorted(statuses) == [201] * GALLERIES + [409] * (6 - GALLERIES), statuses
+    assert len(arm.names(arm.group_path(group) + "/providers/Microsoft.Compute/galleries")) == GALLERIES

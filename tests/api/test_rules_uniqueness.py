@@ -3,6 +3,9 @@ sharing one or two of the three is fine, and so is the same triple in another ga
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
 import pytest
 from azure.core.exceptions import ResourceExistsError
 
@@ -58,3 +61,17 @@ def test_triple_is_free_again_after_delete(arm, group, gallery):
     arm.make_image(group, gallery, "old", definition_body("P", "O", "S"))
     arm.remove(arm.image_path(group, gallery, "old"))
     arm.make_image(group, gallery, "new", definition_body("P", "O", "S"))
+
+
+def test_concurrent_duplicates_leave_one(server, arm, group, gallery):
+    def create(i: int) -> httpx.Response:
+        with server.http() as client:
+            return Arm(client, arm.subscription).put(arm.image_path(group, gallery, f"img{i}"),
+                                                     definition_body("P", "O", "S"))
+
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(create, range(5)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 409, 409, 409, 409], [r.text for r in responses]
+    assert all(r.json()["error"]["target"] == "properties.identifier" for r in responses if r.status_code == 409)
+    assert len(arm.names(arm.gallery_path(group, gallery) + "/images")) == 1
