@@ -49,6 +49,11 @@ class Settings:
     sync_wait_seconds: float = 2.0
     workers: int = 1
     lease_seconds: float = 60.0
+    # Chunk size of the content-addressed store (bench/chunk_size.py measured the choice).
+    chunk_size: int = 1 << 20
+    gc_grace_seconds: float = 3600.0
+    # Storage accounts VHD sources are read from: {resource id: {blob_endpoint, account_key | sas_token | ...}}.
+    storage_accounts: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
 
     @property

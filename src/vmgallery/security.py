@@ -36,6 +36,13 @@ def ensure_admin_token(path: Path) -> str:
     return path.read_text().strip()
 
 
+def ensure_secret(path: Path) -> bytes:
+    """A random 32-byte key kept in the data dir (signs SAS URLs, so they survive restarts)."""
+    if not path.exists():
+        write_atomic(path, secrets.token_bytes(32), 0o600)
+    return path.read_bytes()
+
+
 def ensure_certificate(cert_path: Path, key_path: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
                        ) -> bool:
     """Write a self-signed certificate for the loopback names unless one exists; True if one was made.

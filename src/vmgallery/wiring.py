@@ -15,9 +15,24 @@ from .adapters.workers.runner import WorkerPool
 from .app.operations import OperationWaiter
 from .app.resources import Resources
 from .config import Settings
-from .security import ensure_admin_token
+from .adapters.blobs.regions import RegionStores
+from .adapters.storage_accounts import StorageAccounts
+from .app.access import DiskAccess, SasSigner
+from .app.disks import IMPORT_HANDLERS
+from .app.operations import HANDLERS as BASE_HANDLERS
+from .security import ensure_admin_token, ensure_secret
+
+HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS}
 
 log = logging.getLogger("vmgallery")
+
+
+@dataclass
+class Services:
+    """The adapters use cases and job handlers reach for."""
+
+    stores: RegionStores
+    accounts: StorageAccounts
 
 
 @dataclass
@@ -26,6 +41,7 @@ class Service:
     db: Database
     waiter: OperationWaiter
     resources: Resources
+    access: DiskAccess
     workers: WorkerPool
 
 
@@ -34,9 +50,14 @@ def build_service(settings: Settings) -> Service:
     db = Database(settings.db_url)
     db.migrate()
     waiter = OperationWaiter(db)
-    resources = Resources(db, settings, time.time, waiter)
-    workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds)
-    return Service(settings, db, waiter, resources, workers)
+    services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
+                                     settings.gc_grace_seconds),
+                        StorageAccounts(settings.storage_accounts))
+    resources = Resources(db, settings, time.time, waiter, services)
+    access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
+    workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,
+                         services=services, handlers=HANDLERS)
+    return Service(settings, db, waiter, resources, access, workers)
 
 
 def build_app(service: Service) -> FastAPI:
@@ -52,7 +73,7 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    return create_app(service.resources, token, lifespan=lifespan)
+    return create_app(service.resources, token, lifespan=lifespan, access=service.access)
 
 
 def _safe(url: str) -> str:

@@ -10,6 +10,8 @@ from typing import Callable
 
 from ..config import Settings
 from ..domain import definitions, galleries, names
+from ..domain import disks as disks_rules
+from . import disks as disks_app
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, forbid_changes, strip_read_only
@@ -32,6 +34,12 @@ class Kind:
     read_only_fill: Callable[[Body, ResourceId], None] | None = None
     # Resource groups answer PUT at once, as ARM does; the others are long-running operations.
     long_running: bool = True
+    read_only: tuple[str, ...] = ()
+    # Create-time work beyond the row: resolve sources, name manifests, choose the job (app.disks.Prepared).
+    prepare: Callable | None = None
+    # What a create answers when finished / still running (disks: 200/202, as their SDK accepts no 201).
+    created_status: int = 201
+    accepted_status: int = 201
 
     @property
     def type_key(self) -> str:
@@ -66,13 +74,33 @@ GALLERY = Kind(
     type="Microsoft.Compute/galleries", noun="gallery", api_versions=GALLERY_API_VERSIONS,
     check_name=names.check_gallery_name, normalize=lambda b, _p: galleries.normalize_gallery(b),
     check_update=galleries.check_gallery_update, parent_type=RESOURCE_GROUP.type,
-    quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill)
+    quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill, read_only=galleries.READ_ONLY)
 
 IMAGE_DEFINITION = Kind(
     type="Microsoft.Compute/galleries/images", noun="gallery image definition", api_versions=GALLERY_API_VERSIONS,
     check_name=names.check_image_definition_name, normalize=_definition_normalize,
     check_update=definitions.check_definition_update, parent_type=GALLERY.type,
     natural_key=definitions.natural_key, describe_natural=definitions.describe_identifier,
-    quota=lambda s: s.limits.image_definitions_per_region)
+    quota=lambda s: s.limits.image_definitions_per_region, read_only=definitions.READ_ONLY)
 
-KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION)}
+DISK_API_VERSIONS = (
+    "2018-06-01", "2018-09-30", "2019-03-01", "2019-07-01", "2019-11-01", "2020-05-01", "2020-06-30", "2020-09-30",
+    "2020-12-01", "2021-04-01", "2021-08-01", "2021-12-01", "2022-03-02", "2022-07-02", "2023-01-02", "2023-04-02",
+    "2023-10-02", "2024-03-02", "2025-01-02", "2026-03-02",
+)
+
+DISK = Kind(
+    type="Microsoft.Compute/disks", noun="disk", api_versions=DISK_API_VERSIONS,
+    check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b)[0],
+    check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
+    prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc),
+    created_status=200, accepted_status=202)
+
+SNAPSHOT = Kind(
+    type="Microsoft.Compute/snapshots", noun="snapshot", api_versions=DISK_API_VERSIONS,
+    check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b, snapshot=True)[0],
+    check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
+    prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
+    created_status=200, accepted_status=202)
+
+KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT)}

@@ -12,7 +12,7 @@ import copy
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy.exc import IntegrityError
 
@@ -49,8 +49,10 @@ def check_subscription(subscription: str) -> None:
 
 
 class Resources:
-    def __init__(self, db: Database, settings: Settings, clock: Callable[[], float], waiter: OperationWaiter):
+    def __init__(self, db: Database, settings: Settings, clock: Callable[[], float], waiter: OperationWaiter,
+                 services: Any = None):
         self.db = db
+        self.services = services
         self.settings = settings
         self.clock = clock
         self.waiter = waiter
@@ -101,13 +103,17 @@ class Resources:
         return body
 
     def _operation(self, tx: Tx, rid: ResourceId, kind: Kind, location: str, action: str,
-                   prior: Body | None) -> OperationRow:
+                   prior: Body | None, job: str | None = "provision", result: Body | None = None) -> OperationRow:
+        """Record an operation; with a job it is InProgress until a worker finishes it, without one it is done."""
+        now = self.clock()
         op = OperationRow(
             id=str(uuid.uuid4()), resource_key=rid.key, resource_id=rid.text, namespace=kind.type.split("/")[0],
-            subscription=rid.subscription, location=location, action=action, status="InProgress", percent=0,
-            error=None, prior_body=prior, start_time=self.clock(), end_time=None)
+            subscription=rid.subscription, location=location, action=action,
+            status="InProgress" if job else "Succeeded", percent=0 if job else 100, error=None, prior_body=prior,
+            start_time=now, end_time=None if job else now, result=result)
         tx.insert_operation(op)
-        tx.insert_job(operation_id=op.id, kind="provision", payload=None, now=self.clock())
+        if job:
+            tx.insert_job(operation_id=op.id, kind=job, payload=None, now=now)
         return op
 
     def _busy(self, tx: Tx, rid: ResourceId, kind: Kind) -> OperationRow | None:
@@ -159,6 +165,7 @@ class Resources:
                             f"to '{location}'.", "location")
                     kind.check_update(self._spec(kind, existing.body, parent), spec)
                     self._check_natural(tx, kind, rid, spec)
+                    spec = _carry_read_only(existing.body, spec, kind.read_only)
                     rid = _stored_id(existing, rid)
                     if not kind.long_running:
                         body = self._full_body(kind, rid, spec, location, "Succeeded")
@@ -171,6 +178,8 @@ class Resources:
                 else:
                     self._check_quota(tx, kind, rid, location)
                     self._check_natural(tx, kind, rid, spec)
+                    prepared = kind.prepare(self, tx, rid, spec, location) if kind.prepare else None
+                    spec = prepared.spec if prepared else spec
                     state = "Creating" if kind.long_running else "Succeeded"
                     body = self._full_body(kind, rid, spec, location, state)
                     tx.insert(key=rid.key, type=kind.type_key, parent_key=_parent_key(rid),
@@ -179,8 +188,11 @@ class Resources:
                               body=body, now=now)
                     if not kind.long_running:
                         return Outcome(201, body)
-                    op = self._operation(tx, rid, kind, location, "create", None)
-                    status_running = status_done = 201
+                    for slot, manifest_id in (prepared.contents if prepared else {}).items():
+                        tx.set_content(rid.key, slot, manifest_id)
+                    op = self._operation(tx, rid, kind, location, "create", None,
+                                         job=prepared.job if prepared else "provision")
+                    status_running, status_done = kind.accepted_status, kind.created_status
         except IntegrityError:
             raise errors.Conflict(f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; "
                                   "retry.", rid.name) from None
@@ -207,6 +219,7 @@ class Resources:
                 merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
             spec = self._spec(kind, merged, parent)
             kind.check_update(old_spec, spec)
+            spec = _carry_read_only(existing.body, spec, kind.read_only)
             rid = _stored_id(existing, rid)
             state = "Updating" if kind.long_running else "Succeeded"
             body = self._full_body(kind, rid, spec, existing.location, state)
@@ -318,6 +331,23 @@ class Resources:
                                                 "resourceGroupName")
         return errors.NotFound(f"The Resource '{kind.type}/{rid.name}' under resource group "
                                f"'{rid.resource_group}' was not found.", rid.name)
+
+
+def _carry_read_only(old: Body, new: Body, paths: tuple[str, ...]) -> Body:
+    """Server-set fields survive an update (the request's copies of them were stripped as read-only)."""
+    new = copy.deepcopy(new)
+    for path in paths:
+        *parents, leaf = path.split(".")
+        src: Any = old
+        for p in parents:
+            src = src.get(p) if isinstance(src, dict) else None
+        if not isinstance(src, dict) or leaf not in src or leaf == "provisioningState":
+            continue
+        dst = new
+        for p in parents:
+            dst = dst.setdefault(p, {})
+        dst[leaf] = copy.deepcopy(src[leaf])
+    return new
 
 
 def _patch_input(raw: Body) -> Body:

@@ -50,3 +50,8 @@ def check_resource_group_name(name: str) -> None:
         raise InvalidResourceName(
             f"The resource group name '{name}' is invalid: use 1-90 letters, digits, '_', '(', ')', '-' or '.', "
             "not ending with '.'.", "resourceGroupName")
+
+
+def check_disk_name(name: str) -> None:
+    # Disks, snapshots and managed images: 1-80 letters, digits, '_', '-', '.'; not ending in '-' or '.'.
+    _check("disk", "resourceName", name, {"_", "-", "."}, {"-", "."})

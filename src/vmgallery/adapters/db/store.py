@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..blobs.chunks import Manifest
-from .tables import disk_contents, jobs, manifests, operations, resources, upload_chunks
+from .tables import disk_contents, grants, jobs, manifests, operations, resources, upload_chunks
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -53,6 +53,7 @@ class OperationRow:
     prior_body: dict | None
     start_time: float
     end_time: float | None
+    result: dict | None = None
 
 
 @dataclass
@@ -220,6 +221,16 @@ class _DiskBytes:
     def clear_upload(self, disk_key: str) -> None:
         self.conn.execute(delete(upload_chunks).where(upload_chunks.c.disk_key == disk_key))
 
+    def add_grant(self, grant_id: str, resource_key: str, access: str, expires_at: float) -> None:
+        self.conn.execute(insert(grants).values(id=grant_id, resource_key=resource_key, access=access,
+                                                expires_at=expires_at))
+
+    def get_grant(self, grant_id: str):
+        return self.conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+
+    def revoke_grants(self, resource_key: str) -> None:
+        self.conn.execute(delete(grants).where(grants.c.resource_key == resource_key))
+
     def upload_digests(self) -> set[str]:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
 
@@ -305,9 +316,11 @@ class Tx(_DiskBytes):
                                                          operations.c.status == "InProgress")).first()
         return _operation(row) if row else None
 
-    def finish_operation(self, op_id: str, status: str, now: float, error: dict | None = None) -> None:
+    def finish_operation(self, op_id: str, status: str, now: float, error: dict | None = None,
+                         result: dict | None = None) -> None:
         self.conn.execute(update(operations).where(operations.c.id == op_id).values(
-            status=status, error=error, end_time=now, percent=100 if status == "Succeeded" else operations.c.percent))
+            status=status, error=error, end_time=now, result=result,
+            percent=100 if status == "Succeeded" else operations.c.percent))
 
     # -- jobs ----------------------------------------------------------------------------------------------
     def insert_job(self, *, operation_id: str, kind: str, payload: Any, now: float) -> None:

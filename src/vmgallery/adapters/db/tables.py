@@ -5,6 +5,7 @@
 - `operations`: what `Azure-AsyncOperation` URLs report on.
 - `jobs`: the work behind operations, claimed by workers with a lease so any worker can finish what another started.
 - `manifests`, `disk_contents`, `upload_chunks`: the bytes of disks (docs/storage-format.md).
+- `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ operations = Table(
     Column("percent", Integer, nullable=False, default=0),
     Column("error", JSON, nullable=True),
     Column("prior_body", JSON, nullable=True),
+    Column("result", JSON, nullable=True),
     Column("start_time", Float, nullable=False),
     Column("end_time", Float, nullable=True),
 )
@@ -90,4 +92,12 @@ upload_chunks = Table(
     Column("idx", BigInteger, nullable=False),
     Column("digest", String(64), nullable=False),
     PrimaryKeyConstraint("disk_key", "idx"),
+)
+
+grants = Table(
+    "grants", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("resource_key", String(1024), nullable=False, index=True),
+    Column("access", String(10), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

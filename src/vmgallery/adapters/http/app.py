@@ -21,16 +21,19 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...app.kinds import GALLERY, IMAGE_DEFINITION, RESOURCE_GROUP, Kind
+from ...app.access import DiskAccess
+from ...app.kinds import DISK, GALLERY, IMAGE_DEFINITION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
 from ...domain import errors
-from ...domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS, check_api_version
+from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
+from . import blobs as blob_plane
 
 log = logging.getLogger("vmgallery.http")
 
 RETRY_AFTER = "1"
 PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect")
+SIGNED_PREFIX = "/_blob/"  # data plane: a signed URL is the credential
 
 RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
 COMPUTE = RG + "/providers/Microsoft.Compute"
@@ -56,7 +59,18 @@ ROUTES = (
           ((COMPUTE + "/galleries/{galleryName}/images", "parent"),),
           lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
                                (("galleries", p["galleryName"]), ("images", p["galleryImageName"])))),
+    Route(DISK, COMPUTE + "/disks/{diskName}",
+          ((COMPUTE + "/disks", "group"), ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks",
+                                            "subscription")),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("disks", p["diskName"]),))),
+    Route(SNAPSHOT, COMPUTE + "/snapshots/{snapshotName}",
+          ((COMPUTE + "/snapshots", "group"),
+           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/snapshots", "subscription")),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("snapshots", p["snapshotName"]),))),
 )
+ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
 OPERATION_PATH = "/subscriptions/{subscriptionId}/providers/{namespace}/locations/{location}"
 
@@ -86,8 +100,9 @@ async def _json_body(request: Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str):
+    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
         self.resources = resources
+        self.access = access
         self.admin_token = admin_token.encode()
 
     # -- URLs of operations ---------------------------------------------------------------------------------
@@ -104,7 +119,8 @@ class ArmApi:
 
     def _respond(self, request: Request, outcome: Outcome) -> Response:
         headers = self._op_headers(request, outcome)
-        if outcome.body is None or outcome.status == 204 or outcome.operation and outcome.operation.action == "delete":
+        action = outcome.operation.action if outcome.operation else None
+        if outcome.body is None or outcome.status == 204 or action in ("delete", "beginGetAccess", "endGetAccess"):
             return Response(status_code=outcome.status, headers=headers)
         return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
@@ -112,7 +128,30 @@ class ArmApi:
     def register(self, app: FastAPI) -> None:
         for route in ROUTES:
             self._register_resource(app, route)
+        if self.access is not None:
+            for route in ACCESS_ROUTES:
+                self._register_access(app, route)
         self._register_operations(app)
+
+    def _register_access(self, app: FastAPI, route: Route) -> None:
+        kind = route.kind
+
+        async def begin(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            body = await _json_body(request)
+            rid = route.to_id(request.path_params)
+            base = str(request.base_url).rstrip("/")
+            return self._respond(request, await run_in_threadpool(self.access.begin, rid, body, kind, base))
+
+        async def end(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            rid = route.to_id(request.path_params)
+            return self._respond(request, await run_in_threadpool(self.access.end, rid, kind))
+
+        for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
+            path = f"{route.instance}/{action}"
+            app.add_api_route(path, handler, methods=["POST"], tags=[kind.type], name=f"{kind.type} {action}",
+                              openapi_extra=_params_doc(path, action == "beginGetAccess"))
 
     def _register_resource(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -193,7 +232,9 @@ class ArmApi:
 
     def _register_operations(self, app: FastAPI) -> None:
         def versions_for(namespace: str) -> tuple[str, ...]:
-            return RESOURCE_API_VERSIONS if namespace.lower() == "microsoft.resources" else GALLERY_API_VERSIONS
+            # An operation URL carries the api-version of the request that started it.
+            return tuple(sorted({v for r in ROUTES if r.kind.type.lower().startswith(namespace.lower() + "/")
+                                 for v in r.kind.api_versions}))
 
         async def status(request: Request):
             p = request.path_params
@@ -219,7 +260,9 @@ class ArmApi:
             if op.status == "Failed":
                 err = op.error or {}
                 return JSONResponse({"error": err.get("error")}, status_code=err.get("status", 500))
-            if op.action == "delete" or resource is None:
+            if op.result is not None:
+                return JSONResponse(op.result)
+            if op.action in ("delete", "endGetAccess") or resource is None:
                 return Response(status_code=204)
             return JSONResponse(resource)
 
@@ -246,10 +289,12 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}+00:00"
 
 
-def create_app(resources: Resources, admin_token: str, lifespan=None) -> FastAPI:
+def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
     app = FastAPI(title="vmgallery", version="0.1.0", lifespan=lifespan,
                   description="Azure Compute Gallery's ARM API, self-hosted.", docs_url="/docs", redoc_url=None)
-    api = ArmApi(resources, admin_token)
+    api = ArmApi(resources, admin_token, access)
+    if access is not None:
+        blob_plane.register(app, access)
 
     @app.get("/healthz", tags=["service"])
     async def healthz():
@@ -283,7 +328,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None) -> FastAPI
         request_id = str(uuid.uuid4())
         path = canonical_path(request.scope["path"])
         request.scope["path"] = path
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not path.startswith(SIGNED_PREFIX):
             failure = api.authenticate(request)
             if failure is not None:
                 response: Response = arm_error(failure)

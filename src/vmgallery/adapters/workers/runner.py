@@ -14,16 +14,18 @@ import uuid
 from typing import Any, Callable
 
 from ...adapters.db.store import Database
-from ...app.operations import OperationWaiter, run_job
+from ...app.operations import HANDLERS, OperationWaiter, run_job
 
 log = logging.getLogger("vmgallery.worker")
 
 
 class WorkerPool:
     def __init__(self, db: Database, waiter: OperationWaiter, clock: Callable[[], float], *, threads: int = 1,
-                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5, services: Any = None):
+                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5, services: Any = None,
+                 handlers: dict | None = None):
         self.db = db
         self.services = services
+        self.handlers = handlers or HANDLERS
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
@@ -74,7 +76,8 @@ class WorkerPool:
                 job = tx.claim_job(owner, self.clock(), self.lease)
             if job is None:
                 return ran
-            run_job(self.db, job, owner, self.clock, services=self.services, lease_seconds=self.lease)
+            run_job(self.db, job, owner, self.clock, handlers=self.handlers, services=self.services,
+                    lease_seconds=self.lease)
             self.waiter.finished()
             ran += 1
         return ran

@@ -1,4 +1,4 @@
-"""Disk bytes: manifests, which resources use them, and uploads in progress.
+"""Disk bytes: manifests, which resources use them, uploads in progress, SAS grants, operation results.
 
 Revision ID: 0002
 Revises: 0001
@@ -37,9 +37,20 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("disk_key", "idx"),
     )
+    op.create_table(
+        "grants",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("resource_key", sa.String(1024), nullable=False),
+        sa.Column("access", sa.String(10), nullable=False),
+        sa.Column("expires_at", sa.Float, nullable=False),
+    )
+    op.create_index("ix_grants_resource_key", "grants", ["resource_key"])
+    op.add_column("operations", sa.Column("result", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("operations", "result")
+    op.drop_table("grants")
     op.drop_table("upload_chunks")
     op.drop_table("disk_contents")
     op.drop_table("manifests")

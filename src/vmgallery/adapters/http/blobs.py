@@ -1,0 +1,158 @@
+"""The Azure page-blob protocol on signed URLs: what `PageBlobClient.from_blob_url(accessSAS)` speaks.
+
+PUT ?comp=page (x-ms-page-write update|clear, x-ms-range or Range, 512-byte aligned, at most 4 MiB) writes an
+upload; GET (with Range/x-ms-range) and HEAD read a disk; GET ?comp=pagelist lists the ranges that hold data.
+Errors are the storage service's XML with `x-ms-error-code`, which the storage SDK turns into its exceptions.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import time
+import uuid
+from xml.sax.saxutils import escape
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ...adapters.blobs.chunks import iter_range
+from ...app.access import DiskAccess, SasDenied
+from ...app.uploads import MAX_WRITE, PAGE, upload_manifest, write_pages
+
+STORAGE_VERSION = "2021-08-06"
+RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class StorageError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def storage_error(exc: StorageError) -> Response:
+    body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{exc.code}</Code>'
+            f"<Message>{escape(exc.message)}</Message></Error>")
+    return Response(body, status_code=exc.status, media_type="application/xml",
+                    headers={"x-ms-error-code": exc.code, **_common()})
+
+
+def _common() -> dict[str, str]:
+    return {"x-ms-version": STORAGE_VERSION, "x-ms-request-id": str(uuid.uuid4()),
+            "Date": email.utils.formatdate(usegmt=True)}
+
+
+def _range(request: Request) -> tuple[int, int] | None:
+    raw = request.headers.get("x-ms-range") or request.headers.get("range")
+    if raw is None:
+        return None
+    m = RANGE.match(raw.strip())
+    if not m:
+        raise StorageError(400, "InvalidHeaderValue", f"The range '{raw}' is not of the form bytes=start-end.")
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.group(2) else None
+    return start, end
+
+
+def _blob_headers(target) -> dict[str, str]:
+    etag = f'"{target.manifest.id[:32]}"' if target.manifest else f'"{target.row.body["properties"]["uniqueId"]}"'
+    return {"x-ms-blob-type": "PageBlob", "Accept-Ranges": "bytes", "ETag": etag,
+            "Last-Modified": email.utils.formatdate(time.time(), usegmt=True), "x-ms-blob-sequence-number": "0",
+            "x-ms-server-encrypted": "true", **_common()}
+
+
+def register(app: FastAPI, access: DiskAccess) -> None:
+    async def resolve(request: Request, grant_id: str, need: str):
+        try:
+            return await run_in_threadpool(access.resolve, grant_id, dict(request.query_params), need)
+        except SasDenied as exc:
+            raise StorageError(403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}")
+
+    async def put(request: Request, grant_id: str):
+        try:
+            if request.query_params.get("comp") != "page":
+                raise StorageError(400, "UnsupportedOperation",
+                                   "Only Put Page (?comp=page) is supported on a disk's upload URL.")
+            target = await resolve(request, grant_id, "w")
+            mode = (request.headers.get("x-ms-page-write") or "").lower()
+            if mode not in ("update", "clear"):
+                raise StorageError(400, "InvalidHeaderValue", "x-ms-page-write must be 'update' or 'clear'.")
+            rng = _range(request)
+            if rng is None or rng[1] is None:
+                raise StorageError(400, "MissingRequiredHeader", "Put Page needs x-ms-range: bytes=start-end.")
+            start, end = rng
+            length = end - start + 1
+            if start % PAGE or length <= 0 or length % PAGE:
+                raise StorageError(416, "InvalidPageRange",
+                                   f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be "
+                                   "multiples of 512).")
+            if length > MAX_WRITE:
+                raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
+            if end >= target.size:
+                raise StorageError(416, "InvalidPageRange",
+                                   f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).")
+            store = access.resources.services.stores.store(target.region)
+            if mode == "update":
+                data = await request.body()
+                if len(data) != length:
+                    raise StorageError(400, "InvalidHeaderValue",
+                                       f"The body has {len(data)} bytes but the range names {length}.")
+                await run_in_threadpool(write_pages, access.resources.db, store, target.row.key, target.size,
+                                        start, data)
+            else:
+                await run_in_threadpool(write_pages, access.resources.db, store, target.row.key, target.size,
+                                        start, None, length)
+            return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted":
+                                                      "true"})
+        except StorageError as exc:
+            return storage_error(exc)
+
+    async def get(request: Request, grant_id: str):
+        try:
+            target = await resolve(request, grant_id, "r")
+            store = access.resources.services.stores.store(target.region)
+            manifest = target.manifest or await run_in_threadpool(
+                upload_manifest, access.resources.db, target.row.key, target.size, store.chunk_size)
+            if request.query_params.get("comp") == "pagelist":
+                return _page_list(manifest, target)
+            headers = _blob_headers(target)
+            rng = _range(request)
+            if request.method == "HEAD":
+                return Response(status_code=200, headers={**headers, "Content-Length": str(manifest.size),
+                                                          "Content-Type": "application/octet-stream"})
+            if rng is None:
+                start, end, status = 0, manifest.size - 1, 200
+            else:
+                start, end = rng
+                end = manifest.size - 1 if end is None else min(end, manifest.size - 1)
+                if start >= manifest.size or end < start:
+                    raise StorageError(416, "InvalidRange", "The range specified is invalid for the current "
+                                                            f"size of the resource ({manifest.size} bytes).")
+                status = 206
+                headers["Content-Range"] = f"bytes {start}-{end}/{manifest.size}"
+            headers["Content-Length"] = str(end - start + 1)
+            return StreamingResponse(iter_range(store, manifest, start, end + 1), status_code=status,
+                                     headers=headers, media_type="application/octet-stream")
+        except StorageError as exc:
+            return storage_error(exc)
+
+    app.add_api_route("/_blob/sas/{grant_id}", put, methods=["PUT"], tags=["data plane"], name="put page")
+    app.add_api_route("/_blob/sas/{grant_id}", get, methods=["GET", "HEAD"], tags=["data plane"],
+                      name="get blob")
+
+
+def _page_list(manifest, target) -> Response:
+    ranges = []
+    for i, digest in enumerate(manifest.digests):
+        if digest is None:
+            continue
+        start, length = manifest.span(i)
+        if ranges and ranges[-1][1] + 1 == start:
+            ranges[-1][1] = start + length - 1
+        else:
+            ranges.append([start, start + length - 1])
+    body = '<?xml version="1.0" encoding="utf-8"?><PageList>' + "".join(
+        f"<PageRange><Start>{a}</Start><End>{b}</End></PageRange>" for a, b in ranges) + "</PageList>"
+    return Response(body, media_type="application/xml",
+                    headers={**_blob_headers(target), "x-ms-blob-content-length": str(manifest.size)})

@@ -1,0 +1,70 @@
+"""Page writes into a disk being uploaded (docs/storage-format.md, Uploads).
+
+Each affected chunk is written to the chunk store first; then one transaction swaps the upload's chunk rows with
+compare-and-set on the digests the write was based on. A chunk another writer changed in between is rebuilt on its
+new content and swapped again, so concurrent writers to one chunk never lose each other's bytes. A crash leaves
+only rows that name whole, stored chunks: the client resumes by writing again.
+"""
+
+from __future__ import annotations
+
+from ..adapters.blobs.chunks import ChunkStore, Manifest
+from ..adapters.db.store import Database, Tx
+
+PAGE = 512
+MAX_WRITE = 4 << 20
+
+
+def _pieces(store: ChunkStore, size: int, offset: int, length: int):
+    """(chunk index, chunk start, chunk length, lo, hi) for every chunk [offset, offset+length) touches."""
+    cs = store.chunk_size
+    end = offset + length
+    for idx in range(offset // cs, (end - 1) // cs + 1):
+        start = idx * cs
+        clen = min(cs, size - start)
+        yield idx, start, clen, max(offset, start), min(end, start + clen)
+
+
+def write_pages(db: Database, store: ChunkStore, disk_key: str, size: int, offset: int, data: bytes | None,
+                length: int | None = None) -> None:
+    """Write `data` at `offset` (or, with data None, clear `length` bytes to zeros)."""
+    length = len(data) if data is not None else length
+    pending = list(_pieces(store, size, offset, length))
+    while pending:
+        with db.read() as tx:
+            based = {idx: tx.upload_digest(disk_key, idx) for idx, *_ in pending}
+        staged = []
+        for idx, start, clen, lo, hi in pending:
+            piece = data[lo - offset:hi - offset] if data is not None else bytes(hi - lo)
+            if (lo, hi) == (start, start + clen):
+                chunk = piece
+            else:
+                old = based[idx]
+                base = store.get(bytes.fromhex(old)) if old else bytes(clen)
+                chunk = base[:lo - start] + piece + base[hi - start:]
+            digest = store.put(chunk)
+            staged.append((idx, start, clen, lo, hi, digest.hex() if digest else None))
+        retry = []
+        with db.write() as tx:
+            for idx, start, clen, lo, hi, new in staged:
+                if not tx.swap_upload_chunk(disk_key, idx, based[idx], new):
+                    retry.append((idx, start, clen, lo, hi))
+        pending = retry
+
+
+def fold_upload(tx: Tx, disk_key: str, size: int, chunk_size: int) -> Manifest:
+    """The finished upload as a manifest; its rows are removed in the same transaction."""
+    rows = tx.upload_rows(disk_key)
+    count = -(-size // chunk_size)
+    manifest = Manifest(size, chunk_size, tuple(bytes.fromhex(rows[i]) if i in rows else None
+                                                 for i in range(count)))
+    tx.clear_upload(disk_key)
+    return manifest
+
+
+def upload_manifest(db: Database, disk_key: str, size: int, chunk_size: int) -> Manifest:
+    """The upload so far as a manifest (read-only view, rows kept): for reads and page lists during an upload."""
+    with db.read() as tx:
+        rows = tx.upload_rows(disk_key)
+    count = -(-size // chunk_size)
+    return Manifest(size, chunk_size, tuple(bytes.fromhex(rows[i]) if i in rows else None for i in range(count)))

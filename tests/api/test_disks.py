@@ -1,0 +1,226 @@
+"""Disks and snapshots with real bytes: azure-mgmt-compute for the control plane, azure-storage-blob's
+BlobClient (its page-blob calls) on the signed URLs for the data plane, both over loopback HTTPS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.storage.blob import BlobClient
+
+from vmgallery.adapters.disks.formats import parse_vhd_footer, vhd_footer
+from vmgallery.app.access import SasSigner
+
+MIB = 1 << 20
+
+
+def vhd(raw: bytes) -> bytes:
+    return raw + vhd_footer(len(raw))
+
+
+def image(mib: int, seed: int = 0) -> bytes:
+    """A disk image with data, zeros (holes) and a partly written chunk."""
+    rnd = __import__("random").Random(seed)
+    raw = bytearray(mib * MIB)
+    raw[0:MIB] = rnd.randbytes(MIB)
+    raw[MIB + 4096:MIB + 8192] = rnd.randbytes(4096)
+    raw[-MIB:] = rnd.randbytes(MIB)
+    return vhd(bytes(raw))
+
+
+def blob_client(server, url: str) -> BlobClient:
+    return BlobClient.from_blob_url(url, connection_verify=server.ca)
+
+
+def upload_disk(compute, server, group: str, name: str, data: bytes, *, end: bool = True) -> str:
+    compute.disks.begin_create_or_update(group, name, {
+        "location": "eastus", "properties": {"osType": "Linux", "hyperVGeneration": "V2", "creationData": {
+            "createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+    assert compute.disks.get(group, name).disk_state == "ReadyToUpload"
+    sas = compute.disks.begin_grant_access(group, name, {"access": "Write", "durationInSeconds": 600}).result()
+    assert compute.disks.get(group, name).disk_state == "ActiveUpload"
+    client = blob_client(server, sas.access_sas)
+    for offset in range(0, len(data), 4 * MIB):
+        piece = data[offset:offset + 4 * MIB]
+        if piece.count(0) != len(piece):
+            client.upload_page(piece, offset=offset, length=len(piece))
+    if end:
+        compute.disks.begin_revoke_access(group, name).result()
+    return sas.access_sas
+
+
+def read_disk(compute, server, group: str, name: str, *, snapshot: bool = False) -> bytes:
+    ops = compute.snapshots if snapshot else compute.disks
+    sas = ops.begin_grant_access(group, name, {"access": "Read", "durationInSeconds": 600}).result()
+    try:
+        return blob_client(server, sas.access_sas).download_blob(max_concurrency=2).readall()
+    finally:
+        ops.begin_revoke_access(group, name).result()
+
+
+def test_upload_then_read_back_byte_identical(compute, server, group):
+    data = image(5)
+    upload_disk(compute, server, group, "d1", data)
+    disk = compute.disks.get(group, "d1")
+    assert disk.disk_state == "Unattached" and disk.disk_size_gb == 1 and disk.provisioning_state == "Succeeded"
+    assert read_disk(compute, server, group, "d1") == data
+
+
+def test_signed_urls_refuse_tampering_expiry_and_revocation(compute, server, group):
+    data = image(2)
+    upload_disk(compute, server, group, "d1", data)
+    sas = compute.disks.begin_grant_access(group, "d1", {"access": "Read", "durationInSeconds": 600}).result()
+    url = urlsplit(sas.access_sas)
+    params = dict(parse_qsl(url.query))
+    grant = url.path.rsplit("/", 1)[1]
+
+    def with_params(**changes) -> str:
+        return urlunsplit(url._replace(query=urlencode({**params, **changes})))
+
+    tampered = with_params(sp="rw")
+    with pytest.raises(HttpResponseError) as exc:
+        blob_client(server, tampered).upload_page(b"\1" * 512, offset=0, length=512)
+    assert exc.value.status_code == 403
+    signer = SasSigner((server.data_dir / "sas-key").read_bytes())
+    past = int(time.time()) - 5
+    expired = with_params(st=str(past), sig=signer.signature(grant, "r", past))
+    with pytest.raises(HttpResponseError) as exc:
+        blob_client(server, expired).download_blob().readall()
+    assert exc.value.status_code == 403 and "expired" in str(exc.value)
+    assert blob_client(server, sas.access_sas).download_blob().readall() == data
+    compute.disks.begin_revoke_access(group, "d1").result()
+    with pytest.raises(HttpResponseError) as exc:
+        blob_client(server, sas.access_sas).download_blob().readall()
+    assert exc.value.status_code == 403
+
+
+def test_page_protocol_rules(compute, server, group, http):
+    data = image(2)
+    sas = upload_disk(compute, server, group, "d1", data, end=False)
+    client = blob_client(server, sas)
+    # The SDK refuses unaligned pages itself; the server must too, for clients that do not.
+    r = http.put(sas + "&comp=page", content=b"x" * 512,
+                 headers={"x-ms-page-write": "update", "x-ms-range": "bytes=100-611"})
+    assert r.status_code == 416 and r.headers["x-ms-error-code"] == "InvalidPageRange"
+    with pytest.raises(HttpResponseError):
+        client.upload_page(b"x" * 512, offset=len(data), length=512)
+    r = http.put(sas + "&comp=page", content=b"x" * (4 * MIB + 512),
+                 headers={"x-ms-page-write": "update", "x-ms-range": f"bytes=0-{4 * MIB + 511}"})
+    assert r.status_code == 413 and r.headers["x-ms-error-code"] == "RequestBodyTooLarge"
+    client.clear_page(offset=0, length=MIB)
+    ranges, _ = client.get_page_ranges()
+    assert ranges[0]["start"] >= MIB  # the cleared first MiB is a hole now
+    compute.disks.begin_revoke_access(group, "d1").result()
+    assert read_disk(compute, server, group, "d1") == bytes(MIB) + data[MIB:]
+
+
+def test_concurrent_writers_to_one_chunk_lose_nothing(compute, server, group):
+    size = 2 * MIB + 512
+    sas = upload_disk(compute, server, group, "d1", bytes(size), end=False)
+    pages = [os.urandom(512) for _ in range(64)]
+
+    def write(indexes):
+        client = blob_client(server, sas)
+        for i in indexes:
+            client.upload_page(pages[i], offset=i * 512 * 3, length=512)  # spread over the first chunk
+
+    threads = [threading.Thread(target=write, args=(range(k, 64, 4),)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    compute.disks.begin_revoke_access(group, "d1").result()
+    got = read_disk(compute, server, group, "d1")
+    for i, page in enumerate(pages):
+        assert got[i * 1536:i * 1536 + 512] == page, f"page {i} lost"
+
+
+UPLOADER = """
+import os, sys
+from azure.storage.blob import BlobClient
+url, ca, path, stop_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+data = open(path, "rb").read()
+client = BlobClient.from_blob_url(url, connection_verify=ca)
+for n, offset in enumerate(range(0, len(data), 1 << 20)):
+    if n == stop_after:
+        os.kill(os.getpid(), 9)  # the client dies half-way, without any goodbye
+    client.upload_page(data[offset:offset + (1 << 20)], offset=offset, length=min(1 << 20, len(data) - offset))
+"""
+
+
+def test_upload_resumes_after_the_client_is_killed(compute, server, group, tmp_path):
+    data = image(6, seed=5)
+    source = tmp_path / "disk.vhd"
+    source.write_bytes(data)
+    compute.disks.begin_create_or_update(group, "d1", {"location": "eastus", "properties": {
+        "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+    sas = compute.disks.begin_grant_access(group, "d1", {"access": "Write", "durationInSeconds": 600}).result()
+    proc = subprocess.run([sys.executable, "-c", UPLOADER, sas.access_sas, server.ca, str(source), "3"])
+    assert proc.returncode == -9
+    client = blob_client(server, sas.access_sas)
+    ranges, _ = client.get_page_ranges()
+    landed = {r["start"] // MIB for r in ranges}
+    assert landed and max(landed) < 3  # the first three MiB (minus holes) made it, nothing after
+    for offset in range(3 * MIB, len(data), MIB):
+        client.upload_page(data[offset:offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
+    compute.disks.begin_revoke_access(group, "d1").result()
+    assert read_disk(compute, server, group, "d1") == data
+
+
+def _chunk_files(server) -> int:
+    return sum(1 for _ in (server.data_dir / "blobs" / "eastus").rglob("chunks/*/*/*"))
+
+
+def test_copies_and_snapshots_share_bytes(compute, server, group):
+    data = image(4, seed=9)
+    upload_disk(compute, server, group, "d1", data)
+    before = _chunk_files(server)
+    src = compute.disks.get(group, "d1").id
+    compute.snapshots.begin_create_or_update(group, "s1", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": src}}}).result()
+    compute.disks.begin_create_or_update(group, "d2", {"location": "eastus", "properties": {
+        "creationData": {"createOption": "Copy", "sourceResourceId": compute.snapshots.get(group, "s1").id}}}
+    ).result()
+    assert _chunk_files(server) == before  # no byte was copied
+    snap = compute.snapshots.get(group, "s1")
+    assert snap.os_type == "Linux" and snap.disk_size_gb == 1
+    assert read_disk(compute, server, group, "s1", snapshot=True) == data
+    assert read_disk(compute, server, group, "d2") == data
+
+
+def test_empty_disk_is_zeros_with_a_footer(compute, server, group):
+    compute.disks.begin_create_or_update(group, "e1", {"location": "eastus", "properties": {
+        "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}).result()
+    sas = compute.disks.begin_grant_access(group, "e1", {"access": "Read", "durationInSeconds": 60}).result()
+    client = blob_client(server, sas.access_sas)
+    assert client.get_blob_properties().size == (1 << 30) + 512
+    tail = client.download_blob(offset=(1 << 30) - 512, length=1024).readall()
+    assert tail[:512] == bytes(512)
+    footer = parse_vhd_footer(tail[512:])
+    assert footer.current_size == 1 << 30 and footer.checksum_ok
+
+
+def test_disk_rules(compute, server, group, http, subscription):
+    path = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/bad" \
+           "?api-version=2026-03-02"
+    r = http.put(path, json={"location": "eastus", "properties": {"creationData": {
+        "createOption": "Upload", "uploadSizeBytes": 5 * MIB}}})
+    assert r.status_code == 400 and r.json()["error"]["target"] == "properties.creationData.uploadSizeBytes"
+    assert "5243392" in r.json()["error"]["message"]  # the nearest valid size is suggested
+    r = http.put(path, json={"location": "eastus", "properties": {"creationData": {"createOption": "Copy",
+                                                                                   "sourceResourceId": "/nope"}}})
+    assert r.status_code == 400 and r.json()["error"]["target"] == "properties.creationData.sourceResourceId"
+    r = http.put(path, json={"location": "eastus", "properties": {"creationData": {"createOption": "Empty"}}})
+    assert r.status_code == 400 and r.json()["error"]["target"] == "properties.diskSizeGB"
+    assert http.get(path).status_code == 404
+    upload_disk(compute, server, group, "u1", image(2))
+    with pytest.raises(ResourceExistsError):
+        compute.disks.begin_grant_access(group, "u1", {"access": "Write", "durationInSeconds": 60}).result()
