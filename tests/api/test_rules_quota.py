@@ -49,7 +49,7 @@ def account(small_http) -> Arm:
 
 def gallery_quota_error(resp, arm: Arm, region: str) -> None:
     assert_error(resp, 409, "QuotaExceeded", "location", arm.subscription, f"'{region}'", f"limit is {GALLERIES}",
-                 "gallery")
+                 "galleries")
 
 
 def test_gallery_limit_per_region(small_http):

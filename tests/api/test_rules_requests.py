@@ -65,8 +65,6 @@ def test_definition_region_through_sdk(compute, group):
     assert image.location == "westus"
 
 
-@pytest.mark.xfail(strict=True, reason="app/kinds.py _group_normalize keeps the raw location, so check_update "
-                                       "sees 'East US' vs stored 'eastus' as a change (400 PropertyChangeNotAllowed)")
 def test_resource_group_put_again_with_display_location(arm):
     group = arm.make_group("eastus")
     resp = arm.put(arm.group_path(group), {"location": "East US"})

@@ -55,7 +55,7 @@ def test_gallery_location_cannot_change(arm, group, gallery):
     before = arm.state(path)
     assert_error(arm.put(path, {"location": "westus"}), 400, "PropertyChangeNotAllowed", "location",
                  "eastus", "westus")
-    assert_error(arm.patch(path, {"location": "westus"}), 400, "InvalidParameter", "location", "location")
+    assert_error(arm.patch(path, {"location": "westus"}), 400, "PropertyChangeNotAllowed", "location", "westus")
     assert arm.state(path) == before
 
 

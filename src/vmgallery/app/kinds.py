@@ -14,7 +14,7 @@ from ..domain import disks as disks_rules
 from . import disks as disks_app
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
-from ..domain.validate import Body, check_tags, forbid_changes, strip_read_only
+from ..domain.validate import Body, check_tags, fold_location, forbid_changes, strip_read_only
 
 Normalize = Callable[[Body, Body | None], Body]
 
@@ -23,6 +23,7 @@ Normalize = Callable[[Body, Body | None], Body]
 class Kind:
     type: str
     noun: str
+    plural: str
     api_versions: tuple[str, ...]
     check_name: Callable[[str], None]
     normalize: Normalize                        # (request body, parent body) -> canonical spec
@@ -58,6 +59,7 @@ def _definition_normalize(body: Body, parent: Body | None) -> Body:
 def _group_normalize(body: Body, _parent: Body | None) -> Body:
     body = strip_read_only(body, ("id", "name", "type", "properties", "managedBy"))
     check_tags(body)
+    fold_location(body)
     return body
 
 
@@ -66,18 +68,18 @@ def _group_update(old: Body, new: Body) -> None:
 
 
 RESOURCE_GROUP = Kind(
-    type="Microsoft.Resources/resourceGroups", noun="resource group", api_versions=RESOURCE_API_VERSIONS,
+    type="Microsoft.Resources/resourceGroups", noun="resource group", plural="resource groups", api_versions=RESOURCE_API_VERSIONS,
     check_name=names.check_resource_group_name, normalize=_group_normalize, check_update=_group_update,
     long_running=False)
 
 GALLERY = Kind(
-    type="Microsoft.Compute/galleries", noun="gallery", api_versions=GALLERY_API_VERSIONS,
+    type="Microsoft.Compute/galleries", noun="gallery", plural="galleries", api_versions=GALLERY_API_VERSIONS,
     check_name=names.check_gallery_name, normalize=lambda b, _p: galleries.normalize_gallery(b),
     check_update=galleries.check_gallery_update, parent_type=RESOURCE_GROUP.type,
     quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill, read_only=galleries.READ_ONLY)
 
 IMAGE_DEFINITION = Kind(
-    type="Microsoft.Compute/galleries/images", noun="gallery image definition", api_versions=GALLERY_API_VERSIONS,
+    type="Microsoft.Compute/galleries/images", noun="gallery image definition", plural="gallery image definitions", api_versions=GALLERY_API_VERSIONS,
     check_name=names.check_image_definition_name, normalize=_definition_normalize,
     check_update=definitions.check_definition_update, parent_type=GALLERY.type,
     natural_key=definitions.natural_key, describe_natural=definitions.describe_identifier,
@@ -90,14 +92,14 @@ DISK_API_VERSIONS = (
 )
 
 DISK = Kind(
-    type="Microsoft.Compute/disks", noun="disk", api_versions=DISK_API_VERSIONS,
+    type="Microsoft.Compute/disks", noun="disk", plural="disks", api_versions=DISK_API_VERSIONS,
     check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc),
     created_status=200, accepted_status=202)
 
 SNAPSHOT = Kind(
-    type="Microsoft.Compute/snapshots", noun="snapshot", api_versions=DISK_API_VERSIONS,
+    type="Microsoft.Compute/snapshots", noun="snapshot", plural="snapshots", api_versions=DISK_API_VERSIONS,
     check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b, snapshot=True)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),

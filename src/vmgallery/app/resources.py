@@ -203,8 +203,6 @@ class Resources:
         check_subscription(rid.subscription)
         if not isinstance(raw, dict):
             raise errors.InvalidRequestContent("The request body must be a JSON object.")
-        if "location" in raw and raw["location"] is not None:
-            raise errors.InvalidParameter("'location' cannot be given in an update (PATCH).", "location")
         with self.db.write() as tx:
             parent = self._parent(tx, rid, kind)
             existing = tx.get(rid.key, for_update=True)
@@ -213,6 +211,11 @@ class Resources:
             if self._busy(tx, rid, kind):
                 raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
                                       code="OperationNotAllowed")
+            given = raw.get("location")
+            if given is not None and (not isinstance(given, str) or normalize_location(given) != existing.location):
+                raise errors.PropertyChangeNotAllowed(
+                    f"The location of an existing {kind.noun} cannot change from '{existing.location}' to "
+                    f"'{given}'.", "location")
             old_spec = self._spec(kind, existing.body, parent)
             merged = merge_patch(old_spec, _patch_input(raw))
             if raw.get("tags") is not None:
@@ -312,7 +315,7 @@ class Resources:
         used = tx.count_in_region(rid.subscription.lower(), location, kind.type_key)
         if used >= limit:
             raise errors.QuotaExceeded(
-                f"Subscription '{rid.subscription}' already has {used} {kind.noun}s in region '{location}'; "
+                f"Subscription '{rid.subscription}' already has {used} {kind.plural} in region '{location}'; "
                 f"the limit is {limit}. Delete some or ask the operator to raise the limit.", "location")
 
     def _check_natural(self, tx: Tx, kind: Kind, rid: ResourceId, spec: Body) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from . import arm
 from .client import CliError
-from .options import (AzCommand, Endpoint, Location, NoWait, Output, Query, Subscription, Tags, sub_app)
+from .options import AzCommand, Endpoint, NoWait, Output, Query, Subscription, Tags, sub_app
 from .output import OutputFormat, emit
 from .session import connect, write
 from .values import parse_tags

@@ -40,8 +40,9 @@ def _finished(response: httpx.Response) -> bool:
         return True
     if response.request.method == "DELETE":
         return response.status_code in (200, 204)
-    state = ((response.json() or {}).get("properties") or {}).get("provisioningState")
-    return state in TERMINAL
+    body = response.json() if response.content else {}
+    # A Failed state is not "finished" here: polling fetches the operation's error to report.
+    return ((body or {}).get("properties") or {}).get("provisioningState") == "Succeeded"
 
 
 def _raise_failed(status: dict, what: str) -> None:

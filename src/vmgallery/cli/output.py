@@ -1,6 +1,6 @@
 """Printing results as az does: `--query` (JMESPath) first, then `--output json|table|tsv|none`.
 
-JSON is indented with sorted keys; tsv writes one line per item with the item's scalar values in key order (nested
+JSON is indented with sorted keys (jsonc, az's coloured JSON, is accepted and printed as plain JSON); tsv writes one line per item with the item's scalar values in key order (nested
 objects as empty fields, lists as their length); table uses the command's columns, or, after a `--query`, the
 scalar fields of whatever the query returned.
 """
