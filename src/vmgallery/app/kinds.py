@@ -16,7 +16,18 @@ from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, fold_location, forbid_changes, strip_read_only
 
-Normalize = Callable[[Body, Body | None], Body]
+@dataclass(frozen=True)
+class Context:
+    """What a body's rules may need beyond the body: its parent, its region, the configured regions (None when
+    re-reading a stored body, so a configuration change cannot invalidate it), and the stored resource on update."""
+
+    parent: Body | None = None
+    location: str | None = None
+    regions: tuple[str, ...] | None = None
+    existing: Body | None = None
+
+
+Normalize = Callable[[Body, Context], Body]
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,7 @@ class Kind:
     plural: str
     api_versions: tuple[str, ...]
     check_name: Callable[[str], None]
-    normalize: Normalize                        # (request body, parent body) -> canonical spec
+    normalize: Normalize                        # (request body, context) -> canonical spec
     check_update: Callable[[Body, Body], None]  # (old spec, new spec) -> raises if not allowed
     parent_type: str | None = None
     natural_key: Callable[[Body], str] | None = None
@@ -52,11 +63,11 @@ def _gallery_fill(body: Body, rid: ResourceId) -> None:
                                                                                            rid.name)}
 
 
-def _definition_normalize(body: Body, parent: Body | None) -> Body:
-    return definitions.normalize_definition(body, galleries.permissions(parent or {}))
+def _definition_normalize(body: Body, ctx: Context) -> Body:
+    return definitions.normalize_definition(body, galleries.permissions(ctx.parent or {}))
 
 
-def _group_normalize(body: Body, _parent: Body | None) -> Body:
+def _group_normalize(body: Body, _ctx: Context) -> Body:
     body = strip_read_only(body, ("id", "name", "type", "properties", "managedBy"))
     check_tags(body)
     fold_location(body)
@@ -74,7 +85,7 @@ RESOURCE_GROUP = Kind(
 
 GALLERY = Kind(
     type="Microsoft.Compute/galleries", noun="gallery", plural="galleries", api_versions=GALLERY_API_VERSIONS,
-    check_name=names.check_gallery_name, normalize=lambda b, _p: galleries.normalize_gallery(b),
+    check_name=names.check_gallery_name, normalize=lambda b, _c: galleries.normalize_gallery(b),
     check_update=galleries.check_gallery_update, parent_type=RESOURCE_GROUP.type,
     quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill, read_only=galleries.READ_ONLY)
 
@@ -93,14 +104,14 @@ DISK_API_VERSIONS = (
 
 DISK = Kind(
     type="Microsoft.Compute/disks", noun="disk", plural="disks", api_versions=DISK_API_VERSIONS,
-    check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b)[0],
+    check_name=names.check_disk_name, normalize=lambda b, _c: disks_rules.normalize_disk(b)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc),
     created_status=200, accepted_status=202)
 
 SNAPSHOT = Kind(
     type="Microsoft.Compute/snapshots", noun="snapshot", plural="snapshots", api_versions=DISK_API_VERSIONS,
-    check_name=names.check_disk_name, normalize=lambda b, _p: disks_rules.normalize_disk(b, snapshot=True)[0],
+    check_name=names.check_disk_name, normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
     created_status=200, accepted_status=202)

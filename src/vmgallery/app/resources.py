@@ -21,7 +21,7 @@ from ..config import Settings
 from ..domain import errors
 from ..domain.ids import ResourceId, normalize_location, parse_resource_id
 from ..domain.validate import Body, merge_patch
-from .kinds import KINDS, RESOURCE_GROUP, Kind
+from .kinds import KINDS, RESOURCE_GROUP, Context, Kind
 from .operations import OperationWaiter
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -90,9 +90,13 @@ class Resources:
                 "not found.", parent_id.text)
         return parent
 
-    def _spec(self, kind: Kind, body: Body, parent: ResourceRow | None) -> Body:
-        """The canonical, writable part of a body: what updates are compared on."""
-        return kind.normalize(body, parent.body if parent else None)
+    def _spec(self, kind: Kind, body: Body, parent: ResourceRow | None, location: str | None,
+              existing: ResourceRow | None = None, *, stored: bool = False) -> Body:
+        """The canonical, writable part of a body: what updates are compared on. A stored body is re-read
+        without the region check (configuration may have changed since) and without an existing resource."""
+        return kind.normalize(body, Context(parent.body if parent else None, location,
+                                            None if stored else self.settings.regions,
+                                            existing.body if existing else None))
 
     def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
         body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
@@ -153,8 +157,8 @@ class Resources:
                 if parent is not None and parent.state == "Deleting":
                     raise errors.Conflict(f"The parent of {kind.noun} '{rid.name}' is being deleted.", rid.name,
                                           code="ParentResourceBeingDeleted")
-                spec = self._spec(kind, raw, parent)
                 existing = tx.get(rid.key, for_update=True)
+                spec = self._spec(kind, raw, parent, location, existing)
                 if existing is not None:
                     if self._busy(tx, rid, kind):
                         raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
@@ -163,7 +167,7 @@ class Resources:
                         raise errors.PropertyChangeNotAllowed(
                             f"The location of an existing {kind.noun} cannot change from '{existing.location}' "
                             f"to '{location}'.", "location")
-                    kind.check_update(self._spec(kind, existing.body, parent), spec)
+                    kind.check_update(self._spec(kind, existing.body, parent, location, stored=True), spec)
                     self._check_natural(tx, kind, rid, spec)
                     spec = _carry_read_only(existing.body, spec, kind.read_only)
                     rid = _stored_id(existing, rid)
@@ -216,11 +220,11 @@ class Resources:
                 raise errors.PropertyChangeNotAllowed(
                     f"The location of an existing {kind.noun} cannot change from '{existing.location}' to "
                     f"'{given}'.", "location")
-            old_spec = self._spec(kind, existing.body, parent)
+            old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
             merged = merge_patch(old_spec, _patch_input(raw))
             if raw.get("tags") is not None:
                 merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
-            spec = self._spec(kind, merged, parent)
+            spec = self._spec(kind, merged, parent, existing.location, existing)
             kind.check_update(old_spec, spec)
             spec = _carry_read_only(existing.body, spec, kind.read_only)
             rid = _stored_id(existing, rid)
