@@ -32,6 +32,7 @@ def default_data_dir() -> Path:
 class Limits:
     galleries_per_region: int = 100
     image_definitions_per_region: int = 1000
+    image_versions_per_region: int = 10000
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,12 @@ from .adapters.blobs.regions import RegionStores
 from .adapters.storage_accounts import StorageAccounts
 from .app.access import DiskAccess, SasSigner
 from .app.disks import IMPORT_HANDLERS
+from .app.images import IMAGE_HANDLERS
+from .app.versions import VERSION_HANDLERS
 from .app.operations import HANDLERS as BASE_HANDLERS
 from .security import ensure_admin_token, ensure_secret
 
-HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS}
+HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS}
 
 log = logging.getLogger("vmgallery")
 

@@ -108,7 +108,8 @@ def prepare_disk(resources, tx: Tx, rid, spec: Body, location: str, *, snapshot:
         return Prepared(_fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
                         {"disk": manifest_id})
     if creation.option == "FromImage":
-        manifest_id, facts = resources.versions.resolve_disk(tx, creation.source_id, creation.source_lun, location)
+        from .versions import resolve_disk  # versions build on disks; the reverse need is only this one
+        manifest_id, facts = resolve_disk(tx, creation.source_id, creation.source_lun, location)
         for key, value in facts.items():
             spec["properties"].setdefault(key, value)
         manifest = tx.get_manifest(manifest_id)

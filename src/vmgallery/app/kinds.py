@@ -11,10 +11,14 @@ from typing import Callable
 from ..config import Settings
 from ..domain import definitions, galleries, names
 from ..domain import disks as disks_rules
-from . import disks as disks_app
+from ..domain import images as images_rules
+from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, fold_location, forbid_changes, strip_read_only
+from . import disks as disks_app
+from . import images as images_app
+from . import versions as versions_app
 
 @dataclass(frozen=True)
 class Context:
@@ -52,6 +56,8 @@ class Kind:
     # What a create answers when finished / still running (disks: 200/202, as their SDK accepts no 201).
     created_status: int = 201
     accepted_status: int = 201
+    # `$expand=ReplicationStatus` on GET: (row, percent of its running operation) -> body.
+    expand: Callable | None = None
 
     @property
     def type_key(self) -> str:
@@ -116,4 +122,26 @@ SNAPSHOT = Kind(
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
     created_status=200, accepted_status=202)
 
-KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT)}
+def _version_update(old: Body, new: Body) -> None:
+    versions_rules.check_version_update(old, new)
+    versions_app.check_regions(new, new["location"])
+
+
+IMAGE_VERSION = Kind(
+    type="Microsoft.Compute/galleries/images/versions", noun="gallery image version",
+    plural="gallery image versions", api_versions=GALLERY_API_VERSIONS, check_name=versions_rules.parse_version_name,
+    normalize=lambda b, c: versions_rules.normalize_version(b, location=c.location, regions=c.regions,
+                                                            existing=c.existing),
+    check_update=_version_update, parent_type=IMAGE_DEFINITION.type,
+    quota=lambda s: s.limits.image_versions_per_region, read_only=versions_rules.READ_ONLY,
+    prepare=lambda r, tx, rid, spec, loc: versions_app.prepare_version(r, tx, rid, spec, loc),
+    expand=lambda row, percent: {**row.body, "properties": {
+        **row.body["properties"], "replicationStatus": versions_app.replication_status(row, percent)}})
+
+IMAGE = Kind(
+    type="Microsoft.Compute/images", noun="image", plural="images", api_versions=images_rules.API_VERSIONS,
+    check_name=names.check_disk_name, normalize=lambda b, c: images_rules.normalize_image(b, c.existing),
+    check_update=images_rules.check_image_update, parent_type=RESOURCE_GROUP.type, read_only=images_rules.READ_ONLY,
+    prepare=lambda r, tx, rid, spec, loc: images_app.prepare_image(r, tx, rid, spec, loc))
+
+KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE)}

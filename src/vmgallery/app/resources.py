@@ -237,7 +237,7 @@ class Resources:
         self.waiter.kick()
         return self._settle(op, 200, 200)
 
-    def get(self, rid: ResourceId, kind: Kind) -> Body:
+    def get(self, rid: ResourceId, kind: Kind, expand: str | None = None) -> Body:
         check_subscription(rid.subscription)
         with self.db.read() as tx:
             row = tx.get(rid.key)
@@ -245,6 +245,9 @@ class Resources:
                 if kind.parent_type:
                     self._parent(tx, rid, kind)
                 raise self._not_found(rid, kind)
+            if expand and expand.lower() == "replicationstatus" and kind.expand:
+                active = tx.active_operation(row.key)
+                return kind.expand(row, active.percent if active else 0)
             return row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:

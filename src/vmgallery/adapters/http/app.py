@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app.access import DiskAccess
-from ...app.kinds import DISK, GALLERY, IMAGE_DEFINITION, RESOURCE_GROUP, SNAPSHOT, Kind
+from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
 from ...domain import errors
 from ...domain.apiversions import check_api_version
@@ -46,6 +46,11 @@ class Route:
     lists: tuple[tuple[str, str], ...]  # (path template, scope: "parent" | "group" | "subscription")
     to_id: Callable[[dict[str, str]], ResourceId]
 
+    def parent_id(self, params: dict[str, str]) -> ResourceId:
+        """The parent a list path names: the id of a (made-up) child with the parent's path parameters."""
+        return self.to_id({**params, **{n: "_" for n in re.findall(r"{(\w+)}", self.instance) if n not in params}}
+                          ).parent
+
 
 ROUTES = (
     Route(RESOURCE_GROUP, RG, (("/subscriptions/{subscriptionId}/resourceGroups", "subscription"),),
@@ -59,6 +64,12 @@ ROUTES = (
           ((COMPUTE + "/galleries/{galleryName}/images", "parent"),),
           lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
                                (("galleries", p["galleryName"]), ("images", p["galleryImageName"])))),
+    Route(IMAGE_VERSION,
+          COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}",
+          ((COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions", "parent"),),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("galleries", p["galleryName"]), ("images", p["galleryImageName"]),
+                                ("versions", p["galleryImageVersionName"])))),
     Route(DISK, COMPUTE + "/disks/{diskName}",
           ((COMPUTE + "/disks", "group"), ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks",
                                             "subscription")),
@@ -69,6 +80,11 @@ ROUTES = (
            ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/snapshots", "subscription")),
           lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
                                (("snapshots", p["snapshotName"]),))),
+    Route(IMAGE, COMPUTE + "/images/{imageName}",
+          ((COMPUTE + "/images", "group"),
+           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/images", "subscription")),
+          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
+                               (("images", p["imageName"]),))),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -172,7 +188,8 @@ class ArmApi:
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
-            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind))
+            expand = request.query_params.get("$expand")
+            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind, expand))
 
         async def delete(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
@@ -220,8 +237,7 @@ class ArmApi:
             elif scope == "group":
                 kwargs["group"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())
             else:
-                kwargs["parent"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                                              (("galleries", p["galleryName"]),))
+                kwargs["parent"] = route.parent_id(dict(p))
             page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
             body: dict[str, Any] = {"value": page.items}
             if page.next_after is not None:
