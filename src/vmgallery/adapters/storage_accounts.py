@@ -1,7 +1,8 @@
 """Reading VHD blobs from storage accounts the operator configured: ranged, consistent reads of one blob.
 
 A gallery image version can be made "from a VHD in a storage account": the request names the account by its ARM id
-and the blob by its URL. vmgallery holds no Azure identity, so the operator maps each account id it may read from to
+and the blob by its URL (a managed image names only the URL: `account_for` finds the account whose endpoint holds
+it). vmgallery holds no Azure identity, so the operator maps each account id it may read from to
 an endpoint and a credential in DATA_DIR/config.toml:
 
     [storage_accounts."/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>"]
@@ -143,6 +144,20 @@ class StorageAccounts:
 
     def __contains__(self, account_id: str) -> bool:
         return account_id.rstrip("/").lower() in self._accounts
+
+    def account_for(self, uri: str) -> str | None:
+        """The id of the configured account whose blob endpoint uri lies under, or None.
+
+        For requests that name a blob by its URL alone (a managed image's `blobUri`). When several endpoints
+        contain the URL (path-style accounts on one host), the most specific one wins.
+        """
+        parts = urlsplit(uri)
+        matches = [a for a in self._accounts.values()
+                   if _origin(uri) == _origin(a.endpoint)
+                   and parts.path.startswith(urlsplit(a.endpoint).path.rstrip("/") + "/")]
+        if not matches:
+            return None
+        return max(matches, key=lambda a: len(urlsplit(a.endpoint).path)).account_id
 
     def open_blob(self, storage_account_id: str, uri: str) -> BlobSource:
         """The blob at uri, in the account storage_account_id; reads its properties once.
