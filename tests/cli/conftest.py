@@ -112,3 +112,14 @@ def cli_process(server: Server, subscription: str, *args: str, **extra_env: str)
     env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v is not None}, **extra_env}
     return subprocess.Popen([sys.executable, "-m", "vmgallery", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+    """The exit code and output of a `cli_process`; a CLI still waiting after `timeout` fails the test."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the CLI did not finish in {timeout} s:\n{err}")
+    return proc.returncode, out, err

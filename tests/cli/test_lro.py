@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from .conftest import Cli, cli_process, env_for, start_worker, stop_worker
+from .conftest import Cli, cli_process, env_for, finish, start_worker, stop_worker
 
 GALLERY_API = {"api-version": "2026-03-03"}
 
@@ -55,25 +55,33 @@ def test_the_cli_waits_for_the_operation_then_prints_the_final_resource(workerle
     # rich draws its progress only on a terminal; these make the pipe count as one.
     creating = cli_process(workerless_server, subscription, "sig", "create", "-g", slow_group, "-r", "waited",
                            "--description", "polled", TTY_COMPATIBLE="1", TTY_INTERACTIVE="1")
-    wait_until(lambda: gallery_state(workerless_server, subscription, slow_group, "waited") == "Creating")
-    assert creating.poll() is None, creating.communicate()
-    worker = start_worker(workerless_server)
+    worker = None
     try:
-        out, err = creating.communicate(timeout=60)
-        assert creating.returncode == 0, err
+        wait_until(lambda: gallery_state(workerless_server, subscription, slow_group, "waited") == "Creating")
+        assert creating.poll() is None, creating.communicate()
+        worker = start_worker(workerless_server)
+        code, out, err = finish(creating)
+        assert code == 0, err
         assert '"provisioningState": "Succeeded"' in out and '"description": "polled"' in out
         assert "Running (gallery 'waited')" in err
 
-        slow.ok("sig", "delete", "-g", slow_group, "-r", "waited")
+        code, _, err = finish(cli_process(workerless_server, subscription, "sig", "delete", "-g", slow_group,
+                                          "-r", "waited"))
+        assert code == 0, err
         assert gallery_state(workerless_server, subscription, slow_group, "waited") is None
     finally:
-        stop_worker(worker)
+        if creating.poll() is None:
+            creating.kill()
+        if worker is not None:
+            stop_worker(worker)
 
 
 def test_delete_with_no_wait_leaves_the_delete_running(workerless_server, subscription, slow, slow_group):
     worker = start_worker(workerless_server)
     try:
-        slow.ok("sig", "create", "-g", slow_group, "-r", "doomed")
+        code, _, err = finish(cli_process(workerless_server, subscription, "sig", "create", "-g", slow_group,
+                                          "-r", "doomed"))
+        assert code == 0, err
     finally:
         stop_worker(worker)
     assert slow.ok("sig", "delete", "-g", slow_group, "-r", "doomed", "--no-wait").stdout == ""
