@@ -190,3 +190,18 @@ def test_reads_outside_the_blob_are_refused(accounts, vhd_uri):
 def test_a_malformed_config_fails_at_construction(config, message):
     with pytest.raises(ValueError, match=message):
         StorageAccounts(config)
+
+
+def test_the_account_of_a_blob_url_is_the_one_whose_endpoint_holds_it():
+    second = ACCOUNT_ID.replace("devstoreaccount1", "second")
+    accounts = StorageAccounts({
+        OTHER_ID: {},  # https://elsewhere.blob.core.windows.net
+        ACCOUNT_ID: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/"},
+        second: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/second"},
+    })
+    assert accounts.account_for("https://Elsewhere.blob.core.windows.net/vhds/os.vhd?sv=1") == OTHER_ID
+    assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount1/vhds/os.vhd") == ACCOUNT_ID
+    assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount1/second/os.vhd") == second
+    assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount10/vhds/os.vhd") is None
+    assert accounts.account_for("https://127.0.0.1:10000/devstoreaccount1/vhds/os.vhd") is None
+    assert accounts.account_for("https://other.blob.core.windows.net/vhds/os.vhd") is None
