@@ -59,6 +59,8 @@ def build_service(settings: Settings) -> Service:
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,
                          services=services, handlers=HANDLERS)
+    if settings.workers > 0:
+        resources.inline = workers.run_operation
     return Service(settings, db, waiter, resources, access, workers)
 
 

@@ -53,6 +53,8 @@ class Resources:
                  services: Any = None):
         self.db = db
         self.services = services
+        # Runs an operation's quick (metadata-only) job in the request's thread; set when this process has workers.
+        self.inline: Callable[[str], None] | None = None
         self.settings = settings
         self.clock = clock
         self.waiter = waiter
@@ -128,12 +130,16 @@ class Resources:
                 "retry when it has finished.", rid.name, code="OperationNotAllowed")
         return active
 
-    def _settle(self, op: OperationRow, status_if_running: int, status_if_done: int) -> Outcome:
+    def _settle(self, op: OperationRow, status_if_running: int, status_if_done: int, quick: bool) -> Outcome:
+        if quick and self.inline is not None and self.settings.sync_wait_seconds > 0:
+            self.inline(op.id)
         op = self.waiter.wait(op.id, self.settings.sync_wait_seconds)
         if op.status == "Failed":
             err = op.error or {}
-            raise errors.ArmError(err.get("error", {}).get("message", "The operation failed."),
-                                  err.get("error", {}).get("target"), code=err.get("error", {}).get("code"))
+            failure = errors.ArmError(err.get("error", {}).get("message", "The operation failed."),
+                                      err.get("error", {}).get("target"), code=err.get("error", {}).get("code"))
+            failure.status = err.get("status", 500)
+            raise failure
         with self.db.read() as tx:
             row = tx.get(op.resource_key)
         done = op.status == "Succeeded"
@@ -179,6 +185,7 @@ class Resources:
                     tx.update(rid.key, state="Updating", body=body, now=now)
                     op = self._operation(tx, rid, kind, location, "update", existing.body)
                     status_running = status_done = 200
+                    quick = True
                 else:
                     self._check_quota(tx, kind, rid, location)
                     self._check_natural(tx, kind, rid, spec)
@@ -194,14 +201,15 @@ class Resources:
                         return Outcome(201, body)
                     for slot, manifest_id in (prepared.contents if prepared else {}).items():
                         tx.set_content(rid.key, slot, manifest_id)
-                    op = self._operation(tx, rid, kind, location, "create", None,
-                                         job=prepared.job if prepared else "provision")
+                    job = prepared.job if prepared else "provision"
+                    op = self._operation(tx, rid, kind, location, "create", None, job=job)
                     status_running, status_done = kind.accepted_status, kind.created_status
+                    quick = job == "provision"
         except IntegrityError:
             raise errors.Conflict(f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; "
                                   "retry.", rid.name) from None
         self.waiter.kick()
-        return self._settle(op, status_running, status_done)
+        return self._settle(op, status_running, status_done, quick)
 
     def patch(self, rid: ResourceId, raw: Body, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
@@ -235,7 +243,7 @@ class Resources:
                 return Outcome(200, body)
             op = self._operation(tx, rid, kind, existing.location, "update", existing.body)
         self.waiter.kick()
-        return self._settle(op, 200, 200)
+        return self._settle(op, 200, 200, True)
 
     def get(self, rid: ResourceId, kind: Kind, expand: str | None = None) -> Body:
         check_subscription(rid.subscription)
@@ -276,7 +284,7 @@ class Resources:
                 op = self._operation(tx, _stored_id(existing, rid), kind, existing.location or "global", "delete",
                                      existing.body)
         self.waiter.kick()
-        return self._settle(op, 202, 200)
+        return self._settle(op, 202, 200, True)
 
     def list(self, *, kind: Kind, after: int, limit: int, parent: ResourceId | None = None,
              subscription: str | None = None, group: ResourceId | None = None) -> Page:

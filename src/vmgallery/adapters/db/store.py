@@ -339,6 +339,16 @@ class Tx(_DiskBytes):
                 return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
         return None
 
+    def claim_operation_job(self, operation_id: str, owner: str, now: float, lease: float) -> JobRow | None:
+        """Take the queued job of one operation (a request finishing its own quick operation)."""
+        claimed = self.conn.execute(update(jobs).where(jobs.c.operation_id == operation_id, jobs.c.state == "queued")
+                                    .values(state="running", lease_owner=owner, lease_until=now + lease,
+                                            attempts=jobs.c.attempts + 1))
+        if claimed.rowcount != 1:
+            return None
+        job = self.conn.execute(select(jobs).where(jobs.c.operation_id == operation_id)).one()
+        return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
+
     def owns_job(self, job_id: int, owner: str) -> bool:
         return self.conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
                                                          jobs.c.state == "running")).first() is not None

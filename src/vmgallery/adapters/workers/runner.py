@@ -67,6 +67,17 @@ class WorkerPool:
             t.join(timeout)
         log.info("workers stopped")
 
+    def run_operation(self, operation_id: str) -> None:
+        """Run one operation's queued job in the calling thread (a request finishing its own quick work), unless a
+        worker already took it. A crash midway leaves the job leased; it is requeued like any other."""
+        owner = f"{self.owner_prefix}:inline:{threading.get_ident()}"
+        with self.db.write() as tx:
+            job = tx.claim_operation_job(operation_id, owner, self.clock(), self.lease)
+        if job is not None:
+            run_job(self.db, job, owner, self.clock, handlers=self.handlers, services=self.services,
+                    lease_seconds=self.lease)
+            self.waiter.finished()
+
     def run_pending(self, owner: str | None = None) -> int:
         """Run jobs until none is ready; returns how many ran."""
         owner = owner or f"{self.owner_prefix}:sync"
