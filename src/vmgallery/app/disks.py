@@ -148,30 +148,29 @@ class DiskImport:
 def import_blob(ctx: JobContext, services, region: str, account_id: str, uri: str, target: str) -> Manifest:
     """Read a VHD blob into the region's chunk store, reporting progress; the manifest of its bytes."""
     from ..adapters.disks.formats import is_azure_vhd_size, parse_vhd_footer
+    from ..adapters.storage_accounts import StorageAccountError
     store = services.stores.store(region)
     try:
         blob = services.accounts.open_blob(account_id, uri)
-    except Exception as exc:
+        size = blob.size
+        if not is_azure_vhd_size(size):
+            raise errors.InvalidParameter(
+                f"The blob '{uri}' is {size} bytes; a VHD to import must be a multiple of 1 MiB plus the 512-byte "
+                "footer (a fixed VHD).", target)
+        try:
+            parse_vhd_footer(blob.read(size - rules.FOOTER, rules.FOOTER))
+        except ValueError as exc:
+            raise errors.InvalidParameter(f"The blob '{uri}' is not a fixed VHD: {exc}", target) from None
+
+        def pieces():
+            # iter_ranges skips the unwritten ranges of a page blob: holes cost no download.
+            for n, (offset, piece) in enumerate(blob.iter_ranges(store.chunk_size)):
+                ctx.heartbeat(int((offset + len(piece)) * 100 / size) if n % 64 == 0 else None)
+                yield piece
+
+        return write_image(store, pieces(), size)
+    except StorageAccountError as exc:
         raise errors.InvalidParameter(f"The VHD blob '{uri}' cannot be read: {exc}", target) from None
-    size = blob.size
-    if not is_azure_vhd_size(size):
-        raise errors.InvalidParameter(
-            f"The blob '{uri}' is {size} bytes; a VHD to import must be a multiple of 1 MiB plus the 512-byte "
-            "footer (a fixed VHD).", target)
-    try:
-        parse_vhd_footer(blob.read(size - rules.FOOTER, rules.FOOTER))
-    except ValueError as exc:
-        raise errors.InvalidParameter(f"The blob '{uri}' is not a fixed VHD: {exc}", target) from None
-
-    def pieces():
-        done = 0
-        for offset in range(0, size, store.chunk_size):
-            piece = blob.read(offset, min(store.chunk_size, size - offset))
-            done += len(piece)
-            ctx.heartbeat(int(done * 100 / size) if offset % (64 * store.chunk_size) == 0 else None)
-            yield piece
-
-    return write_image(store, pieces(), size)
 
 
 IMPORT_HANDLERS: dict[str, Callable] = {"disk_import": DiskImport()}

@@ -117,7 +117,7 @@ DISK = Kind(
 
 SNAPSHOT = Kind(
     type="Microsoft.Compute/snapshots", noun="snapshot", plural="snapshots", api_versions=DISK_API_VERSIONS,
-    check_name=names.check_disk_name, normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
+    check_name=lambda n: names.check_disk_name(n, "snapshot"), normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
     created_status=200, accepted_status=202)
@@ -140,7 +140,8 @@ IMAGE_VERSION = Kind(
 
 IMAGE = Kind(
     type="Microsoft.Compute/images", noun="image", plural="images", api_versions=images_rules.API_VERSIONS,
-    check_name=names.check_disk_name, normalize=lambda b, c: images_rules.normalize_image(b, c.existing),
+    check_name=lambda n: names.check_disk_name(n, "image"),
+    normalize=lambda b, c: images_rules.normalize_image(b, c.existing),
     check_update=images_rules.check_image_update, parent_type=RESOURCE_GROUP.type, read_only=images_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: images_app.prepare_image(r, tx, rid, spec, loc))
 

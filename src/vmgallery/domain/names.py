@@ -52,6 +52,6 @@ def check_resource_group_name(name: str) -> None:
             "not ending with '.'.", "resourceGroupName")
 
 
-def check_disk_name(name: str) -> None:
+def check_disk_name(name: str, noun: str = "disk") -> None:
     # Disks, snapshots and managed images: 1-80 letters, digits, '_', '-', '.'; not ending in '-' or '.'.
-    _check("disk", "resourceName", name, {"_", "-", "."}, {"-", "."})
+    _check(noun, "resourceName", name, {"_", "-", "."}, {"-", "."})
