@@ -160,3 +160,55 @@ def test_unconfigured_storage_accounts_are_refused_at_once(compute, group, azuri
         "not in a storage account known to this server", "blobUri")
     with pytest.raises(ResourceNotFoundError):
         compute.images.get(group, "bad")
+
+
+def _definition(compute, group: str) -> tuple[str, str]:
+    gallery = f"g{uuid.uuid4().hex[:8]}"
+    compute.galleries.begin_create_or_update(group, gallery, {"location": "eastus"}).result()
+    compute.gallery_images.begin_create_or_update(group, gallery, "linux", {"location": "eastus", "properties": {
+        "osType": "Linux", "osState": "Generalized",
+        "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
+    return gallery, "linux"
+
+
+def test_version_from_vhd_blobs_and_from_a_managed_image(compute, server, group, azurite, tmp_path):
+    gallery, definition = _definition(compute, group)
+    os_vhd, data_vhd = ext4_vhd(tmp_path, 4), ext4_vhd(tmp_path, 3)
+    os_uri, data_uri = azurite.upload(os_vhd), azurite.upload(data_vhd)
+    version = compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.0", {
+        "location": "eastus", "properties": {"storageProfile": {
+            "osDiskImage": {"source": {"uri": os_uri, "storageAccountId": ACCOUNT_ID}},
+            "dataDiskImages": [{"lun": 1, "source": {"uri": data_uri, "storageAccountId": ACCOUNT_ID}}]}}}).result()
+    assert version.provisioning_state == "Succeeded"
+    assert version.storage_profile.data_disk_images[0].size_in_gb == 1
+    for name, lun, vhd in (("v-os", None, os_vhd), ("v-data", 1, data_vhd)):
+        ref = {"id": version.id} if lun is None else {"id": version.id, "lun": lun}
+        compute.disks.begin_create_or_update(group, name, {"location": "eastus", "properties": {
+            "creationData": {"createOption": "FromImage", "galleryImageReference": ref}}}).result()
+        assert read_disk(compute, server, group, name) == vhd.read_bytes()
+
+    compute.images.begin_create_or_update(group, "img", {"location": "eastus", "properties": {
+        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": os_uri}}}}).result()
+    before = _chunk_files(server)
+    from_image = compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.1", {
+        "location": "eastus", "properties": {"storageProfile": {"source": {
+            "id": compute.images.get(group, "img").id}}}}).result()
+    assert from_image.provisioning_state == "Succeeded" and _chunk_files(server) == before
+
+    specialized = compute.images.begin_create_or_update(group, "spec", {"location": "eastus", "properties": {
+        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Specialized", "blobUri": os_uri}}}}).result()
+    with pytest.raises(HttpResponseError) as exc:
+        compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.2", {
+            "location": "eastus", "properties": {"storageProfile": {"source": {"id": specialized.id}}}}).result()
+    assert exc.value.status_code == 400 and "OS state is Specialized" in exc.value.message
+
+
+def test_version_from_a_bad_blob_fails_and_leaves_nothing(compute, server, group, bad_blobs):
+    gallery, definition = _definition(compute, group)
+    with pytest.raises(HttpResponseError) as exc:
+        compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.0", {
+            "location": "eastus", "properties": {"storageProfile": {
+                "osDiskImage": {"source": {"uri": bad_blobs["footer"], "storageAccountId": ACCOUNT_ID}}}}}).result()
+    assert "not a fixed VHD" in str(exc.value)
+    with pytest.raises(ResourceNotFoundError):
+        compute.gallery_image_versions.get(group, gallery, definition, "1.0.0")
