@@ -112,3 +112,25 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
     assert failed.status == "Failed"
     assert failed.error["error"]["code"] == "InternalOperationError"
     assert "disk on fire" in failed.error["error"]["message"]
+
+
+def test_a_job_interrupted_too_often_or_of_unknown_kind_fails_its_operation(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
+    now = time.time()
+    job = None
+    for attempt in range(6):  # five workers die holding it; the sixth claim gives up
+        job = _claim(db, f"w{attempt}", now + attempt * 100, lease=1)
+    run_job(db, job, "w5", time.time)
+    with db.read() as tx:
+        failed = tx.get_operation(op.id)
+        assert tx.get(gallery.key) is None and tx.pending_jobs() == 0
+    assert failed.status == "Failed" and "abandoned after 5" in failed.error["error"]["message"]
+
+    other = _ids()[1]
+    service.put(ResourceId(other.subscription, "rg", None, ()), {"location": "eastus"}, RESOURCE_GROUP)
+    op = service.put(other, {"location": "eastus"}, GALLERY).operation
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={})
+    with db.read() as tx:
+        assert tx.get_operation(op.id).status == "Failed"

@@ -90,6 +90,7 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
 
 
 HANDLERS: dict[str, Handler] = {"provision": Provision()}
+MAX_ATTEMPTS = 5
 
 
 class OperationWaiter:
@@ -127,8 +128,14 @@ class OperationWaiter:
 def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
             handlers: dict[str, Handler] = HANDLERS, services: Any = None, lease_seconds: float = 60.0) -> None:
     """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
-    handler = handlers[job.kind]
     try:
+        handler = handlers.get(job.kind)
+        if handler is None:
+            raise errors.InternalError(f"No worker here knows how to run a '{job.kind}' job.")
+        if job.attempts > MAX_ATTEMPTS:
+            # Each attempt died without recording an outcome (killed workers, or a failure while failing):
+            # end it rather than let leases hand it round for ever.
+            raise errors.InternalError(f"The operation was abandoned after {job.attempts - 1} interrupted attempts.")
         with db.read() as tx:
             op = tx.get_operation(job.operation_id)
             mine = tx.owns_job(job.id, owner)
