@@ -1,4 +1,4 @@
-"""Limits per subscription per region: galleries and image definitions (configurable; 2 and 3 here). Past the
+"""Limits per subscription per region: galleries, image definitions and versions (configurable; 2, 3, 2 here). Past the
 limit a create is 409 QuotaExceeded naming the subscription, region and limit, and nothing is created; another
 region or another subscription still has room; an update is not a create; deleting frees room."""
 
@@ -17,14 +17,15 @@ from .conftest import definition_body
 from .rules_support import Arm, assert_error
 from .sdk import compute_client
 
-GALLERIES, DEFINITIONS = 2, 3
+GALLERIES, DEFINITIONS, VERSIONS = 2, 3, 2
 
 
 @pytest.fixture(scope="module")
 def small_server(backend, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"quota-{backend}")
     (data_dir / "config.toml").write_text(
-        f"[limits]\ngalleries_per_region = {GALLERIES}\nimage_definitions_per_region = {DEFINITIONS}\n")
+        f"[limits]\ngalleries_per_region = {GALLERIES}\nimage_definitions_per_region = {DEFINITIONS}\n"
+        f"image_versions_per_region = {VERSIONS}\n")
     pg = PgDatabase() if backend == "postgresql" else None
     srv = Server(data_dir, pg.url if pg else None)
     try:
@@ -131,3 +132,25 @@ def test_concurrent_creates_stop_at_the_limit(small_server, small_http):
         statuses = list(pool.map(create, range(6)))
     assert sorted(statuses) == [201] * GALLERIES + [409] * (6 - GALLERIES), statuses
     assert len(arm.names(arm.group_path(group) + "/providers/Microsoft.Compute/galleries")) == GALLERIES
+
+
+def test_image_version_limit_per_region(small_http):
+    arm = account(small_http)
+    group = arm.make_group()
+    gallery = arm.make_gallery(group)
+    image = arm.image_path(group, gallery, "img")
+    arm.make_image(group, gallery, "img", definition_body())
+    disk = f"{arm.group_path(group)}/providers/Microsoft.Compute/disks/d"
+    arm.done(arm.put(disk, {"location": "eastus", "properties": {
+        "osType": "Linux", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}, api="2026-03-02"))
+    source = {"id": f"/subscriptions/{arm.subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/d"}
+    body = {"location": "eastus", "properties": {"storageProfile": {"osDiskImage": {"source": source}}}}
+    for name in ("1.0.0", "1.0.1"):
+        arm.done(arm.put(f"{image}/versions/{name}", body))
+    refused = arm.put(f"{image}/versions/1.0.2", body)
+    assert_error(refused, 409, "QuotaExceeded", "location", arm.subscription, f"limit is {VERSIONS}",
+                 "gallery image versions")
+    assert arm.state(f"{image}/versions/1.0.2") is None
+    arm.remove(f"{image}/versions/1.0.0")
+    arm.done(arm.put(f"{image}/versions/1.0.2", body))
+    assert Limits().image_versions_per_region == 10000
