@@ -52,7 +52,10 @@ class Settings:
     lease_seconds: float = 60.0
     # Chunk size of the content-addressed store (bench/chunk_size.py measured the choice).
     chunk_size: int = 1 << 20
+    # Unreferenced chunks younger than the grace period are kept: it must exceed the time between a writer storing a
+    # chunk and committing the reference to it (milliseconds), with a wide margin.
     gc_grace_seconds: float = 3600.0
+    gc_interval_seconds: float = 900.0
     # Storage accounts VHD sources are read from: {resource id: {blob_endpoint, account_key | sas_token | ...}}.
     storage_accounts: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)

@@ -58,7 +58,8 @@ def build_service(settings: Settings) -> Service:
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,
-                         services=services, handlers=HANDLERS)
+                         services=services, handlers=HANDLERS, gc_interval_seconds=settings.gc_interval_seconds,
+                         gc_grace_seconds=settings.gc_grace_seconds)
     if settings.workers > 0:
         resources.inline = workers.run_operation
     return Service(settings, db, waiter, resources, access, workers)

@@ -136,3 +136,31 @@ def test_capture_killed_midway_finishes_after_restart(make_server, azurite, tmp_
     assert BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob(
         max_concurrency=4).readall() == vhd.read_bytes()
     assert assert_store_sound(srv.data_dir) >= 96
+
+
+def test_deleted_disks_free_their_chunks_and_shared_ones_stay(make_server):
+    sub = str(uuid.uuid4())
+    srv = make_server("gc_grace_seconds = 0.5\ngc_interval_seconds = 0.2\n")
+    group(srv, sub)
+    shared, own = os.urandom(MIB), os.urandom(MIB)
+    images = {"keep": shared + bytes(MIB) + vhd_footer(2 * MIB), "drop": shared + own + vhd_footer(2 * MIB)}
+    with compute_client(srv, sub) as compute:
+        for name, data in images.items():
+            compute.disks.begin_create_or_update("rg", name, {"location": "eastus", "properties": {
+                "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+            sas = compute.disks.begin_grant_access("rg", name, {"access": "Write", "durationInSeconds": 60}).result()
+            client = BlobClient.from_blob_url(sas.access_sas, connection_verify=srv.ca)
+            client.upload_page(data[:2 * MIB], offset=0, length=2 * MIB)
+            client.upload_page(data[2 * MIB:], offset=2 * MIB, length=512)
+            compute.disks.begin_revoke_access("rg", name).result()
+        chunks = (srv.data_dir / "blobs" / "eastus").rglob("chunks/*/*/*")
+        own_digest = blake3.blake3(own).hexdigest()
+        assert own_digest in {p.name for p in chunks}
+        compute.disks.begin_delete("rg", "drop").result()
+        deadline = time.monotonic() + 30
+        while own_digest in {p.name for p in (srv.data_dir / "blobs").rglob("chunks/*/*/*")}:
+            assert time.monotonic() < deadline, "the collector never freed the deleted disk's own chunk"
+            time.sleep(0.1)
+        read = compute.disks.begin_grant_access("rg", "keep", {"access": "Read", "durationInSeconds": 60}).result()
+    assert BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob().readall() == \
+        images["keep"]

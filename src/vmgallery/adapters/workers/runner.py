@@ -14,6 +14,7 @@ import uuid
 from typing import Any, Callable
 
 from ...adapters.db.store import Database
+from ...app.gc import collect
 from ...app.operations import HANDLERS, OperationWaiter, run_job
 
 log = logging.getLogger("vmgallery.worker")
@@ -22,8 +23,10 @@ log = logging.getLogger("vmgallery.worker")
 class WorkerPool:
     def __init__(self, db: Database, waiter: OperationWaiter, clock: Callable[[], float], *, threads: int = 1,
                  lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5, services: Any = None,
-                 handlers: dict | None = None):
+                 handlers: dict | None = None, gc_interval_seconds: float = 0, gc_grace_seconds: float = 3600):
         self.db = db
+        self.gc_interval = gc_interval_seconds
+        self.gc_grace = gc_grace_seconds
         self.services = services
         self.handlers = handlers or HANDLERS
         self.waiter = waiter
@@ -57,7 +60,20 @@ class WorkerPool:
                                  daemon=True)
             t.start()
             self._threads.append(t)
+        if self.gc_interval > 0 and self.services is not None:
+            t = threading.Thread(target=self._collect_garbage, name="gc", daemon=True)
+            t.start()
+            self._threads.append(t)
         log.info("workers started", extra={"threads": self.threads, "owner": self.owner_prefix})
+
+    def _collect_garbage(self) -> None:
+        """Every gc_interval seconds, free chunks and manifests nothing uses any more (app/gc.py). Safe to run in
+        every worker process at once: the sweep never deletes what a writer refreshed or a manifest names."""
+        while not self._stop.wait(self.gc_interval):
+            try:
+                collect(self.db, self.services.stores.all(), self.clock, self.gc_grace)
+            except Exception:
+                log.exception("garbage collection failed; it will run again")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the job at hand, take no new one (graceful shutdown)."""
