@@ -48,7 +48,7 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
         live |= {bytes.fromhex(d) for d in tx.upload_digests()}
 
     for store in stores:
-        for path, mtime in store.backend.list("chunks/"):
+        for path, mtime in store.backend.list(store.prefix + "chunks/"):
             digest = bytes.fromhex(path.rsplit("/", 1)[-1])
             if digest in live or mtime >= cutoff:
                 report.chunks_kept += 1

@@ -57,7 +57,16 @@ class ChunkStore:
     level: int = 3
     clock: object = time.time
     counters: StoreCounters = field(default_factory=StoreCounters)
+    # Several replicas may share one backend (a zone): each keeps its chunks under its own prefix.
+    prefix: str = ""
     _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend.name}/{self.prefix}".rstrip("/")
+
+    def path(self, digest: bytes) -> str:
+        return self.prefix + chunk_path(digest)
 
     def _zero(self, n: int) -> bytes:
         zero = getattr(self._local, "zero", None)
@@ -74,36 +83,57 @@ class ChunkStore:
             self.counters.holes += 1
             return None
         digest = digest_of(data)
-        path = chunk_path(digest)
-        mtime = self.backend.mtime(path)
-        if mtime is not None:
-            # Present already. Refresh an old one so a concurrent GC sweep cannot take it from under the
-            # reference we are about to commit (see docs/storage-format.md, Garbage collection).
-            if self.clock() - mtime < self.grace_seconds / 2 or self.backend.touch(path):
-                self.counters.chunks_present += 1
-                return digest
+        if self.refresh(digest):
+            self.counters.chunks_present += 1
+            return digest
         compressor = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
-        self.backend.put(path, compressor.compress(data))
+        self.backend.put(self.path(digest), compressor.compress(data))
         self.counters.chunks_written += 1
         self.counters.bytes_written += len(data)
         return digest
 
-    def get(self, digest: bytes) -> bytes:
+    def refresh(self, digest: bytes) -> bool:
+        """True if the chunk is present, after refreshing an old one so a concurrent GC sweep cannot take it from
+        under the reference about to be committed (see docs/storage-format.md, Garbage collection)."""
+        path = self.path(digest)
+        mtime = self.backend.mtime(path)
+        return mtime is not None and (self.clock() - mtime < self.grace_seconds / 2 or self.backend.touch(path))
+
+    def frame(self, digest: bytes) -> bytes:
+        """The stored (compressed) form of a chunk, verified: what replication copies between stores."""
+        frame = self._frame(digest)
+        self._decode(digest, frame)
+        return frame
+
+    def put_frame(self, digest: bytes, frame: bytes) -> None:
+        """Store a chunk copied from another store, after checking it decodes to its digest."""
+        data = self._decode(digest, frame)
+        self.backend.put(self.path(digest), frame)
+        self.counters.chunks_written += 1
+        self.counters.bytes_written += len(data)
+
+    def _frame(self, digest: bytes) -> bytes:
         try:
-            frame = self.backend.get(chunk_path(digest))
+            return self.backend.get(self.path(digest))
         except BlobMissing:
-            raise MissingChunk(f"chunk {digest.hex()} is missing from {self.backend.name}") from None
+            raise MissingChunk(f"chunk {digest.hex()} is missing from {self.name}") from None
+
+    def _decode(self, digest: bytes, frame: bytes) -> bytes:
         try:
             data = zstandard.ZstdDecompressor().decompress(frame)
         except zstandard.ZstdError as exc:
-            raise CorruptChunk(f"chunk {digest.hex()} in {self.backend.name} cannot be decoded: {exc}") from None
+            raise CorruptChunk(f"chunk {digest.hex()} in {self.name} cannot be decoded: {exc}") from None
         if digest_of(data) != digest:
-            raise CorruptChunk(f"chunk {digest.hex()} in {self.backend.name} does not match its digest")
+            raise CorruptChunk(f"chunk {digest.hex()} in {self.name} does not match its digest")
+        return data
+
+    def get(self, digest: bytes) -> bytes:
+        data = self._decode(digest, self._frame(digest))
         self.counters.chunks_read += 1
         return data
 
     def has(self, digest: bytes) -> bool:
-        return self.backend.exists(chunk_path(digest))
+        return self.backend.exists(self.path(digest))
 
 
 @dataclass(frozen=True)
