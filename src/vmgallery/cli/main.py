@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import galleries, groups
+from . import disks, galleries, groups, images, snapshots, versions
 from .login import login
 from .options import CONTEXT
 from .serve import serve, worker
@@ -16,3 +16,7 @@ app.command()(worker)
 app.command()(login)
 app.add_typer(groups.app, name="group")
 app.add_typer(galleries.app, name="sig")
+galleries.app.add_typer(versions.app, name="image-version")
+app.add_typer(disks.app, name="disk")
+app.add_typer(snapshots.app, name="snapshot")
+app.add_typer(images.app, name="image")
