@@ -38,6 +38,8 @@ from .client import TIMEOUT_SECONDS, ArmClient, CliError
 
 PAGE = 4 << 20  # the page-blob protocol's largest write
 PARALLEL = 4
+RETRIES = 3
+RETRY_DELAY = 0.5
 ACCESS_SECONDS = 24 * 3600
 DOWNLOAD_FORMATS = ("vhd", "vhdx", "qcow2", "raw", "vmdk")
 _EXTENSIONS = {".vhd": "vhd", ".vhdx": "vhdx", ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vmdk": "vmdk"}
@@ -100,12 +102,20 @@ class PageBlob:
         self._http.close()
 
     def _send(self, method: str, what: str, comp: str | None = None, **kw) -> httpx.Response:
+        """One request; a dropped connection is retried (every call here is idempotent: a page written twice holds
+        the same bytes), as the storage SDKs do."""
         # httpx's params= would replace the signature's query string rather than add to it.
         url = f"{self.url}&comp={comp}" if comp else self.url
-        try:
-            response = self._http.request(method, url, **kw)
-        except httpx.HTTPError as exc:
-            raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
+        for attempt in range(RETRIES + 1):
+            try:
+                response = self._http.request(method, url, **kw)
+                break
+            except httpx.TransportError as exc:
+                if attempt == RETRIES:
+                    raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
+                time.sleep(RETRY_DELAY * 2 ** attempt)
+            except httpx.HTTPError as exc:
+                raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
         if response.status_code >= 400:
             raise _storage_error(response, what)
         return response
@@ -282,8 +292,7 @@ def download_blob(blob: PageBlob, fd: int) -> int:
 
     with byte_progress("Downloading", size) as advance, futures.ThreadPoolExecutor(PARALLEL) as pool:
         advance(size - sum(b - a for a, b in pieces))  # the holes are already there
-        for done in pool.map(one, pieces):
-            del done
+        list(pool.map(one, pieces))  # re-raises the first failure
     return size
 
 
