@@ -56,6 +56,14 @@ class Settings:
     # chunk and committing the reference to it (milliseconds), with a wide margin.
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 900.0
+    # Zones per region: folder backends under DATA_DIR/blobs/<region>/zone<N>, unless `zones` names each region's
+    # zone folders, e.g. zones = {eastus = ["/mnt/a/vmg", "/mnt/b/vmg", "/mnt/c/vmg"]}.
+    zones_per_region: int = 3
+    zones: dict = field(default_factory=dict)
+    # Replication bandwidth per region in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.
+    replication_bandwidth: dict = field(default_factory=dict)
+    # How many disks a Shallow version may have made from it (Azure: "not for a large number of VMs").
+    shallow_max_disks: int = 5
     # Storage accounts VHD sources are read from: {resource id: {blob_endpoint, account_key | sas_token | ...}}.
     storage_accounts: dict = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)

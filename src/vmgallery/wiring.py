@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -15,16 +16,19 @@ from .adapters.workers.runner import WorkerPool
 from .app.operations import OperationWaiter
 from .app.resources import Resources
 from .config import Settings
+from .domain.ids import normalize_location
+from .adapters.blobs.folder import FolderBackend
 from .adapters.blobs.regions import RegionStores
 from .adapters.storage_accounts import StorageAccounts
 from .app.access import DiskAccess, SasSigner
 from .app.disks import IMPORT_HANDLERS
 from .app.images import IMAGE_HANDLERS
+from .app.replication import REPLICATION_HANDLERS, RegionThrottle
 from .app.versions import VERSION_HANDLERS
 from .app.operations import HANDLERS as BASE_HANDLERS
 from .security import ensure_admin_token, ensure_secret
 
-HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS}
+HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS, **REPLICATION_HANDLERS}
 
 log = logging.getLogger("vmgallery")
 
@@ -35,6 +39,7 @@ class Services:
 
     stores: RegionStores
     accounts: StorageAccounts
+    throttle: RegionThrottle
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Service:
     resources: Resources
     access: DiskAccess
     workers: WorkerPool
+    services: Services
 
 
 def build_service(settings: Settings) -> Service:
@@ -52,9 +58,12 @@ def build_service(settings: Settings) -> Service:
     db = Database(settings.db_url)
     db.migrate()
     waiter = OperationWaiter(db)
+    zones = {normalize_location(region): [FolderBackend(Path(p), name=f"{normalize_location(region)}/zone{i + 1}")
+                                          for i, p in enumerate(paths)]
+             for region, paths in settings.zones.items()}
     services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
-                                     settings.gc_grace_seconds),
-                        StorageAccounts(settings.storage_accounts))
+                                     settings.gc_grace_seconds, zones=zones, zones_per_region=settings.zones_per_region),
+                        StorageAccounts(settings.storage_accounts), RegionThrottle(settings.replication_bandwidth))
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,
@@ -62,7 +71,7 @@ def build_service(settings: Settings) -> Service:
                          gc_grace_seconds=settings.gc_grace_seconds)
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers)
+    return Service(settings, db, waiter, resources, access, workers, services)
 
 
 def build_app(service: Service) -> FastAPI:

@@ -22,6 +22,7 @@ from ..domain import errors
 from ..domain.ids import ResourceId
 from .kinds import Kind
 from .resources import Outcome, Resources, _stored_id, check_subscription
+from .replication import ReplicaReader, reader_for
 from .uploads import fold_upload
 
 SAS_VERSION = "2021-08-06"
@@ -66,6 +67,7 @@ class Target:
     size: int
     manifest: Manifest | None  # None while uploading: the bytes are the upload's chunk rows
     region: str
+    reader: ReplicaReader | None = None
 
 
 class DiskAccess:
@@ -137,4 +139,5 @@ class DiskAccess:
                 size = int(row.body["properties"]["creationData"]["uploadSizeBytes"])
                 return Target(row, "Write", size, None, row.location)
             manifest = tx.get_manifest(tx.contents(row.key)["disk"])
-            return Target(row, "Read", manifest.size, manifest, row.location)
+            reader = reader_for(tx, res.services.stores, row.key, row.location)
+            return Target(row, "Read", manifest.size, manifest, row.location, reader)

@@ -29,6 +29,7 @@ class Prepared:
     contents: dict[str, str] = field(default_factory=dict)
     job: str = "provision"
     state: str = "Creating"
+    source: tuple[str, int] | None = None  # a disk made from a version: (version key, replica it reads first)
 
 
 def iso(ts: float) -> str:
@@ -109,12 +110,13 @@ def prepare_disk(resources, tx: Tx, rid, spec: Body, location: str, *, snapshot:
                         {"disk": manifest_id})
     if creation.option == "FromImage":
         from .versions import resolve_disk  # versions build on disks; the reverse need is only this one
-        manifest_id, facts = resolve_disk(tx, creation.source_id, creation.source_lun, location)
+        manifest_id, facts, source = resolve_disk(tx, creation.source_id, creation.source_lun, location,
+                                                  resources.settings)
         for key, value in facts.items():
             spec["properties"].setdefault(key, value)
         manifest = tx.get_manifest(manifest_id)
         return Prepared(_fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
-                        {"disk": manifest_id})
+                        {"disk": manifest_id}, source=source)
     if creation.storage_account_id not in services.accounts:
         raise errors.InvalidParameter(
             f"The storage account '{creation.storage_account_id}' is not known to this server; the operator maps "

@@ -1,7 +1,8 @@
 """Garbage collection of disk bytes: drop manifests nothing uses, then chunks no manifest or upload names.
 
-Safe against concurrent writers without stopping them (docs/storage-format.md): chunks are marked from every
-manifest still in the table (so a transaction about to reference one keeps its chunks for this pass), only chunks
+Safe against concurrent writers without stopping them (docs/storage-format.md): chunks are marked from the manifests
+a region uses and from every manifest nothing uses yet (so a transaction about to reference one keeps its chunks for
+this pass), only chunks
 older than the grace period are candidates, and a candidate refreshed by a writer while being taken is put back.
 """
 
@@ -27,7 +28,17 @@ class GcReport:
     chunks_restored: int = 0
 
 
-def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float) -> GcReport:
+def _chunks_of(tx, manifest_ids) -> set[bytes]:
+    live: set[bytes] = set()
+    for manifest_id in manifest_ids:
+        live |= tx.get_manifest(manifest_id).live()
+    return live
+
+
+def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float,
+            regions=None) -> GcReport:
+    """With `regions` (RegionStores), each region keeps only the chunks its own resources and the versions
+    replicated to it use (a removed region's copies go); without, every store keeps every manifest's chunks."""
     report = GcReport()
     with db.read() as tx:
         unused = tx.all_manifest_ids() - tx.used_manifest_ids()
@@ -41,13 +52,19 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
             pass  # a resource started using it meanwhile (the foreign key says so): keep it
 
     cutoff = clock() - grace_seconds
-    live: set[bytes] = set()
     with db.read() as tx:
-        for manifest_id in tx.all_manifest_ids():
-            live |= tx.get_manifest(manifest_id).live()
-        live |= {bytes.fromhex(d) for d in tx.upload_digests()}
-
-    for store in stores:
+        every = tx.all_manifest_ids()
+        unused = every - tx.used_manifest_ids()  # a create may be about to name one: keep their chunks this pass
+        uploading = {bytes.fromhex(d) for d in tx.upload_digests()}
+        if regions is None:
+            live_by_store = {id(s): _chunks_of(tx, every) | uploading for s in stores}
+        else:
+            live_by_store = {}
+            for region in regions.zones:
+                live = _chunks_of(tx, tx.manifests_used_in(region) | unused) | uploading
+                live_by_store.update({id(s): live for s in regions.region_stores(region)})
+    for store in stores if regions is None else regions.all():
+        live = live_by_store[id(store)]
         for path, mtime in store.backend.list(store.prefix + "chunks/"):
             digest = bytes.fromhex(path.rsplit("/", 1)[-1])
             if digest in live or mtime >= cutoff:

@@ -56,8 +56,10 @@ class Kind:
     # What a create answers when finished / still running (disks: 200/202, as their SDK accepts no 201).
     created_status: int = 201
     accepted_status: int = 201
-    # `$expand=ReplicationStatus` on GET: (row, percent of its running operation) -> body.
+    # `$expand=ReplicationStatus` on GET: (tx, row) -> body.
     expand: Callable | None = None
+    # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
+    on_update: Callable | None = None
 
     @property
     def type_key(self) -> str:
@@ -122,21 +124,17 @@ SNAPSHOT = Kind(
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
     created_status=200, accepted_status=202)
 
-def _version_update(old: Body, new: Body) -> None:
-    versions_rules.check_version_update(old, new)
-    versions_app.check_regions(new, new["location"])
-
-
 IMAGE_VERSION = Kind(
     type="Microsoft.Compute/galleries/images/versions", noun="gallery image version",
     plural="gallery image versions", api_versions=GALLERY_API_VERSIONS, check_name=versions_rules.parse_version_name,
     normalize=lambda b, c: versions_rules.normalize_version(b, location=c.location, regions=c.regions,
                                                             existing=c.existing),
-    check_update=_version_update, parent_type=IMAGE_DEFINITION.type,
+    check_update=versions_rules.check_version_update, parent_type=IMAGE_DEFINITION.type,
     quota=lambda s: s.limits.image_versions_per_region, read_only=versions_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: versions_app.prepare_version(r, tx, rid, spec, loc),
-    expand=lambda row, percent: {**row.body, "properties": {
-        **row.body["properties"], "replicationStatus": versions_app.replication_status(row, percent)}})
+    expand=lambda tx, row: {**row.body, "properties": {
+        **row.body["properties"], "replicationStatus": versions_app.replication_status(tx, row)}},
+    on_update=versions_app.update_version)
 
 IMAGE = Kind(
     type="Microsoft.Compute/images", noun="image", plural="images", api_versions=images_rules.API_VERSIONS,

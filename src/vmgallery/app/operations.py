@@ -74,6 +74,7 @@ class Provision:
             if row is not None:
                 for key in _descendants_first(tx, row.key, row.type) + [row.key]:
                     tx.drop_contents(key)
+                    tx.drop_replicas(key)
                     tx.delete(key)
             return
         if row is None:
@@ -91,6 +92,8 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
 
 HANDLERS: dict[str, Handler] = {"provision": Provision()}
 MAX_ATTEMPTS = 5
+# What a finish returns when its operation goes on after the job (a version waiting for its source region's replicas).
+KEEP_RUNNING = object()
 
 
 class OperationWaiter:
@@ -128,8 +131,11 @@ class OperationWaiter:
 def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
             handlers: dict[str, Handler] = HANDLERS, services: Any = None, lease_seconds: float = 60.0) -> None:
     """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
+    handler = handlers.get(job.kind)
+    if getattr(handler, "operationless", False):
+        _run_background(db, job, owner, clock, handler, services, lease_seconds)
+        return
     try:
-        handler = handlers.get(job.kind)
         if handler is None:
             raise errors.InternalError(f"No worker here knows how to run a '{job.kind}' job.")
         if job.attempts > MAX_ATTEMPTS:
@@ -148,8 +154,8 @@ def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
                 return
             op = tx.get_operation(job.operation_id)
             if op is not None and op.status == "InProgress":
-                handler.finish(tx, op, result)
-                tx.finish_operation(op.id, "Succeeded", clock())
+                if handler.finish(tx, op, result) is not KEEP_RUNNING:
+                    tx.finish_operation(op.id, "Succeeded", clock())
             tx.finish_job(job.id, "done")
         log.info("job finished", extra={"job": job.id, "kind": job.kind, "operation": job.operation_id})
     except LeaseLost:
@@ -160,6 +166,29 @@ def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
         if not isinstance(exc, errors.ArmError):
             log.exception("job crashed", extra={"job": job.id, "kind": job.kind})
         _fail(db, job, owner, error, clock)
+
+
+def _run_background(db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any,
+                    lease_seconds: float) -> None:
+    """A job with no operation behind it (a replica's copy): commit on success; on failure let the handler record
+    it and say when to try again."""
+    try:
+        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), None)
+        with db.write() as tx:
+            if tx.owns_job(job.id, owner):
+                handler.commit(tx, job, result, clock())
+                tx.finish_job(job.id, "done")
+    except LeaseLost:
+        log.warning("lease lost; another worker continues", extra={"job": job.id})
+    except Exception as exc:
+        with db.write() as tx:
+            if not tx.owns_job(job.id, owner):
+                return
+            retry_at = handler.failed(tx, job, exc, clock())
+            if retry_at is None:
+                tx.finish_job(job.id, "failed")
+            else:
+                tx.retry_job(job.id, retry_at)
 
 
 def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: Callable[[], float]) -> None:

@@ -24,6 +24,7 @@ from ..domain.validate import Body, merge_patch
 from .kinds import KINDS, RESOURCE_GROUP, Context, Kind
 from .operations import OperationWaiter
 
+QUICK_JOBS = ("provision", "version_capture")  # metadata only: a request may run them itself
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 MAX_LISTED_CHILDREN = 10
 
@@ -175,6 +176,8 @@ class Resources:
                             f"to '{location}'.", "location")
                     kind.check_update(self._spec(kind, existing.body, parent, location, stored=True), spec)
                     self._check_natural(tx, kind, rid, spec)
+                    if kind.on_update:
+                        kind.on_update(self, tx, existing, spec)
                     spec = _carry_read_only(existing.body, spec, kind.read_only)
                     rid = _stored_id(existing, rid)
                     if not kind.long_running:
@@ -200,11 +203,12 @@ class Resources:
                     if not kind.long_running:
                         return Outcome(201, body)
                     for slot, manifest_id in (prepared.contents if prepared else {}).items():
-                        tx.set_content(rid.key, slot, manifest_id)
+                        source_key, replica = prepared.source or (None, None)
+                        tx.set_content(rid.key, slot, manifest_id, source_key, replica)
                     job = prepared.job if prepared else "provision"
                     op = self._operation(tx, rid, kind, location, "create", None, job=job)
                     status_running, status_done = kind.accepted_status, kind.created_status
-                    quick = job == "provision"
+                    quick = job in QUICK_JOBS
         except IntegrityError:
             raise errors.Conflict(f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; "
                                   "retry.", rid.name) from None
@@ -234,6 +238,8 @@ class Resources:
                 merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
             spec = self._spec(kind, merged, parent, existing.location, existing)
             kind.check_update(old_spec, spec)
+            if kind.on_update:
+                kind.on_update(self, tx, existing, spec)
             spec = _carry_read_only(existing.body, spec, kind.read_only)
             rid = _stored_id(existing, rid)
             state = "Updating" if kind.long_running else "Succeeded"
@@ -254,8 +260,7 @@ class Resources:
                     self._parent(tx, rid, kind)
                 raise self._not_found(rid, kind)
             if expand and expand.lower() == "replicationstatus" and kind.expand:
-                active = tx.active_operation(row.key)
-                return kind.expand(row, active.percent if active else 0)
+                return kind.expand(tx, row)
             return row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:

@@ -18,7 +18,9 @@ from ..domain.disks import FOOTER
 from ..domain.ids import ResourceId, parse_resource_id
 from ..domain.validate import Body
 from .disks import Prepared, import_blob, iso, source_row
-from .operations import JobContext, _set_state
+from . import replication
+from ..domain import replication as replication_rules
+from .operations import KEEP_RUNNING, JobContext, _set_state
 
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 GIB = 1 << 30
@@ -30,15 +32,6 @@ def slot_of(lun: int | None) -> str:
 
 def _size_gb(image_size: int) -> int:
     return -(-(image_size - FOOTER) // GIB)
-
-
-def check_regions(spec: Body, location: str) -> None:
-    """Until replication arrives, a version lives in its source region only; say so rather than pretend."""
-    others = [r["name"] for r in spec["properties"]["publishingProfile"]["targetRegions"] if r["name"] != location]
-    if others:
-        raise errors.NotSupported(
-            f"Replication to other regions ({', '.join(others)}) is not available on this server yet; target only "
-            f"the source region '{location}'.", "properties.publishingProfile.targetRegions")
 
 
 def resolve(tx: Tx, rid: ResourceId, region: str | None, target: str) -> ResourceRow:
@@ -53,7 +46,8 @@ def resolve(tx: Tx, rid: ResourceId, region: str | None, target: str) -> Resourc
         return row
     definition = rid.parent
     rows = {r.body["name"]: r for r in tx.page(type=VERSION_TYPE, after=0, limit=10**6, parent_key=definition.key)}
-    candidates = [rules.version_facts(name, r.body, usable_regions=[r.location]) for name, r in rows.items()]
+    candidates = [rules.version_facts(name, r.body, usable_regions=replication.usable_regions(tx, r.key))
+                  for name, r in rows.items()]
     name = rules.latest_version(candidates, region)
     if name is None:
         if tx.get(definition.key) is None:
@@ -64,13 +58,23 @@ def resolve(tx: Tx, rid: ResourceId, region: str | None, target: str) -> Resourc
     return rows[name]
 
 
-def resolve_disk(tx: Tx, version_id: str, lun: int | None, location: str) -> tuple[str, dict]:
-    """For a disk made FromImage: the manifest of the version's OS disk (or data disk `lun`) and OS facts."""
+def resolve_disk(tx: Tx, version_id: str, lun: int | None, location: str, settings) -> tuple[str, dict, tuple]:
+    """For a disk made FromImage: the manifest of the version's OS disk (or data disk `lun`), OS facts, and which of
+    the version's replicas in the disk's region the disk reads first (spread round-robin over them)."""
     target = "properties.creationData.galleryImageReference.id"
     row = resolve(tx, parse_resource_id(version_id), location, target)
-    if row.location != location:
-        raise errors.InvalidParameter(f"The gallery image version '{row.body['id']}' is not available in "
-                                      f"'{location}'.", target)
+    if location not in replication.usable_regions(tx, row.key):
+        raise errors.Conflict(f"The gallery image version '{row.body['id']}' is not (yet) replicated to "
+                              f"'{location}'; its replication status says where it is usable.", target,
+                              code="OperationNotAllowed")
+    made = tx.count_made_from(row.key)
+    profile = row.body["properties"]["publishingProfile"]
+    if profile.get("replicationMode") == "Shallow" and made >= settings.shallow_max_disks:
+        raise errors.Conflict(
+            f"The shallow version '{row.body['id']}' already has {made} disks made from it; a shallow version "
+            f"serves at most {settings.shallow_max_disks} (replicate it fully to deploy more).", target,
+            code="OperationNotAllowed")
+    replicas = [r.idx for r in tx.replicas_of(row.key) if r.region == location]
     manifest_id = tx.contents(row.key).get(slot_of(lun))
     if manifest_id is None:
         raise errors.InvalidParameter(f"The gallery image version '{row.body['id']}' has no data disk at lun {lun}.",
@@ -80,7 +84,7 @@ def resolve_disk(tx: Tx, version_id: str, lun: int | None, location: str) -> tup
         definition = tx.get(parse_resource_id(row.body["id"]).parent.key).body["properties"]
         facts = {"osType": definition["osType"], "hyperVGeneration": definition.get("hyperVGeneration", "V1"),
                  "supportedCapabilities": {"architecture": definition.get("architecture", "x64")}}
-    return manifest_id, facts
+    return manifest_id, facts, (row.key, replicas[made % len(replicas)])
 
 
 def _same_region(row: ResourceRow, location: str, what: str, target: str) -> None:
@@ -99,11 +103,10 @@ def _disk_facts(tx: Tx, contents: dict[str, str]) -> tuple[int | None, dict[int,
 
 
 def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: str) -> Prepared:
-    check_regions(spec, location)
     definition = tx.get(rid.parent.key)
     sources = src.version_sources(spec)
     contents: dict[str, str] = {}
-    job = "provision"
+    job = "version_capture"
     if sources.kind == src.MANAGED_IMAGE:
         row = source_row(tx, sources.id.text, "managed image", sources.target)
         _same_region(row, location, "managed image", sources.target)
@@ -159,7 +162,18 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
     src.check_source_fits(definition.body, spec, facts)
     spec["properties"]["publishingProfile"]["publishedDate"] = iso(resources.clock())
     _fill_sizes(spec, {slot: tx.get_manifest(m).size for slot, m in contents.items()})
+    replication.sync_replicas(tx, rid.key, spec, resources.clock(), location, captured=False)
     return Prepared(spec, contents, job=job)
+
+
+def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None:
+    """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
+    hold data), the version stays usable throughout."""
+    current = tx.replicas_of(existing.key)
+    plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
+    holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
+    replication_rules.check_removal(plan, spec, holding, existing.location)
+    replication.sync_replicas(tx, existing.key, spec, resources.clock(), existing.location, captured=True)
 
 
 def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
@@ -178,12 +192,34 @@ def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
         profile["dataDiskImages"] = [disks[lun] for lun in sorted(disks)]
 
 
-def replication_status(row: ResourceRow, percent: int) -> Body:
-    """`$expand=ReplicationStatus`: one region (the source) until replication arrives."""
-    state = {"Succeeded": "Completed", "Failed": "Failed"}.get(row.state, "Replicating")
-    return {"aggregatedState": {"Completed": "Completed", "Failed": "Failed"}.get(state, "InProgress"),
-            "summary": [{"region": row.location, "state": state, "progress": 100 if state == "Completed" else percent,
-                         "details": "" if state != "Failed" else "capture failed"}]}
+def replication_status(tx: Tx, row: ResourceRow) -> Body:
+    """`$expand=ReplicationStatus`: per region, from its replicas; while the capture runs, the source region's
+    first replica shows the capture's progress."""
+    states = replication.states(tx, row.key)
+    active = tx.active_operation(row.key)
+    if active is not None and active.action == "create":
+        states = [replication_rules.ReplicaState(s.region, s.index, replication_rules.REPLICATING, 100, active.percent)
+                  if (s.region, s.index) == (row.location, 0) and s.state == replication_rules.PENDING else s
+                  for s in states]
+    return replication_rules.summary(states)
+
+
+class VersionCapture:
+    """A version whose bytes are already in vmgallery: the capture is the manifests the create named."""
+
+    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+        return None
+
+    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
+        return _captured(tx, op)
+
+
+def _captured(tx: Tx, op: OperationRow) -> Any:
+    row = tx.get(op.resource_key, for_update=True)
+    outcome = replication.finish_capture(tx, row.key, row.location, time.time())
+    if outcome is not KEEP_RUNNING:
+        tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
+    return outcome
 
 
 class VersionImport:
@@ -200,14 +236,15 @@ class VersionImport:
                                                           disk.uri, disk.target)
         return imported
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
+    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
         row = tx.get(op.resource_key, for_update=True)
         for slot, manifest in result.items():
             tx.put_manifest(manifest, time.time())
             tx.set_content(row.key, slot, manifest.id)
-        body = _set_state(row.body, "Succeeded")
+        body = dict(row.body)
         _fill_sizes(body, {slot: tx.get_manifest(m).size for slot, m in tx.contents(row.key).items()})
-        tx.update(row.key, state="Succeeded", body=body, now=time.time())
+        tx.update(row.key, state=row.state, body=body, now=time.time())
+        return _captured(tx, op)
 
 
-VERSION_HANDLERS = {"version_import": VersionImport()}
+VERSION_HANDLERS = {"version_import": VersionImport(), "version_capture": VersionCapture()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import disks, galleries, groups, images, snapshots, versions
+from . import admin, disks, galleries, groups, images, snapshots, versions
 from .login import login
 from .options import CONTEXT
 from .serve import serve, worker
@@ -20,3 +20,4 @@ galleries.app.add_typer(versions.app, name="image-version")
 app.add_typer(disks.app, name="disk")
 app.add_typer(snapshots.app, name="snapshot")
 app.add_typer(images.app, name="image")
+app.add_typer(admin.app, name="admin")

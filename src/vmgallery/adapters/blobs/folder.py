@@ -33,7 +33,6 @@ class FolderBackend:
         self.root = Path(root)
         self.name = name or str(root)
         self.tmp = self.root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
 
     def _path(self, path: str) -> Path:
         return self.root / path
@@ -41,6 +40,7 @@ class FolderBackend:
     def put(self, path: str, data: bytes) -> None:
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -95,6 +95,7 @@ class FolderBackend:
                     continue
 
     def take(self, path: str):
+        self.tmp.mkdir(parents=True, exist_ok=True)
         holding = self.tmp / f"{uuid.uuid4().hex}.taken"
         try:
             os.rename(self._path(path), holding)
@@ -106,7 +107,7 @@ class FolderBackend:
         """Remove temp files of writers that died (older than `older_than` seconds)."""
         cutoff = time.time() - older_than
         removed = 0
-        for f in self.tmp.iterdir():
+        for f in self.tmp.iterdir() if self.tmp.is_dir() else ():
             try:
                 if f.stat().st_mtime < cutoff:
                     f.unlink()

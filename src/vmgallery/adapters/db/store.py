@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..blobs.chunks import Manifest
-from .tables import disk_contents, grants, jobs, manifests, operations, resources, upload_chunks
+from .tables import disk_contents, grants, jobs, manifests, operations, replicas, resources, upload_chunks
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -168,11 +168,31 @@ class _DiskBytes:
         row = self.conn.execute(select(manifests).where(manifests.c.id == manifest_id)).one()
         return Manifest.unpack(row.size, row.chunk_size, row.chunks)
 
-    def set_content(self, resource_key: str, slot: str, manifest_id: str) -> None:
+    def set_content(self, resource_key: str, slot: str, manifest_id: str, source_key: str | None = None,
+                    replica: int | None = None) -> None:
         self.conn.execute(delete(disk_contents).where(disk_contents.c.resource_key == resource_key,
                                                       disk_contents.c.slot == slot))
         self.conn.execute(insert(disk_contents).values(resource_key=resource_key, slot=slot,
-                                                       manifest_id=manifest_id))
+                                                       manifest_id=manifest_id, source_key=source_key,
+                                                       replica=replica))
+
+    def content_source(self, resource_key: str) -> tuple[str | None, int | None]:
+        """For a disk made from a version: the version's key and the replica it reads first."""
+        row = self.conn.execute(select(disk_contents.c.source_key, disk_contents.c.replica).where(
+            disk_contents.c.resource_key == resource_key).limit(1)).first()
+        return (row.source_key, row.replica) if row else (None, None)
+
+    def count_made_from(self, source_key: str) -> int:
+        return self.conn.execute(select(func.count(func.distinct(disk_contents.c.resource_key))).where(
+            disk_contents.c.source_key == source_key)).scalar_one()
+
+    def manifests_used_in(self, region: str) -> set[str]:
+        """Manifests a region must keep chunks for: its own resources' and those of versions replicated there."""
+        own = select(disk_contents.c.manifest_id).join(
+            resources, resources.c.key == disk_contents.c.resource_key).where(resources.c.location == region)
+        replicated = select(disk_contents.c.manifest_id).join(
+            replicas, replicas.c.version_key == disk_contents.c.resource_key).where(replicas.c.region == region)
+        return set(self.conn.execute(own.union(replicated)).scalars())
 
     def contents(self, resource_key: str) -> dict[str, str]:
         rows = self.conn.execute(select(disk_contents.c.slot, disk_contents.c.manifest_id)
@@ -230,6 +250,36 @@ class _DiskBytes:
 
     def revoke_grants(self, resource_key: str) -> None:
         self.conn.execute(delete(grants).where(grants.c.resource_key == resource_key))
+
+    # Replicas of versions (the replication engine's state).
+    def add_replica(self, version_key: str, region: str, idx: int, storage_type: str, now: float,
+                    state: str = "Pending") -> None:
+        self.conn.execute(insert(replicas).values(version_key=version_key, region=region, idx=idx,
+                                                  storage_type=storage_type, state=state, bytes_total=0, bytes_done=0,
+                                                  bytes_copied=0, chunks_copied=0, error=None, updated_at=now))
+
+    def replicas_of(self, version_key: str):
+        return self.conn.execute(select(replicas).where(replicas.c.version_key == version_key)
+                                 .order_by(replicas.c.region, replicas.c.idx)).all()
+
+    def get_replica(self, version_key: str, region: str, idx: int):
+        return self.conn.execute(select(replicas).where(replicas.c.version_key == version_key,
+                                                        replicas.c.region == region, replicas.c.idx == idx)).first()
+
+    def update_replica(self, version_key: str, region: str, idx: int, **values) -> None:
+        self.conn.execute(update(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
+                                                 replicas.c.idx == idx).values(**values))
+
+    def drop_replica(self, version_key: str, region: str, idx: int) -> None:
+        self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
+                                                 replicas.c.idx == idx))
+
+    def drop_replicas(self, version_key: str) -> None:
+        self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key))
+
+    def all_replicas(self):
+        return self.conn.execute(select(replicas).order_by(replicas.c.version_key, replicas.c.region,
+                                                           replicas.c.idx)).all()
 
     def upload_digests(self) -> set[str]:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())

@@ -5,6 +5,7 @@
 - `operations`: what `Azure-AsyncOperation` URLs report on.
 - `jobs`: the work behind operations, claimed by workers with a lease so any worker can finish what another started.
 - `manifests`, `disk_contents`, `upload_chunks`: the bytes of disks (docs/storage-format.md).
+- `replicas`: each replica of a version in a region and how far its copy is (the replication engine's state).
 - `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
 """
 
@@ -83,6 +84,9 @@ disk_contents = Table(
     Column("resource_key", String(1024), nullable=False),
     Column("slot", String(40), nullable=False),
     Column("manifest_id", String(64), ForeignKey("manifests.id"), nullable=False, index=True),
+    # A disk made from a version: which version and which of its replicas in the disk's region it reads first.
+    Column("source_key", String(1024), nullable=True),
+    Column("replica", Integer, nullable=True),
     PrimaryKeyConstraint("resource_key", "slot"),
 )
 
@@ -100,4 +104,20 @@ grants = Table(
     Column("resource_key", String(1024), nullable=False, index=True),
     Column("access", String(10), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+replicas = Table(
+    "replicas", metadata,
+    Column("version_key", String(1024), nullable=False),
+    Column("region", String(100), nullable=False, index=True),
+    Column("idx", Integer, nullable=False),
+    Column("storage_type", String(40), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("bytes_total", BigInteger, nullable=False),
+    Column("bytes_done", BigInteger, nullable=False),
+    Column("bytes_copied", BigInteger, nullable=False),
+    Column("chunks_copied", BigInteger, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("version_key", "region", "idx"),
 )

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ...app import replication
 from ...app.access import DiskAccess
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
@@ -32,7 +33,7 @@ from . import blobs as blob_plane
 log = logging.getLogger("vmgallery.http")
 
 RETRY_AFTER = "1"
-PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect")
+PUBLIC_PATHS = ("/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
 SIGNED_PREFIX = "/_blob/"  # data plane: a signed URL is the credential
 
 RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
@@ -315,6 +316,18 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
     @app.get("/healthz", tags=["service"])
     async def healthz():
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def metrics():
+        c = replication.COUNTERS
+        lines = []
+        for name, value, help_ in (
+                ("vmgallery_chunks_healed_total", c.healed, "chunks repaired from another replica on read"),
+                ("vmgallery_replication_chunks_copied_total", c.chunks_copied, "chunks copied between stores"),
+                ("vmgallery_replication_bytes_copied_total", c.bytes_copied, "bytes copied between stores"),
+                ("vmgallery_replication_chunks_present_total", c.chunks_present, "chunks a destination had")):
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
 
     api.register(app)
 

@@ -8,6 +8,7 @@ Errors are the storage service's XML with `x-ms-error-code`, which the storage S
 from __future__ import annotations
 
 import email.utils
+import logging
 import re
 import time
 import uuid
@@ -16,10 +17,13 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ...adapters.blobs.chunks import iter_range
 from ...app.access import DiskAccess, SasDenied
 from ...app.uploads import MAX_WRITE, PAGE, upload_manifest, write_pages
+
+log = logging.getLogger("vmgallery.blobs")
 
 STORAGE_VERSION = "2021-08-06"
 RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -94,7 +98,11 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                                    f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).")
             store = access.resources.services.stores.store(target.region)
             if mode == "update":
-                data = await request.body()
+                try:
+                    data = await request.body()
+                except ClientDisconnect:
+                    log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
+                    return Response(status_code=400)
                 if len(data) != length:
                     raise StorageError(400, "InvalidHeaderValue",
                                        f"The body has {len(data)} bytes but the range names {length}.")
@@ -132,7 +140,7 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                 status = 206
                 headers["Content-Range"] = f"bytes {start}-{end}/{manifest.size}"
             headers["Content-Length"] = str(end - start + 1)
-            return StreamingResponse(iter_range(store, manifest, start, end + 1), status_code=status,
+            return StreamingResponse(iter_range(target.reader or store, manifest, start, end + 1), status_code=status,
                                      headers=headers, media_type="application/octet-stream")
         except StorageError as exc:
             return storage_error(exc)

@@ -1,0 +1,264 @@
+"""The replication engine: make each version's replicas exist, copying only the chunks a store lacks.
+
+A replica's job (kind `replicate`) reads the version's manifests, and for every chunk the destination store lacks
+copies the stored frame from a replica that has it, verifying the digest before it is written. Work is idempotent
+(a chunk already present is only refreshed), so a job resumed after its worker died re-copies nothing. A failure
+marks the replica Failed with what went wrong and retries it later with backoff, leaving every other replica alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..adapters.blobs.chunks import ChunkStore, CorruptChunk, Manifest, MissingChunk
+from ..adapters.db.store import OperationRow, Tx
+from ..domain import replication as rules
+from .operations import KEEP_RUNNING, JobContext, _set_state
+
+log = logging.getLogger("vmgallery.replication")
+
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 300.0
+
+
+@dataclass
+class Counters:
+    """What the engine moved, per process: tests and benchmarks assert on these."""
+
+    chunks_copied: int = 0
+    bytes_copied: int = 0
+    chunks_present: int = 0
+    healed: int = 0
+
+
+COUNTERS = Counters()
+_lock = threading.Lock()
+
+
+def job_id(version_key: str, region: str, idx: int) -> str:
+    """A short, stable name for a replica's job (the payload says which replica it is)."""
+    return "replica:" + hashlib.sha1(f"{version_key}|{region}|{idx}".encode()).hexdigest()
+
+
+def sync_replicas(tx: Tx, version_key: str, spec: dict, now: float, source_region: str, captured: bool) -> rules.Plan:
+    """Make the replica rows match the spec; queue a job for each new replica (the source's first replica is the
+    capture itself)."""
+    plan = rules.plan(((r.region, r.idx) for r in tx.replicas_of(version_key)), spec)
+    for region, idx in plan.removed:
+        tx.drop_replica(version_key, region, idx)
+    for w in plan.added:
+        primary = w.region == source_region and w.index == 0
+        tx.add_replica(version_key, w.region, w.index, w.storage_type, now,
+                       state=rules.COMPLETED if primary and captured else rules.PENDING)
+        if not primary:
+            tx.insert_job(operation_id=job_id(version_key, w.region, w.index), kind="replicate",
+                          payload={"version": version_key, "region": w.region, "index": w.index}, now=now)
+    return plan
+
+
+def states(tx: Tx, version_key: str) -> list[rules.ReplicaState]:
+    return [rules.ReplicaState(r.region, r.idx, r.state, r.bytes_total, r.bytes_done, r.error)
+            for r in tx.replicas_of(version_key)]
+
+
+def usable_regions(tx: Tx, version_key: str) -> set[str]:
+    by_region: dict[str, list[str]] = {}
+    for r in tx.replicas_of(version_key):
+        by_region.setdefault(r.region, []).append(r.state)
+    return {region for region, s in by_region.items() if all(x == rules.COMPLETED for x in s)}
+
+
+def source_complete(tx: Tx, version_key: str, source_region: str) -> bool:
+    return all(r.state == rules.COMPLETED for r in tx.replicas_of(version_key) if r.region == source_region)
+
+
+def finish_capture(tx: Tx, version_key: str, source_region: str, now: float) -> Any:
+    """The capture landed in the source region's first replica; the version is Succeeded once its whole source
+    region is complete (else the create operation goes on until the replicas there are done)."""
+    tx.update_replica(version_key, source_region, 0, state=rules.COMPLETED, updated_at=now)
+    return None if source_complete(tx, version_key, source_region) else KEEP_RUNNING
+
+
+def _manifests(tx: Tx, version_key: str) -> list[Manifest]:
+    return [tx.get_manifest(m) for m in sorted(set(tx.contents(version_key).values()))]
+
+
+def _chunks(manifests: list[Manifest]) -> list[tuple[bytes, int]]:
+    seen: dict[bytes, int] = {}
+    for m in manifests:
+        for i, d in enumerate(m.digests):
+            if d is not None and d not in seen:
+                seen[d] = m.span(i)[1]
+    return list(seen.items())
+
+
+class RegionThrottle:
+    """Bounded bandwidth per region (bytes per second, 0 = unbounded), shared by this process's workers."""
+
+    def __init__(self, limits: dict[str, float]):
+        self.limits = limits
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, region: str, nbytes: int) -> None:
+        rate = self.limits.get(region, 0)
+        if not rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next.get(region, now))
+            self._next[region] = start + nbytes / rate
+        if start > now:
+            time.sleep(start - now)
+
+
+class Replicate:
+    """One replica of one version: copy what its store lacks, verify, then mark it Completed."""
+
+    operationless = True
+
+    def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
+        p = ctx.job.payload
+        stores = ctx.services.stores
+        with ctx.db.read() as tx:
+            row = tx.get_replica(p["version"], p["region"], p["index"])
+            version = tx.get(p["version"])
+            if row is None or version is None or row.state == rules.COMPLETED:
+                return None  # the replica was removed, or is already there
+            sources = [r for r in tx.replicas_of(p["version"]) if r.state == rules.COMPLETED]
+            manifests = _manifests(tx, p["version"])
+        if not sources:
+            raise NotReady("no complete replica to copy from yet")
+        source_region = version.location
+        # Prefer copies in the destination's own region, then the source region's.
+        sources.sort(key=lambda r: (r.region != p["region"], r.region != source_region, r.idx))
+        source_stores = [stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in sources]
+        dest = stores.replica(stores.placement(p["region"], p["index"], row.storage_type))
+        chunks = _chunks(manifests)
+        total = sum(size for _, size in chunks)
+        with ctx.db.write() as tx:
+            tx.update_replica(p["version"], p["region"], p["index"], state=rules.REPLICATING, bytes_total=total,
+                              bytes_done=0, error=None, updated_at=ctx.clock())
+        done = copied = copied_chunks = 0
+        last_report = time.monotonic()
+        for digest, size in chunks:
+            if dest.refresh(digest):
+                with _lock:
+                    COUNTERS.chunks_present += 1
+            else:
+                dest.put_frame(digest, _frame_from(source_stores, digest))
+                ctx.services.throttle.take(p["region"], size)
+                copied += size
+                copied_chunks += 1
+                with _lock:
+                    COUNTERS.chunks_copied += 1
+                    COUNTERS.bytes_copied += size
+            done += size
+            if time.monotonic() - last_report > 0.5:
+                last_report = time.monotonic()
+                ctx.heartbeat()
+                with ctx.db.write() as tx:
+                    tx.update_replica(p["version"], p["region"], p["index"], bytes_done=done, bytes_copied=copied,
+                                      chunks_copied=copied_chunks, updated_at=ctx.clock())
+        return {"bytes_total": total, "bytes_copied": copied, "chunks_copied": copied_chunks}
+
+    def commit(self, tx: Tx, job, result: Any, now: float) -> None:
+        p = job.payload
+        if result is None or tx.get_replica(p["version"], p["region"], p["index"]) is None:
+            return
+        tx.update_replica(p["version"], p["region"], p["index"], state=rules.COMPLETED,
+                          bytes_done=result["bytes_total"], bytes_copied=result["bytes_copied"],
+                          chunks_copied=result["chunks_copied"], error=None, updated_at=now)
+        version = tx.get(p["version"], for_update=True)
+        if version is not None and version.state == "Creating" and \
+                source_complete(tx, p["version"], version.location):
+            tx.update(version.key, state="Succeeded", body=_set_state(version.body, "Succeeded"), now=now)
+            active = tx.active_operation(version.key)
+            if active is not None:
+                tx.finish_operation(active.id, "Succeeded", now)
+        log.info("replica complete", extra={"version": p["version"], "region": p["region"], "replica": p["index"],
+                                            "bytes_copied": result["bytes_copied"]})
+
+    def failed(self, tx: Tx, job, error: Exception, now: float) -> float | None:
+        """Record what failed and when to try again (None: never; the replica is gone)."""
+        p = job.payload
+        if tx.get_replica(p["version"], p["region"], p["index"]) is None:
+            return None
+        if isinstance(error, NotReady):
+            return now + RETRY_BASE_SECONDS
+        tx.update_replica(p["version"], p["region"], p["index"], state=rules.FAILED,
+                          error=f"{type(error).__name__}: {error}", updated_at=now)
+        log.warning("replica failed; will retry", extra={"version": p["version"], "region": p["region"],
+                                                         "replica": p["index"], "error": str(error)})
+        return now + min(RETRY_BASE_SECONDS * 2 ** (job.attempts - 1), RETRY_MAX_SECONDS)
+
+
+class NotReady(Exception):
+    """Nothing to copy from yet (the capture has not finished)."""
+
+
+def _frame_from(stores: list[ChunkStore], digest: bytes) -> bytes:
+    errors = []
+    for store in stores:
+        try:
+            return store.frame(digest)
+        except (MissingChunk, CorruptChunk) as exc:
+            errors.append(str(exc))
+    raise MissingChunk(f"no replica holds a sound copy of chunk {digest.hex()}: {'; '.join(errors)}")
+
+
+REPLICATION_HANDLERS = {"replicate": Replicate()}
+
+
+class ReplicaReader:
+    """Reads chunks from a list of stores in order of preference. A chunk missing or corrupt in one store is read
+    from the next, and the bad store is repaired from the good copy (self-healing), with a log line and a count."""
+
+    def __init__(self, stores: list[ChunkStore]):
+        self.stores = stores
+        self.chunk_size = stores[0].chunk_size
+
+    def _zero(self, n: int) -> bytes:
+        return self.stores[0]._zero(n)
+
+    def get(self, digest: bytes) -> bytes:
+        failed: list[tuple[ChunkStore, Exception]] = []
+        for store in self.stores:
+            try:
+                data = store.get(digest)
+            except (MissingChunk, CorruptChunk) as exc:
+                failed.append((store, exc))
+                continue
+            for bad, exc in failed:
+                try:
+                    bad.put_frame(digest, store.frame(digest))
+                except Exception:
+                    log.exception("could not repair a chunk", extra={"store": bad.name})
+                    continue
+                with _lock:
+                    COUNTERS.healed += 1
+                log.warning("healed a chunk from another replica", extra={
+                    "chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(exc)})
+            return data
+        raise failed[-1][1] if failed else MissingChunk(digest.hex())
+
+
+def reader_for(tx: Tx, stores, resource_key: str, region: str) -> ReplicaReader:
+    """The stores a resource's bytes are read from: for a disk made from a version, the version's replica it was
+    given first, then the region's other replicas, then other regions' (to heal from); else the region's primary."""
+    source_key, preferred = tx.content_source(resource_key)
+    ordered = [stores.store(region)]
+    if source_key:
+        rows = [r for r in tx.replicas_of(source_key) if r.state == rules.COMPLETED]
+        rows.sort(key=lambda r: (r.region != region, r.idx != preferred, r.idx))
+        ordered = [stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in rows] + ordered
+    unique: list[ChunkStore] = []
+    for s in ordered:
+        if all(s is not u for u in unique):
+            unique.append(s)
+    return ReplicaReader(unique)

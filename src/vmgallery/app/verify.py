@@ -1,0 +1,73 @@
+"""`vmgallery admin verify [--repair]`: check every replica's chunks, and repair bad ones from a good copy.
+
+Each Completed replica of each version must hold every chunk of the version's manifests, decoding to its digest.
+With repair, a missing or corrupt chunk is rewritten from another replica (any region) that holds a sound copy;
+a replica that cannot be repaired is marked Failed, so replication copies it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..adapters.blobs.chunks import CorruptChunk, MissingChunk
+from ..adapters.db.store import Database
+from ..domain import replication as rules
+from .replication import _chunks, _frame_from, _manifests, job_id
+
+log = logging.getLogger("vmgallery.verify")
+
+
+@dataclass
+class VerifyReport:
+    replicas: int = 0
+    chunks_checked: int = 0
+    missing: int = 0
+    corrupt: int = 0
+    repaired: int = 0
+    unrepairable: list[str] = field(default_factory=list)
+
+    @property
+    def sound(self) -> bool:
+        return self.missing == self.corrupt == 0 or (self.repaired == self.missing + self.corrupt)
+
+
+def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
+    report = VerifyReport()
+    with db.read() as tx:
+        rows = [r for r in tx.all_replicas() if r.state == rules.COMPLETED]
+        by_version = {}
+        for r in rows:
+            by_version.setdefault(r.version_key, []).append(r)
+        chunks = {key: _chunks(_manifests(tx, key)) for key in by_version}
+    for key, replicas in by_version.items():
+        placed = {(r.region, r.idx): stores.replica(stores.placement(r.region, r.idx, r.storage_type))
+                  for r in replicas}
+        for r in replicas:
+            report.replicas += 1
+            store = placed[(r.region, r.idx)]
+            for digest, _size in chunks[key]:
+                report.chunks_checked += 1
+                try:
+                    store.frame(digest)
+                    continue
+                except MissingChunk:
+                    report.missing += 1
+                except CorruptChunk:
+                    report.corrupt += 1
+                log.warning("bad chunk", extra={"version": key, "region": r.region, "replica": r.idx,
+                                                "chunk": digest.hex(), "store": store.name})
+                if not repair:
+                    continue
+                others = [s for k, s in placed.items() if k != (r.region, r.idx)]
+                try:
+                    store.put_frame(digest, _frame_from(others, digest))
+                    report.repaired += 1
+                except (MissingChunk, CorruptChunk) as exc:
+                    report.unrepairable.append(f"{key} {r.region}/{r.idx} {digest.hex()}: {exc}")
+                    with db.write() as tx:
+                        tx.update_replica(key, r.region, r.idx, state=rules.FAILED,
+                                          error=f"verify: {exc}", updated_at=clock())
+                        tx.insert_job(operation_id=job_id(key, r.region, r.idx), kind="replicate",
+                                      payload={"version": key, "region": r.region, "index": r.idx}, now=clock())
+    return report

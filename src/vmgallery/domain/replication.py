@@ -1,0 +1,107 @@
+"""Replication rules: which replicas a version should have, how replica states add up per region, and what a change
+of target regions would do.
+
+A replica is (region, index). Its states: Pending -> Replicating -> Completed, or Failed (retried with backoff).
+A region is Completed when all its replicas are; that is when the version may be used there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from .errors import Conflict
+from .validate import Body
+
+PENDING, REPLICATING, COMPLETED, FAILED = "Pending", "Replicating", "Completed", "Failed"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    region: str
+    index: int
+    storage_type: str
+
+
+def wanted(spec: Body) -> list[Wanted]:
+    """The replicas a version's publishing profile asks for (a normalized spec: every region is explicit)."""
+    profile = spec["properties"]["publishingProfile"]
+    return [Wanted(r["name"], i, r["storageAccountType"])
+            for r in profile["targetRegions"] for i in range(r["regionalReplicaCount"])]
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    region: str
+    index: int
+    state: str
+    bytes_total: int
+    bytes_done: int
+    error: str | None = None
+
+
+def region_state(states: Iterable[ReplicaState]) -> tuple[str, int, str]:
+    """(state, progress percent, details) of one region from its replicas' states."""
+    states = list(states)
+    total = sum(s.bytes_total for s in states)
+    done = sum(min(s.bytes_done, s.bytes_total) for s in states)
+    complete = sum(1 for s in states if s.state == COMPLETED)
+    if states and complete == len(states):
+        return "Completed", 100, ""
+    failed = [s for s in states if s.state == FAILED]
+    progress = int(done * 100 / total) if total else int(complete * 100 / max(len(states), 1))
+    progress = min(progress, 99)
+    if failed:
+        return "Failed", progress, "; ".join(f"replica {s.index}: {s.error}" for s in failed)
+    if any(s.state in (REPLICATING, COMPLETED) for s in states):
+        return "Replicating", progress, f"{complete} of {len(states)} replicas complete"
+    return "Replicating", progress, f"queued: {len(states)} replica(s)"
+
+
+def summary(states: Iterable[ReplicaState]) -> Body:
+    """`replicationStatus` as the API shows it."""
+    by_region: dict[str, list[ReplicaState]] = {}
+    for s in states:
+        by_region.setdefault(s.region, []).append(s)
+    rows = []
+    for region, group in by_region.items():
+        state, progress, details = region_state(group)
+        rows.append({"region": region, "state": state, "details": details, "progress": progress})
+    kinds = {r["state"] for r in rows}
+    aggregated = "Completed" if kinds == {"Completed"} else "Failed" if "Failed" in kinds else \
+        "InProgress" if rows else "Unknown"
+    return {"aggregatedState": aggregated, "summary": rows}
+
+
+@dataclass(frozen=True)
+class Plan:
+    added: tuple[Wanted, ...]
+    removed: tuple[tuple[str, int], ...]
+
+    @property
+    def removed_regions(self) -> list[str]:
+        return sorted({r for r, _ in self.removed})
+
+
+def plan(current: Iterable[tuple[str, int]], spec: Body) -> Plan:
+    want = wanted(spec)
+    have = set(current)
+    return Plan(tuple(w for w in want if (w.region, w.index) not in have),
+                tuple(sorted(have - {(w.region, w.index) for w in want})))
+
+
+def check_removal(plan_: Plan, new_spec: Body, holding: set[str], source_region: str) -> None:
+    """Dropping a region that holds replicas needs safetyProfile.allowDeletionOfReplicatedLocations; the source
+    region can never be dropped (its copy is the version)."""
+    gone = {r for r in plan_.removed_regions
+            if r not in {t["name"] for t in new_spec["properties"]["publishingProfile"]["targetRegions"]}}
+    if source_region in gone:
+        raise Conflict(f"The source region '{source_region}' cannot be removed from the target regions.",
+                       "properties.publishingProfile.targetRegions", code="OperationNotAllowed")
+    replicated = sorted(gone & holding)
+    allowed = (new_spec["properties"].get("safetyProfile") or {}).get("allowDeletionOfReplicatedLocations") is True
+    if replicated and not allowed:
+        raise Conflict(
+            f"Removing target region(s) {', '.join(replicated)} would delete their replicas; set "
+            "properties.safetyProfile.allowDeletionOfReplicatedLocations to true to allow it.",
+            "properties.publishingProfile.targetRegions", code="ChangeOfReplicatedLocationsNotAllowed")
