@@ -193,6 +193,13 @@ def test_adding_and_removing_regions(env):
     source = env.upload("os", disk_image(2, seed=5))
     env.version("1.0.0", source, [{"name": "eastus"}])
     c = env.compute
+    with env.server.http() as http:
+        plan = http.post(env.path("1.0.0").replace("?", "/replicationPlan?"), json={"properties": {
+            "publishingProfile": {"targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]}}})
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["added"] == [{"region": "westus", "replicas": 2}]
+    assert plan.json()["bytesToMove"]["westus"] >= 2 * 2 * MIB  # two replicas that hold nothing of it yet
+    assert set(env.status("1.0.0")) == {"eastus"}  # the plan changed nothing
     c.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {"publishingProfile": {
         "targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]}}}).result()
     env.completed("1.0.0", ("westus",))

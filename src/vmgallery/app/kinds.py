@@ -60,6 +60,8 @@ class Kind:
     expand: Callable | None = None
     # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
     on_update: Callable | None = None
+    # A dry run of an update: (resources, tx, existing row, new spec) -> what it would do.
+    plan: Callable | None = None
 
     @property
     def type_key(self) -> str:
@@ -134,7 +136,7 @@ IMAGE_VERSION = Kind(
     prepare=lambda r, tx, rid, spec, loc: versions_app.prepare_version(r, tx, rid, spec, loc),
     expand=lambda tx, row: {**row.body, "properties": {
         **row.body["properties"], "replicationStatus": versions_app.replication_status(tx, row)}},
-    on_update=versions_app.update_version)
+    on_update=versions_app.update_version, plan=versions_app.plan_version_update)
 
 IMAGE = Kind(
     type="Microsoft.Compute/images", noun="image", plural="images", api_versions=images_rules.API_VERSIONS,

@@ -251,6 +251,22 @@ class Resources:
         self.waiter.kick()
         return self._settle(op, 200, 200, True)
 
+    def plan_update(self, rid: ResourceId, raw: Body, kind: Kind) -> Body:
+        """What a PATCH with this body would do, without doing it (refused exactly as the PATCH would be)."""
+        check_subscription(rid.subscription)
+        if kind.plan is None or not isinstance(raw, dict):
+            raise errors.InvalidRequestContent("A plan needs a JSON object body, for a gallery image version.")
+        with self.db.read() as tx:
+            parent = self._parent(tx, rid, kind)
+            existing = tx.get(rid.key)
+            if existing is None:
+                raise self._not_found(rid, kind)
+            old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
+            merged = merge_patch(old_spec, _patch_input(raw))
+            spec = self._spec(kind, merged, parent, existing.location, existing)
+            kind.check_update(old_spec, spec)
+            return kind.plan(self, tx, existing, spec)
+
     def get(self, rid: ResourceId, kind: Kind, expand: str | None = None) -> Body:
         check_subscription(rid.subscription)
         with self.db.read() as tx:

@@ -166,6 +166,29 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
     return Prepared(spec, contents, job=job)
 
 
+def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) -> Body:
+    """The replicas an update would add and remove, and the bytes each added region lacks (so would receive)."""
+    current = tx.replicas_of(existing.key)
+    plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
+    holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
+    replication_rules.check_removal(plan, spec, holding, existing.location)
+    stores = resources.services.stores
+    chunks = replication._chunks(replication._manifests(tx, existing.key))
+    added: dict[str, int] = {}
+    moving: dict[str, int] = {}
+    for w in plan.added:
+        added[w.region] = added.get(w.region, 0) + 1
+        dest = stores.replica(stores.placement(w.region, w.index, w.storage_type))
+        moving[w.region] = moving.get(w.region, 0) + sum(size for d, size in chunks if not dest.has(d))
+    removed: dict[str, int] = {}
+    for region, _idx in plan.removed:
+        removed[region] = removed.get(region, 0) + 1
+    return {"added": [{"region": r, "replicas": n} for r, n in sorted(added.items())],
+            "removed": [{"region": r, "replicas": n} for r, n in sorted(removed.items())],
+            "bytesToMove": dict(sorted(moving.items())),
+            "totalBytesToMove": sum(moving.values())}
+
+
 def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None:
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""

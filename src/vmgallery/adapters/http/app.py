@@ -208,6 +208,18 @@ class ArmApi:
                 return Response(status_code=404)
             return Response(status_code=204)
 
+        async def plan(request: Request):
+            check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
+            body = await _json_body(request)
+            rid = route.to_id(request.path_params)
+            return JSONResponse(await run_in_threadpool(self.resources.plan_update, rid, body, kind))
+
+        if kind.plan is not None:
+            # A vmgallery extension (not in ARM): what a PATCH with this body would do, changing nothing.
+            app.add_api_route(route.instance + "/replicationPlan", plan, methods=["POST"], tags=[tag],
+                              name=f"{kind.type} replication plan",
+                              openapi_extra=_params_doc(route.instance + "/replicationPlan", True))
+
         for method, handler, body in (("PUT", put, True), ("PATCH", patch, True), ("GET", get, False),
                                       ("DELETE", delete, False), ("HEAD", head, False)):
             if method == "HEAD" and kind is not RESOURCE_GROUP:
