@@ -59,10 +59,15 @@ class Setup:
         self.sub = str(uuid.uuid4())
         group(server, self.sub)
         self.compute = compute_client(server, self.sub)
-        self.compute.galleries.begin_create_or_update("rg", "g", {"location": "eastus"}).result()
-        self.compute.gallery_images.begin_create_or_update("rg", "g", "i", {"location": "eastus", "properties": {
-            "osType": "Linux", "osState": "Generalized",
-            "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
+        helper = worker(server, tmp / "setup.log")  # the API server runs no jobs: someone must finish these
+        try:
+            self.compute.galleries.begin_create_or_update("rg", "g", {"location": "eastus"}).result(timeout=60)
+            self.compute.gallery_images.begin_create_or_update("rg", "g", "i", {"location": "eastus", "properties": {
+                "osType": "Linux", "osState": "Generalized",
+                "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result(timeout=60)
+        finally:
+            helper.terminate()
+            helper.wait()
 
     def key(self, version: str) -> str:
         return f"/subscriptions/{self.sub}/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/" \
@@ -71,12 +76,12 @@ class Setup:
     def version(self, name: str, data: bytes, regions=("eastus", "westus")) -> None:
         c = self.compute
         c.disks.begin_create_or_update("rg", f"src-{name}", {"location": "eastus", "properties": {
-            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
-        sas = c.disks.begin_grant_access("rg", f"src-{name}", {"access": "Write", "durationInSeconds": 600}).result()
+            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result(timeout=60)
+        sas = c.disks.begin_grant_access("rg", f"src-{name}", {"access": "Write", "durationInSeconds": 600}).result(timeout=60)
         client = BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca)
         for offset in range(0, len(data), 4 * MIB):
             client.upload_page(data[offset:offset + 4 * MIB], offset=offset, length=min(4 * MIB, len(data) - offset))
-        c.disks.begin_revoke_access("rg", f"src-{name}").result()
+        c.disks.begin_revoke_access("rg", f"src-{name}").result(timeout=60)
         c.gallery_image_versions.begin_create_or_update("rg", "g", "i", name, {"location": "eastus", "properties": {
             "publishingProfile": {"targetRegions": [{"name": r} for r in regions]},
             "storageProfile": {"osDiskImage": {"source": {"id": c.disks.get("rg", f"src-{name}").id}}}}})
@@ -88,8 +93,8 @@ class Setup:
                      json={"location": region})
         c.disks.begin_create_or_update(f"rg-{region}", name, {"location": region, "properties": {"creationData": {
             "createOption": "FromImage", "galleryImageReference": {
-                "id": c.gallery_image_versions.get("rg", "g", "i", version).id}}}}).result()
-        sas = c.disks.begin_grant_access(f"rg-{region}", name, {"access": "Read", "durationInSeconds": 60}).result()
+                "id": c.gallery_image_versions.get("rg", "g", "i", version).id}}}}).result(timeout=60)
+        sas = c.disks.begin_grant_access(f"rg-{region}", name, {"access": "Read", "durationInSeconds": 60}).result(timeout=60)
         return BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca).download_blob().readall()
 
 
