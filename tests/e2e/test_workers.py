@@ -102,12 +102,14 @@ def _kill_and_resume(setup: Setup, tmp: Path, name: str, rng: random.Random, sta
     data = os.urandom(8 * MIB) + vhd_footer(8 * MIB)
     sizes = {blake3.blake3(data[i:i + CHUNK]).hexdigest(): len(data[i:i + CHUNK]) for i in range(0, len(data), CHUNK)}
     first = worker(setup.server, tmp / f"{name}-a.log")
-    second = worker(setup.server, tmp / f"{name}-b.log") if standby else None
+    second = None
     try:
         setup.version(name, data)
         key = setup.key(name)
         # Capture finishes at once; the copy to westus runs at 4 MiB/s: about two seconds to kill it in.
         wait_for(lambda: replica_rows(setup.server, key)[("westus", 0)].state == "Replicating")
+        if standby:  # started once the first holds the job: it can only take over when that lease runs out
+            second = worker(setup.server, tmp / f"{name}-b.log")
         time.sleep(rng.uniform(0, 1.5))  # an arbitrary point of the copy
         first.send_signal(signal.SIGKILL)
         first.wait()
