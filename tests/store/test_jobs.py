@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from vmgallery.adapters.db.store import Database
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
 from vmgallery.app.operations import OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources

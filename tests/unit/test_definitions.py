@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from vmgallery.domain.definitions import (DISK_TYPES, PRIVATE_ONLY_SECURITY_TYPES, SECURITY_TYPES,
                                           check_definition_update, describe_identifier, natural_key,
                                           normalize_definition)
-from vmgallery.domain.errors import ArmError, InvalidParameter, MissingRequiredProperty, PropertyChangeNotAllowed
+from vmgallery.domain.errors import ArmError, MissingRequiredProperty, PropertyChangeNotAllowed
 
 
 def body(**props) -> dict:
