@@ -57,7 +57,10 @@ class Settings:
     gc_grace_seconds: float = 3600.0
     gc_interval_seconds: float = 900.0
     # Zones per region: folder backends under DATA_DIR/blobs/<region>/zone<N>, unless `zones` names each region's
-    # zone folders, e.g. zones = {eastus = ["/mnt/a/vmg", "/mnt/b/vmg", "/mnt/c/vmg"]}.
+    # zones, e.g. zones = {eastus = ["/mnt/a/vmg", "/mnt/b/vmg", "/mnt/c/vmg"]}. A zone is a folder path or an
+    # object store: {kind = "azure", container, account_url, account_key | sas_token, account_name?, prefix?} or
+    # {kind = "s3", bucket, endpoint?, access_key_id, secret_access_key, region?, prefix?}; see
+    # adapters/blobs/objectstore.py.
     zones_per_region: int = 3
     zones: dict = field(default_factory=dict)
     # Replication bandwidth per region in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from pathlib import Path
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -17,7 +16,7 @@ from .app.operations import OperationWaiter
 from .app.resources import Resources
 from .config import Settings
 from .domain.ids import normalize_location
-from .adapters.blobs.folder import FolderBackend
+from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
 from .adapters.storage_accounts import StorageAccounts
 from .app.access import DiskAccess, SasSigner
@@ -58,9 +57,9 @@ def build_service(settings: Settings) -> Service:
     db = Database(settings.db_url)
     db.migrate()
     waiter = OperationWaiter(db)
-    zones = {normalize_location(region): [FolderBackend(Path(p), name=f"{normalize_location(region)}/zone{i + 1}")
-                                          for i, p in enumerate(paths)]
-             for region, paths in settings.zones.items()}
+    zones = {normalize_location(region): [zone_backend(spec, name=f"{normalize_location(region)}/zone{i + 1}")
+                                          for i, spec in enumerate(specs)]
+             for region, specs in settings.zones.items()}
     services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
                                      settings.gc_grace_seconds, zones=zones, zones_per_region=settings.zones_per_region),
                         StorageAccounts(settings.storage_accounts), RegionThrottle(settings.replication_bandwidth))
