@@ -19,6 +19,8 @@ from ..adapters.db.store import Database
 
 log = logging.getLogger("vmgallery.gc")
 
+DEBRIS_SECONDS = 24 * 3600
+
 
 @dataclass
 class GcReport:
@@ -79,5 +81,8 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
             else:
                 taken.drop()
                 report.chunks_deleted += 1
+    for backend in {id(s.backend): s.backend for s in (stores if regions is None else regions.all())}.values():
+        if hasattr(backend, "debris"):
+            backend.debris(DEBRIS_SECONDS)  # temp files of writers that died mid-write
     log.info("gc done", extra=report.__dict__)
     return report
