@@ -10,10 +10,14 @@ from typer.core import TyperCommand
 from .output import OutputFormat
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+# The metavar of az's three-state flags (`--flag`, `--flag true`, `--flag false`): AzCommand reads a bare flag as
+# `--flag true`, as az's argparse (nargs='?') does.
+OPTIONAL_BOOL = "[true|false]"
 
 
 class AzCommand(TyperCommand):
-    """Reads az's space-separated lists: `--tags a=b c=d` arrives as `--tags a=b --tags c=d`.
+    """Reads az's space-separated lists: `--tags a=b c=d` arrives as `--tags a=b --tags c=d`; and az's three-state
+    flags (metavar OPTIONAL_BOOL): a bare `--flag` arrives as `--flag true`.
 
     az (argparse, nargs='+') takes every word up to the next option; click takes one word per flag, so the words
     are spread over repeated flags before click parses them.
@@ -21,6 +25,7 @@ class AzCommand(TyperCommand):
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         multiple = {o for p in self.params if getattr(p, "multiple", False) for o in p.opts}
+        optional_bool = {o for p in self.params if getattr(p, "metavar", None) == OPTIONAL_BOOL for o in p.opts}
         spread: list[str] = []
         collecting: str | None = None
         taken = False
@@ -28,7 +33,7 @@ class AzCommand(TyperCommand):
             if arg == "--":
                 spread += args[i:]
                 break
-            if collecting and not (arg.startswith("-") and len(arg) > 1):
+            if collecting and not _is_option(arg):
                 if taken:
                     spread.append(collecting)
                 spread.append(arg)
@@ -36,7 +41,13 @@ class AzCommand(TyperCommand):
                 continue
             collecting, taken = (arg if arg in multiple else None), False
             spread.append(arg)
+            if arg in optional_bool and (i + 1 == len(args) or _is_option(args[i + 1])):
+                spread.append("true")
         return super().parse_args(ctx, spread)
+
+
+def _is_option(arg: str) -> bool:
+    return arg.startswith("-") and len(arg) > 1
 
 
 def sub_app(help_text: str) -> typer.Typer:

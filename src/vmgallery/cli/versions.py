@@ -4,6 +4,10 @@ create builds the body as az's `create_image_version` does: names become ids in 
 group, targetRegions defaults to the location, a bare end-of-life date gets az's time. update is az's generic
 update: GET, the sources set to null (the server keeps the stored ones), the changes, PUT of the whole version.
 download makes a temporary disk from the version (FromImage), reads it like `disk download`, and deletes it.
+
+Beyond az: `update --add-region/--remove-region` edit the target regions read from the version, `update --dry-run`
+asks the server's replicationPlan what the update would add, remove and move instead of updating, `wait --region`
+waits for regions' replication, and `show --watch` follows replication per region (see replication.py).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from typing import Annotated, Optional
 import jmespath
 import typer
 
-from . import arm, transfer
+from . import arm, replication, transfer
 from .client import ArmClient, CliError
 from .disks import DiskFile, Format, disk_body
-from .options import (AzCommand, Endpoint, GalleryName, Location, NoWait, Output, Query, ResourceGroup, Set,
-                      Subscription, Tags, sub_app)
+from .options import (OPTIONAL_BOOL, AzCommand, Endpoint, GalleryName, Location, NoWait, Output, Query,
+                      ResourceGroup, Set, Subscription, Tags, sub_app)
 from .output import OutputFormat, emit, flatten
 from .session import connect, group_location, write
 from .values import apply_set, az_bool, end_of_life, parse_tags
@@ -60,14 +64,17 @@ TargetRegions = Annotated[Optional[list[str]], typer.Option(
 ReplicaCount = Annotated[Optional[int], typer.Option(
     "--replica-count", help="The default number of replicas per region.")]
 ExcludeFromLatest = Annotated[Optional[str], typer.Option(
-    "--exclude-from-latest", help="Whether `latest` skips this version: false, true.")]
+    "--exclude-from-latest", metavar=OPTIONAL_BOOL, help="Whether `latest` skips this version (bare: true).")]
 EndOfLife = Annotated[Optional[str], typer.Option(
     "--end-of-life-date", help="The end of life date, e.g. '2030-12-31' (sent as 2030-12-31T12:59:59Z, as az does).")]
 AllowReplicatedDeletion = Annotated[Optional[str], typer.Option(
-    "--allow-replicated-location-deletion", help="Whether removing replicated regions is allowed: false, true.")]
+    "--allow-replicated-location-deletion", metavar=OPTIONAL_BOOL,
+    help="Whether removing regions that hold replicas is allowed (bare: true).")]
 BlockDeletion = Annotated[Optional[str], typer.Option(
-    "--block-deletion-before-end-of-life", "--block-delete-before-eol",
-    help="Whether deletion is blocked before the end of life: false, true.")]
+    "--block-deletion-before-end-of-life", "--block-delete-before-eol", metavar=OPTIONAL_BOOL,
+    help="Whether deletion is blocked before the end of life (bare: true).")]
+Interval = Annotated[float, typer.Option("--interval", help="Polling interval in seconds.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Maximum wait in seconds.")]
 ExpandOption = Annotated[Optional[Expand], typer.Option(
     "--expand", case_sensitive=False, help="The expand expression to apply.")]
 
@@ -228,15 +235,31 @@ def _without_sources(version: dict) -> None:
 @app.command(cls=AzCommand)
 def update(
     resource_group: ResourceGroup, gallery_name: GalleryName, gallery_image_definition: Definition,
-    gallery_image_version: Version, target_regions: TargetRegions = None, replica_count: ReplicaCount = None,
+    gallery_image_version: Version, target_regions: TargetRegions = None,
+    add_region: Annotated[Optional[list[str]], typer.Option(
+        "--add-region", help="Space-separated regions to add (or to change) with optional replica counts and "
+        "storage types: region[=count][=storage type].")] = None,
+    remove_region: Annotated[Optional[list[str]], typer.Option(
+        "--remove-region", help="Space-separated regions to remove; regions holding replicas also need "
+        "--allow-replicated-location-deletion.")] = None,
+    replica_count: ReplicaCount = None,
     exclude_from_latest: ExcludeFromLatest = None, end_of_life_date: EndOfLife = None,
     allow_replicated_location_deletion: AllowReplicatedDeletion = None,
     block_deletion_before_end_of_life: BlockDeletion = None, tags: Tags = None, set_: Set = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Change nothing: print the replication plan (regions added and removed, bytes to move).")]
+    = False,
     no_wait: NoWait = False, output: Output = OutputFormat.json, query: Query = None,
     subscription: Subscription = None, endpoint: Endpoint = None,
 ) -> None:
-    """Update an image version: read it, change it here, write the whole of it back (az's generic update)."""
+    """Update an image version: read it, change it here, write the whole of it back (az's generic update).
+
+    With --dry-run the server says what the update would do to replication, refusing it as the update would be.
+    """
     with connect(endpoint, subscription) as client:
+        if target_regions and (add_region or remove_region):
+            raise CliError("usage error: --target-regions replaces the target regions; it cannot be used with "
+                           "--add-region or --remove-region.", "MutuallyExclusiveArgument")
         path = arm.version(client.subscription, resource_group, gallery_name, gallery_image_definition,
                            gallery_image_version)
         version = client.get(path, arm.VERSION_API["update"])
@@ -245,6 +268,9 @@ def update(
         publishing = properties.setdefault("publishingProfile", {})
         if target_regions:
             publishing["targetRegions"] = parse_target_regions(target_regions)
+        if add_region or remove_region:
+            publishing["targetRegions"] = replication.edit_target_regions(
+                publishing.get("targetRegions") or [], parse_target_regions(add_region or []), remove_region or [])
         for key, value in (("replicaCount", replica_count), ("excludeFromLatest", az_bool(exclude_from_latest)),
                            ("endOfLifeDate", end_of_life(end_of_life_date) if end_of_life_date else None)):
             if value is not None:
@@ -253,28 +279,44 @@ def update(
         if tags is not None:
             version["tags"] = parse_tags(tags)
         apply_set(version, set_ or [])
-        result = write(client, "PUT", path, arm.VERSION_API["update"], version, no_wait=no_wait,
-                       what=f"image version '{gallery_image_version}'")
+        try:
+            if dry_run:
+                changes = {k: properties[k] for k in ("publishingProfile", "safetyProfile") if k in properties}
+                plan = client.send("POST", f"{path}/replicationPlan", arm.VERSION_API["update"],
+                                   {"properties": changes}).json()
+                replication.emit_plan(plan, output, query)
+                return
+            result = write(client, "PUT", path, arm.VERSION_API["update"], version, no_wait=no_wait,
+                           what=f"image version '{gallery_image_version}'")
+        except CliError as exc:
+            if exc.code == replication.REPLICATED_REMOVAL_REFUSED:
+                exc.message += " (With the CLI: --allow-replicated-location-deletion.)"
+            raise
         if result is not None:
             emit(flatten(result), output, query, COLUMNS)
 
 
 def _get(client: ArmClient, path: str, expand: Expand | None) -> dict:
-    if expand is None:
-        return client.get(path, arm.VERSION_API["show"])
-    # The query is written out: httpx's params= would replace it, not add api-version to it.
-    return client.send("GET", f"{path}?api-version={arm.VERSION_API['show']}&$expand={expand.value}").json()
+    return replication.read_version(client, path, expand.value if expand else None)
 
 
 @app.command(cls=AzCommand)
 def show(resource_group: ResourceGroup, gallery_name: GalleryName, gallery_image_definition: Definition,
-         gallery_image_version: Version, expand: ExpandOption = None, output: Output = OutputFormat.json,
-         query: Query = None, subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+         gallery_image_version: Version, expand: ExpandOption = None,
+         watch: Annotated[bool, typer.Option(
+             "--watch", help="First follow replication on stderr, a progress bar per region (a line per change "
+             "when stderr is not a terminal), until every region is Completed; implies --expand "
+             "ReplicationStatus.")] = False,
+         interval: Annotated[float, typer.Option("--interval", help="With --watch: seconds between reads.")] = 2,
+         timeout: Annotated[float, typer.Option("--timeout", help="With --watch: maximum wait in seconds.")] = 3600,
+         output: Output = OutputFormat.json, query: Query = None, subscription: Subscription = None,
+         endpoint: Endpoint = None) -> None:
     """Get information about a gallery image version."""
     with connect(endpoint, subscription) as client:
         path = arm.version(client.subscription, resource_group, gallery_name, gallery_image_definition,
                            gallery_image_version)
-        emit(flatten(_get(client, path, expand)), output, query, COLUMNS)
+        version = replication.watch(client, path, interval, timeout) if watch else _get(client, path, expand)
+        emit(flatten(version), output, query, COLUMNS)
 
 
 @app.command("list", cls=AzCommand)
@@ -328,17 +370,23 @@ def wait(
     exists: Annotated[bool, typer.Option("--exists", help="Wait until the resource exists.")] = False,
     custom: Annotated[Optional[str], typer.Option(
         "--custom", help="Wait until the resource satisfies a JMESPath query.")] = None,
-    interval: Annotated[int, typer.Option("--interval", help="Polling interval in seconds.")] = 30,
-    timeout: Annotated[int, typer.Option("--timeout", help="Maximum wait in seconds.")] = 3600,
+    region: Annotated[Optional[list[str]], typer.Option(
+        "--region", help="Wait until replication to these regions (space-separated) is Completed. A Failed region "
+        "is shown and waited on: the server retries it.")] = None,
+    interval: Interval = 30, timeout: Timeout = 3600,
     subscription: Subscription = None, endpoint: Endpoint = None,
 ) -> None:
-    """Wait until a condition on the image version is met, as az's `wait`."""
-    if sum((created, updated, deleted, exists, custom is not None)) != 1:
-        typer.echo("usage error: give exactly one of --created, --updated, --deleted, --exists, --custom.", err=True)
+    """Wait until a condition on the image version is met, as az's `wait`, or until regions are replicated."""
+    if sum((created, updated, deleted, exists, custom is not None, bool(region))) != 1:
+        typer.echo("usage error: give exactly one of --created, --updated, --deleted, --exists, --custom, --region.",
+                   err=True)
         raise typer.Exit(1)
     with connect(endpoint, subscription) as client:
         path = arm.version(client.subscription, resource_group, gallery_name, gallery_image_definition,
                            gallery_image_version)
+        if region:
+            replication.wait_for_regions(client, path, region, interval, timeout)
+            return
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -350,7 +398,7 @@ def wait(
             if _condition(resource, created, updated, deleted, exists, custom):
                 return
             if time.monotonic() + interval > deadline:
-                raise CliError(f"Wait operation timed-out after {timeout} seconds.", "WaitTimeout")
+                raise CliError(f"Wait operation timed-out after {timeout:g} seconds.", "WaitTimeout")
             time.sleep(interval)
 
 
