@@ -9,22 +9,22 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from .adapters.db.store import Database
-from .adapters.http.app import create_app
-from .adapters.workers.runner import WorkerPool
-from .app.operations import OperationWaiter
-from .app.resources import Resources
-from .config import Settings
-from .domain.ids import normalize_location
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.db.store import Database
+from .adapters.http.app import create_app
 from .adapters.storage_accounts import StorageAccounts
+from .adapters.workers.runner import WorkerPool
 from .app.access import DiskAccess, SasSigner
 from .app.disks import IMPORT_HANDLERS
 from .app.images import IMAGE_HANDLERS
-from .app.replication import REPLICATION_HANDLERS, RegionThrottle
-from .app.versions import VERSION_HANDLERS
 from .app.operations import HANDLERS as BASE_HANDLERS
+from .app.operations import OperationWaiter
+from .app.replication import REPLICATION_HANDLERS, RegionThrottle
+from .app.resources import Resources
+from .app.versions import VERSION_HANDLERS
+from .config import Settings
+from .domain.ids import normalize_location
 from .security import ensure_admin_token, ensure_secret
 
 HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS, **REPLICATION_HANDLERS}
@@ -61,7 +61,8 @@ def build_service(settings: Settings) -> Service:
                                           for i, spec in enumerate(specs)]
              for region, specs in settings.zones.items()}
     services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
-                                     settings.gc_grace_seconds, zones=zones, zones_per_region=settings.zones_per_region),
+                                     settings.gc_grace_seconds, zones=zones,
+                                     zones_per_region=settings.zones_per_region),
                         StorageAccounts(settings.storage_accounts), RegionThrottle(settings.replication_bandwidth))
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))

@@ -28,10 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
-from azure.core.exceptions import (
-    AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError,
-    ServiceRequestError, ServiceResponseError,
-)
+from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError,
+                                   ResourceNotFoundError, ServiceRequestError, ServiceResponseError)
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from ..domain.ids import parse_resource_id

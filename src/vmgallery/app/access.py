@@ -21,8 +21,8 @@ from ..domain import disks as rules
 from ..domain import errors
 from ..domain.ids import ResourceId
 from .kinds import Kind
-from .resources import Outcome, Resources, _stored_id, check_subscription
 from .replication import ReplicaReader, reader_for
+from .resources import Outcome, Resources, _stored_id, check_subscription
 from .uploads import fold_upload
 
 SAS_VERSION = "2021-08-06"

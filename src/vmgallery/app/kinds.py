@@ -20,6 +20,7 @@ from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
 
+
 @dataclass(frozen=True)
 class Context:
     """What a body's rules may need beyond the body: its parent, its region, the configured regions (None when
@@ -89,7 +90,8 @@ def _group_update(old: Body, new: Body) -> None:
 
 
 RESOURCE_GROUP = Kind(
-    type="Microsoft.Resources/resourceGroups", noun="resource group", plural="resource groups", api_versions=RESOURCE_API_VERSIONS,
+    type="Microsoft.Resources/resourceGroups", noun="resource group", plural="resource groups",
+    api_versions=RESOURCE_API_VERSIONS,
     check_name=names.check_resource_group_name, normalize=_group_normalize, check_update=_group_update,
     long_running=False)
 
@@ -100,7 +102,8 @@ GALLERY = Kind(
     quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill, read_only=galleries.READ_ONLY)
 
 IMAGE_DEFINITION = Kind(
-    type="Microsoft.Compute/galleries/images", noun="gallery image definition", plural="gallery image definitions", api_versions=GALLERY_API_VERSIONS,
+    type="Microsoft.Compute/galleries/images", noun="gallery image definition", plural="gallery image definitions",
+    api_versions=GALLERY_API_VERSIONS,
     check_name=names.check_image_definition_name, normalize=_definition_normalize,
     check_update=definitions.check_definition_update, parent_type=GALLERY.type,
     natural_key=definitions.natural_key, describe_natural=definitions.describe_identifier,
@@ -121,7 +124,8 @@ DISK = Kind(
 
 SNAPSHOT = Kind(
     type="Microsoft.Compute/snapshots", noun="snapshot", plural="snapshots", api_versions=DISK_API_VERSIONS,
-    check_name=lambda n: names.check_disk_name(n, "snapshot"), normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
+    check_name=lambda n: names.check_disk_name(n, "snapshot"),
+    normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
     check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
     created_status=200, accepted_status=202)

@@ -12,14 +12,14 @@ from typing import Any
 
 from ..adapters.db.store import OperationRow, ResourceRow, Tx
 from ..domain import errors
+from ..domain import replication as replication_rules
 from ..domain import sources as src
 from ..domain import versions as rules
 from ..domain.disks import FOOTER
 from ..domain.ids import ResourceId, parse_resource_id
 from ..domain.validate import Body
-from .disks import Prepared, import_blob, iso, source_row
 from . import replication
-from ..domain import replication as replication_rules
+from .disks import Prepared, import_blob, iso, source_row
 from .operations import KEEP_RUNNING, JobContext, _set_state
 
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"

@@ -83,7 +83,8 @@ def _normalize_features(props: Body, hyper_v: str, gallery_permissions: str) -> 
             if canonical in PRIVATE_ONLY_SECURITY_TYPES and gallery_permissions != "Private":
                 raise InvalidParameter(
                     f"SecurityType {canonical} is allowed only in private galleries; this gallery is shared "
-                    f"({gallery_permissions}). Use {PRIVATE_ONLY_SECURITY_TYPES[canonical]} instead.", f"{target}.value")
+                    f"({gallery_permissions}). Use {PRIVATE_ONLY_SECURITY_TYPES[canonical]} instead.",
+                    f"{target}.value")
         feature["value"] = canonical
         check_string(feature, "startsAtVersion", f"{target}.startsAtVersion")
 
@@ -126,7 +127,8 @@ def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Bo
         disallowed.pop("diskTypes", None)
     else:
         if not isinstance(types, list):
-            raise InvalidParameter("'properties.disallowed.diskTypes' must be a list.", "properties.disallowed.diskTypes")
+            raise InvalidParameter("'properties.disallowed.diskTypes' must be a list.",
+                                   "properties.disallowed.diskTypes")
         for i, t in enumerate(types):
             canonical = _canonical(t, DISK_TYPES) if isinstance(t, str) else None
             if canonical is None:

@@ -43,8 +43,11 @@ class ReplicaState:
 def region_state(states: Iterable[ReplicaState]) -> tuple[str, int, str]:
     """(state, progress percent, details) of one region from its replicas' states."""
     states = list(states)
-    total = sum(s.bytes_total for s in states)
-    done = sum(min(s.bytes_done, s.bytes_total) for s in states)
+    # A replica whose copy has not started yet does not know its size: count it as big as its siblings, so the
+    # region's percentage never goes backwards when it starts.
+    size = max((s.bytes_total for s in states), default=0)
+    total = sum(s.bytes_total or size for s in states)
+    done = sum(min(s.bytes_done, s.bytes_total or size) for s in states)
     complete = sum(1 for s in states if s.state == COMPLETED)
     if states and complete == len(states):
         return "Completed", 100, ""

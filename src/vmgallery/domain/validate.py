@@ -32,7 +32,8 @@ def require_object(parent: Body, key: str, *, required: bool, target: str | None
     return value
 
 
-def check_string(parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None) -> str | None:
+def check_string(parent: Body, key: str, target: str, *, required: bool = False,
+                 max_len: int | None = None) -> str | None:
     value = parent.get(key)
     if value is None:
         if required:

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint,
-                        String, Table, Text)
+from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text)
 
 metadata = MetaData()
 
