@@ -65,6 +65,9 @@ class Settings:
     zones: dict = field(default_factory=dict)
     # Replication bandwidth per region in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.
     replication_bandwidth: dict = field(default_factory=dict)
+    # Replica copies at once per region and worker process (absent: bounded only by the worker threads), e.g.
+    # {westus = 2}.
+    replication_concurrency: dict = field(default_factory=dict)
     # How many disks a Shallow version may have made from it (Azure: "not for a large number of VMs").
     shallow_max_disks: int = 5
     # Storage accounts VHD sources are read from: {resource id: {blob_endpoint, account_key | sas_token | ...}}.

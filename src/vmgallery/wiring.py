@@ -63,7 +63,8 @@ def build_service(settings: Settings) -> Service:
     services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
                                      settings.gc_grace_seconds, zones=zones,
                                      zones_per_region=settings.zones_per_region),
-                        StorageAccounts(settings.storage_accounts), RegionThrottle(settings.replication_bandwidth))
+                        StorageAccounts(settings.storage_accounts),
+                        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency))
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,

@@ -36,7 +36,8 @@ def server(backend, tmp_path_factory):
     broken.write_text("a file where a zone folder should be")
     (data_dir / "config.toml").write_text(
         f"regions = {list(REGIONS)!r}\nchunk_size = {CHUNK}\nworkers = 3\ngc_grace_seconds = 1\n"
-        f"replication_bandwidth = {{northeurope = {4 * MIB}}}\n"
+        f"replication_bandwidth = {{northeurope = {4 * MIB}, westeurope = {4 * MIB}}}\n"
+        "replication_concurrency = {westeurope = 1}\n"
         f'zones = {{brokenregion = ["{broken}"]}}\n'.replace("'", '"'))
     pg = PgDatabase() if backend == "postgresql" else None
     srv = Server(data_dir, pg.url if pg else None).start()
@@ -297,3 +298,17 @@ def test_admin_verify_finds_and_repairs_and_gc_frees_a_removed_region(env):
         assert time.monotonic() < deadline, "gc never freed the removed region's copy"
         assert admin(env.server, "gc").returncode == 0
     assert env.disk_from("still", "1.0.0", "eastus") == data  # the source region keeps its copy
+
+
+def test_region_concurrency_is_bounded(env):
+    env.version("1.0.0", env.upload("os", disk_image(4, seed=13)), [
+        {"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}])
+    most = 0
+    deadline = time.monotonic() + 60
+    while True:
+        rows = [r for (region, _), r in env.replicas("1.0.0").items() if region == "westeurope"]
+        most = max(most, sum(1 for r in rows if r.state == "Replicating"))
+        if all(r.state == "Completed" for r in rows):
+            break
+        assert time.monotonic() < deadline, rows
+    assert most == 1  # westeurope copies one replica at a time (replication_concurrency = {westeurope = 1})

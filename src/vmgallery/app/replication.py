@@ -8,6 +8,7 @@ marks the replica Failed with what went wrong and retries it later with backoff,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -103,12 +104,29 @@ def _chunks(manifests: list[Manifest]) -> list[tuple[bytes, int]]:
 
 
 class RegionThrottle:
-    """Bounded bandwidth per region (bytes per second, 0 = unbounded), shared by this process's workers."""
+    """Bounded bandwidth (bytes per second, 0 = unbounded) and concurrency (replica copies at once) per region,
+    shared by this process's workers."""
 
-    def __init__(self, limits: dict[str, float]):
+    def __init__(self, limits: dict[str, float], concurrency: dict[str, int] | None = None):
         self.limits = limits
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._slots = {region: threading.BoundedSemaphore(n) for region, n in (concurrency or {}).items() if n > 0}
+
+    @contextlib.contextmanager
+    def slot(self, region: str):
+        """A copy slot in the region, or NotReady at once (the job is retried shortly; a worker never sits on a
+        leased job waiting for a slot)."""
+        sem = self._slots.get(region)
+        if sem is None:
+            yield
+            return
+        if not sem.acquire(blocking=False):
+            raise NotReady(f"region {region} is already copying as many replicas as it may at once")
+        try:
+            yield
+        finally:
+            sem.release()
 
     def take(self, region: str, nbytes: int) -> None:
         rate = self.limits.get(region, 0)
@@ -128,6 +146,10 @@ class Replicate:
     operationless = True
 
     def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
+        with ctx.services.throttle.slot(ctx.job.payload["region"]):
+            return self._copy(ctx)
+
+    def _copy(self, ctx: JobContext) -> Any:
         p = ctx.job.payload
         stores = ctx.services.stores
         with ctx.db.read() as tx:
