@@ -271,16 +271,6 @@ def _copy_chunk(sources: list[ChunkStore], dest: ChunkStore, digest: bytes) -> N
     raise MissingChunk(f"no replica holds a sound copy of chunk {digest.hex()}: {'; '.join(errors)}")
 
 
-def _frame_from(stores: list[ChunkStore], digest: bytes) -> bytes:
-    errors = []
-    for store in stores:
-        try:
-            return store.frame(digest)
-        except (MissingChunk, CorruptChunk) as exc:
-            errors.append(str(exc))
-    raise MissingChunk(f"no replica holds a sound copy of chunk {digest.hex()}: {'; '.join(errors)}")
-
-
 REPLICATION_HANDLERS = {"replicate": Replicate()}
 
 

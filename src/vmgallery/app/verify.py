@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..adapters.blobs.chunks import CorruptChunk, MissingChunk
 from ..adapters.db.store import Database
 from ..domain import replication as rules
-from .replication import _chunks, _frame_from, _manifests, job_id
+from .replication import _chunks, _copy_chunk, _manifests, job_id
 
 log = logging.getLogger("vmgallery.verify")
 
@@ -61,7 +61,7 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
                     continue
                 others = [s for k, s in placed.items() if k != (r.region, r.idx)]
                 try:
-                    store.put_frame(digest, _frame_from(others, digest))
+                    _copy_chunk(others, store, digest)
                     report.repaired += 1
                 except (MissingChunk, CorruptChunk) as exc:
                     report.unrepairable.append(f"{key} {r.region}/{r.idx} {digest.hex()}: {exc}")

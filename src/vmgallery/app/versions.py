@@ -166,12 +166,18 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
     return Prepared(spec, contents, job=job)
 
 
-def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) -> Body:
-    """The replicas an update would add and remove, and the bytes each added region lacks (so would receive)."""
+def _checked_plan(tx: Tx, existing: ResourceRow, spec: Body) -> replication_rules.Plan:
+    """The replica changes an update asks for, refused if it drops replicated regions without the safety flag."""
     current = tx.replicas_of(existing.key)
     plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
     holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
     replication_rules.check_removal(plan, spec, holding, existing.location)
+    return plan
+
+
+def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) -> Body:
+    """The replicas an update would add and remove, and the bytes each added region lacks (so would receive)."""
+    plan = _checked_plan(tx, existing, spec)
     stores = resources.services.stores
     chunks = replication._chunks(replication._manifests(tx, existing.key))
     added: dict[str, int] = {}
@@ -192,10 +198,7 @@ def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) ->
 def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None:
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""
-    current = tx.replicas_of(existing.key)
-    plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
-    holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
-    replication_rules.check_removal(plan, spec, holding, existing.location)
+    _checked_plan(tx, existing, spec)
     replication.sync_replicas(tx, existing.key, spec, resources.clock(), existing.location, captured=True)
 
 
