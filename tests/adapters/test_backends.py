@@ -129,6 +129,45 @@ def test_restore_keeps_a_copy_a_writer_put_back_meanwhile(store):
     assert store.get("chunks/aa/01/x") == b"same bytes"
 
 
+def test_a_batch_puts_everything_by_its_commit_and_an_aborted_folder_batch_leaves_no_trace(store):
+    """Object stores put each object durably at once (their batch is immediate: an aborted put stays, which is
+    harmless for content-addressed chunks); a folder batch shows nothing before commit."""
+    batch = store.batch()
+    for i in range(5):
+        batch.put(f"chunks/aa/{i:02x}/c{i}", bytes([i]) * 1000)
+    batch.commit()
+    assert {p for p, _ in store.list("chunks/")} == {f"chunks/aa/{i:02x}/c{i}" for i in range(5)}
+    assert store.get("chunks/aa/03/c3") == bytes([3]) * 1000
+    batch.commit()  # committing an empty batch is harmless
+
+    doomed = store.batch()
+    doomed.put("chunks/bb/00/gone", b"never committed")
+    doomed.abort()
+    doomed.commit()
+    if isinstance(store, FolderBackend):
+        assert not store.exists("chunks/bb/00/gone")
+        assert list(store.tmp.iterdir()) == []  # no staged file left behind
+    else:
+        assert store.get("chunks/bb/00/gone") == b"never committed"
+
+
+def test_a_folder_batch_hides_its_puts_until_their_bytes_are_on_disk(tmp_path, monkeypatch):
+    """The order that makes a crash safe: staged files are flushed before any is renamed into sight, and the renames
+    are flushed before commit returns."""
+    backend = FolderBackend(tmp_path / "zone")
+    syncs: list[set[str]] = []
+    real_sync = backend._sync
+    monkeypatch.setattr(backend, "_sync", lambda paths: (syncs.append({p for p, _ in backend.list("chunks/")}),
+                                                        real_sync(paths)))
+    batch = backend.batch()
+    batch.put("chunks/aa/01/x", b"x" * 4096)
+    batch.put("chunks/aa/02/y", b"y" * 4096)
+    assert not backend.exists("chunks/aa/01/x") and len(list(backend.tmp.iterdir())) == 2
+    batch.commit()
+    assert syncs == [set(), {"chunks/aa/01/x", "chunks/aa/02/y"}]
+    assert backend.get("chunks/aa/02/y") == b"y" * 4096
+
+
 @pytest.mark.parametrize("kind", OBJECT_STORES)
 def test_a_touch_racing_a_take_keeps_the_object(kind, request, tmp_path, monkeypatch):
     """Copy-then-delete is not atomic like a rename: a writer refreshing the object between GC reading its time and

@@ -2,7 +2,10 @@
 
 Contract: `put` is atomic (readers see the whole object or none) and durable when it returns; objects are never
 modified in place; `touch` refreshes an object's modification time and returns False if the object is gone;
-`take` atomically moves an object out of the way (for GC) and returns a handle to restore or drop it.
+`take` atomically moves an object out of the way (for GC) and returns a handle to restore or drop it. `batch` gives a
+writer of many objects a cheaper way to the same guarantee: its puts become visible and durable together at `commit`
+(or, on a backend whose every put is already durable, as they are made; `abort` then takes nothing back, which is
+harmless for content-addressed chunks).
 """
 
 from __future__ import annotations
@@ -20,6 +23,27 @@ class Taken(Protocol):
     def restore(self) -> None: ...
 
     def drop(self) -> None: ...
+
+
+class Batch(Protocol):
+    def put(self, path: str, data: bytes) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Immediate:
+    """The batch of a backend whose every put is atomic and durable on its own (object stores, memory)."""
+
+    def __init__(self, backend: "BlobBackend"):
+        self.put = backend.put
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
 
 
 class BlobBackend(Protocol):
@@ -40,3 +64,5 @@ class BlobBackend(Protocol):
     def list(self, prefix: str) -> Iterator[tuple[str, float]]: ...
 
     def take(self, path: str) -> Taken | None: ...
+
+    def batch(self) -> Batch: ...

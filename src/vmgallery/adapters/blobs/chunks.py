@@ -14,7 +14,7 @@ from typing import Iterator
 import blake3
 import zstandard
 
-from .backend import BlobBackend, BlobMissing
+from .backend import Batch, BlobBackend, BlobMissing
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 DIGEST_SIZE = 32
@@ -105,10 +105,11 @@ class ChunkStore:
         self._decode(digest, frame)
         return frame
 
-    def put_frame(self, digest: bytes, frame: bytes) -> None:
-        """Store a chunk copied from another store, after checking it decodes to its digest."""
+    def put_frame(self, digest: bytes, frame: bytes, batch: Batch | None = None) -> None:
+        """Store a chunk copied from another store, after checking it decodes to its digest (through `batch`, it
+        is there once the batch commits)."""
         data = self._decode(digest, frame)
-        self.backend.put(self.path(digest), frame)
+        (batch or self.backend).put(self.path(digest), frame)
         self.counters.chunks_written += 1
         self.counters.bytes_written += len(data)
 

@@ -1,14 +1,34 @@
-"""A blob backend on a local folder: temp file, fsync, rename, fsync the directory."""
+"""A blob backend on a local folder: temp file, fsync, rename, fsync the directory.
+
+A batch (what replication writes through) stages its puts as temp files without an fsync each, then at commit
+syncs the file system once, renames them all into place, and syncs once more: one flush for hundreds of chunks
+instead of two per chunk. Only renamed files are visible, and they are renamed after their bytes are on disk, so a
+crash before commit leaves temp files (debris that GC removes), never an object whose bytes did not reach the disk.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 from .backend import BlobMissing
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_syncfs = getattr(_libc, "syncfs", None)  # Linux; elsewhere each file and directory is fsynced instead
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _TakenFile:
@@ -28,6 +48,38 @@ class _TakenFile:
         self.holding.unlink(missing_ok=True)
 
 
+class _FolderBatch:
+    def __init__(self, backend: "FolderBackend"):
+        self.backend = backend
+        self._staged: list[tuple[Path, str]] = []
+        self._lock = threading.Lock()
+
+    def put(self, path: str, data: bytes) -> None:
+        tmp = self.backend._write_tmp(data, fsync=False)
+        with self._lock:
+            self._staged.append((tmp, path))
+
+    def commit(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, []
+        if not staged:
+            return
+        self.backend._sync(tmp for tmp, _ in staged)
+        parents = set()
+        for tmp, path in staged:
+            target = self.backend._path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+            parents.add(target.parent)
+        self.backend._sync(parents)
+
+    def abort(self) -> None:
+        with self._lock:
+            staged, self._staged = self._staged, []
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
 class FolderBackend:
     def __init__(self, root: Path, name: str | None = None):
         self.root = Path(root)
@@ -40,6 +92,14 @@ class FolderBackend:
     def put(self, path: str, data: bytes) -> None:
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._write_tmp(data, fsync=True)
+        os.replace(tmp, target)
+        _fsync(target.parent)
+
+    def batch(self) -> "_FolderBatch":
+        return _FolderBatch(self)
+
+    def _write_tmp(self, data: bytes, fsync: bool) -> Path:
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -47,15 +107,25 @@ class FolderBackend:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
-        dfd = os.open(target.parent, os.O_RDONLY)
+        return tmp
+
+    def _sync(self, paths) -> None:
+        """Make what was written under these paths durable: one syncfs of the file system, else an fsync each."""
+        if _syncfs is None:
+            for path in paths:
+                _fsync(path)
+            return
+        fd = os.open(self.tmp, os.O_RDONLY)
         try:
-            os.fsync(dfd)
+            if _syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), str(self.root))
         finally:
-            os.close(dfd)
+            os.close(fd)
 
     def get(self, path: str) -> bytes:
         try:

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Iterator
 
-from .backend import BlobMissing
+from .backend import BlobMissing, Immediate
 
 
 class _TakenBlob:
@@ -65,3 +65,6 @@ class MemoryBackend:
         with self.lock:
             entry = self.objects.pop(path, None)
         return _TakenBlob(self, path, *entry) if entry else None
+
+    def batch(self) -> Immediate:
+        return Immediate(self)

@@ -38,7 +38,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from .backend import BlobMissing
+from .backend import BlobMissing, Immediate
 from .folder import FolderBackend
 
 TMP = "tmp/"
@@ -112,6 +112,9 @@ class _ObjectBackend:
             self._delete(holding)
             return _TakenObject(self, path, None, time.time())
         return _TakenObject(self, path, holding, mtime)
+
+    def batch(self) -> Immediate:
+        return Immediate(self)
 
     def _forget(self, path: str) -> None:
         """Remove what `touch` left beside an object (nothing, unless the store needs a marker)."""
