@@ -150,11 +150,10 @@ class Replicate:
 
     operationless = True
 
-    def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
-        with ctx.services.throttle.slot(ctx.job.payload["region"]):
-            return self._copy(ctx)
+    def slot(self, services, job):
+        return services.throttle.slot(job.payload["region"])
 
-    def _copy(self, ctx: JobContext) -> Any:
+    def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
         p = ctx.job.payload
         stores = ctx.services.stores
         with ctx.db.read() as tx:
