@@ -4,6 +4,7 @@ failing regions retried on their own, and self-healing reads."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -49,6 +50,13 @@ def server(backend, tmp_path_factory):
 
 @pytest.fixture
 def env(server):
+    with make_env(server) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def make_env(server):
+    """A subscription with group `rg`, a gallery and a Linux image definition `img`, on `server`."""
     sub = str(uuid.uuid4())
     with server.http() as http:
         assert http.put(f"/subscriptions/{sub}/resourceGroups/rg?api-version=2024-11-01",

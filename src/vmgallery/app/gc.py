@@ -1,10 +1,10 @@
 """Garbage collection of disk bytes: drop manifests nothing uses, then chunks no manifest or upload names.
 
-Safe against concurrent writers without stopping them (docs/storage-format.md): chunks are marked from the manifests
-a region uses and from every manifest nothing uses yet (so a transaction about to reference one keeps its chunks for
-this pass), only chunks
-older than the grace period are candidates, and a candidate refreshed by a writer while being taken is put back.
-"""
+Safe against concurrent writers without stopping them (docs/storage-format.md): each store keeps the chunks of the
+manifests placed on it and of every manifest nothing uses yet (so a transaction about to reference one keeps its
+chunks for this pass); only chunks older than the grace period are candidates, and a candidate refreshed by a writer
+while being taken is put back. A replica job refreshes every chunk it finds present before relying on it, so a chunk
+it needs is either fresh or copied anew."""
 
 from __future__ import annotations
 
@@ -30,17 +30,27 @@ class GcReport:
     chunks_restored: int = 0
 
 
-def _chunks_of(tx, manifest_ids) -> set[bytes]:
-    live: set[bytes] = set()
-    for manifest_id in manifest_ids:
-        live |= tx.get_manifest(manifest_id).live()
-    return live
+class _Live:
+    """The chunks each store must keep, built from manifests (each unpacked once)."""
+
+    def __init__(self, tx):
+        self.tx = tx
+        self._chunks: dict[str, set[bytes]] = {}
+
+    def of(self, manifest_ids) -> set[bytes]:
+        live: set[bytes] = set()
+        for manifest_id in manifest_ids:
+            if manifest_id not in self._chunks:
+                self._chunks[manifest_id] = self.tx.get_manifest(manifest_id).live()
+            live |= self._chunks[manifest_id]
+        return live
 
 
 def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float,
             regions=None) -> GcReport:
-    """With `regions` (RegionStores), each region keeps only the chunks its own resources and the versions
-    replicated to it use (a removed region's copies go); without, every store keeps every manifest's chunks."""
+    """With `regions` (RegionStores), each replica's store keeps only the chunks of the versions placed on it, and
+    each region's primary store those of the region's own resources too (so a removed replica's or region's copies
+    go); without, every store in `stores` keeps every manifest's chunks."""
     report = GcReport()
     with db.read() as tx:
         unused = tx.all_manifest_ids() - tx.used_manifest_ids()
@@ -55,33 +65,40 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
 
     cutoff = clock() - grace_seconds
     with db.read() as tx:
+        live = _Live(tx)
         every = tx.all_manifest_ids()
-        unused = every - tx.used_manifest_ids()  # a create may be about to name one: keep their chunks this pass
-        uploading = {bytes.fromhex(d) for d in tx.upload_digests()}
+        # A create may be about to name an unused manifest, and uploads name chunks no manifest has yet: every
+        # store keeps those this pass.
+        common = live.of(every - tx.used_manifest_ids()) | {bytes.fromhex(d) for d in tx.upload_digests()}
         if regions is None:
-            live_by_store = {id(s): _chunks_of(tx, every) | uploading for s in stores}
+            everything = live.of(every) | common
+            keep = {id(s): everything for s in stores}
+            listing = [(s, path, mtime) for s in stores for path, mtime in s.backend.list(s.prefix + "chunks/")]
         else:
-            live_by_store = {}
+            keep = {}
             for region in regions.zones:
-                live = _chunks_of(tx, tx.manifests_used_in(region) | unused) | uploading
-                live_by_store.update({id(s): live for s in regions.region_stores(region)})
-    for store in stores if regions is None else regions.all():
-        live = live_by_store[id(store)]
-        for path, mtime in store.backend.list(store.prefix + "chunks/"):
-            digest = bytes.fromhex(path.rsplit("/", 1)[-1])
-            if digest in live or mtime >= cutoff:
-                report.chunks_kept += 1
-                continue
-            taken = store.backend.take(path)
-            if taken is None:
-                continue
-            if taken.mtime >= cutoff:
-                taken.restore()
-                report.chunks_restored += 1
-            else:
-                taken.drop()
-                report.chunks_deleted += 1
-    for backend in {id(s.backend): s.backend for s in (stores if regions is None else regions.all())}.values():
+                by_store: dict[int, set[str]] = {id(regions.store(region)): tx.manifests_owned_in(region)}
+                for idx, storage_type, manifest_id in tx.replica_manifests_in(region):
+                    store = regions.replica(regions.placement(region, idx, storage_type))
+                    by_store.setdefault(id(store), set()).add(manifest_id)
+                keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
+            listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
+    for store, path, mtime in listing:
+        digest = bytes.fromhex(path.rsplit("/", 1)[-1])
+        if digest in keep.get(id(store), common) or mtime >= cutoff:
+            report.chunks_kept += 1
+            continue
+        taken = store.backend.take(path)
+        if taken is None:
+            continue
+        if taken.mtime >= cutoff:
+            taken.restore()
+            report.chunks_restored += 1
+        else:
+            taken.drop()
+            report.chunks_deleted += 1
+    backends = [s.backend for s in stores] if regions is None else regions.backends()
+    for backend in {id(b): b for b in backends}.values():
         if hasattr(backend, "debris"):
             backend.debris(DEBRIS_SECONDS)  # temp files of writers that died mid-write
     log.info("gc done", extra=report.__dict__)

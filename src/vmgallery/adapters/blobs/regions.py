@@ -12,15 +12,17 @@ its root, so every region's replica 0 is its primary store and replicas of diffe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .backend import BlobBackend
 from .chunks import DEFAULT_CHUNK_SIZE, ChunkStore
 from .folder import FolderBackend
 
 DEFAULT_ZONES = 3
-MAX_SLOTS = 100  # a region holds at most 100 replicas of a version (regionalReplicaCount 1-100)
+_CHUNK_PATH = re.compile(r"(?:replica([1-9][0-9]*)/)?chunks/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,14 @@ class RegionStores:
     def replica(self, placement: Placement) -> ChunkStore:
         return self._store(placement.region, placement.zone, placement.slot)
 
-    def region_stores(self, region: str) -> list[ChunkStore]:
-        """Every store of a region that may hold chunks: each zone's root and each replica slot in it."""
-        return [self._store(region, zone, slot) for zone in range(len(self.zones[region]))
-                for slot in range(MAX_SLOTS)]
+    def chunks_in(self, region: str) -> Iterator[tuple[ChunkStore, str, float]]:
+        """Every chunk the region's zones hold, with the replica store it belongs to and its modification time: one
+        listing per zone (on an object store, one paged LIST, however many replica slots it holds)."""
+        for zone, backend in enumerate(self.zones[region]):
+            for path, mtime in backend.list(""):
+                m = _CHUNK_PATH.fullmatch(path)
+                if m:
+                    yield self._store(region, zone, int(m[1] or 0)), path, mtime
 
-    def all(self) -> list[ChunkStore]:
-        return [s for region in self.zones for s in self.region_stores(region)]
+    def backends(self) -> list[BlobBackend]:
+        return [b for zones in self.zones.values() for b in zones]

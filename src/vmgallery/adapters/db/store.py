@@ -186,13 +186,19 @@ class _DiskBytes:
         return self.conn.execute(select(func.count(func.distinct(disk_contents.c.resource_key))).where(
             disk_contents.c.source_key == source_key)).scalar_one()
 
-    def manifests_used_in(self, region: str) -> set[str]:
-        """Manifests a region must keep chunks for: its own resources' and those of versions replicated there."""
+    def manifests_owned_in(self, region: str) -> set[str]:
+        """Manifests of the region's own resources (disks, snapshots, images, versions made there): their chunks
+        live in the region's primary store."""
         own = select(disk_contents.c.manifest_id).join(
             resources, resources.c.key == disk_contents.c.resource_key).where(resources.c.location == region)
-        replicated = select(disk_contents.c.manifest_id).join(
-            replicas, replicas.c.version_key == disk_contents.c.resource_key).where(replicas.c.region == region)
-        return set(self.conn.execute(own.union(replicated)).scalars())
+        return set(self.conn.execute(own.distinct()).scalars())
+
+    def replica_manifests_in(self, region: str) -> list[tuple[int, str, str]]:
+        """(replica index, storage type, manifest id) of every replica in the region, in any state: what each
+        replica's store must keep chunks for."""
+        rows = select(replicas.c.idx, replicas.c.storage_type, disk_contents.c.manifest_id).join(
+            disk_contents, disk_contents.c.resource_key == replicas.c.version_key).where(replicas.c.region == region)
+        return [tuple(r) for r in self.conn.execute(rows.distinct())]
 
     def contents(self, resource_key: str) -> dict[str, str]:
         rows = self.conn.execute(select(disk_contents.c.slot, disk_contents.c.manifest_id)
