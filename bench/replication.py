@@ -7,7 +7,9 @@ protocol with the Azure SDK, and makes a version of it in eastus only. Then, in 
 - full replication: the version's targetRegions updated to add westus and westeurope, timed from the update's
   acceptance to the moment both replicas are Completed (the replica rows' own commit times). Baseline, measured
   just before and just after: `cp` of the same uploaded file to two destinations on the same file system, without
-  and with a `sync` of the copies (vmgallery fsyncs every chunk, so the durable copy is the fair one);
+  and with a `sync` of the copies (vmgallery makes every chunk durable before a replica is Completed, so the durable
+  copy is the fair one). `--rounds` repeats the full replication with fresh random versions, each between two
+  baselines, and prints every round's ratio and the median (the machines are noisy);
 - incremental replication: a second version whose disk differs in 1 % of its 1 MiB blocks (scattered), replicated
   the same way. The bytes it moved come from the engine's own counters (the replica rows' bytes_copied, and the
   server's /metrics), as a share of the version's size; its time is compared with the full replication's.
@@ -29,6 +31,7 @@ import signal
 import socket
 import sqlite3
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -133,9 +136,10 @@ class Server:
                                        credential_scopes=["https://management.azure.com/.default"],
                                        connection_verify=self.ca, polling_interval=0.2)
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self) -> tuple[float, float]:
+        """The server's user and system CPU seconds so far."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
     def metric(self, name: str) -> float:
         with self.http() as c:
@@ -248,11 +252,11 @@ class Gallery:
                 if failed or time.monotonic() > deadline:
                     raise RuntimeError(f"replication of {name} did not complete: {summary}")
                 time.sleep(poll)
-        cpu = self.server.cpu_seconds() - cpu0
+        user, system = (b - a for a, b in zip(cpu0, self.server.cpu_seconds()))
         rows = self.server.replicas(name)
         done = max(rows[t]["updated_at"] for t in TARGETS)
         return {"request_s": accepted - sent, "seconds": done - accepted, "seen_s": seen - accepted,
-                "server_cpu_s": cpu, "replicas": {t: rows[t] for t in TARGETS}}
+                "server_cpu_s": user + system, "server_user_s": user, "server_sys_s": system, "replicas": {t: rows[t] for t in TARGETS}}
 
 
 # -- the baseline ---------------------------------------------------------------------------------------------------
@@ -283,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4, help="the server's worker threads (default 4)")
     ap.add_argument("--upload-threads", type=int, default=4)
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between status polls (default 0.1)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="full replications, each of a fresh random version between two baselines (default 3)")
     ap.add_argument("--seed", type=int, default=20260303)
     ap.add_argument("--json", type=Path, default=None,
                     help="where to write the results (default bench/results/replication-<time>.json)")
@@ -313,13 +319,23 @@ def main(argv: list[str] | None = None) -> int:
             gallery.version("1.0.0", gallery.upload("base", base, args.upload_threads))
             say(f"uploaded and captured 1.0.0 in {time.perf_counter() - t0:.1f} s (not timed)")
 
-            before = cp_twice(base, tmp)
-            say(f"baseline: cp x2 {before['cp_s']:.2f} s, + sync {before['cp_sync_s']:.2f} s")
-            subprocess.run(["sync"], check=True)
-            full = gallery.replicate("1.0.0", args.poll)
-            say(f"full replication: {full['seconds']:.2f} s (server CPU {full['server_cpu_s']:.1f} s)")
-            after = cp_twice(base, tmp)
-            say(f"baseline: cp x2 {after['cp_s']:.2f} s, + sync {after['cp_sync_s']:.2f} s")
+            baselines = [cp_twice(base, tmp)]
+            say(f"baseline: cp x2 {baselines[-1]['cp_s']:.2f} s, + sync {baselines[-1]['cp_sync_s']:.2f} s")
+            fulls = []
+            for k in range(args.rounds):
+                name = "1.0.0" if k == 0 else f"2.0.{k}"
+                if k:  # a fresh random disk, so nothing is already in the target regions
+                    make_disk(base, raw, rng)
+                    gallery.version(name, gallery.upload(f"round{k}", base, args.upload_threads))
+                    say(f"round {k + 1}: uploaded and captured {name} (not timed)")
+                subprocess.run(["sync"], check=True)
+                fulls.append(gallery.replicate(name, args.poll))
+                say(f"full replication of {name}: {fulls[-1]['seconds']:.2f} s "
+                    f"(server CPU {fulls[-1]['server_user_s']:.1f} s user + {fulls[-1]['server_sys_s']:.1f} s system)")
+                baselines.append(cp_twice(base, tmp))
+                say(f"baseline: cp x2 {baselines[-1]['cp_s']:.2f} s, + sync {baselines[-1]['cp_sync_s']:.2f} s")
+            full = fulls[0]
+            before, after = baselines[0], baselines[1]
 
             t0 = time.perf_counter()
             gallery.version("1.0.1", gallery.upload("changed", changed, args.upload_threads))
@@ -336,10 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     cp_sync_s = (before["cp_sync_s"] + after["cp_sync_s"]) / 2
     moved = {t: incremental["replicas"][t]["bytes_copied"] for t in TARGETS}
     full_moved = {t: full["replicas"][t]["bytes_copied"] for t in TARGETS}
+    round_ratios = [f["seconds"] / ((baselines[k]["cp_sync_s"] + baselines[k + 1]["cp_sync_s"]) / 2)
+                    for k, f in enumerate(fulls)]
     report.update(
         disk_bytes=size, changed_blocks=len(blocks), baseline={"before": before, "after": after},
+        baselines=baselines, rounds=fulls, round_ratios_over_cp_sync=round_ratios,
         full=full, incremental=incremental, incremental_metric_bytes=metric_moved,
         ratios={"full_over_cp_sync": full["seconds"] / cp_sync_s, "full_over_cp": full["seconds"] / cp_s,
+                "full_over_cp_sync_median": statistics.median(round_ratios),
                 "incremental_over_full": incremental["seconds"] / full["seconds"]},
         moved_pct={t: 100 * moved[t] / size for t in TARGETS},
         ideal_pct=100 * len(blocks) * BLOCK / size)
@@ -355,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'incremental replication':34}{incremental['seconds']:9.2f}")
     print(f"\n  full / (cp x2 + sync)     {report['ratios']['full_over_cp_sync']:.2f}x   (goal <= 1.3x)")
     print(f"  full / (cp x2, no sync)   {report['ratios']['full_over_cp']:.2f}x")
+    if len(fulls) > 1:
+        print(f"  every round, each against the baselines either side of it: "
+              + ", ".join(f"{r:.2f}x" for r in round_ratios)
+              + f"; median {report['ratios']['full_over_cp_sync_median']:.2f}x")
     print(f"  incremental / full        {report['ratios']['incremental_over_full']:.3f}x")
     print(f"\n  full: bytes copied " + ", ".join(f"{t} {full_moved[t] / size:.1%}" for t in TARGETS)
           + " of the disk")
