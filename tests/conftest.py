@@ -6,6 +6,7 @@ PostgreSQL runs at 127.0.0.1:5432 (trust auth); every server gets a database of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -111,15 +112,26 @@ def backend(request) -> str:
     return request.param
 
 
+@contextlib.contextmanager
+def running_server(backend: str, data_dir: Path, config: str = ""):
+    """A started server on `data_dir` with this config.toml, on the backend's database (for PostgreSQL a fresh
+    database, dropped afterwards)."""
+    if config:
+        (data_dir / "config.toml").write_text(config)
+    pg = PgDatabase() if backend == "postgresql" else None
+    srv = Server(data_dir, pg.url if pg else None)
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+        if pg:
+            pg.drop()
+
+
 @pytest.fixture(scope="session")
 def server(backend, tmp_path_factory):
-    pg = PgDatabase() if backend == "postgresql" else None
-    srv = Server(tmp_path_factory.mktemp(f"server-{backend}"), pg.url if pg else None)
-    srv.start()
-    yield srv
-    srv.stop()
-    if pg:
-        pg.drop()
+    with running_server(backend, tmp_path_factory.mktemp(f"server-{backend}")) as srv:
+        yield srv
 
 
 @pytest.fixture

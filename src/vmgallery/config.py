@@ -63,6 +63,9 @@ class Settings:
     # adapters/blobs/objectstore.py.
     zones_per_region: int = 3
     zones: dict = field(default_factory=dict)
+    # A faster zone per region for Premium_LRS/PremiumV2_LRS replicas (absent: they are placed like Standard_LRS),
+    # e.g. premium_zones = {eastus = "/nvme/vmgallery/eastus"}; a folder path or an object store, as in `zones`.
+    premium_zones: dict = field(default_factory=dict)
     # Replication bandwidth per region in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.
     replication_bandwidth: dict = field(default_factory=dict)
     # Replica copies at once per region and worker process (absent: bounded only by the worker threads), e.g.

@@ -60,9 +60,11 @@ def build_service(settings: Settings) -> Service:
     zones = {normalize_location(region): [zone_backend(spec, name=f"{normalize_location(region)}/zone{i + 1}")
                                           for i, spec in enumerate(specs)]
              for region, specs in settings.zones.items()}
+    premium = {normalize_location(region): zone_backend(spec, name=f"{normalize_location(region)}/premium")
+               for region, spec in settings.premium_zones.items()}
     services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
                                      settings.gc_grace_seconds, zones=zones,
-                                     zones_per_region=settings.zones_per_region),
+                                     zones_per_region=settings.zones_per_region, premium=premium),
                         StorageAccounts(settings.storage_accounts),
                         RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency))
     resources = Resources(db, settings, time.time, waiter, services)

@@ -14,7 +14,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from vmgallery.adapters.disks.formats import vhd_footer
 
-from ..conftest import PgDatabase, Server
+from ..conftest import running_server
 from .test_disks import _chunk_files, read_disk
 
 MIB = 1 << 20
@@ -26,17 +26,13 @@ UNKNOWN_ID = ACCOUNT_ID.replace("devstoreaccount1", "unknown")
 @pytest.fixture(scope="module")
 def server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  (this module's own server)
     """A server whose config maps ACCOUNT_ID to Azurite, on each database."""
-    pg = PgDatabase() if backend == "postgresql" else None
     data_dir = tmp_path_factory.mktemp(f"imports-{backend}")
     (data_dir / "config.toml").write_text(
         f'[storage_accounts."{ACCOUNT_ID}"]\n'
         f'blob_endpoint = "{azurite.endpoint}"\n'
         f'account_key = "{azurite.account_key}"\n')
-    srv = Server(data_dir, pg.url if pg else None).start()
-    yield srv
-    srv.stop()
-    if pg:
-        pg.drop()
+    with running_server(backend, data_dir) as srv:
+        yield srv
 
 
 def ext4_vhd(folder: Path, mib: int = 4) -> Path:

@@ -22,7 +22,7 @@ from azure.storage.blob import BlobClient
 from vmgallery.adapters.db.store import Database
 from vmgallery.adapters.disks.formats import vhd_footer
 
-from ..conftest import PgDatabase, Server
+from ..conftest import running_server
 from .sdk import compute_client
 
 MIB = 1 << 20
@@ -40,12 +40,8 @@ def server(backend, tmp_path_factory):
         f"replication_bandwidth = {{northeurope = {4 * MIB}, westeurope = {4 * MIB}}}\n"
         "replication_concurrency = {westeurope = 1}\n"
         f'zones = {{brokenregion = ["{broken}"]}}\n'.replace("'", '"'))
-    pg = PgDatabase() if backend == "postgresql" else None
-    srv = Server(data_dir, pg.url if pg else None).start()
-    yield srv
-    srv.stop()
-    if pg:
-        pg.drop()
+    with running_server(backend, data_dir) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 
 from tests.azurite import azurite  # noqa: F401  (the session fixture)
 
-from ..conftest import PgDatabase, Server
+from ..conftest import running_server
 from .test_replication import CHUNK, Env, admin, disk_image, env  # noqa: F401  (env: the fixture, on this module's server)
 
 REGIONS = ("eastus", "westus")
@@ -33,12 +33,8 @@ def server(backend, tmp_path_factory, azurite, containers):  # noqa: F811  (azur
     (data_dir / "config.toml").write_text(
         f"regions = {json.dumps(list(REGIONS))}\nchunk_size = {CHUNK}\nworkers = 2\ngc_grace_seconds = 1\n"
         f"zones = {{westus = [{zones}]}}\n")
-    pg = PgDatabase() if backend == "postgresql" else None
-    srv = Server(data_dir, pg.url if pg else None).start()
-    yield srv
-    srv.stop()
-    if pg:
-        pg.drop()
+    with running_server(backend, data_dir) as srv:
+        yield srv
 
 
 def test_a_version_replicated_to_a_region_on_azure_storage_reads_back_byte_identical(

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from azure.core.exceptions import ResourceExistsError
 
-from tests.conftest import PgDatabase, Server
+from tests.conftest import running_server
 from vmgallery.config import Limits
 
 from .conftest import definition_body
@@ -26,15 +26,8 @@ def small_server(backend, tmp_path_factory):
     (data_dir / "config.toml").write_text(
         f"[limits]\ngalleries_per_region = {GALLERIES}\nimage_definitions_per_region = {DEFINITIONS}\n"
         f"image_versions_per_region = {VERSIONS}\n")
-    pg = PgDatabase() if backend == "postgresql" else None
-    srv = Server(data_dir, pg.url if pg else None)
-    try:
-        srv.start()
+    with running_server(backend, data_dir) as srv:
         yield srv
-    finally:
-        srv.stop()
-        if pg:
-            pg.drop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from vmgallery.cli import replication
 from vmgallery.cli.client import ArmClient, CliError
 from vmgallery.cli.profile import Profile
 
-from ..conftest import PgDatabase, Server
+from ..conftest import running_server
 from .test_disks_cli import ext4_image
 from .test_versions_cli import where
 
@@ -29,12 +29,8 @@ def server(backend, tmp_path_factory):
     (data_dir / "config.toml").write_text(
         f"regions = {json.dumps(list(REGIONS))}\nchunk_size = 65536\n"
         f"replication_bandwidth = {{westeurope = {2 * MIB}}}\n")
-    pg = PgDatabase() if backend == "postgresql" else None
-    srv = Server(data_dir, pg.url if pg else None).start()
-    yield srv
-    srv.stop()
-    if pg:
-        pg.drop()
+    with running_server(backend, data_dir) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -55,12 +55,12 @@ def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_pat
                   subscription="s", group_key=None, location="eastus", natural_key=None, state="Succeeded", body={},
                   now=now)
         tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
-        sync_replicas(tx, VERSION, spec("eastus"), now, "eastus", captured=True)
+        sync_replicas(tx, regions, VERSION, spec("eastus"), now, "eastus", captured=True)
     services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}))
 
     def add_westus_and_replicate():
         with db.write() as tx:
-            sync_replicas(tx, VERSION, spec("eastus", "westus"), time.time(), "eastus", captured=True)
+            sync_replicas(tx, regions, VERSION, spec("eastus", "westus"), time.time(), "eastus", captured=True)
             job = tx.claim_job("test-worker", time.time(), 60)
         assert job.operation_id == job_id(VERSION, "westus", 0)
         _run_background(db, job, "test-worker", time.time, Replicate(), services, 60)

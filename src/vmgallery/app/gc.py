@@ -79,8 +79,8 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
             for region in regions.zones:
                 by_store: dict[int, set[str]] = {id(regions.store(region)): tx.manifests_owned_in(region)}
                 for idx, storage_type, manifest_id in tx.replica_manifests_in(region):
-                    store = regions.replica(regions.placement(region, idx, storage_type))
-                    by_store.setdefault(id(store), set()).add(manifest_id)
+                    for store in regions.stores_for(regions.placement(region, idx, storage_type)):
+                        by_store.setdefault(id(store), set()).add(manifest_id)
                 keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
             listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
     for store, path, mtime in listing:

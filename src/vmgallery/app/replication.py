@@ -56,14 +56,16 @@ def job_id(version_key: str, region: str, idx: int) -> str:
     return "replica:" + hashlib.sha1(f"{version_key}|{region}|{idx}".encode()).hexdigest()
 
 
-def sync_replicas(tx: Tx, version_key: str, spec: dict, now: float, source_region: str, captured: bool) -> rules.Plan:
+def sync_replicas(tx: Tx, stores, version_key: str, spec: dict, now: float, source_region: str,
+                  captured: bool) -> rules.Plan:
     """Make the replica rows match the spec; queue a job for each new replica (the source's first replica is the
-    capture itself)."""
+    capture itself, unless it is premium: then a job copies the capture to the premium zone)."""
     plan = rules.plan(((r.region, r.idx) for r in tx.replicas_of(version_key)), spec)
     for region, idx in plan.removed:
         tx.drop_replica(version_key, region, idx)
     for w in plan.added:
-        primary = w.region == source_region and w.index == 0
+        primary = w.region == source_region and w.index == 0 and \
+            stores.is_primary(stores.placement(w.region, w.index, w.storage_type))
         tx.add_replica(version_key, w.region, w.index, w.storage_type, now,
                        state=rules.COMPLETED if primary and captured else rules.PENDING)
         if not primary:
@@ -88,10 +90,21 @@ def source_complete(tx: Tx, version_key: str, source_region: str) -> bool:
     return all(r.state == rules.COMPLETED for r in tx.replicas_of(version_key) if r.region == source_region)
 
 
-def finish_capture(tx: Tx, version_key: str, source_region: str, now: float) -> Any:
-    """The capture landed in the source region's first replica; the version is Succeeded once its whole source
-    region is complete (else the create operation goes on until the replicas there are done)."""
-    tx.update_replica(version_key, source_region, 0, state=rules.COMPLETED, updated_at=now)
+def capture_is_first_replica(ctx: JobContext, version_key: str, source_region: str) -> bool:
+    """Whether the source region's primary store, where a capture lands, is the version's first replica there (it
+    is not when that replica is premium)."""
+    with ctx.db.read() as tx:
+        first = tx.get_replica(version_key, source_region, 0)
+    stores = ctx.services.stores
+    return first is not None and stores.is_primary(stores.placement(source_region, 0, first.storage_type))
+
+
+def finish_capture(tx: Tx, version_key: str, source_region: str, now: float, first_replica: bool) -> Any:
+    """The capture landed in the source region's primary store: if that is the first replica there, it is complete
+    (else its job copies it); the version is Succeeded once its whole source region is complete (else the create
+    operation goes on until the replicas there are done)."""
+    if first_replica:
+        tx.update_replica(version_key, source_region, 0, state=rules.COMPLETED, updated_at=now)
     return None if source_complete(tx, version_key, source_region) else KEEP_RUNNING
 
 
@@ -163,13 +176,15 @@ class Replicate:
                 return None  # the replica was removed, or is already there
             sources = [r for r in tx.replicas_of(p["version"]) if r.state == rules.COMPLETED]
             manifests = _manifests(tx, p["version"])
-        if not sources:
-            raise NotReady("no complete replica to copy from yet")
+        if not manifests:  # a capture names its manifests when its chunks are all in the source region
+            raise NotReady("the version's capture has not landed yet")
         source_region = version.location
-        # Prefer copies in the destination's own region, then the source region's.
+        # Prefer copies in the destination's own region, then the source region's; the source region's primary
+        # store, where the capture landed, is always a source of last resort.
         sources.sort(key=lambda r: (r.region != p["region"], r.region != source_region, r.idx))
-        source_stores = [stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in sources]
-        dest = stores.replica(stores.placement(p["region"], p["index"], row.storage_type))
+        source_stores = _unique([stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in sources]
+                                + [stores.store(source_region)])
+        dests = stores.stores_for(stores.placement(p["region"], p["index"], row.storage_type))
         chunks = _chunks(manifests)
         total = sum(size for _, size in chunks)
         with ctx.db.write() as tx:
@@ -177,34 +192,37 @@ class Replicate:
                               bytes_done=0, error=None, updated_at=ctx.clock())
         region, throttle = p["region"], ctx.services.throttle
 
-        batch = dest.backend.batch()
+        batches = [(dest, dest.backend.batch()) for dest in dests]
 
-        def copy(digest: bytes, size: int) -> bool:
-            if dest.refresh(digest):
-                return False
-            _copy_chunk(source_stores, dest, digest, batch)
-            throttle.take(region, size)
-            return True
+        def copy(digest: bytes, size: int) -> int:
+            """Copies made (one per store of the replica that lacks the chunk)."""
+            made = 0
+            for dest, batch in batches:
+                if dest.refresh(digest):
+                    continue
+                _copy_chunk([s for s in source_stores if s is not dest], dest, digest, batch)
+                throttle.take(region, size)
+                made += 1
+            return made
 
         done = copied = copied_chunks = staged = 0
         last_report = time.monotonic()
         with contextlib.ExitStack() as cleanup:
-            cleanup.callback(batch.abort)  # on failure: nothing of the batch becomes visible
+            for _, batch in batches:
+                cleanup.callback(batch.abort)  # on failure: nothing of the batch becomes visible
             pool = cleanup.enter_context(ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="replicate"))
-            for (digest, size), was_copied in zip(chunks, _in_order(pool, copy, chunks, 2 * COPY_THREADS)):
-                if was_copied:
-                    copied += size
-                    copied_chunks += 1
-                    staged += size
-                    if staged >= BATCH_BYTES:
+            for (digest, size), made in zip(chunks, _in_order(pool, copy, chunks, 2 * COPY_THREADS)):
+                copied += made * size
+                copied_chunks += made
+                staged += made * size
+                if staged >= BATCH_BYTES:
+                    for _, batch in batches:
                         batch.commit()
-                        staged = 0
+                    staged = 0
                 with _lock:
-                    if was_copied:
-                        COUNTERS.chunks_copied += 1
-                        COUNTERS.bytes_copied += size
-                    else:
-                        COUNTERS.chunks_present += 1
+                    COUNTERS.chunks_copied += made
+                    COUNTERS.bytes_copied += made * size
+                    COUNTERS.chunks_present += len(batches) - made
                 done += size
                 if time.monotonic() - last_report > 0.5:
                     last_report = time.monotonic()
@@ -213,7 +231,8 @@ class Replicate:
                         tx.update_replica(p["version"], p["region"], p["index"], bytes_done=done,
                                           bytes_copied=copied, chunks_copied=copied_chunks, updated_at=ctx.clock())
             pool.shutdown()
-            batch.commit()
+            for _, batch in batches:
+                batch.commit()
         return {"bytes_total": total, "bytes_copied": copied, "chunks_copied": copied_chunks}
 
     def commit(self, tx: Tx, job, result: Any, now: float) -> None:
@@ -330,8 +349,12 @@ def reader_for(tx: Tx, stores, resource_key: str, region: str) -> ReplicaReader:
         rows = [r for r in tx.replicas_of(source_key) if r.state == rules.COMPLETED]
         rows.sort(key=lambda r: (r.region != region, r.idx != preferred, r.idx))
         ordered = [stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in rows] + ordered
+    return ReplicaReader(_unique(ordered))
+
+
+def _unique(stores: list[ChunkStore]) -> list[ChunkStore]:
     unique: list[ChunkStore] = []
-    for s in ordered:
+    for s in stores:
         if all(s is not u for u in unique):
             unique.append(s)
-    return ReplicaReader(unique)
+    return unique

@@ -41,12 +41,12 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
             by_version.setdefault(r.version_key, []).append(r)
         chunks = {key: _chunks(_manifests(tx, key)) for key in by_version}
     for key, replicas in by_version.items():
-        placed = {(r.region, r.idx): stores.replica(stores.placement(r.region, r.idx, r.storage_type))
+        placed = {(r.region, r.idx): stores.stores_for(stores.placement(r.region, r.idx, r.storage_type))
                   for r in replicas}
+        every = [s for filled in placed.values() for s in filled]
         for r in replicas:
             report.replicas += 1
-            store = placed[(r.region, r.idx)]
-            for digest, _size in chunks[key]:
+            for store, digest in ((s, d) for s in placed[(r.region, r.idx)] for d, _size in chunks[key]):
                 report.chunks_checked += 1
                 try:
                     store.frame(digest)
@@ -59,7 +59,7 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
                                                 "chunk": digest.hex(), "store": store.name})
                 if not repair:
                     continue
-                others = [s for k, s in placed.items() if k != (r.region, r.idx)]
+                others = [s for s in every if s is not store]
                 try:
                     _copy_chunk(others, store, digest)
                     report.repaired += 1

@@ -162,7 +162,8 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
     src.check_source_fits(definition.body, spec, facts)
     spec["properties"]["publishingProfile"]["publishedDate"] = iso(resources.clock())
     _fill_sizes(spec, {slot: tx.get_manifest(m).size for slot, m in contents.items()})
-    replication.sync_replicas(tx, rid.key, spec, resources.clock(), location, captured=False)
+    replication.sync_replicas(tx, resources.services.stores, rid.key, spec, resources.clock(), location,
+                              captured=False)
     return Prepared(spec, contents, job=job)
 
 
@@ -184,8 +185,8 @@ def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) ->
     moving: dict[str, int] = {}
     for w in plan.added:
         added[w.region] = added.get(w.region, 0) + 1
-        dest = stores.replica(stores.placement(w.region, w.index, w.storage_type))
-        moving[w.region] = moving.get(w.region, 0) + sum(size for d, size in chunks if not dest.has(d))
+        for dest in stores.stores_for(stores.placement(w.region, w.index, w.storage_type)):
+            moving[w.region] = moving.get(w.region, 0) + sum(size for d, size in chunks if not dest.has(d))
     removed: dict[str, int] = {}
     for region, _idx in plan.removed:
         removed[region] = removed.get(region, 0) + 1
@@ -199,7 +200,8 @@ def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""
     _checked_plan(tx, existing, spec)
-    replication.sync_replicas(tx, existing.key, spec, resources.clock(), existing.location, captured=True)
+    replication.sync_replicas(tx, resources.services.stores, existing.key, spec, resources.clock(),
+                              existing.location, captured=True)
 
 
 def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
@@ -234,15 +236,15 @@ class VersionCapture:
     """A version whose bytes are already in vmgallery: the capture is the manifests the create named."""
 
     def work(self, ctx: JobContext, op: OperationRow) -> Any:
-        return None
+        return replication.capture_is_first_replica(ctx, op.resource_key, op.location)
 
     def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
-        return _captured(tx, op)
+        return _captured(tx, op, result)
 
 
-def _captured(tx: Tx, op: OperationRow) -> Any:
+def _captured(tx: Tx, op: OperationRow, first_replica: bool) -> Any:
     row = tx.get(op.resource_key, for_update=True)
-    outcome = replication.finish_capture(tx, row.key, row.location, time.time())
+    outcome = replication.finish_capture(tx, row.key, row.location, time.time(), first_replica)
     if outcome is not KEEP_RUNNING:
         tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
     return outcome
@@ -260,17 +262,18 @@ class VersionImport:
             if disk.kind == "vhd":
                 imported[slot_of(disk.lun)] = import_blob(ctx, ctx.services, op.location, disk.storage_account.text,
                                                           disk.uri, disk.target)
-        return imported
+        return imported, replication.capture_is_first_replica(ctx, op.resource_key, op.location)
 
     def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
+        imported, first_replica = result
         row = tx.get(op.resource_key, for_update=True)
-        for slot, manifest in result.items():
+        for slot, manifest in imported.items():
             tx.put_manifest(manifest, time.time())
             tx.set_content(row.key, slot, manifest.id)
         body = dict(row.body)
         _fill_sizes(body, {slot: tx.get_manifest(m).size for slot, m in tx.contents(row.key).items()})
         tx.update(row.key, state=row.state, body=body, now=time.time())
-        return _captured(tx, op)
+        return _captured(tx, op, first_replica)
 
 
 VERSION_HANDLERS = {"version_import": VersionImport(), "version_capture": VersionCapture()}

@@ -5,9 +5,14 @@ Layout of one region (folder backends, the embedded default: DATA_DIR/blobs/<reg
     zone1/chunks/...             replica 0: the region's primary store (uploads and captures land here)
     zone1/replica3/chunks/...    replica 3 of an LRS version (LRS keeps every replica in one zone)
     zone2/chunks/...             replica 1 of a ZRS version (ZRS spreads replicas over distinct zones)
+    premium/replica2/chunks/...  replica 2 of a Premium version, in a region with a premium zone (`premium_zones`)
 
-Replica i of a version goes to (zone, slot): ZRS -> (i mod Z, i div Z); LRS/Premium -> (0, i). Slot 0 of a zone is
-its root, so every region's replica 0 is its primary store and replicas of different versions share chunks (dedup).
+Replica i of a version goes to (zone, slot): ZRS -> (i mod Z, i div Z); LRS -> (0, i); Premium_LRS/PremiumV2_LRS
+-> (premium, i) where the region has a premium zone, else as LRS. Slot 0 of a zone is its root, so a region's
+standard replica 0 is its primary store and replicas of different versions share chunks (dedup).
+
+The primary store is where captures land and where a region's own disks, snapshots and images find their bytes, so
+it must hold every version the region has: a premium replica 0 fills the primary store too (`stores_for`).
 """
 
 from __future__ import annotations
@@ -37,23 +42,31 @@ class Placement:
         return f"{self.region}/zone{self.zone + 1}" + (f"/replica{self.slot}" if self.slot else "")
 
 
-def place(region: str, index: int, storage_type: str, zones: int) -> Placement:
+def place(region: str, index: int, storage_type: str, zones: int, premium: bool = False) -> Placement:
+    """`zones`: the region's standard zones; with `premium`, zone number `zones` is its premium zone."""
     if storage_type == "Standard_ZRS":
         return Placement(region, index, index % zones, index // zones)
+    if premium and storage_type.startswith("Premium"):
+        return Placement(region, index, zones, index)
     return Placement(region, index, 0, index)
 
 
 class RegionStores:
     def __init__(self, root: Path, regions: tuple[str, ...], chunk_size: int = DEFAULT_CHUNK_SIZE,
                  grace_seconds: float = 3600.0, zones: dict[str, list[BlobBackend]] | None = None,
-                 zones_per_region: int = DEFAULT_ZONES):
+                 zones_per_region: int = DEFAULT_ZONES, premium: dict[str, BlobBackend] | None = None):
         self.chunk_size = chunk_size
         self.grace_seconds = grace_seconds
-        zones = zones or {}
+        zones, premium = zones or {}, premium or {}
+        unknown = sorted(set(premium) - set(regions))
+        if unknown:
+            raise ValueError(f"premium_zones names regions that are not configured: {', '.join(unknown)}")
+        standard = {r: zones.get(r) or [FolderBackend(root / r / f"zone{z + 1}", name=f"{r}/zone{z + 1}")
+                                        for z in range(zones_per_region)] for r in regions}
+        self._standard = {r: len(standard[r]) for r in regions}
+        # A region's backends: its standard zones, then its premium zone if it has one.
         self.zones: dict[str, list[BlobBackend]] = {
-            r: zones.get(r) or [FolderBackend(root / r / f"zone{z + 1}", name=f"{r}/zone{z + 1}")
-                                for z in range(zones_per_region)]
-            for r in regions}
+            r: standard[r] + ([premium[r]] if r in premium else []) for r in regions}
         self._stores: dict[tuple[str, int, int], ChunkStore] = {}
 
     def _store(self, region: str, zone: int, slot: int) -> ChunkStore:
@@ -69,10 +82,21 @@ class RegionStores:
         return self._store(region, 0, 0)
 
     def placement(self, region: str, index: int, storage_type: str) -> Placement:
-        return place(region, index, storage_type, len(self.zones[region]))
+        return place(region, index, storage_type, self._standard[region],
+                     len(self.zones[region]) > self._standard[region])
 
     def replica(self, placement: Placement) -> ChunkStore:
         return self._store(placement.region, placement.zone, placement.slot)
+
+    def is_primary(self, placement: Placement) -> bool:
+        return (placement.zone, placement.slot) == (0, 0)
+
+    def stores_for(self, placement: Placement) -> list[ChunkStore]:
+        """The stores a replica fills (and GC keeps its chunks in): its own, and for replica 0 the region's primary
+        store too (where the region's own resources read; the same store unless replica 0 is premium)."""
+        own = self.replica(placement)
+        primary = self.store(placement.region)
+        return [own] if placement.index or own is primary else [own, primary]
 
     def chunks_in(self, region: str) -> Iterator[tuple[ChunkStore, str, float]]:
         """Every chunk the region's zones hold, with the replica store it belongs to and its modification time: one
