@@ -71,6 +71,9 @@ class Settings:
     # Replica copies at once per region and worker process (absent: bounded only by the worker threads), e.g.
     # {westus = 2}.
     replication_concurrency: dict = field(default_factory=dict)
+    # A replica's copied chunks are made durable together each time this many bytes are staged (one file-system
+    # flush on folder zones), and before it is Completed: fewer flushes, against more to re-copy after a crash.
+    replication_batch_bytes: int = 256 << 20
     # How many disks a Shallow version may have made from it (Azure: "not for a large number of VMs").
     shallow_max_disks: int = 5
     # Storage accounts VHD sources are read from: {resource id: {blob_endpoint, account_key | sas_token | ...}}.

@@ -39,6 +39,7 @@ class Services:
     stores: RegionStores
     accounts: StorageAccounts
     throttle: RegionThrottle
+    replication_batch_bytes: int = 256 << 20
 
 
 @dataclass
@@ -66,7 +67,8 @@ def build_service(settings: Settings) -> Service:
                                      settings.gc_grace_seconds, zones=zones,
                                      zones_per_region=settings.zones_per_region, premium=premium),
                         StorageAccounts(settings.storage_accounts),
-                        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency))
+                        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency),
+                        settings.replication_batch_bytes)
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,

@@ -24,7 +24,8 @@ from .test_crash_bytes import assert_store_sound, group
 
 MIB = 1 << 20
 CHUNK = 65536
-CONFIG = ('chunk_size = 65536\nsync_wait_seconds = 0\nlease_seconds = 5\n'
+# Batches of 1 MiB (16 chunks): a kill mid-copy finds some of the copy durable and the rest staged.
+CONFIG = ('chunk_size = 65536\nsync_wait_seconds = 0\nlease_seconds = 5\nreplication_batch_bytes = 1048576\n'
           f'replication_bandwidth = {{westus = {4 * MIB}}}\n')
 
 

@@ -56,7 +56,7 @@ def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_pat
                   now=now)
         tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
         sync_replicas(tx, regions, VERSION, spec("eastus"), now, "eastus", captured=True)
-    services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}))
+    services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}), replication_batch_bytes=1 << 20)
 
     def add_westus_and_replicate():
         with db.write() as tx:

@@ -31,10 +31,6 @@ RETRY_MAX_SECONDS = 300.0
 # Chunks a replica job copies at once: BLAKE3 and zstd release the GIL, and reads overlap writes
 # (bench/replication.py measured it).
 COPY_THREADS = 4
-# Copied chunks are made durable together (one file-system flush on folder zones, not two per chunk) each time this
-# many bytes are staged, and before the replica is marked Completed. A worker killed in between re-copies at most
-# this much.
-BATCH_BYTES = 256 << 20
 
 
 @dataclass
@@ -215,7 +211,9 @@ class Replicate:
                 copied += made * size
                 copied_chunks += made
                 staged += made * size
-                if staged >= BATCH_BYTES:
+                # Durable together (one file-system flush on folder zones, not two per chunk) every so many bytes
+                # and before the replica is Completed; a worker killed in between re-copies at most that much.
+                if staged >= ctx.services.replication_batch_bytes:
                     for _, batch in batches:
                         batch.commit()
                     staged = 0
