@@ -66,10 +66,10 @@ class Settings:
     # A faster zone per region for Premium_LRS/PremiumV2_LRS replicas (absent: they are placed like Standard_LRS),
     # e.g. premium_zones = {eastus = "/nvme/vmgallery/eastus"}; a folder path or an object store, as in `zones`.
     premium_zones: dict = field(default_factory=dict)
-    # Replication bandwidth per region in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.
+    # Replication bandwidth per region and worker process in bytes/s (0 or absent: unbounded), e.g. {westus = 50e6}.
     replication_bandwidth: dict = field(default_factory=dict)
-    # Replica copies at once per region and worker process (absent: bounded only by the worker threads), e.g.
-    # {westus = 2}.
+    # Replica copies at once per region, across every worker process (absent: bounded only by the worker threads),
+    # e.g. {westus = 2}.
     replication_concurrency: dict = field(default_factory=dict)
     # A replica's copied chunks are made durable together each time this many bytes are staged (one file-system
     # flush on folder zones), and before it is Completed: fewer flushes, against more to re-copy after a crash.

@@ -92,7 +92,7 @@ class Setup:
             client.upload_page(data[offset:offset + 4 * MIB], offset=offset, length=min(4 * MIB, len(data) - offset))
         finished(c.disks.begin_revoke_access("rg", f"src-{name}"))
         c.gallery_image_versions.begin_create_or_update("rg", "g", "i", name, {"location": "eastus", "properties": {
-            "publishingProfile": {"targetRegions": [{"name": r} for r in regions]},
+            "publishingProfile": {"targetRegions": [r if isinstance(r, dict) else {"name": r} for r in regions]},
             "storageProfile": {"osDiskImage": {"source": {"id": c.disks.get("rg", f"src-{name}").id}}}}})
 
     def read_in(self, region: str, version: str, name: str) -> bytes:
@@ -176,6 +176,33 @@ def test_two_worker_processes_share_the_work(make_server, tmp_path):
         assert sum(done_by) == 12 and all(done_by), done_by  # both workers took part
         for name, data in list(datas.items())[:2]:
             assert setup.read_in("westeurope", name, f"d-{name}") == data
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
+
+
+def test_region_concurrency_is_bounded_across_worker_processes(make_server, tmp_path):
+    """replication_concurrency counts every worker process's copies: two processes of two threads each, westus
+    allowed one replica at a time, a version with three westus replicas."""
+    srv = make_server(CONFIG + "replication_concurrency = {westus = 1}\n", ("--workers", "0"))
+    setup = Setup(srv, tmp_path)
+    workers = [worker(srv, tmp_path / f"w{n}.log") for n in (1, 2)]
+    try:
+        setup.version("3.0.0", os.urandom(4 * MIB) + vhd_footer(4 * MIB), regions=(
+            "eastus", {"name": "westus", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}))
+        most = 0
+
+        def all_done() -> bool:
+            nonlocal most
+            rows = [r for (region, _), r in replica_rows(srv, setup.key("3.0.0")).items() if region == "westus"]
+            most = max(most, sum(1 for r in rows if r.state == "Replicating"))
+            return len(rows) == 3 and all(r.state == "Completed" for r in rows)
+
+        wait_for(all_done)
+        assert most == 1
+        done_by = [(tmp_path / f"w{n}.log").read_text().count("replica complete") for n in (1, 2)]
+        assert sum(done_by) == 3, done_by
     finally:
         for w in workers:
             w.kill()

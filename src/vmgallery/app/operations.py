@@ -8,7 +8,6 @@ and the resource put back as it was: a failed create leaves no resource, a faile
 
 from __future__ import annotations
 
-import contextlib
 
 import copy
 import logging
@@ -173,16 +172,13 @@ def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
 def _run_background(db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any,
                     lease_seconds: float) -> None:
     """A job with no operation behind it (a replica's copy): commit on success; on failure let the handler record
-    it and say when to try again. A handler's `slot` (if any) is held from the work through its commit, so a bound
-    on jobs running at once holds for what the database shows too."""
-    slot = getattr(handler, "slot", None)
+    it and say when to try again."""
     try:
-        with slot(services, job) if slot else contextlib.nullcontext():
-            result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), None)
-            with db.write() as tx:
-                if tx.owns_job(job.id, owner):
-                    handler.commit(tx, job, result, clock())
-                    tx.finish_job(job.id, "done")
+        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), None)
+        with db.write() as tx:
+            if tx.owns_job(job.id, owner):
+                handler.commit(tx, job, result, clock())
+                tx.finish_job(job.id, "done")
     except LeaseLost:
         log.warning("lease lost; another worker continues", extra={"job": job.id})
     except Exception as exc:

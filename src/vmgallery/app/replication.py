@@ -118,29 +118,14 @@ def _chunks(manifests: list[Manifest]) -> list[tuple[bytes, int]]:
 
 
 class RegionThrottle:
-    """Bounded bandwidth (bytes per second, 0 = unbounded) and concurrency (replica copies at once) per region,
-    shared by this process's workers."""
+    """Bounded bandwidth per region (bytes per second, 0 = unbounded; shared by this process's workers) and the
+    number of replicas a region copies at once (across every worker process: see `Replicate.work`)."""
 
     def __init__(self, limits: dict[str, float], concurrency: dict[str, int] | None = None):
         self.limits = limits
+        self.concurrency = {region: n for region, n in (concurrency or {}).items() if n > 0}
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._slots = {region: threading.BoundedSemaphore(n) for region, n in (concurrency or {}).items() if n > 0}
-
-    @contextlib.contextmanager
-    def slot(self, region: str):
-        """A copy slot in the region, or NotReady at once (the job is retried shortly; a worker never sits on a
-        leased job waiting for a slot)."""
-        sem = self._slots.get(region)
-        if sem is None:
-            yield
-            return
-        if not sem.acquire(blocking=False):
-            raise NotReady(f"region {region} is already copying as many replicas as it may at once")
-        try:
-            yield
-        finally:
-            sem.release()
 
     def take(self, region: str, nbytes: int) -> None:
         rate = self.limits.get(region, 0)
@@ -158,9 +143,6 @@ class Replicate:
     """One replica of one version: copy what its store lacks, verify, then mark it Completed."""
 
     operationless = True
-
-    def slot(self, services, job):
-        return services.throttle.slot(job.payload["region"])
 
     def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
         p = ctx.job.payload
@@ -184,6 +166,7 @@ class Replicate:
         chunks = _chunks(manifests)
         total = sum(size for _, size in chunks)
         with ctx.db.write() as tx:
+            self._claim_slot(ctx, tx)
             tx.update_replica(p["version"], p["region"], p["index"], state=rules.REPLICATING, bytes_total=total,
                               bytes_done=0, error=None, updated_at=ctx.clock())
         region, throttle = p["region"], ctx.services.throttle
@@ -232,6 +215,23 @@ class Replicate:
             for _, batch in batches:
                 batch.commit()
         return {"bytes_total": total, "bytes_copied": copied, "chunks_copied": copied_chunks}
+
+    @staticmethod
+    def _claim_slot(ctx: JobContext, tx: Tx) -> None:
+        """With `replication_concurrency` for the region: a replica copying is one whose row is Replicating and was
+        updated within a lease (a dead worker's row stops counting when its lease would have run out); the check
+        and the claim are one transaction under the region's lock, so every worker process sees the same count. A
+        job finding the region full is retried shortly (NotReady) rather than holding its lease while it waits."""
+        p = ctx.job.payload
+        limit = ctx.services.throttle.concurrency.get(p["region"])
+        if not limit:
+            return
+        tx.lock(f"replication-slots:{p['region']}")
+        busy = [r for r in tx.replicas_in(p["region"], state=rules.REPLICATING,
+                                          updated_after=ctx.clock() - ctx.lease_seconds)
+                if (r.version_key, r.idx) != (p["version"], p["index"])]
+        if len(busy) >= limit:
+            raise NotReady(f"region {p['region']} is already copying as many replicas as it may at once ({limit})")
 
     def commit(self, tx: Tx, job, result: Any, now: float) -> None:
         p = job.payload

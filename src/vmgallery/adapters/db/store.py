@@ -276,6 +276,10 @@ class _DiskBytes:
         self.conn.execute(update(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
                                                  replicas.c.idx == idx).values(**values))
 
+    def replicas_in(self, region: str, *, state: str, updated_after: float):
+        return self.conn.execute(select(replicas).where(replicas.c.region == region, replicas.c.state == state,
+                                                        replicas.c.updated_at > updated_after)).all()
+
     def drop_replica(self, version_key: str, region: str, idx: int) -> None:
         self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
                                                  replicas.c.idx == idx))
