@@ -376,13 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n  full / (cp x2 + sync)     {report['ratios']['full_over_cp_sync']:.2f}x   (goal <= 1.3x)")
     print(f"  full / (cp x2, no sync)   {report['ratios']['full_over_cp']:.2f}x")
     if len(fulls) > 1:
-        print(f"  every round, each against the baselines either side of it: "
+        print("  every round, each against the baselines either side of it: "
               + ", ".join(f"{r:.2f}x" for r in round_ratios)
               + f"; median {report['ratios']['full_over_cp_sync_median']:.2f}x")
     print(f"  incremental / full        {report['ratios']['incremental_over_full']:.3f}x")
-    print(f"\n  full: bytes copied " + ", ".join(f"{t} {full_moved[t] / size:.1%}" for t in TARGETS)
+    print("\n  full: bytes copied " + ", ".join(f"{t} {full_moved[t] / size:.1%}" for t in TARGETS)
           + " of the disk")
-    print(f"  incremental: bytes copied " + ", ".join(f"{t} {report['moved_pct'][t]:.2f}%" for t in TARGETS)
+    print("  incremental: bytes copied " + ", ".join(f"{t} {report['moved_pct'][t]:.2f}%" for t in TARGETS)
           + f" of the disk (goal <= 2%); /metrics counted {metric_moved / (2 * size):.2%} per region; "
           f"the changed 1 MiB blocks are {report['ideal_pct']:.2f}%")
     print(f"  status seen by polling {full['seen_s'] - full['seconds']:+.2f} s (full) and "
