@@ -220,24 +220,7 @@ class Resources:
         if not isinstance(raw, dict):
             raise errors.InvalidRequestContent("The request body must be a JSON object.")
         with self.db.write() as tx:
-            parent = self._parent(tx, rid, kind)
-            existing = tx.get(rid.key, for_update=True)
-            if existing is None:
-                raise self._not_found(rid, kind)
-            if self._busy(tx, rid, kind):
-                raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
-                                      code="OperationNotAllowed")
-            given = raw.get("location")
-            if given is not None and (not isinstance(given, str) or normalize_location(given) != existing.location):
-                raise errors.PropertyChangeNotAllowed(
-                    f"The location of an existing {kind.noun} cannot change from '{existing.location}' to "
-                    f"'{given}'.", "location")
-            old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
-            merged = merge_patch(old_spec, _patch_input(raw))
-            if raw.get("tags") is not None:
-                merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
-            spec = self._spec(kind, merged, parent, existing.location, existing)
-            kind.check_update(old_spec, spec)
+            existing, spec = self._patched(tx, rid, raw, kind, for_update=True)
             if kind.on_update:
                 kind.on_update(self, tx, existing, spec)
             spec = _carry_read_only(existing.body, spec, kind.read_only)
@@ -257,15 +240,30 @@ class Resources:
         if kind.plan is None or not isinstance(raw, dict):
             raise errors.InvalidRequestContent("A plan needs a JSON object body, for a gallery image version.")
         with self.db.read() as tx:
-            parent = self._parent(tx, rid, kind)
-            existing = tx.get(rid.key)
-            if existing is None:
-                raise self._not_found(rid, kind)
-            old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
-            merged = merge_patch(old_spec, _patch_input(raw))
-            spec = self._spec(kind, merged, parent, existing.location, existing)
-            kind.check_update(old_spec, spec)
+            existing, spec = self._patched(tx, rid, raw, kind, for_update=False)
             return kind.plan(self, tx, existing, spec)
+
+    def _patched(self, tx: Tx, rid: ResourceId, raw: Body, kind: Kind, *, for_update: bool):
+        """The existing resource and the spec a PATCH with `raw` makes of it, checked as an update."""
+        parent = self._parent(tx, rid, kind)
+        existing = tx.get(rid.key, for_update=for_update)
+        if existing is None:
+            raise self._not_found(rid, kind)
+        if self._busy(tx, rid, kind):
+            raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
+                                  code="OperationNotAllowed")
+        given = raw.get("location")
+        if given is not None and (not isinstance(given, str) or normalize_location(given) != existing.location):
+            raise errors.PropertyChangeNotAllowed(
+                f"The location of an existing {kind.noun} cannot change from '{existing.location}' to "
+                f"'{given}'.", "location")
+        old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
+        merged = merge_patch(old_spec, _patch_input(raw))
+        if raw.get("tags") is not None:
+            merged["tags"] = raw["tags"]  # ARM PATCH replaces the whole tag set; it does not merge it
+        spec = self._spec(kind, merged, parent, existing.location, existing)
+        kind.check_update(old_spec, spec)
+        return existing, spec
 
     def get(self, rid: ResourceId, kind: Kind, expand: str | None = None) -> Body:
         check_subscription(rid.subscription)
