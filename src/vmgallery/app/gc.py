@@ -73,7 +73,7 @@ def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], 
         if regions is None:
             everything = live.of(every) | common
             keep = {id(s): everything for s in stores}
-            listing = [(s, path, mtime) for s in stores for path, mtime in s.backend.list(s.prefix + "chunks/")]
+            listing = ((s, path, mtime) for s in stores for path, mtime in s.backend.list(s.prefix + "chunks/"))
         else:
             keep = {}
             for region in regions.zones:

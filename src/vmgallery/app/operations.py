@@ -8,7 +8,6 @@ and the resource put back as it was: a failed create leaves no resource, a faile
 
 from __future__ import annotations
 
-
 import copy
 import logging
 import threading

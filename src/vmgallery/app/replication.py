@@ -2,7 +2,8 @@
 
 A replica's job (kind `replicate`) reads the version's manifests, and for every chunk the destination store lacks
 copies the stored frame from a replica that has it, verifying the digest before it is written. Work is idempotent
-(a chunk already present is only refreshed), so a job resumed after its worker died re-copies nothing. A failure
+(a chunk already present is only refreshed), so a job resumed after its worker died re-copies at most the batch
+that was not yet durable (`replication_batch_bytes`). A failure
 marks the replica Failed with what went wrong and retries it later with backoff, leaving every other replica alone.
 """
 
@@ -265,7 +266,7 @@ class Replicate:
 
 
 class NotReady(Exception):
-    """Nothing to copy from yet (the capture has not finished)."""
+    """Not yet, and not a failure: the capture has not landed, or the region is copying as much as it may."""
 
 
 def _in_order(pool: Executor, fn: Callable[..., Any], items: Iterable[tuple], window: int) -> Iterator[Any]:
@@ -326,7 +327,7 @@ class ReplicaReader:
                 continue
             for bad, exc in failed:
                 try:
-                    bad.put_frame(digest, store.frame(digest))
+                    _copy_chunk([store], bad, digest)
                 except Exception:
                     log.exception("could not repair a chunk", extra={"store": bad.name})
                     continue
