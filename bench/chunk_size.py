@@ -34,8 +34,9 @@ import sys
 import sysconfig
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import blake3
 
@@ -45,7 +46,7 @@ from vmgallery.adapters.blobs.folder import FolderBackend
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 CHUNK_SIZES = (256 * KiB, 512 * KiB, 1 * MiB, 2 * MiB, 4 * MiB)
 DEFAULT = 1 * MiB
-BLOCK = 4 * KiB            # the guest file system's block: the unit a guest writes
+BLOCK = 4 * KiB  # the guest file system's block: the unit a guest writes
 FOOTER = 512
 
 
@@ -54,6 +55,7 @@ def label(size: int) -> str:
 
 
 # -- the disk image -------------------------------------------------------------------------------------------------
+
 
 def build_tree(root: Path, raw: int, rng: random.Random) -> list[tuple[str, int]]:
     """A root file system's worth of files, as shares of the disk: real files (the Python standard library: source,
@@ -77,15 +79,19 @@ def build_tree(root: Path, raw: int, rng: random.Random) -> list[tuple[str, int]
             put(f"usr/lib/python3/{src.relative_to(stdlib)}", data)
             budget -= len(data)
 
-    words = [w for w in (stdlib / "this.py").read_text().split() if w.isalpha()] + \
-        "error warning info debug kernel systemd sshd cron GET POST 200 404 user root /var/log".split()
+    words = [
+        w for w in (stdlib / "this.py").read_text().split() if w.isalpha()
+    ] + "error warning info debug kernel systemd sshd cron GET POST 200 404 user root /var/log".split()
     budget, n = raw * 10 // 100, 0
     while budget > 0:
         size = min(int(2 ** rng.uniform(10, 18)), budget)
         lines, total = [], 0
         while total < size:
-            line = f"2026-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d} " + \
-                " ".join(rng.choices(words, k=rng.randint(4, 14))) + f" id={rng.getrandbits(32):08x}\n"
+            line = (
+                f"2026-03-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d} "
+                + " ".join(rng.choices(words, k=rng.randint(4, 14)))
+                + f" id={rng.getrandbits(32):08x}\n"
+            )
             lines.append(line)
             total += len(line)
         put(f"var/log/app{n // 50}/log{n}.txt", "".join(lines).encode()[:size])
@@ -108,8 +114,9 @@ def build_image(path: Path, tree: Path, raw: int) -> None:
     """An ext4 with 4 KiB blocks of `raw` bytes over `tree`, then a VHD footer (as Azure stores a fixed VHD)."""
     with open(path, "wb") as f:
         f.truncate(raw)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", str(tree), str(path)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-b", "4096", "-d", str(tree), str(path)], check=True, stdout=subprocess.DEVNULL
+    )
     with open(path, "ab") as f:
         f.write(b"conectix" + bytes(FOOTER - 8))
 
@@ -124,8 +131,9 @@ def scattered(src: Path, dst: Path, raw: int, share: float, rng: random.Random) 
             f.write(rng.randbytes(BLOCK))
 
 
-def package_update(src: Path, dst: Path, work: Path, files: list[tuple[str, int]], raw: int, share: float,
-                   rng: random.Random) -> int:
+def package_update(
+    src: Path, dst: Path, work: Path, files: list[tuple[str, int]], raw: int, share: float, rng: random.Random
+) -> int:
     """`dst` = `src` after replacing files of about `share` of the disk (new versions: a few blocks changed and a
     little appended), through the file system (`debugfs`: allocation, bitmaps, inodes, directories; no journal).
     As dpkg does, every new file is written under a temporary name before the old ones are removed and the new
@@ -141,7 +149,7 @@ def package_update(src: Path, dst: Path, work: Path, files: list[tuple[str, int]
         data = bytearray((work / path.lstrip("/")).read_bytes())
         for _ in range(max(1, size // (64 * KiB))):
             at = rng.randrange(size)
-            data[at:at + 16] = rng.randbytes(16)
+            data[at : at + 16] = rng.randbytes(16)
         data += rng.randbytes(rng.randint(16, 2 * KiB))
         new = work / "new" / str(n)
         new.parent.mkdir(exist_ok=True)
@@ -160,8 +168,9 @@ def package_update(src: Path, dst: Path, work: Path, files: list[tuple[str, int]
         f.seek(raw)
         footer = f.read()
         f.truncate(raw)
-    subprocess.run(["debugfs", "-w", "-f", str(script), str(dst)], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["debugfs", "-w", "-f", str(script), str(dst)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     subprocess.run(["e2fsck", "-fn", str(dst)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(dst, "ab") as f:
         f.write(footer)
@@ -177,7 +186,7 @@ def changed_blocks(a: Path, b: Path) -> int:
             if not x:
                 return n
             if x != y:
-                n += sum(x[i:i + BLOCK] != y[i:i + BLOCK] for i in range(0, len(x), BLOCK))
+                n += sum(x[i : i + BLOCK] != y[i : i + BLOCK] for i in range(0, len(x), BLOCK))
 
 
 def image_facts(path: Path) -> dict[str, Any]:
@@ -186,12 +195,16 @@ def image_facts(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         while block := f.read(BLOCK):
             total += 1
-            zeros += block == zero[:len(block)]
-    return {"bytes": path.stat().st_size, "allocated": path.stat().st_blocks * 512,
-            "zero_4k_blocks_pct": round(100 * zeros / total, 1)}
+            zeros += block == zero[: len(block)]
+    return {
+        "bytes": path.stat().st_size,
+        "allocated": path.stat().st_blocks * 512,
+        "zero_4k_blocks_pct": round(100 * zeros / total, 1),
+    }
 
 
 # -- the operations measured ----------------------------------------------------------------------------------------
+
 
 def pieces(path: Path, size: int) -> Iterator[bytes]:
     with open(path, "rb", buffering=0) as f:
@@ -260,6 +273,7 @@ def store_disk(root: Path) -> tuple[int, int, int]:
 
 # -- one chunk size -------------------------------------------------------------------------------------------------
 
+
 class Subject:
     """One chunk size under test: its store (fresh for every timing round) and every time measured."""
 
@@ -267,8 +281,9 @@ class Subject:
         self.cs, self.root, self.copy = cs, tmp / f"store-{cs}", tmp / f"copy-{cs}"
         self.store: ChunkStore | None = None
         self.manifest: Manifest | None = None
-        self.times: dict[str, list[float]] = {k: [] for k in ("store_in", "store_in_cpu", "cp", "py_in",
-                                                              "store_out", "cat", "py_out")}
+        self.times: dict[str, list[float]] = {
+            k: [] for k in ("store_in", "store_in_cpu", "cp", "py_in", "store_out", "cat", "py_out")
+        }
         self.ratios: dict[str, list[float]] = {k: [] for k in ("in_cp", "in_py", "out_cat", "out_py")}
 
     def timing_round(self, rep: int, base: Path) -> None:
@@ -283,6 +298,7 @@ class Subject:
         tq = timed(lambda: py_copy(base, self.copy, self.cs))[0]
         self.copy.unlink()
         manifest = self.manifest
+
         def cat3() -> float:
             return statistics.median(timed(lambda: cat(base))[0] for _ in range(3))
 
@@ -342,49 +358,68 @@ class Subject:
 
 # -- report ---------------------------------------------------------------------------------------------------------
 
+
 def print_tables(rows: list[dict[str, Any]], ideal: dict[str, float]) -> None:
-    print("\n== throughput: time ratios project/baseline (median of the paired rounds; 1.0 = as fast as the "
-          "baseline) ==")
-    head = (f"{'chunk':>8} {'ingest×cp':>10} {'ingest×py':>10} {'read×cat':>9} {'read×py':>8} {'ingest CPU':>11} "
-            f"{'update/ingest':>14}")
+    print(
+        "\n== throughput: time ratios project/baseline (median of the paired rounds; 1.0 = as fast as the baseline) =="
+    )
+    head = (
+        f"{'chunk':>8} {'ingest×cp':>10} {'ingest×py':>10} {'read×cat':>9} {'read×py':>8} {'ingest CPU':>11} "
+        f"{'update/ingest':>14}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{label(r['chunk_size']):>8} {r['ingest_x_cp']:>10.2f} {r['ingest_x_py']:>10.2f} "
-              f"{r['read_x_cat']:>9.2f} {r['read_x_py']:>8.2f} {r['ingest_cpu_pct']:>10.0f}% "
-              f"{r.get('update_reingest_x_ingest', float('nan')):>14.2f}")
-    print("ingest CPU: the store's CPU time / its ingest wall time (the rest waits on I/O, mostly the per-chunk "
-          "fsync); update/ingest: time to store the package update into the full store / time of the first ingest")
+        print(
+            f"{label(r['chunk_size']):>8} {r['ingest_x_cp']:>10.2f} {r['ingest_x_py']:>10.2f} "
+            f"{r['read_x_cat']:>9.2f} {r['read_x_py']:>8.2f} {r['ingest_cpu_pct']:>10.0f}% "
+            f"{r.get('update_reingest_x_ingest', float('nan')):>14.2f}"
+        )
+    print(
+        "ingest CPU: the store's CPU time / its ingest wall time (the rest waits on I/O, mostly the per-chunk "
+        "fsync); update/ingest: time to store the package update into the full store / time of the first ingest"
+    )
 
     print("\n== dedup after a 1% change: bytes newly stored, % of the image (plain; on disk after zstd) ==")
-    head = (f"{'chunk':>8} {'scattered':>10} {'on disk':>8} {'pkg update':>11} {'on disk':>8}")
+    head = f"{'chunk':>8} {'scattered':>10} {'on disk':>8} {'pkg update':>11} {'on disk':>8}"
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{label(r['chunk_size']):>8} {r.get('scattered_new_pct', float('nan')):>9.1f}% "
-              f"{r.get('scattered_disk_pct', float('nan')):>7.1f}% {r.get('update_new_pct', float('nan')):>10.1f}% "
-              f"{r.get('update_disk_pct', float('nan')):>7.1f}%")
-    print(f"{'4 KiB':>8} {ideal.get('scattered', float('nan')):>9.1f}% {'':>8} "
-          f"{ideal.get('update', float('nan')):>10.1f}%    (changed 4 KiB blocks: the floor for any chunk size)")
+        print(
+            f"{label(r['chunk_size']):>8} {r.get('scattered_new_pct', float('nan')):>9.1f}% "
+            f"{r.get('scattered_disk_pct', float('nan')):>7.1f}% {r.get('update_new_pct', float('nan')):>10.1f}% "
+            f"{r.get('update_disk_pct', float('nan')):>7.1f}%"
+        )
+    print(
+        f"{'4 KiB':>8} {ideal.get('scattered', float('nan')):>9.1f}% {'':>8} "
+        f"{ideal.get('update', float('nan')):>10.1f}%    (changed 4 KiB blocks: the floor for any chunk size)"
+    )
 
     print("\n== storage and metadata, per GiB of disk image ==")
-    head = (f"{'chunk':>8} {'holes':>6} {'zstd':>5} {'on disk':>8} {'entries':>8} {'manifest':>9} {'raw':>8} "
-            f"{'files':>7} {'files after':>12}")
+    head = (
+        f"{'chunk':>8} {'holes':>6} {'zstd':>5} {'on disk':>8} {'entries':>8} {'manifest':>9} {'raw':>8} "
+        f"{'files':>7} {'files after':>12}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{label(r['chunk_size']):>8} {r['holes_pct']:>5.1f}% {r['zstd_ratio']:>5.2f} {r['disk_pct']:>7.1f}% "
-              f"{r['entries_per_gib']:>8.0f} {r['manifest_kib_per_gib']:>6.1f}KiB "
-              f"{r['manifest_raw_kib_per_gib']:>5.0f}KiB "
-              f"{r['files_per_gib']:>7.0f} {r['files_per_gib_after']:>12.0f}")
-    print("holes: share of the image stored as nothing; zstd: plain bytes stored / compressed bytes; on disk: chunk "
-          "files' allocated bytes / image; manifest: Manifest.pack() (zstd), raw: 32 bytes an entry; files after: "
-          "chunk files once both updates are stored too")
+        print(
+            f"{label(r['chunk_size']):>8} {r['holes_pct']:>5.1f}% {r['zstd_ratio']:>5.2f} {r['disk_pct']:>7.1f}% "
+            f"{r['entries_per_gib']:>8.0f} {r['manifest_kib_per_gib']:>6.1f}KiB "
+            f"{r['manifest_raw_kib_per_gib']:>5.0f}KiB "
+            f"{r['files_per_gib']:>7.0f} {r['files_per_gib_after']:>12.0f}"
+        )
+    print(
+        "holes: share of the image stored as nothing; zstd: plain bytes stored / compressed bytes; on disk: chunk "
+        "files' allocated bytes / image; manifest: Manifest.pack() (zstd), raw: 32 bytes an entry; files after: "
+        "chunk files once both updates are stored too"
+    )
 
 
 def conclusion(rows: list[dict[str, Any]]) -> str:
     by = {r["chunk_size"]: r for r in rows}
     d, small, big = by[DEFAULT], by[min(by)], by[max(by)]
+
     # Ratios of one size swing by half between rounds on the shared machine, so "clearly slower" means the rounds
     # do not overlap: every round of one size slower than every round of the other.
     def clearly_slower(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -393,8 +428,7 @@ def conclusion(rows: list[dict[str, Any]]) -> str:
     slow = any(clearly_slower(d, r) for r in rows)
     # Bytes on disk after zstd: what a zone keeps and what replication ships.
     key = "update_disk_pct" if "update_disk_pct" in d else "scattered_disk_pct"
-    smaller = [r for r in rows if r["chunk_size"] < DEFAULT and r[key] < d[key] * 2 / 3
-               and not clearly_slower(r, d)]
+    smaller = [r for r in rows if r["chunk_size"] < DEFAULT and r[key] < d[key] * 2 / 3 and not clearly_slower(r, d)]
     text = (
         f"Conclusion. Ingest takes {d['ingest_x_cp']:.1f}× the time of cp + sync at {label(DEFAULT)}, "
         f"{small['ingest_x_cp']:.1f}× at {label(small['chunk_size'])} and {big['ingest_x_cp']:.1f}× at "
@@ -406,45 +440,64 @@ def conclusion(rows: list[dict[str, Any]]) -> str:
         f"{small.get('scattered_new_pct', float('nan')):.0f}% of the image anew at {label(small['chunk_size'])}, "
         f"{d.get('scattered_new_pct', float('nan')):.0f}% at {label(DEFAULT)} and "
         f"{big.get('scattered_new_pct', float('nan')):.0f}% at {label(big['chunk_size'])}: such writes defeat "
-        f"every chunk size far above 4 KiB")
+        f"every chunk size far above 4 KiB"
+    )
     if "update_new_pct" in d:
-        text += (f". After a package update (files rewritten through the file system, which keeps each file "
-                 f"contiguous) it keeps {small['update_new_pct']:.1f}%, {d['update_new_pct']:.1f}% and "
-                 f"{big['update_new_pct']:.1f}% ({small['update_disk_pct']:.1f}%, {d['update_disk_pct']:.1f}% and "
-                 f"{big['update_disk_pct']:.1f}% on disk after zstd)")
-    text += (f". Metadata is small at every size: {d['manifest_raw_kib_per_gib']:.0f} KiB of digests and "
-             f"{d['files_per_gib']:.0f} chunk files per GiB at {label(DEFAULT)}, 4× as many at 256 KiB. "
-             f"{label(DEFAULT)} is also the unit of VHD sizes, so the raw disk is whole chunks and the footer always "
-             f"has a chunk of its own. ")
+        text += (
+            f". After a package update (files rewritten through the file system, which keeps each file "
+            f"contiguous) it keeps {small['update_new_pct']:.1f}%, {d['update_new_pct']:.1f}% and "
+            f"{big['update_new_pct']:.1f}% ({small['update_disk_pct']:.1f}%, {d['update_disk_pct']:.1f}% and "
+            f"{big['update_disk_pct']:.1f}% on disk after zstd)"
+        )
+    text += (
+        f". Metadata is small at every size: {d['manifest_raw_kib_per_gib']:.0f} KiB of digests and "
+        f"{d['files_per_gib']:.0f} chunk files per GiB at {label(DEFAULT)}, 4× as many at 256 KiB. "
+        f"{label(DEFAULT)} is also the unit of VHD sizes, so the raw disk is whole chunks and the footer always "
+        f"has a chunk of its own. "
+    )
     if slow:
-        text += (f"Verdict: these measurements do NOT support {label(DEFAULT)}: every round of it is slower than "
-                 f"every round of another chunk size. Re-run; if it holds, revisit the default.")
+        text += (
+            f"Verdict: these measurements do NOT support {label(DEFAULT)}: every round of it is slower than "
+            f"every round of another chunk size. Re-run; if it holds, revisit the default."
+        )
     elif smaller:
         s = min(smaller, key=lambda r: r[key])
-        text += (f"Verdict: these measurements favour {label(s['chunk_size'])} over {label(DEFAULT)}: it stores "
-                 f"{s[key]:.1f}% instead of {d[key]:.1f}% of the image on disk for an update and is not clearly "
-                 f"slower. Re-run; if it "
-                 f"holds, revisit the default.")
+        text += (
+            f"Verdict: these measurements favour {label(s['chunk_size'])} over {label(DEFAULT)}: it stores "
+            f"{s[key]:.1f}% instead of {d[key]:.1f}% of the image on disk for an update and is not clearly "
+            f"slower. Re-run; if it "
+            f"holds, revisit the default."
+        )
     else:
-        text += (f"Verdict: {label(DEFAULT)} stays the default. No size is clearly faster (every round of it "
-                 f"faster than every round of {label(DEFAULT)}) at ingest or read-back; no smaller size that is not "
-                 f"clearly slower saves a third of the disk an update takes after zstd, and each halving of the "
-                 f"chunk doubles the files; {label(big['chunk_size'])} chunks store "
-                 f"{big[key] / d[key]:.1f}× as much of every update.")
+        text += (
+            f"Verdict: {label(DEFAULT)} stays the default. No size is clearly faster (every round of it "
+            f"faster than every round of {label(DEFAULT)}) at ingest or read-back; no smaller size that is not "
+            f"clearly slower saves a third of the disk an update takes after zstd, and each halving of the "
+            f"chunk doubles the files; {label(big['chunk_size'])} chunks store "
+            f"{big[key] / d[key]:.1f}× as much of every update."
+        )
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size-mib", type=int, default=192, help="raw disk size in MiB (default 192)")
-    ap.add_argument("--sizes", default=",".join(str(c // KiB) for c in CHUNK_SIZES),
-                    help="chunk sizes in KiB, comma-separated (default 256,512,1024,2048,4096)")
+    ap.add_argument(
+        "--sizes",
+        default=",".join(str(c // KiB) for c in CHUNK_SIZES),
+        help="chunk sizes in KiB, comma-separated (default 256,512,1024,2048,4096)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="paired timings per chunk size (default 3)")
     ap.add_argument("--change-pct", type=float, default=1.0, help="share of the disk each update changes (default 1)")
     ap.add_argument("--seed", type=int, default=20260303)
-    ap.add_argument("--json", type=Path, default=None,
-                    help="where to write the results (default bench/results/chunk_size-<time>.json)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results (default bench/results/chunk_size-<time>.json)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) * KiB for s in args.sizes.split(",")]
     if DEFAULT not in sizes:
@@ -455,8 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
 
     started = time.time()
-    report: dict[str, Any] = {"benchmark": "chunk_size", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                              "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
+    report: dict[str, Any] = {
+        "benchmark": "chunk_size",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     with tempfile.TemporaryDirectory(prefix="vmg-bench-") as tmpdir:
         tmp = Path(tmpdir)
         tree = tmp / "tree"
@@ -475,18 +532,26 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tree)
         report["image"] = image_facts(images["base"])
         report["changed_4k_blocks_pct"] = ideal
-        print(f"built in {time.time() - started:.1f} s: {args.size_mib} MiB ext4 + footer, {len(files)} files, "
-              f"{report['image']['zero_4k_blocks_pct']}% of 4 KiB blocks zero; updates change "
-              + ", ".join(f"{k} {v:.2f}%" for k, v in ideal.items()) + " of 4 KiB blocks", file=sys.stderr)
+        print(
+            f"built in {time.time() - started:.1f} s: {args.size_mib} MiB ext4 + footer, {len(files)} files, "
+            f"{report['image']['zero_4k_blocks_pct']}% of 4 KiB blocks zero; updates change "
+            + ", ".join(f"{k} {v:.2f}%" for k, v in ideal.items())
+            + " of 4 KiB blocks",
+            file=sys.stderr,
+        )
 
         # Round robin, the order rotated every round: a slow spell of the shared machine hits every size alike.
         subjects = [Subject(cs, tmp) for cs in sizes]
         for rep in range(args.repeat):
-            for s in subjects[rep % len(subjects):] + subjects[:rep % len(subjects)]:
+            for s in subjects[rep % len(subjects) :] + subjects[: rep % len(subjects)]:
                 s.timing_round(rep, images["base"])
-                print(f"[round {rep + 1}, {label(s.cs)}] ingest {s.times['store_in'][-1]:.2f} s "
-                      f"(cp+sync {s.times['cp'][-1]:.2f} s), read {s.times['store_out'][-1]:.2f} s "
-                      f"(cat {s.times['cat'][-1]:.3f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"[round {rep + 1}, {label(s.cs)}] ingest {s.times['store_in'][-1]:.2f} s "
+                    f"(cp+sync {s.times['cp'][-1]:.2f} s), read {s.times['store_out'][-1]:.2f} s "
+                    f"(cat {s.times['cat'][-1]:.3f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if rep < args.repeat - 1:
                     shutil.rmtree(s.root)
         rows = [s.row(images) for s in subjects]

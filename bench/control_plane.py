@@ -33,9 +33,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import httpx
 import psycopg
@@ -49,18 +50,19 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # -- measurement --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Phase:
     """One measured batch of operations: what ran, how many, how long each took."""
 
     name: str
-    subject: str          # "vmgallery", "floor" or "raw-db"
+    subject: str  # "vmgallery", "floor" or "raw-db"
     concurrency: int
     count: int
     seconds: float
     latencies_ms: list[float] = field(repr=False)
     server_cpu_s: float | None = None
-    unsettled: int = 0    # creates answered before their operation finished (201 + provisioningState Creating)
+    unsettled: int = 0  # creates answered before their operation finished (201 + provisioningState Creating)
 
     @property
     def ops_per_s(self) -> float:
@@ -78,24 +80,35 @@ class Phase:
 
     def summary(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k != "latencies_ms"}
-        out.update(ops_per_s=round(self.ops_per_s, 1), p50_ms=round(self.pct(0.50), 3),
-                   p95_ms=round(self.pct(0.95), 3), p99_ms=round(self.pct(0.99), 3),
-                   max_ms=round(max(self.latencies_ms), 3) if self.latencies_ms else None,
-                   mean_ms=round(statistics.fmean(self.latencies_ms), 3) if self.latencies_ms else None,
-                   p50_last_over_first_tenth=round(self.drift(), 2) if self.latencies_ms else None)
+        out.update(
+            ops_per_s=round(self.ops_per_s, 1),
+            p50_ms=round(self.pct(0.50), 3),
+            p95_ms=round(self.pct(0.95), 3),
+            p99_ms=round(self.pct(0.99), 3),
+            max_ms=round(max(self.latencies_ms), 3) if self.latencies_ms else None,
+            mean_ms=round(statistics.fmean(self.latencies_ms), 3) if self.latencies_ms else None,
+            p50_last_over_first_tenth=round(self.drift(), 2) if self.latencies_ms else None,
+        )
         if self.server_cpu_s is not None:
             out["server_cpu_ms_per_op"] = round(self.server_cpu_s * 1000 / self.count, 3)
         return out
 
 
 def merge(a: Phase, b: Phase) -> Phase:
-    return Phase(a.name, a.subject, a.concurrency, a.count + b.count, a.seconds + b.seconds,
-                 a.latencies_ms + b.latencies_ms,
-                 None if a.server_cpu_s is None or b.server_cpu_s is None else a.server_cpu_s + b.server_cpu_s)
+    return Phase(
+        a.name,
+        a.subject,
+        a.concurrency,
+        a.count + b.count,
+        a.seconds + b.seconds,
+        a.latencies_ms + b.latencies_ms,
+        None if a.server_cpu_s is None or b.server_cpu_s is None else a.server_cpu_s + b.server_cpu_s,
+    )
 
 
-def run_phase(name: str, subject: str, items: list, op: Callable[[Any, Any], bool], sessions: list,
-              server_pid: int | None = None) -> Phase:
+def run_phase(
+    name: str, subject: str, items: list, op: Callable[[Any, Any], bool], sessions: list, server_pid: int | None = None
+) -> Phase:
     """Run `op(session, item)` over `items` from one thread per session; `op` returns False for an unsettled
     create. The first exception stops the phase and is raised."""
     cursor = iter(items)
@@ -132,8 +145,16 @@ def run_phase(name: str, subject: str, items: list, op: Callable[[Any, Any], boo
     cpu1 = _cpu_seconds(server_pid)
     if failures:
         raise RuntimeError(f"{subject} {name}: {failures[0]!r}") from failures[0]
-    return Phase(name, subject, len(sessions), len(latencies), seconds, latencies,
-                 None if cpu0 is None else cpu1 - cpu0, sum(unsettled))
+    return Phase(
+        name,
+        subject,
+        len(sessions),
+        len(latencies),
+        seconds,
+        latencies,
+        None if cpu0 is None else cpu1 - cpu0,
+        sum(unsettled),
+    )
 
 
 def _cpu_seconds(pid: int | None) -> float | None:
@@ -145,6 +166,7 @@ def _cpu_seconds(pid: int | None) -> float | None:
 
 
 # -- the server ---------------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -160,9 +182,20 @@ class Server:
         self.port = free_port()
         data_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "config.toml").write_text(
-            "[limits]\ngalleries_per_region = 100000\nimage_definitions_per_region = 100000\n")
-        args = [sys.executable, "-m", "vmgallery", "serve", "--data-dir", str(data_dir), "--port", str(self.port),
-                "--shutdown-timeout", "1"]
+            "[limits]\ngalleries_per_region = 100000\nimage_definitions_per_region = 100000\n"
+        )
+        args = [
+            sys.executable,
+            "-m",
+            "vmgallery",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(self.port),
+            "--shutdown-timeout",
+            "1",
+        ]
         if database_url:
             args += ["--database-url", database_url]
         self.log_path = data_dir / "server.log"
@@ -189,8 +222,9 @@ class Server:
 
     def client(self) -> httpx.Client:
         """A keep-alive client whose TLS handshake is already done (so no phase pays for it)."""
-        c = httpx.Client(base_url=self.url, verify=self.tls, timeout=60,
-                         headers={"Authorization": f"Bearer {self.token}"})
+        c = httpx.Client(
+            base_url=self.url, verify=self.tls, timeout=60, headers={"Authorization": f"Bearer {self.token}"}
+        )
         c.get("/healthz").raise_for_status()
         return c
 
@@ -221,29 +255,47 @@ class PgDatabase:
 
 # -- the workload -------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Item:
     """One resource of the workload: where it lives and what is PUT."""
 
-    path: str        # ARM path, also the raw-db key
-    parent: str      # ARM path of the parent, the raw-db list scope
+    path: str  # ARM path, also the raw-db key
+    parent: str  # ARM path of the parent, the raw-db list scope
     body: dict
 
 
-def workload(subscription: str, group: str, galleries: int, definitions: int, spread: int
-             ) -> tuple[list[Item], list[Item]]:
+def workload(
+    subscription: str, group: str, galleries: int, definitions: int, spread: int
+) -> tuple[list[Item], list[Item]]:
     base = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries"
-    gals = [Item(f"{base}/gal_{i:04d}", f"/subscriptions/{subscription}/resourceGroups/{group}",
-                 {"location": REGION, "properties": {"description": f"benchmark gallery {i}"}})
-            for i in range(galleries)]
+    gals = [
+        Item(
+            f"{base}/gal_{i:04d}",
+            f"/subscriptions/{subscription}/resourceGroups/{group}",
+            {"location": REGION, "properties": {"description": f"benchmark gallery {i}"}},
+        )
+        for i in range(galleries)
+    ]
     defs = []
     for j in range(definitions):
         parent = gals[j % spread].path
-        defs.append(Item(f"{parent}/images/def-{j:05d}", parent, {
-            "location": REGION, "properties": {
-                "osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2",
-                "description": f"benchmark image definition {j}",
-                "identifier": {"publisher": "bench", "offer": "control-plane", "sku": f"s-{j:05d}"}}}))
+        defs.append(
+            Item(
+                f"{parent}/images/def-{j:05d}",
+                parent,
+                {
+                    "location": REGION,
+                    "properties": {
+                        "osType": "Linux",
+                        "osState": "Generalized",
+                        "hyperVGeneration": "V2",
+                        "description": f"benchmark image definition {j}",
+                        "identifier": {"publisher": "bench", "offer": "control-plane", "sku": f"s-{j:05d}"},
+                    },
+                },
+            )
+        )
     return gals, defs
 
 
@@ -296,8 +348,10 @@ def list_pages(server: Server, parents: Iterable[str]) -> list[tuple[str, dict]]
 
 # -- the raw-database baseline ------------------------------------------------------------------------------------
 
-RAW_TABLE = ("CREATE TABLE raw_resources (seq {serial} PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
-             "parent_key TEXT NOT NULL, body {json} NOT NULL)")
+RAW_TABLE = (
+    "CREATE TABLE raw_resources (seq {serial} PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
+    "parent_key TEXT NOT NULL, body {json} NOT NULL)"
+)
 RAW_INDEX = "CREATE INDEX raw_parent ON raw_resources (parent_key, seq)"
 
 
@@ -319,8 +373,10 @@ class RawSqlite:
     @staticmethod
     def insert(conn: sqlite3.Connection, item: Item) -> bool:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO raw_resources (key, parent_key, body) VALUES (?, ?, ?)",
-                     (item.path.lower(), item.parent.lower(), json.dumps(_stored(item))))
+        conn.execute(
+            "INSERT INTO raw_resources (key, parent_key, body) VALUES (?, ?, ?)",
+            (item.path.lower(), item.parent.lower(), json.dumps(_stored(item))),
+        )
         conn.execute("COMMIT")
         return True
 
@@ -333,8 +389,10 @@ class RawSqlite:
     @staticmethod
     def page(conn: sqlite3.Connection, page: tuple[str, int, int]) -> bool:
         parent, after, limit = page
-        rows = conn.execute("SELECT seq, body FROM raw_resources WHERE parent_key = ? AND seq > ? ORDER BY seq "
-                            "LIMIT ?", (parent, after, limit + 1)).fetchall()
+        rows = conn.execute(
+            "SELECT seq, body FROM raw_resources WHERE parent_key = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (parent, after, limit + 1),
+        ).fetchall()
         [json.loads(b) for _, b in rows]
         return True
 
@@ -342,8 +400,12 @@ class RawSqlite:
         out = []
         with self.connect() as conn:
             for parent in parents:
-                seqs = [s for (s,) in conn.execute("SELECT seq FROM raw_resources WHERE parent_key = ? "
-                                                   "ORDER BY seq", (parent.lower(),))]
+                seqs = [
+                    s
+                    for (s,) in conn.execute(
+                        "SELECT seq FROM raw_resources WHERE parent_key = ? ORDER BY seq", (parent.lower(),)
+                    )
+                ]
                 out += [(parent.lower(), 0 if i == 0 else seqs[i - 1], limit) for i in range(0, len(seqs), limit)]
         return out
 
@@ -362,8 +424,10 @@ class RawPostgres:
 
     @staticmethod
     def insert(conn: psycopg.Connection, item: Item) -> bool:
-        conn.execute("INSERT INTO raw_resources (key, parent_key, body) VALUES (%s, %s, %s)",
-                     (item.path.lower(), item.parent.lower(), json.dumps(_stored(item))))
+        conn.execute(
+            "INSERT INTO raw_resources (key, parent_key, body) VALUES (%s, %s, %s)",
+            (item.path.lower(), item.parent.lower(), json.dumps(_stored(item))),
+        )
         return True
 
     @staticmethod
@@ -374,16 +438,22 @@ class RawPostgres:
     @staticmethod
     def page(conn: psycopg.Connection, page: tuple[str, int, int]) -> bool:
         parent, after, limit = page
-        conn.execute("SELECT seq, body FROM raw_resources WHERE parent_key = %s AND seq > %s ORDER BY seq "
-                     "LIMIT %s", (parent, after, limit + 1)).fetchall()
+        conn.execute(
+            "SELECT seq, body FROM raw_resources WHERE parent_key = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (parent, after, limit + 1),
+        ).fetchall()
         return True
 
     def pages(self, parents: Iterable[str], limit: int) -> list[tuple[str, int, int]]:
         out = []
         with self.connect() as conn:
             for parent in parents:
-                seqs = [s for (s,) in conn.execute("SELECT seq FROM raw_resources WHERE parent_key = %s "
-                                                   "ORDER BY seq", (parent.lower(),))]
+                seqs = [
+                    s
+                    for (s,) in conn.execute(
+                        "SELECT seq FROM raw_resources WHERE parent_key = %s ORDER BY seq", (parent.lower(),)
+                    )
+                ]
                 out += [(parent.lower(), 0 if i == 0 else seqs[i - 1], limit) for i in range(0, len(seqs), limit)]
         return out
 
@@ -397,6 +467,7 @@ def _stored(item: Item) -> dict:
 
 
 # -- one backend, all concurrency levels ---------------------------------------------------------------------------
+
 
 def bench_backend(db: str, args: argparse.Namespace, tmp: Path) -> list[Phase]:
     pgs: list[PgDatabase] = []
@@ -423,7 +494,7 @@ def chunks(items: list, n: int) -> list[list]:
     size, extra = divmod(len(items), n)
     out, at = [], 0
     for i in range(n):
-        out.append(items[at:at + size + (i < extra)])
+        out.append(items[at : at + size + (i < extra)])
         at += size + (i < extra)
     return out
 
@@ -442,8 +513,11 @@ class Run:
         subscription = str(uuid.uuid4())
         gals, defs = workload(subscription, "bench", args.galleries, args.definitions, args.spread)
         with contextlib.closing(self.server.client()) as c:
-            c.put(f"/subscriptions/{subscription}/resourceGroups/bench", params={"api-version": GROUP_API},
-                  json={"location": REGION}).raise_for_status()
+            c.put(
+                f"/subscriptions/{subscription}/resourceGroups/bench",
+                params={"api-version": GROUP_API},
+                json={"location": REGION},
+            ).raise_for_status()
         clients = {n: [self.server.client() for _ in range(n)] for n in levels}
         conns = {n: [self.raw.connect() for _ in range(n)] for n in levels}
         floor_n = max(args.floor_requests // 2, 1)
@@ -455,14 +529,15 @@ class Run:
                 self.both("create gallery", part, http_put, None, self.raw.insert, clients[n], conns[n])
             for n, part in zip(levels, chunks(defs, len(levels))):
                 self.both("create definition", part, http_put, None, self.raw.insert, clients[n], conns[n])
-            parents = [g.path for g in gals[:args.spread]]
+            parents = [g.path for g in gals[: args.spread]]
             http_pages = list_pages(self.server, parents) * args.list_passes
             raw_pages = self.raw.pages(parents, 100) * args.list_passes
             for n in levels:
                 self.both("get definition", defs, http_get, None, self.raw.get, clients[n], conns[n])
                 self.both("get gallery", gals, http_get, None, self.raw.get, clients[n], conns[n])
-                self.both("list definitions", http_pages, http_list_page, raw_pages, self.raw.page, clients[n],
-                          conns[n])
+                self.both(
+                    "list definitions", http_pages, http_list_page, raw_pages, self.raw.page, clients[n], conns[n]
+                )
                 floors[n].append(self.floor(clients[n], floor_n))
                 self.out.append(merge(*floors[n]))
                 self.say(self.out[-1], "healthz (floor)")
@@ -483,13 +558,14 @@ class Run:
         self.say(p, name, b)
 
     def say(self, p: Phase, name: str, raw: Phase | None = None) -> None:
-        line = f"[{self.db} c={p.concurrency}] {name:<18} {p.ops_per_s:8.1f}/s p50 {p.pct(.5):7.2f} ms"
+        line = f"[{self.db} c={p.concurrency}] {name:<18} {p.ops_per_s:8.1f}/s p50 {p.pct(0.5):7.2f} ms"
         if raw is not None:
-            line += f"   raw-db {raw.ops_per_s:8.1f}/s p50 {raw.pct(.5):7.3f} ms"
+            line += f"   raw-db {raw.ops_per_s:8.1f}/s p50 {raw.pct(0.5):7.3f} ms"
         print(line, file=sys.stderr, flush=True)
 
 
 # -- report ---------------------------------------------------------------------------------------------------------
+
 
 def ratios(phases: list[Phase]) -> list[dict[str, Any]]:
     """Time ratios project/baseline per operation and concurrency: per-operation wall time (1/throughput) and p50.
@@ -500,42 +576,56 @@ def ratios(phases: list[Phase]) -> list[dict[str, Any]]:
         if p.subject != "vmgallery":
             continue
         floor = next(f for f in phases if f.subject == "floor" and f.concurrency == p.concurrency)
-        raw = next(f for f in phases if f.subject == "raw-db" and f.concurrency == p.concurrency
-                   and f.name == p.name)
+        raw = next(f for f in phases if f.subject == "raw-db" and f.concurrency == p.concurrency and f.name == p.name)
         per_op = 1 / p.ops_per_s
-        rows.append({
-            "op": p.name, "concurrency": p.concurrency, "count": p.count, "ops_per_s": round(p.ops_per_s, 1),
-            "p50_ms": round(p.pct(.5), 2), "p95_ms": round(p.pct(.95), 2), "p99_ms": round(p.pct(.99), 2),
-            "server_cpu_ms_per_op": round(p.server_cpu_s * 1000 / p.count, 2),
-            "unsettled": p.unsettled, "drift": round(p.drift(), 2),
-            "time_vs_floor": round(per_op * floor.ops_per_s, 2),
-            "p50_vs_floor": round(p.pct(.5) / floor.pct(.5), 2),
-            "time_vs_raw": round(per_op * raw.ops_per_s, 2),
-            "p50_vs_raw": round(p.pct(.5) / raw.pct(.5), 2),
-            "time_vs_floor_plus_raw": round(per_op / (1 / floor.ops_per_s + 1 / raw.ops_per_s), 2),
-            "floor_server_cpu_ms_per_op": round(floor.server_cpu_s * 1000 / floor.count, 3),
-        })
+        rows.append(
+            {
+                "op": p.name,
+                "concurrency": p.concurrency,
+                "count": p.count,
+                "ops_per_s": round(p.ops_per_s, 1),
+                "p50_ms": round(p.pct(0.5), 2),
+                "p95_ms": round(p.pct(0.95), 2),
+                "p99_ms": round(p.pct(0.99), 2),
+                "server_cpu_ms_per_op": round(p.server_cpu_s * 1000 / p.count, 2),
+                "unsettled": p.unsettled,
+                "drift": round(p.drift(), 2),
+                "time_vs_floor": round(per_op * floor.ops_per_s, 2),
+                "p50_vs_floor": round(p.pct(0.5) / floor.pct(0.5), 2),
+                "time_vs_raw": round(per_op * raw.ops_per_s, 2),
+                "p50_vs_raw": round(p.pct(0.5) / raw.pct(0.5), 2),
+                "time_vs_floor_plus_raw": round(per_op / (1 / floor.ops_per_s + 1 / raw.ops_per_s), 2),
+                "floor_server_cpu_ms_per_op": round(floor.server_cpu_s * 1000 / floor.count, 3),
+            }
+        )
     return rows
 
 
 def print_table(db: str, rows: list[dict[str, Any]]) -> None:
-    head = (f"{'operation':<18} {'c':>2} {'n':>5} {'ops/s':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'srvCPU':>7} "
-            f"{'×floor':>7} {'p50×fl':>7} {'×raw':>7} {'p50×raw':>7} {'×fl+raw':>7} {'drift':>6}")
-    print(f"\n== {db}: time ratios project/baseline (per-op wall time; p50 where marked), "
-          f"latencies and server CPU in ms/op ==")
+    head = (
+        f"{'operation':<18} {'c':>2} {'n':>5} {'ops/s':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'srvCPU':>7} "
+        f"{'×floor':>7} {'p50×fl':>7} {'×raw':>7} {'p50×raw':>7} {'×fl+raw':>7} {'drift':>6}"
+    )
+    print(
+        f"\n== {db}: time ratios project/baseline (per-op wall time; p50 where marked), "
+        f"latencies and server CPU in ms/op =="
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['op']:<18} {r['concurrency']:>2} {r['count']:>5} {r['ops_per_s']:>8.1f} {r['p50_ms']:>7.2f} "
-              f"{r['p95_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['server_cpu_ms_per_op']:>7.2f} "
-              f"{r['time_vs_floor']:>7.2f} {r['p50_vs_floor']:>7.2f} {r['time_vs_raw']:>7.2f} "
-              f"{r['p50_vs_raw']:>7.2f} {r['time_vs_floor_plus_raw']:>7.2f} {r['drift']:>6.2f}"
-              + (f"  ({r['unsettled']} unsettled)" if r["unsettled"] else ""))
+        print(
+            f"{r['op']:<18} {r['concurrency']:>2} {r['count']:>5} {r['ops_per_s']:>8.1f} {r['p50_ms']:>7.2f} "
+            f"{r['p95_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['server_cpu_ms_per_op']:>7.2f} "
+            f"{r['time_vs_floor']:>7.2f} {r['p50_vs_floor']:>7.2f} {r['time_vs_raw']:>7.2f} "
+            f"{r['p50_vs_raw']:>7.2f} {r['time_vs_floor_plus_raw']:>7.2f} {r['drift']:>6.2f}"
+            + (f"  ({r['unsettled']} unsettled)" if r["unsettled"] else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite")
     ap.add_argument("--concurrency", default="1,8", help="comma-separated client thread counts (default 1,8)")
     ap.add_argument("--galleries", type=int, default=50, help="galleries created (split among the levels)")
@@ -543,8 +633,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spread", type=int, default=4, help="galleries the definitions are spread over")
     ap.add_argument("--list-passes", type=int, default=2, help="times every list page is read")
     ap.add_argument("--floor-requests", type=int, default=600, help="GET /healthz requests per level")
-    ap.add_argument("--json", type=Path, default=None,
-                    help="where to write the results (default bench/results/control_plane-<time>.json)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results (default bench/results/control_plane-<time>.json)",
+    )
     args = ap.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if not 1 <= args.spread <= args.galleries:
@@ -552,9 +646,13 @@ def main(argv: list[str] | None = None) -> int:
     dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
 
     started = time.time()
-    report: dict[str, Any] = {"benchmark": "control_plane", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                              "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()},
-                              "backends": {}}
+    report: dict[str, Any] = {
+        "benchmark": "control_plane",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "backends": {},
+    }
     with tempfile.TemporaryDirectory(prefix="vmg-bench-") as tmp:
         for db in dbs:
             phases = bench_backend(db, args, Path(tmp))

@@ -49,7 +49,7 @@ from vmgallery.adapters.disks.formats import vhd_footer
 
 MiB = 1 << 20
 PAGE = 4 * MiB
-BLOCK = MiB           # the server's default chunk size: the unit the second version changes
+BLOCK = MiB  # the server's default chunk size: the unit the second version changes
 SOURCE = "eastus"
 TARGETS = ("westus", "westeurope")
 VERSION_API = "2024-03-03"
@@ -58,6 +58,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- the images -----------------------------------------------------------------------------------------------------
+
 
 def make_disk(path: Path, raw: int, rng: random.Random) -> None:
     """Random bytes (nothing to compress, no holes) and a VHD footer, written in 64 MiB pieces."""
@@ -83,6 +84,7 @@ def change_blocks(src: Path, dst: Path, raw: int, share: float, rng: random.Rand
 
 
 # -- the server -----------------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -115,8 +117,21 @@ class Server:
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vmgallery", "serve", "--data-dir", str(data_dir), "--port", str(self.port),
-             "--shutdown-timeout", "1"], stdout=subprocess.DEVNULL, stderr=self._log)
+            [
+                sys.executable,
+                "-m",
+                "vmgallery",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--shutdown-timeout",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
         deadline = time.monotonic() + 60
         while "Application startup complete" not in self.log_path.read_text():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -128,13 +143,22 @@ class Server:
         self.url = f"https://127.0.0.1:{self.port}"
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), timeout=120,
-                            headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(
+            base_url=self.url,
+            verify=ssl.create_default_context(cafile=self.ca),
+            timeout=120,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
 
     def compute(self, subscription: str) -> ComputeManagementClient:
-        return ComputeManagementClient(StaticToken(self.token), subscription, base_url=self.url,
-                                       credential_scopes=["https://management.azure.com/.default"],
-                                       connection_verify=self.ca, polling_interval=0.2)
+        return ComputeManagementClient(
+            StaticToken(self.token),
+            subscription,
+            base_url=self.url,
+            credential_scopes=["https://management.azure.com/.default"],
+            connection_verify=self.ca,
+            polling_interval=0.2,
+        )
 
     def cpu_seconds(self) -> tuple[float, float]:
         """The server's user and system CPU seconds so far."""
@@ -152,12 +176,18 @@ class Server:
         """The replica rows of a version, straight from the server's database (read-only)."""
         conn = sqlite3.connect(f"file:{self.data_dir / 'vmgallery.db'}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT region, idx, state, bytes_total, bytes_copied, chunks_copied, updated_at "
-                                "FROM replicas WHERE version_key LIKE ?", (f"%/versions/{version}",)).fetchall()
+            rows = conn.execute(
+                "SELECT region, idx, state, bytes_total, bytes_copied, chunks_copied, updated_at "
+                "FROM replicas WHERE version_key LIKE ?",
+                (f"%/versions/{version}",),
+            ).fetchall()
         finally:
             conn.close()
-        return {r[0]: dict(zip(("region", "idx", "state", "bytes_total", "bytes_copied", "chunks_copied",
-                                "updated_at"), r)) for r in rows if r[1] == 0}
+        return {
+            r[0]: dict(zip(("region", "idx", "state", "bytes_total", "bytes_copied", "chunks_copied", "updated_at"), r))
+            for r in rows
+            if r[1] == 0
+        }
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -177,24 +207,45 @@ class Gallery:
         self.server = server
         self.sub = "00000000-0000-0000-0000-00000000be4c"
         with server.http() as c:
-            c.put(f"/subscriptions/{self.sub}/resourceGroups/rg", params={"api-version": GROUP_API},
-                  json={"location": SOURCE}).raise_for_status()
+            c.put(
+                f"/subscriptions/{self.sub}/resourceGroups/rg",
+                params={"api-version": GROUP_API},
+                json={"location": SOURCE},
+            ).raise_for_status()
         self.compute = server.compute(self.sub)
         self.compute.galleries.begin_create_or_update("rg", "bench", {"location": SOURCE}).result()
-        self.compute.gallery_images.begin_create_or_update("rg", "bench", "img", {
-            "location": SOURCE, "properties": {"osType": "Linux", "osState": "Generalized",
-                                               "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
+        self.compute.gallery_images.begin_create_or_update(
+            "rg",
+            "bench",
+            "img",
+            {
+                "location": SOURCE,
+                "properties": {
+                    "osType": "Linux",
+                    "osState": "Generalized",
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                },
+            },
+        ).result()
 
     def path(self, version: str) -> str:
-        return f"/subscriptions/{self.sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/bench/images/" \
-               f"img/versions/{version}"
+        return (
+            f"/subscriptions/{self.sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/bench/images/"
+            f"img/versions/{version}"
+        )
 
     def upload(self, name: str, image: Path, threads: int) -> str:
         """A managed disk filled from `image` in 4 MiB page writes from several threads (not timed)."""
         c = self.compute
         size = image.stat().st_size
-        c.disks.begin_create_or_update("rg", name, {"location": SOURCE, "properties": {
-            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": size}}}).result()
+        c.disks.begin_create_or_update(
+            "rg",
+            name,
+            {
+                "location": SOURCE,
+                "properties": {"osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": size}},
+            },
+        ).result()
         sas = c.disks.begin_grant_access("rg", name, {"access": "Write", "durationInSeconds": 3600}).result()
         offsets = iter(range(0, size, PAGE))
         lock = threading.Lock()
@@ -225,10 +276,19 @@ class Gallery:
         return c.disks.get("rg", name).id
 
     def version(self, name: str, disk_id: str) -> None:
-        self.compute.gallery_image_versions.begin_create_or_update("rg", "bench", "img", name, {
-            "location": SOURCE, "properties": {
-                "publishingProfile": {"targetRegions": [{"name": SOURCE}]},
-                "storageProfile": {"osDiskImage": {"source": {"id": disk_id}}}}}).result()
+        self.compute.gallery_image_versions.begin_create_or_update(
+            "rg",
+            "bench",
+            "img",
+            name,
+            {
+                "location": SOURCE,
+                "properties": {
+                    "publishingProfile": {"targetRegions": [{"name": SOURCE}]},
+                    "storageProfile": {"osDiskImage": {"source": {"id": disk_id}}},
+                },
+            },
+        ).result()
 
     def replicate(self, name: str, poll: float) -> dict[str, Any]:
         """Add the target regions to a version and wait until both are Completed. The time runs from the moment
@@ -255,11 +315,19 @@ class Gallery:
         user, system = (b - a for a, b in zip(cpu0, self.server.cpu_seconds()))
         rows = self.server.replicas(name)
         done = max(rows[t]["updated_at"] for t in TARGETS)
-        return {"request_s": accepted - sent, "seconds": done - accepted, "seen_s": seen - accepted,
-                "server_cpu_s": user + system, "server_user_s": user, "server_sys_s": system, "replicas": {t: rows[t] for t in TARGETS}}
+        return {
+            "request_s": accepted - sent,
+            "seconds": done - accepted,
+            "seen_s": seen - accepted,
+            "server_cpu_s": user + system,
+            "server_user_s": user,
+            "server_sys_s": system,
+            "replicas": {t: rows[t] for t in TARGETS},
+        }
 
 
 # -- the baseline ---------------------------------------------------------------------------------------------------
+
 
 def cp_twice(image: Path, tmp: Path) -> dict[str, float]:
     """`cp` of the image to two destinations on the same file system, then `sync` of the two copies."""
@@ -278,28 +346,43 @@ def cp_twice(image: Path, tmp: Path) -> dict[str, float]:
 
 # -- the run --------------------------------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size-mib", type=int, default=1024, help="raw disk size in MiB (default 1024)")
-    ap.add_argument("--change-pct", type=float, default=1.0,
-                    help="share of the 1 MiB blocks the second version changes (default 1)")
+    ap.add_argument(
+        "--change-pct", type=float, default=1.0, help="share of the 1 MiB blocks the second version changes (default 1)"
+    )
     ap.add_argument("--workers", type=int, default=4, help="the server's worker threads (default 4)")
     ap.add_argument("--upload-threads", type=int, default=4)
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between status polls (default 0.1)")
-    ap.add_argument("--rounds", type=int, default=3,
-                    help="full replications, each of a fresh random version between two baselines (default 3)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="full replications, each of a fresh random version between two baselines (default 3)",
+    )
     ap.add_argument("--seed", type=int, default=20260303)
-    ap.add_argument("--json", type=Path, default=None,
-                    help="where to write the results (default bench/results/replication-<time>.json)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the results (default bench/results/replication-<time>.json)",
+    )
     args = ap.parse_args(argv)
     if args.size_mib < 16:
         ap.error("--size-mib must be at least 16")
     raw = args.size_mib * MiB
     rng = random.Random(args.seed)
     started = time.time()
-    report: dict[str, Any] = {"benchmark": "replication", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                              "cpus": os.cpu_count(), "args": {k: str(v) for k, v in vars(args).items()}}
+    report: dict[str, Any] = {
+        "benchmark": "replication",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
 
     def say(text: str) -> None:
         print(f"[{time.time() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
@@ -310,8 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         make_disk(base, raw, rng)
         blocks = change_blocks(base, changed, raw, args.change_pct / 100, rng)
         size = base.stat().st_size
-        say(f"images: {args.size_mib} MiB random + footer; the second differs in {len(blocks)} of "
-            f"{raw // BLOCK} 1 MiB blocks")
+        say(
+            f"images: {args.size_mib} MiB random + footer; the second differs in {len(blocks)} of "
+            f"{raw // BLOCK} 1 MiB blocks"
+        )
         server = Server(tmp / "server", args.workers)
         try:
             gallery = Gallery(server)
@@ -330,8 +415,10 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"round {k + 1}: uploaded and captured {name} (not timed)")
                 subprocess.run(["sync"], check=True)
                 fulls.append(gallery.replicate(name, args.poll))
-                say(f"full replication of {name}: {fulls[-1]['seconds']:.2f} s "
-                    f"(server CPU {fulls[-1]['server_user_s']:.1f} s user + {fulls[-1]['server_sys_s']:.1f} s system)")
+                say(
+                    f"full replication of {name}: {fulls[-1]['seconds']:.2f} s "
+                    f"(server CPU {fulls[-1]['server_user_s']:.1f} s user + {fulls[-1]['server_sys_s']:.1f} s system)"
+                )
                 baselines.append(cp_twice(base, tmp))
                 say(f"baseline: cp x2 {baselines[-1]['cp_s']:.2f} s, + sync {baselines[-1]['cp_sync_s']:.2f} s")
             full = fulls[0]
@@ -352,42 +439,63 @@ def main(argv: list[str] | None = None) -> int:
     cp_sync_s = (before["cp_sync_s"] + after["cp_sync_s"]) / 2
     moved = {t: incremental["replicas"][t]["bytes_copied"] for t in TARGETS}
     full_moved = {t: full["replicas"][t]["bytes_copied"] for t in TARGETS}
-    round_ratios = [f["seconds"] / ((baselines[k]["cp_sync_s"] + baselines[k + 1]["cp_sync_s"]) / 2)
-                    for k, f in enumerate(fulls)]
+    round_ratios = [
+        f["seconds"] / ((baselines[k]["cp_sync_s"] + baselines[k + 1]["cp_sync_s"]) / 2) for k, f in enumerate(fulls)
+    ]
     report.update(
-        disk_bytes=size, changed_blocks=len(blocks), baseline={"before": before, "after": after},
-        baselines=baselines, rounds=fulls, round_ratios_over_cp_sync=round_ratios,
-        full=full, incremental=incremental, incremental_metric_bytes=metric_moved,
-        ratios={"full_over_cp_sync": full["seconds"] / cp_sync_s, "full_over_cp": full["seconds"] / cp_s,
-                "full_over_cp_sync_median": statistics.median(round_ratios),
-                "incremental_over_full": incremental["seconds"] / full["seconds"]},
+        disk_bytes=size,
+        changed_blocks=len(blocks),
+        baseline={"before": before, "after": after},
+        baselines=baselines,
+        rounds=fulls,
+        round_ratios_over_cp_sync=round_ratios,
+        full=full,
+        incremental=incremental,
+        incremental_metric_bytes=metric_moved,
+        ratios={
+            "full_over_cp_sync": full["seconds"] / cp_sync_s,
+            "full_over_cp": full["seconds"] / cp_s,
+            "full_over_cp_sync_median": statistics.median(round_ratios),
+            "incremental_over_full": incremental["seconds"] / full["seconds"],
+        },
         moved_pct={t: 100 * moved[t] / size for t in TARGETS},
-        ideal_pct=100 * len(blocks) * BLOCK / size)
+        ideal_pct=100 * len(blocks) * BLOCK / size,
+    )
 
     gib = size / (1 << 30)
-    print(f"\nReplication of a {args.size_mib} MiB random disk (+ footer) from {SOURCE} to {' and '.join(TARGETS)}; "
-          f"{os.cpu_count()} CPUs, {args.workers} worker threads\n")
+    print(
+        f"\nReplication of a {args.size_mib} MiB random disk (+ footer) from {SOURCE} to {' and '.join(TARGETS)}; "
+        f"{os.cpu_count()} CPUs, {args.workers} worker threads\n"
+    )
     print(f"{'':34}{'seconds':>9}{'before':>9}{'after':>9}")
     print(f"{'cp x2 (no sync)':34}{cp_s:9.2f}{before['cp_s']:9.2f}{after['cp_s']:9.2f}")
     print(f"{'cp x2 + sync of the copies':34}{cp_sync_s:9.2f}{before['cp_sync_s']:9.2f}{after['cp_sync_s']:9.2f}")
-    print(f"{'full replication':34}{full['seconds']:9.2f}   ({2 * gib / full['seconds'] * 1024:.0f} MiB/s written, "
-          f"server CPU {full['server_cpu_s']:.1f} s = {full['server_cpu_s'] / full['seconds']:.2f} cores)")
+    print(
+        f"{'full replication':34}{full['seconds']:9.2f}   ({2 * gib / full['seconds'] * 1024:.0f} MiB/s written, "
+        f"server CPU {full['server_cpu_s']:.1f} s = {full['server_cpu_s'] / full['seconds']:.2f} cores)"
+    )
     print(f"{'incremental replication':34}{incremental['seconds']:9.2f}")
     print(f"\n  full / (cp x2 + sync)     {report['ratios']['full_over_cp_sync']:.2f}x   (goal <= 1.3x)")
     print(f"  full / (cp x2, no sync)   {report['ratios']['full_over_cp']:.2f}x")
     if len(fulls) > 1:
-        print("  every round, each against the baselines either side of it: "
-              + ", ".join(f"{r:.2f}x" for r in round_ratios)
-              + f"; median {report['ratios']['full_over_cp_sync_median']:.2f}x")
+        print(
+            "  every round, each against the baselines either side of it: "
+            + ", ".join(f"{r:.2f}x" for r in round_ratios)
+            + f"; median {report['ratios']['full_over_cp_sync_median']:.2f}x"
+        )
     print(f"  incremental / full        {report['ratios']['incremental_over_full']:.3f}x")
-    print("\n  full: bytes copied " + ", ".join(f"{t} {full_moved[t] / size:.1%}" for t in TARGETS)
-          + " of the disk")
-    print("  incremental: bytes copied " + ", ".join(f"{t} {report['moved_pct'][t]:.2f}%" for t in TARGETS)
-          + f" of the disk (goal <= 2%); /metrics counted {metric_moved / (2 * size):.2%} per region; "
-          f"the changed 1 MiB blocks are {report['ideal_pct']:.2f}%")
-    print(f"  status seen by polling {full['seen_s'] - full['seconds']:+.2f} s (full) and "
-          f"{incremental['seen_s'] - incremental['seconds']:+.2f} s (incremental) after the replicas' commits; "
-          f"the update requests took {full['request_s'] * 1000:.0f} and {incremental['request_s'] * 1000:.0f} ms")
+    print("\n  full: bytes copied " + ", ".join(f"{t} {full_moved[t] / size:.1%}" for t in TARGETS) + " of the disk")
+    print(
+        "  incremental: bytes copied "
+        + ", ".join(f"{t} {report['moved_pct'][t]:.2f}%" for t in TARGETS)
+        + f" of the disk (goal <= 2%); /metrics counted {metric_moved / (2 * size):.2%} per region; "
+        f"the changed 1 MiB blocks are {report['ideal_pct']:.2f}%"
+    )
+    print(
+        f"  status seen by polling {full['seen_s'] - full['seconds']:+.2f} s (full) and "
+        f"{incremental['seen_s'] - incremental['seconds']:+.2f} s (incremental) after the replicas' commits; "
+        f"the update requests took {full['request_s'] * 1000:.0f} and {incremental['request_s'] * 1000:.0f} ms"
+    )
 
     report["seconds"] = round(time.time() - started, 1)
     out = args.json or Path(__file__).parent / "results" / f"replication-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -32,8 +32,10 @@ def azurite_blob() -> str:
     local = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "azurite-blob"
     found = str(local) if local.exists() else shutil.which("azurite-blob")
     if not found:
-        pytest.fail("azurite-blob is not installed: run .ci/run, or "
-                    "npm install --prefix .ci/node --save-exact azurite@<version in .ci/run>")
+        pytest.fail(
+            "azurite-blob is not installed: run .ci/run, or "
+            "npm install --prefix .ci/node --save-exact azurite@<version in .ci/run>"
+        )
     return found
 
 
@@ -52,14 +54,17 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
-                f"AccountKey={self.account_key};BlobEndpoint={self.endpoint};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
+            f"AccountKey={self.account_key};BlobEndpoint={self.endpoint};"
+        )
 
     def service(self) -> BlobServiceClient:
         return BlobServiceClient.from_connection_string(self.connection_string)
 
-    def upload(self, path: Path, *, container: str | None = None, name: str | None = None,
-               page_blob: bool = True) -> str:
+    def upload(
+        self, path: Path, *, container: str | None = None, name: str | None = None, page_blob: bool = True
+    ) -> str:
         """Upload a local file as a page blob (its size must be a multiple of 512) or a block blob; returns its URL.
         The container (default: a fresh one) is created if needed."""
         container = container or f"c{uuid.uuid4().hex[:12]}"
@@ -68,8 +73,12 @@ class Azurite:
             client.create_container()
         blob = client.get_blob_client(name or path.name)
         with open(path, "rb") as f:
-            blob.upload_blob(f, length=path.stat().st_size, overwrite=True,
-                             blob_type=BlobType.PAGEBLOB if page_blob else BlobType.BLOCKBLOB)
+            blob.upload_blob(
+                f,
+                length=path.stat().st_size,
+                overwrite=True,
+                blob_type=BlobType.PAGEBLOB if page_blob else BlobType.BLOCKBLOB,
+            )
         return blob.url
 
 
@@ -94,8 +103,18 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
 def azurite(tmp_path_factory) -> Azurite:
     port = free_port()
     location = tmp_path_factory.mktemp("azurite")
-    args = [azurite_blob(), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location),
-            "--silent", "--skipApiVersionCheck", "--loose"]
+    args = [
+        azurite_blob(),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(location),
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+    ]
     log = open(location / "azurite.log", "wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

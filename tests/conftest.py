@@ -71,9 +71,20 @@ class Server:
     def token(self) -> str:
         return (self.data_dir / "admin-token").read_text().strip()
 
-    def start(self, timeout: float = 60) -> "Server":
-        args = [sys.executable, "-m", "vmgallery", "serve", "--data-dir", str(self.data_dir),
-                "--port", str(self.port), "--shutdown-timeout", "1", *self.extra_args]
+    def start(self, timeout: float = 60) -> Server:
+        args = [
+            sys.executable,
+            "-m",
+            "vmgallery",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--shutdown-timeout",
+            "1",
+            *self.extra_args,
+        ]
         if self.database_url:
             args += ["--database-url", self.database_url]
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -103,8 +114,12 @@ class Server:
         return self.proc.returncode if self.proc else 0
 
     def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.ca), timeout=30,
-                            headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(
+            base_url=self.url,
+            verify=ssl.create_default_context(cafile=self.ca),
+            timeout=30,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

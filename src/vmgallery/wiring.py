@@ -12,9 +12,8 @@ from fastapi import FastAPI
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
 from .adapters.db.store import Database
-from .adapters.http.app import create_app
+from .adapters.security import ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
-from .adapters.workers.runner import WorkerPool
 from .app.access import DiskAccess, SasSigner
 from .app.disks import IMPORT_HANDLERS
 from .app.images import IMAGE_HANDLERS
@@ -25,7 +24,8 @@ from .app.resources import Resources
 from .app.versions import VERSION_HANDLERS
 from .config import Settings
 from .domain.ids import normalize_location
-from .security import ensure_admin_token, ensure_secret
+from .entrypoints.http.app import create_app
+from .entrypoints.workers.runner import WorkerPool
 
 HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS, **REPLICATION_HANDLERS}
 
@@ -58,22 +58,43 @@ def build_service(settings: Settings) -> Service:
     db = Database(settings.db_url)
     db.migrate()
     waiter = OperationWaiter(db)
-    zones = {normalize_location(region): [zone_backend(spec, name=f"{normalize_location(region)}/zone{i + 1}")
-                                          for i, spec in enumerate(specs)]
-             for region, specs in settings.zones.items()}
-    premium = {normalize_location(region): zone_backend(spec, name=f"{normalize_location(region)}/premium")
-               for region, spec in settings.premium_zones.items()}
-    services = Services(RegionStores(settings.data_dir / "blobs", settings.regions, settings.chunk_size,
-                                     settings.gc_grace_seconds, zones=zones,
-                                     zones_per_region=settings.zones_per_region, premium=premium),
-                        StorageAccounts(settings.storage_accounts),
-                        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency),
-                        settings.replication_batch_bytes)
+    zones = {
+        normalize_location(region): [
+            zone_backend(spec, name=f"{normalize_location(region)}/zone{i + 1}") for i, spec in enumerate(specs)
+        ]
+        for region, specs in settings.zones.items()
+    }
+    premium = {
+        normalize_location(region): zone_backend(spec, name=f"{normalize_location(region)}/premium")
+        for region, spec in settings.premium_zones.items()
+    }
+    services = Services(
+        RegionStores(
+            settings.data_dir / "blobs",
+            settings.regions,
+            settings.chunk_size,
+            settings.gc_grace_seconds,
+            zones=zones,
+            zones_per_region=settings.zones_per_region,
+            premium=premium,
+        ),
+        StorageAccounts(settings.storage_accounts),
+        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency),
+        settings.replication_batch_bytes,
+    )
     resources = Resources(db, settings, time.time, waiter, services)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
-    workers = WorkerPool(db, waiter, time.time, threads=settings.workers, lease_seconds=settings.lease_seconds,
-                         services=services, handlers=HANDLERS, gc_interval_seconds=settings.gc_interval_seconds,
-                         gc_grace_seconds=settings.gc_grace_seconds)
+    workers = WorkerPool(
+        db,
+        waiter,
+        time.time,
+        threads=settings.workers,
+        lease_seconds=settings.lease_seconds,
+        services=services,
+        handlers=HANDLERS,
+        gc_interval_seconds=settings.gc_interval_seconds,
+        gc_grace_seconds=settings.gc_grace_seconds,
+    )
     if settings.workers > 0:
         resources.inline = workers.run_operation
     return Service(settings, db, waiter, resources, access, workers, services)

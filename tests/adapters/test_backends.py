@@ -13,11 +13,11 @@ import uuid
 
 import pytest
 
+from tests.azurite import azurite  # noqa: F401  (the session fixture)
 from vmgallery.adapters.blobs.backend import BlobMissing
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.memory import MemoryBackend
 from vmgallery.adapters.blobs.objectstore import AzureBlobBackend, S3Backend, zone_backend
-from tests.azurite import azurite  # noqa: F401  (the session fixture)
 
 OBJECT_STORES = ("azure", "s3")
 
@@ -43,8 +43,14 @@ def store(request, tmp_path):
     if kind == "azure":
         az = request.getfixturevalue("azurite")
         return AzureBlobBackend(f"c{uuid.uuid4().hex[:12]}", az.endpoint, account_key=az.account_key)
-    return S3Backend(f"b{uuid.uuid4().hex[:12]}", endpoint=request.getfixturevalue("s3_endpoint"),
-                     access_key_id="test", secret_access_key="test", region="us-east-1", prefix="zone1/")
+    return S3Backend(
+        f"b{uuid.uuid4().hex[:12]}",
+        endpoint=request.getfixturevalue("s3_endpoint"),
+        access_key_id="test",
+        secret_access_key="test",
+        region="us-east-1",
+        prefix="zone1/",
+    )
 
 
 def older_than_now(store) -> float:
@@ -157,8 +163,9 @@ def test_a_folder_batch_hides_its_puts_until_their_bytes_are_on_disk(tmp_path, m
     backend = FolderBackend(tmp_path / "zone")
     syncs: list[set[str]] = []
     real_sync = backend._sync
-    monkeypatch.setattr(backend, "_sync", lambda paths: (syncs.append({p for p, _ in backend.list("chunks/")}),
-                                                        real_sync(paths)))
+    monkeypatch.setattr(
+        backend, "_sync", lambda paths: (syncs.append({p for p, _ in backend.list("chunks/")}), real_sync(paths))
+    )
     batch = backend.batch()
     batch.put("chunks/aa/01/x", b"x" * 4096)
     batch.put("chunks/aa/02/y", b"y" * 4096)
@@ -200,18 +207,39 @@ def _object_store(kind, request):
     if kind == "azure":
         az = request.getfixturevalue("azurite")
         return AzureBlobBackend(f"c{uuid.uuid4().hex[:12]}", az.endpoint, account_key=az.account_key)
-    return S3Backend(f"b{uuid.uuid4().hex[:12]}", endpoint=request.getfixturevalue("s3_endpoint"),
-                     access_key_id="test", secret_access_key="test", prefix="zone1/")
+    return S3Backend(
+        f"b{uuid.uuid4().hex[:12]}",
+        endpoint=request.getfixturevalue("s3_endpoint"),
+        access_key_id="test",
+        secret_access_key="test",
+        prefix="zone1/",
+    )
 
 
 def test_zones_are_built_from_folder_paths_and_tables(tmp_path):
     assert isinstance(zone_backend(str(tmp_path), "r/zone1"), FolderBackend)
-    azure = zone_backend({"kind": "azure", "container": "c1", "account_url": "http://127.0.0.1:10000/devstoreaccount1",
-                          "account_key": "a2V5"}, "r/zone2")
+    azure = zone_backend(
+        {
+            "kind": "azure",
+            "container": "c1",
+            "account_url": "http://127.0.0.1:10000/devstoreaccount1",
+            "account_key": "a2V5",
+        },
+        "r/zone2",
+    )
     assert isinstance(azure, AzureBlobBackend) and azure.name == "r/zone2"
     assert azure.client.account_name == "devstoreaccount1"
-    s3 = zone_backend({"kind": "s3", "bucket": "b1", "endpoint": "http://127.0.0.1:9000", "access_key_id": "k",
-                       "secret_access_key": "s", "region": "eu-west-1"}, "r/zone3")
+    s3 = zone_backend(
+        {
+            "kind": "s3",
+            "bucket": "b1",
+            "endpoint": "http://127.0.0.1:9000",
+            "access_key_id": "k",
+            "secret_access_key": "s",
+            "region": "eu-west-1",
+        },
+        "r/zone3",
+    )
     assert isinstance(s3, S3Backend) and s3.name == "r/zone3"
     with pytest.raises(ValueError, match="kind"):
         zone_backend({"kind": "tape"}, "r/zone4")

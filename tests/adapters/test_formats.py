@@ -13,8 +13,21 @@ import pytest
 
 from vmgallery.adapters.disks import formats
 from vmgallery.adapters.disks.formats import (
-    MIB, DiskType, QemuImgError, UnsupportedImage, VhdFooterError, azure_upload_size, azure_virtual_size,
-    chs_geometry, from_raw, is_azure_vhd_size, parse_vhd_footer, probe, same_contents, to_raw, vhd_footer,
+    MIB,
+    DiskType,
+    QemuImgError,
+    UnsupportedImage,
+    VhdFooterError,
+    azure_upload_size,
+    azure_virtual_size,
+    chs_geometry,
+    from_raw,
+    is_azure_vhd_size,
+    parse_vhd_footer,
+    probe,
+    same_contents,
+    to_raw,
+    vhd_footer,
 )
 
 HELLO = b"hello from inside the disk\n"
@@ -52,6 +65,7 @@ def ext4_raw(tmp_path_factory) -> Path:
 
 # ---- conversions ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_from_raw_then_back_is_the_same_disk(ext4_raw, tmp_path, fmt):
     image = tmp_path / f"disk.{fmt}"
@@ -72,13 +86,16 @@ def test_from_raw_then_back_is_the_same_disk(ext4_raw, tmp_path, fmt):
     qemu_img("compare", "-f", "raw", "-F", "raw", str(back), str(ext4_raw))
 
 
-@pytest.mark.parametrize(("qemu_format", "options", "fmt", "subformat"), [
-    ("vpc", "subformat=dynamic,force_size=on", "vhd", "dynamic"),
-    ("vmdk", "subformat=streamOptimized", "vmdk", "streamOptimized"),
-    ("vmdk", "subformat=monolithicSparse", "vmdk", "monolithicSparse"),
-    ("vhdx", "subformat=fixed", "vhdx", None),
-    ("qcow2", "compat=0.10", "qcow2", None),
-])
+@pytest.mark.parametrize(
+    ("qemu_format", "options", "fmt", "subformat"),
+    [
+        ("vpc", "subformat=dynamic,force_size=on", "vhd", "dynamic"),
+        ("vmdk", "subformat=streamOptimized", "vmdk", "streamOptimized"),
+        ("vmdk", "subformat=monolithicSparse", "vmdk", "monolithicSparse"),
+        ("vhdx", "subformat=fixed", "vhdx", None),
+        ("qcow2", "compat=0.10", "qcow2", None),
+    ],
+)
 def test_images_made_by_qemu_are_probed_and_read(ext4_raw, tmp_path, qemu_format, options, fmt, subformat):
     image = tmp_path / "disk.img"
     qemu_img("convert", "-f", "raw", "-O", qemu_format, "-o", options, str(ext4_raw), str(image))
@@ -183,6 +200,7 @@ def test_a_raw_disk_ending_in_a_stale_footer_is_raw(tmp_path):
 
 # ---- the fixed-VHD footer ---------------------------------------------------------------------------------------
 
+
 def test_footer_agrees_with_the_one_qemu_writes(tmp_path):
     raw = tmp_path / "disk.raw"
     raw.write_bytes(os.urandom(3 * MIB))
@@ -191,8 +209,16 @@ def test_footer_agrees_with_the_one_qemu_writes(tmp_path):
     theirs = parse_vhd_footer(tail(image))
     ours = parse_vhd_footer(vhd_footer(3 * MIB))
     assert theirs.checksum_ok and ours.checksum_ok
-    for field in ("features", "version", "data_offset", "creator_host_os", "original_size", "current_size",
-                  "disk_type", "saved_state"):
+    for field in (
+        "features",
+        "version",
+        "data_offset",
+        "creator_host_os",
+        "original_size",
+        "current_size",
+        "disk_type",
+        "saved_state",
+    ):
         assert getattr(ours, field) == getattr(theirs, field), field
     assert tail(image, 512)[:8] == vhd_footer(3 * MIB)[:8] == b"conectix"
 
@@ -207,7 +233,10 @@ def test_geometry_agrees_with_qemu(tmp_path, size):
     assert chs_geometry(theirs.current_size) == (theirs.cylinders, theirs.heads, theirs.sectors_per_track)
     ours = parse_vhd_footer(vhd_footer(theirs.current_size))
     assert (ours.cylinders, ours.heads, ours.sectors_per_track) == (
-        theirs.cylinders, theirs.heads, theirs.sectors_per_track)
+        theirs.cylinders,
+        theirs.heads,
+        theirs.sectors_per_track,
+    )
 
 
 def test_qemu_reads_a_disk_with_our_footer_at_its_exact_size(tmp_path):
@@ -280,6 +309,7 @@ def test_footer_needs_a_16_byte_unique_id():
 
 
 # ---- Azure's size rule ------------------------------------------------------------------------------------------
+
 
 def test_azure_sizes():
     assert azure_virtual_size(1) == MIB

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,11 +14,18 @@ from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from vmgallery.adapters.disks.formats import MIB, DiskType, parse_vhd_footer, probe
 from vmgallery.adapters.storage_accounts import (
-    BlobAccessDenied, BlobChanged, BlobNotFound, BlobNotInAccount, StorageAccountNotConfigured, StorageAccounts,
+    BlobAccessDenied,
+    BlobChanged,
+    BlobNotFound,
+    BlobNotInAccount,
+    StorageAccountNotConfigured,
+    StorageAccounts,
 )
 
-ACCOUNT_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/" \
-             "Microsoft.Storage/storageAccounts/devstoreaccount1"
+ACCOUNT_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/"
+    "Microsoft.Storage/storageAccounts/devstoreaccount1"
+)
 OTHER_ID = ACCOUNT_ID.replace("devstoreaccount1", "elsewhere")
 
 
@@ -29,8 +36,10 @@ def vhd(tmp_path_factory) -> Path:
     raw = root / "disk.raw"
     raw.write_bytes(os.urandom(MIB) + bytes(2 * MIB) + os.urandom(MIB))
     image = root / "disk.vhd"
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on",
-                    str(raw), str(image)], check=True)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on", str(raw), str(image)],
+        check=True,
+    )
     return image
 
 
@@ -50,7 +59,7 @@ def test_a_page_blob_vhd_reads_back_byte_for_byte(accounts, vhd, vhd_uri):
     assert source.size == len(expected) == 4 * MIB + 512
     assert source.blob_type == "PageBlob"
     for offset, length in [(0, 512), (MIB - 7, 1000), (3 * MIB, MIB), (0, source.size), (source.size, 0)]:
-        assert source.read(offset, length) == expected[offset:offset + length]
+        assert source.read(offset, length) == expected[offset : offset + length]
     footer = parse_vhd_footer(source.read(source.size - 512, 512))
     assert (footer.disk_type, footer.current_size) == (DiskType.FIXED, 4 * MIB)
     for chunk_size in (MIB, 3 * MIB + 5):
@@ -96,11 +105,17 @@ def test_blob_names_are_url_decoded(azurite, accounts, vhd):
 
 
 def test_connection_string_and_sas_configs(azurite, vhd, vhd_uri):
-    sas = generate_container_sas(azurite.account_name, "vhds", account_key=azurite.account_key,
-                                 permission=ContainerSasPermissions(read=True),
-                                 expiry=datetime.now(timezone.utc) + timedelta(hours=1))
-    for settings in ({"connection_string": azurite.connection_string},
-                     {"blob_endpoint": azurite.endpoint + "/", "sas_token": "?" + sas}):
+    sas = generate_container_sas(
+        azurite.account_name,
+        "vhds",
+        account_key=azurite.account_key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    for settings in (
+        {"connection_string": azurite.connection_string},
+        {"blob_endpoint": azurite.endpoint + "/", "sas_token": "?" + sas},
+    ):
         source = StorageAccounts({ACCOUNT_ID: settings}).open_blob(ACCOUNT_ID, vhd_uri)
         assert source.read(source.size - 512, 512) == vhd.read_bytes()[-512:]
 
@@ -116,19 +131,23 @@ def test_a_vhd_copied_out_of_azurite_is_the_image(accounts, vhd, vhd_uri, tmp_pa
 
 # ---- refusals ---------------------------------------------------------------------------------------------------
 
+
 def test_an_unconfigured_account_is_refused(accounts, vhd_uri):
     with pytest.raises(StorageAccountNotConfigured, match="elsewhere.*not configured") as caught:
         accounts.open_blob(OTHER_ID, vhd_uri)
     assert caught.value.account_id == OTHER_ID
 
 
-@pytest.mark.parametrize("edit", [
-    lambda uri: uri.replace("/devstoreaccount1/", "/devstoreaccount2/"),  # another account, same host
-    lambda uri: uri.replace("127.0.0.1", "localhost"),  # another host
-    lambda uri: uri.replace("http://", "https://"),
-    lambda uri: uri.rsplit("/", 1)[0],  # a container, no blob
-    lambda uri: "https://devstoreaccount1.blob.core.windows.net/vhds/disk.vhd",
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda uri: uri.replace("/devstoreaccount1/", "/devstoreaccount2/"),  # another account, same host
+        lambda uri: uri.replace("127.0.0.1", "localhost"),  # another host
+        lambda uri: uri.replace("http://", "https://"),
+        lambda uri: uri.rsplit("/", 1)[0],  # a container, no blob
+        lambda uri: "https://devstoreaccount1.blob.core.windows.net/vhds/disk.vhd",
+    ],
+)
 def test_a_uri_outside_the_account_is_refused(accounts, vhd_uri, edit):
     with pytest.raises(BlobNotInAccount, match="is not in storage account") as caught:
         accounts.open_blob(ACCOUNT_ID, edit(vhd_uri))
@@ -148,10 +167,13 @@ def test_missing_blobs_and_containers(accounts, vhd_uri):
         accounts.open_blob(ACCOUNT_ID, vhd_uri.replace("/vhds/", "/nocontainer/"))
 
 
-@pytest.mark.parametrize("key", [
-    "Zm9yZ2VkIGtleSBmb3IgYSB0ZXN0IHRoYXQgbXVzdCBiZSByZWZ1c2VkIGJ5IGF6dXJpdGU=",  # valid base64, wrong key
-    "not base64!",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Zm9yZ2VkIGtleSBmb3IgYSB0ZXN0IHRoYXQgbXVzdCBiZSByZWZ1c2VkIGJ5IGF6dXJpdGU=",  # valid base64, wrong key
+        "not base64!",
+    ],
+)
 def test_a_wrong_key_is_access_denied(azurite, vhd_uri, key):
     accounts = StorageAccounts({ACCOUNT_ID: {"blob_endpoint": azurite.endpoint, "account_key": key}})
     with pytest.raises(BlobAccessDenied, match="access denied") as caught:
@@ -178,15 +200,20 @@ def test_reads_outside_the_blob_are_refused(accounts, vhd_uri):
         source.read(-1, 1)
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d": {}}, "not a storage account id"),
-    ({ACCOUNT_ID: {"account_key": "k", "sas_token": "s"}}, "give one of"),
-    ({ACCOUNT_ID: {"blob_endpoit": "http://x"}}, "unknown keys"),
-    ({ACCOUNT_ID: {}, ACCOUNT_ID.upper(): {}}, "configured twice"),
-    ({ACCOUNT_ID: {"blob_endpoint": "ftp://x/y"}}, "http"),
-    ({ACCOUNT_ID: {"blob_endpoint": "http://x/y", "connection_string": "AccountName=a;AccountKey=b"}},
-     "drop blob_endpoint"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/disks/d": {}}, "not a storage account id"),
+        ({ACCOUNT_ID: {"account_key": "k", "sas_token": "s"}}, "give one of"),
+        ({ACCOUNT_ID: {"blob_endpoit": "http://x"}}, "unknown keys"),
+        ({ACCOUNT_ID: {}, ACCOUNT_ID.upper(): {}}, "configured twice"),
+        ({ACCOUNT_ID: {"blob_endpoint": "ftp://x/y"}}, "http"),
+        (
+            {ACCOUNT_ID: {"blob_endpoint": "http://x/y", "connection_string": "AccountName=a;AccountKey=b"}},
+            "drop blob_endpoint",
+        ),
+    ],
+)
 def test_a_malformed_config_fails_at_construction(config, message):
     with pytest.raises(ValueError, match=message):
         StorageAccounts(config)
@@ -194,11 +221,13 @@ def test_a_malformed_config_fails_at_construction(config, message):
 
 def test_the_account_of_a_blob_url_is_the_one_whose_endpoint_holds_it():
     second = ACCOUNT_ID.replace("devstoreaccount1", "second")
-    accounts = StorageAccounts({
-        OTHER_ID: {},  # https://elsewhere.blob.core.windows.net
-        ACCOUNT_ID: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/"},
-        second: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/second"},
-    })
+    accounts = StorageAccounts(
+        {
+            OTHER_ID: {},  # https://elsewhere.blob.core.windows.net
+            ACCOUNT_ID: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/"},
+            second: {"blob_endpoint": "http://127.0.0.1:10000/devstoreaccount1/second"},
+        }
+    )
     assert accounts.account_for("https://Elsewhere.blob.core.windows.net/vhds/os.vhd?sv=1") == OTHER_ID
     assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount1/vhds/os.vhd") == ACCOUNT_ID
     assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount1/second/os.vhd") == second

@@ -34,8 +34,13 @@ def gallery(compute, group) -> str:
 
 
 def definition_body(publisher="pub", offer="off", sku="sku", **props) -> dict:
-    body = {"location": "eastus", "properties": {
-        "osType": "Linux", "osState": "Generalized",
-        "identifier": {"publisher": publisher, "offer": offer, "sku": sku}}}
+    body = {
+        "location": "eastus",
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "identifier": {"publisher": publisher, "offer": offer, "sku": sku},
+        },
+    }
     body["properties"].update(props)
     return body

@@ -20,17 +20,28 @@ class StaticToken:
 
     def get_token_info(self, *scopes, options=None):
         from azure.core.credentials import AccessTokenInfo
+
         return AccessTokenInfo(self.token, int(time.time()) + 3600)
 
 
 def compute_client(server, subscription: str, **kwargs) -> ComputeManagementClient:
-    return ComputeManagementClient(StaticToken(server.token), subscription, base_url=server.url,
-                                   credential_scopes=["https://management.azure.com/.default"],
-                                   connection_verify=server.ca, polling_interval=kwargs.pop("polling_interval", 0),
-                                   **kwargs)
+    return ComputeManagementClient(
+        StaticToken(server.token),
+        subscription,
+        base_url=server.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=server.ca,
+        polling_interval=kwargs.pop("polling_interval", 0),
+        **kwargs,
+    )
 
 
 def resource_client(server, subscription: str) -> ResourceManagementClient:
-    return ResourceManagementClient(StaticToken(server.token), subscription, base_url=server.url,
-                                    credential_scopes=["https://management.azure.com/.default"],
-                                    connection_verify=server.ca, polling_interval=0)
+    return ResourceManagementClient(
+        StaticToken(server.token),
+        subscription,
+        base_url=server.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=server.ca,
+        polling_interval=0,
+    )

@@ -29,7 +29,7 @@ def image(mib: int, seed: int = 0) -> bytes:
     rnd = __import__("random").Random(seed)
     raw = bytearray(mib * MIB)
     raw[0:MIB] = rnd.randbytes(MIB)
-    raw[MIB + 4096:MIB + 8192] = rnd.randbytes(4096)
+    raw[MIB + 4096 : MIB + 8192] = rnd.randbytes(4096)
     raw[-MIB:] = rnd.randbytes(MIB)
     return vhd(bytes(raw))
 
@@ -39,15 +39,24 @@ def blob_client(server, url: str) -> BlobClient:
 
 
 def upload_disk(compute, server, group: str, name: str, data: bytes, *, end: bool = True) -> str:
-    compute.disks.begin_create_or_update(group, name, {
-        "location": "eastus", "properties": {"osType": "Linux", "hyperVGeneration": "V2", "creationData": {
-            "createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+    compute.disks.begin_create_or_update(
+        group,
+        name,
+        {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "hyperVGeneration": "V2",
+                "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)},
+            },
+        },
+    ).result()
     assert compute.disks.get(group, name).disk_state == "ReadyToUpload"
     sas = compute.disks.begin_grant_access(group, name, {"access": "Write", "durationInSeconds": 600}).result()
     assert compute.disks.get(group, name).disk_state == "ActiveUpload"
     client = blob_client(server, sas.access_sas)
     for offset in range(0, len(data), 4 * MIB):
-        piece = data[offset:offset + 4 * MIB]
+        piece = data[offset : offset + 4 * MIB]
         if piece.count(0) != len(piece):
             client.upload_page(piece, offset=offset, length=len(piece))
     if end:
@@ -105,13 +114,17 @@ def test_page_protocol_rules(compute, server, group, http):
     sas = upload_disk(compute, server, group, "d1", data, end=False)
     client = blob_client(server, sas)
     # The SDK refuses unaligned pages itself; the server must too, for clients that do not.
-    r = http.put(sas + "&comp=page", content=b"x" * 512,
-                 headers={"x-ms-page-write": "update", "x-ms-range": "bytes=100-611"})
+    r = http.put(
+        sas + "&comp=page", content=b"x" * 512, headers={"x-ms-page-write": "update", "x-ms-range": "bytes=100-611"}
+    )
     assert r.status_code == 416 and r.headers["x-ms-error-code"] == "InvalidPageRange"
     with pytest.raises(HttpResponseError):
         client.upload_page(b"x" * 512, offset=len(data), length=512)
-    r = http.put(sas + "&comp=page", content=b"x" * (4 * MIB + 512),
-                 headers={"x-ms-page-write": "update", "x-ms-range": f"bytes=0-{4 * MIB + 511}"})
+    r = http.put(
+        sas + "&comp=page",
+        content=b"x" * (4 * MIB + 512),
+        headers={"x-ms-page-write": "update", "x-ms-range": f"bytes=0-{4 * MIB + 511}"},
+    )
     assert r.status_code == 413 and r.headers["x-ms-error-code"] == "RequestBodyTooLarge"
     client.clear_page(offset=0, length=MIB)
     assert next(iter(client.list_page_ranges())).start >= MIB  # the cleared first MiB is a hole now
@@ -137,7 +150,7 @@ def test_concurrent_writers_to_one_chunk_lose_nothing(compute, server, group):
     compute.disks.begin_revoke_access(group, "d1").result()
     got = read_disk(compute, server, group, "d1")
     for i, page in enumerate(pages):
-        assert got[i * 1536:i * 1536 + 512] == page, f"page {i} lost"
+        assert got[i * 1536 : i * 1536 + 512] == page, f"page {i} lost"
 
 
 UPLOADER = """
@@ -157,8 +170,14 @@ def test_upload_resumes_after_the_client_is_killed(compute, server, group, tmp_p
     data = image(6, seed=5)
     source = tmp_path / "disk.vhd"
     source.write_bytes(data)
-    compute.disks.begin_create_or_update(group, "d1", {"location": "eastus", "properties": {
-        "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+    compute.disks.begin_create_or_update(
+        group,
+        "d1",
+        {
+            "location": "eastus",
+            "properties": {"osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}},
+        },
+    ).result()
     sas = compute.disks.begin_grant_access(group, "d1", {"access": "Write", "durationInSeconds": 600}).result()
     proc = subprocess.run([sys.executable, "-c", UPLOADER, sas.access_sas, server.ca, str(source), "3"])
     assert proc.returncode == -9
@@ -166,7 +185,7 @@ def test_upload_resumes_after_the_client_is_killed(compute, server, group, tmp_p
     landed = {i for r in client.list_page_ranges() for i in range(r.start // MIB, r.end // MIB + 1)}
     assert landed == {0, 1}  # the first three MiB made it (MiB 2 is all zeros: a hole), nothing after
     for offset in range(3 * MIB, len(data), MIB):
-        client.upload_page(data[offset:offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
+        client.upload_page(data[offset : offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
     compute.disks.begin_revoke_access(group, "d1").result()
     assert read_disk(compute, server, group, "d1") == data
 
@@ -180,10 +199,20 @@ def test_copies_and_snapshots_share_bytes(compute, server, group):
     upload_disk(compute, server, group, "d1", data)
     before = _chunk_files(server)
     src = compute.disks.get(group, "d1").id
-    compute.snapshots.begin_create_or_update(group, "s1", {"location": "eastus", "properties": {
-        "creationData": {"createOption": "Copy", "sourceResourceId": src}}}).result()
-    compute.disks.begin_create_or_update(group, "d2", {"location": "eastus", "properties": {
-        "creationData": {"createOption": "Copy", "sourceResourceId": compute.snapshots.get(group, "s1").id}}}
+    compute.snapshots.begin_create_or_update(
+        group,
+        "s1",
+        {"location": "eastus", "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": src}}},
+    ).result()
+    compute.disks.begin_create_or_update(
+        group,
+        "d2",
+        {
+            "location": "eastus",
+            "properties": {
+                "creationData": {"createOption": "Copy", "sourceResourceId": compute.snapshots.get(group, "s1").id}
+            },
+        },
     ).result()
     assert _chunk_files(server) == before  # no byte was copied
     snap = compute.snapshots.get(group, "s1")
@@ -193,8 +222,9 @@ def test_copies_and_snapshots_share_bytes(compute, server, group):
 
 
 def test_empty_disk_is_zeros_with_a_footer(compute, server, group):
-    compute.disks.begin_create_or_update(group, "e1", {"location": "eastus", "properties": {
-        "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}).result()
+    compute.disks.begin_create_or_update(
+        group, "e1", {"location": "eastus", "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
+    ).result()
     sas = compute.disks.begin_grant_access(group, "e1", {"access": "Read", "durationInSeconds": 60}).result()
     client = blob_client(server, sas.access_sas)
     assert client.get_blob_properties().size == (1 << 30) + 512
@@ -205,14 +235,26 @@ def test_empty_disk_is_zeros_with_a_footer(compute, server, group):
 
 
 def test_disk_rules(compute, server, group, http, subscription):
-    path = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/bad" \
-           "?api-version=2026-03-02"
-    r = http.put(path, json={"location": "eastus", "properties": {"creationData": {
-        "createOption": "Upload", "uploadSizeBytes": 5 * MIB}}})
+    path = (
+        f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/bad"
+        "?api-version=2026-03-02"
+    )
+    r = http.put(
+        path,
+        json={
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": 5 * MIB}},
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["target"] == "properties.creationData.uploadSizeBytes"
     assert "5243392" in r.json()["error"]["message"]  # the nearest valid size is suggested
-    r = http.put(path, json={"location": "eastus", "properties": {"creationData": {"createOption": "Copy",
-                                                                                   "sourceResourceId": "/nope"}}})
+    r = http.put(
+        path,
+        json={
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": "/nope"}},
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["target"] == "properties.creationData.sourceResourceId"
     r = http.put(path, json={"location": "eastus", "properties": {"creationData": {"createOption": "Empty"}}})
     assert r.status_code == 400 and r.json()["error"]["target"] == "properties.diskSizeGB"

@@ -9,22 +9,29 @@ from .conftest import definition_body
 
 
 def test_gallery_lifecycle(compute, group, subscription):
-    poller = compute.galleries.begin_create_or_update(group, "myGallery", {
-        "location": "East US", "tags": {"team": "infra"}, "properties": {"description": "golden images"}})
+    poller = compute.galleries.begin_create_or_update(
+        group,
+        "myGallery",
+        {"location": "East US", "tags": {"team": "infra"}, "properties": {"description": "golden images"}},
+    )
     created = poller.result()
     assert created.name == "myGallery"
     assert created.type == "Microsoft.Compute/galleries"
     assert created.location == "eastus"
     assert created.provisioning_state == "Succeeded"
     assert created.identifier.unique_name == f"{subscription}-MYGALLERY"
-    assert created.id == f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/myGallery"
+    assert (
+        created.id
+        == f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/myGallery"
+    )
 
     fetched = compute.galleries.get(group.upper(), "MYGALLERY")
     assert fetched.id == created.id
     assert fetched.tags == {"team": "infra"}
 
-    updated = compute.galleries.begin_update(group, "myGallery", {"properties": {"description": "v2"},
-                                                                  "tags": {"team": "ops"}}).result()
+    updated = compute.galleries.begin_update(
+        group, "myGallery", {"properties": {"description": "v2"}, "tags": {"team": "ops"}}
+    ).result()
     assert updated.description == "v2"
     assert updated.tags == {"team": "ops"}
     assert compute.galleries.get(group, "myGallery").description == "v2"
@@ -39,18 +46,31 @@ def test_gallery_lifecycle(compute, group, subscription):
 
 
 def test_definition_lifecycle(compute, group, gallery):
-    body = definition_body(hyperVGeneration="V2", features=[{"name": "SecurityType", "value": "TrustedLaunch"}],
-                           recommended={"vCPUs": {"min": 2, "max": 8}, "memory": {"min": 4, "max": 32}},
-                           description="ubuntu base")
+    body = definition_body(
+        hyperVGeneration="V2",
+        features=[{"name": "SecurityType", "value": "TrustedLaunch"}],
+        recommended={"vCPUs": {"min": 2, "max": 8}, "memory": {"min": 4, "max": 32}},
+        description="ubuntu base",
+    )
     created = compute.gallery_images.begin_create_or_update(group, gallery, "ubuntu", body).result()
     assert created.provisioning_state == "Succeeded"
     assert created.os_type == "Linux" and created.hyper_v_generation == "V2"
     assert created.architecture == "x64"
     assert created.features[0].name == "SecurityType"
 
-    updated = compute.gallery_images.begin_update(group, gallery, "ubuntu", {
-        "properties": {"recommended": {"vCPUs": {"min": 1, "max": 4}}, "description": "new",
-                       "endOfLifeDate": "2030-01-01T00:00:00Z", "releaseNoteUri": "https://example.com/n"}}).result()
+    updated = compute.gallery_images.begin_update(
+        group,
+        gallery,
+        "ubuntu",
+        {
+            "properties": {
+                "recommended": {"vCPUs": {"min": 1, "max": 4}},
+                "description": "new",
+                "endOfLifeDate": "2030-01-01T00:00:00Z",
+                "releaseNoteUri": "https://example.com/n",
+            }
+        },
+    ).result()
     assert updated.recommended.v_cp_us.max == 4
     assert updated.description == "new"
 

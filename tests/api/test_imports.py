@@ -18,8 +18,10 @@ from ..conftest import running_server
 from .test_disks import _chunk_files, read_disk
 
 MIB = 1 << 20
-ACCOUNT_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/storage/providers/" \
-             "Microsoft.Storage/storageAccounts/devstoreaccount1"
+ACCOUNT_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/storage/providers/"
+    "Microsoft.Storage/storageAccounts/devstoreaccount1"
+)
 UNKNOWN_ID = ACCOUNT_ID.replace("devstoreaccount1", "unknown")
 
 
@@ -30,7 +32,8 @@ def server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  (this mo
     (data_dir / "config.toml").write_text(
         f'[storage_accounts."{ACCOUNT_ID}"]\n'
         f'blob_endpoint = "{azurite.endpoint}"\n'
-        f'account_key = "{azurite.account_key}"\n')
+        f'account_key = "{azurite.account_key}"\n'
+    )
     with running_server(backend, data_dir) as srv:
         yield srv
 
@@ -51,8 +54,13 @@ def ext4_vhd(folder: Path, mib: int = 4) -> Path:
 
 
 def import_body(uri: str, account: str = ACCOUNT_ID) -> dict:
-    return {"location": "eastus", "properties": {"osType": "Linux", "creationData": {
-        "createOption": "Import", "sourceUri": uri, "storageAccountId": account}}}
+    return {
+        "location": "eastus",
+        "properties": {
+            "osType": "Linux",
+            "creationData": {"createOption": "Import", "sourceUri": uri, "storageAccountId": account},
+        },
+    }
 
 
 def test_disk_and_snapshot_import_read_back_byte_identical(compute, server, group, azurite, tmp_path):
@@ -71,9 +79,19 @@ def test_disk_and_snapshot_import_read_back_byte_identical(compute, server, grou
 def test_image_from_blob_uris(compute, server, group, azurite, tmp_path):
     os_vhd, data_vhd = ext4_vhd(tmp_path, 4), ext4_vhd(tmp_path, 6)
     os_uri, data_uri = azurite.upload(os_vhd), azurite.upload(data_vhd, name="data disk.vhd")
-    made = compute.images.begin_create_or_update(group, "img", {"location": "eastus", "properties": {
-        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": os_uri},
-                           "dataDisks": [{"lun": 2, "blobUri": data_uri}]}}}).result()
+    made = compute.images.begin_create_or_update(
+        group,
+        "img",
+        {
+            "location": "eastus",
+            "properties": {
+                "storageProfile": {
+                    "osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": os_uri},
+                    "dataDisks": [{"lun": 2, "blobUri": data_uri}],
+                }
+            },
+        },
+    ).result()
     assert made.provisioning_state == "Succeeded" and made.hyper_v_generation == "V1"
     assert made.storage_profile.os_disk.blob_uri == os_uri and made.storage_profile.os_disk.disk_size_gb == 1
     assert [(d.lun, d.blob_uri, d.disk_size_gb) for d in made.storage_profile.data_disks] == [(2, data_uri, 1)]
@@ -89,11 +107,24 @@ def test_image_from_blob_uris(compute, server, group, azurite, tmp_path):
 def test_image_mixing_a_managed_disk_and_a_blob(compute, server, group, azurite, tmp_path):
     os_vhd, data_vhd = ext4_vhd(tmp_path), ext4_vhd(tmp_path, 3)
     compute.disks.begin_create_or_update(group, "os", import_body(azurite.upload(os_vhd))).result()
-    made = compute.images.begin_create_or_update(group, "img", {"location": "eastus", "properties": {
-        "hyperVGeneration": "V2", "storageProfile": {
-            "osDisk": {"osType": "Linux", "osState": "Specialized",
-                       "managedDisk": {"id": compute.disks.get(group, "os").id}},
-            "dataDisks": [{"lun": 0, "blobUri": azurite.upload(data_vhd), "diskSizeGB": 8}]}}}).result()
+    made = compute.images.begin_create_or_update(
+        group,
+        "img",
+        {
+            "location": "eastus",
+            "properties": {
+                "hyperVGeneration": "V2",
+                "storageProfile": {
+                    "osDisk": {
+                        "osType": "Linux",
+                        "osState": "Specialized",
+                        "managedDisk": {"id": compute.disks.get(group, "os").id},
+                    },
+                    "dataDisks": [{"lun": 0, "blobUri": azurite.upload(data_vhd), "diskSizeGB": 8}],
+                },
+            },
+        },
+    ).result()
     assert made.provisioning_state == "Succeeded" and made.hyper_v_generation == "V2"
     assert made.storage_profile.os_disk.disk_size_gb == 1 and made.storage_profile.data_disks[0].disk_size_gb == 8
 
@@ -120,24 +151,41 @@ def bad_blobs(azurite, tmp_path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("what, phrase", [("missing", "does not exist"), ("size", "multiple of 1 MiB"),
-                                          ("footer", "not a fixed VHD")])
+@pytest.mark.parametrize(
+    "what, phrase", [("missing", "does not exist"), ("size", "multiple of 1 MiB"), ("footer", "not a fixed VHD")]
+)
 def test_failed_disk_and_snapshot_imports_leave_nothing(compute, group, bad_blobs, what, phrase):
     for ops in (compute.disks, compute.snapshots):
-        error = refused(lambda: ops.begin_create_or_update(group, "bad", import_body(bad_blobs[what])), phrase,
-                        "sourceUri")
+        error = refused(
+            lambda: ops.begin_create_or_update(group, "bad", import_body(bad_blobs[what])), phrase, "sourceUri"
+        )
         assert "InvalidParameter" in str(error)
         with pytest.raises(ResourceNotFoundError):
             ops.get(group, "bad")
 
 
-@pytest.mark.parametrize("what, phrase", [("missing", "does not exist"), ("size", "multiple of 1 MiB"),
-                                          ("footer", "not a fixed VHD")])
+@pytest.mark.parametrize(
+    "what, phrase", [("missing", "does not exist"), ("size", "multiple of 1 MiB"), ("footer", "not a fixed VHD")]
+)
 def test_failed_image_imports_leave_nothing(compute, group, azurite, tmp_path, bad_blobs, what, phrase):
     good = azurite.upload(ext4_vhd(tmp_path))
-    refused(lambda: compute.images.begin_create_or_update(group, "bad", {"location": "eastus", "properties": {
-        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": good},
-                           "dataDisks": [{"lun": 7, "blobUri": bad_blobs[what]}]}}}), phrase, bad_blobs[what])
+    refused(
+        lambda: compute.images.begin_create_or_update(
+            group,
+            "bad",
+            {
+                "location": "eastus",
+                "properties": {
+                    "storageProfile": {
+                        "osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": good},
+                        "dataDisks": [{"lun": 7, "blobUri": bad_blobs[what]}],
+                    }
+                },
+            },
+        ),
+        phrase,
+        bad_blobs[what],
+    )
     with pytest.raises(ResourceNotFoundError):
         compute.images.get(group, "bad")
     assert list(compute.images.list_by_resource_group(group)) == []
@@ -145,15 +193,29 @@ def test_failed_image_imports_leave_nothing(compute, group, azurite, tmp_path, b
 
 def test_unconfigured_storage_accounts_are_refused_at_once(compute, group, azurite, tmp_path):
     uri = azurite.upload(ext4_vhd(tmp_path))
-    refused(lambda: compute.disks.begin_create_or_update(group, "bad", import_body(uri, UNKNOWN_ID)),
-            "not known to this server", "storageAccountId")
+    refused(
+        lambda: compute.disks.begin_create_or_update(group, "bad", import_body(uri, UNKNOWN_ID)),
+        "not known to this server",
+        "storageAccountId",
+    )
     with pytest.raises(ResourceNotFoundError):
         compute.disks.get(group, "bad")
     # A managed image names no account: a blob on a host no configured account serves is refused the same way.
     elsewhere = uri.replace("127.0.0.1", "localhost")
-    refused(lambda: compute.images.begin_create_or_update(group, "bad", {"location": "eastus", "properties": {
-        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": elsewhere}}}}),
-        "not in a storage account known to this server", "blobUri")
+    refused(
+        lambda: compute.images.begin_create_or_update(
+            group,
+            "bad",
+            {
+                "location": "eastus",
+                "properties": {
+                    "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": elsewhere}}
+                },
+            },
+        ),
+        "not in a storage account known to this server",
+        "blobUri",
+    )
     with pytest.raises(ResourceNotFoundError):
         compute.images.get(group, "bad")
 
@@ -161,9 +223,19 @@ def test_unconfigured_storage_accounts_are_refused_at_once(compute, group, azuri
 def _definition(compute, group: str) -> tuple[str, str]:
     gallery = f"g{uuid.uuid4().hex[:8]}"
     compute.galleries.begin_create_or_update(group, gallery, {"location": "eastus"}).result()
-    compute.gallery_images.begin_create_or_update(group, gallery, "linux", {"location": "eastus", "properties": {
-        "osType": "Linux", "osState": "Generalized",
-        "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
+    compute.gallery_images.begin_create_or_update(
+        group,
+        gallery,
+        "linux",
+        {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "osState": "Generalized",
+                "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+            },
+        },
+    ).result()
     return gallery, "linux"
 
 
@@ -171,40 +243,96 @@ def test_version_from_vhd_blobs_and_from_a_managed_image(compute, server, group,
     gallery, definition = _definition(compute, group)
     os_vhd, data_vhd = ext4_vhd(tmp_path, 4), ext4_vhd(tmp_path, 3)
     os_uri, data_uri = azurite.upload(os_vhd), azurite.upload(data_vhd)
-    version = compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.0", {
-        "location": "eastus", "properties": {"storageProfile": {
-            "osDiskImage": {"source": {"uri": os_uri, "storageAccountId": ACCOUNT_ID}},
-            "dataDiskImages": [{"lun": 1, "source": {"uri": data_uri, "storageAccountId": ACCOUNT_ID}}]}}}).result()
+    version = compute.gallery_image_versions.begin_create_or_update(
+        group,
+        gallery,
+        definition,
+        "1.0.0",
+        {
+            "location": "eastus",
+            "properties": {
+                "storageProfile": {
+                    "osDiskImage": {"source": {"uri": os_uri, "storageAccountId": ACCOUNT_ID}},
+                    "dataDiskImages": [{"lun": 1, "source": {"uri": data_uri, "storageAccountId": ACCOUNT_ID}}],
+                }
+            },
+        },
+    ).result()
     assert version.provisioning_state == "Succeeded"
     assert version.storage_profile.data_disk_images[0].size_in_gb == 1
     for name, lun, vhd in (("v-os", None, os_vhd), ("v-data", 1, data_vhd)):
         ref = {"id": version.id} if lun is None else {"id": version.id, "lun": lun}
-        compute.disks.begin_create_or_update(group, name, {"location": "eastus", "properties": {
-            "creationData": {"createOption": "FromImage", "galleryImageReference": ref}}}).result()
+        compute.disks.begin_create_or_update(
+            group,
+            name,
+            {
+                "location": "eastus",
+                "properties": {"creationData": {"createOption": "FromImage", "galleryImageReference": ref}},
+            },
+        ).result()
         assert read_disk(compute, server, group, name) == vhd.read_bytes()
 
-    compute.images.begin_create_or_update(group, "img", {"location": "eastus", "properties": {
-        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": os_uri}}}}).result()
+    compute.images.begin_create_or_update(
+        group,
+        "img",
+        {
+            "location": "eastus",
+            "properties": {
+                "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized", "blobUri": os_uri}}
+            },
+        },
+    ).result()
     before = _chunk_files(server)
-    from_image = compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.1", {
-        "location": "eastus", "properties": {"storageProfile": {"source": {
-            "id": compute.images.get(group, "img").id}}}}).result()
+    from_image = compute.gallery_image_versions.begin_create_or_update(
+        group,
+        gallery,
+        definition,
+        "1.0.1",
+        {
+            "location": "eastus",
+            "properties": {"storageProfile": {"source": {"id": compute.images.get(group, "img").id}}},
+        },
+    ).result()
     assert from_image.provisioning_state == "Succeeded" and _chunk_files(server) == before
 
-    specialized = compute.images.begin_create_or_update(group, "spec", {"location": "eastus", "properties": {
-        "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Specialized", "blobUri": os_uri}}}}).result()
+    specialized = compute.images.begin_create_or_update(
+        group,
+        "spec",
+        {
+            "location": "eastus",
+            "properties": {
+                "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Specialized", "blobUri": os_uri}}
+            },
+        },
+    ).result()
     with pytest.raises(HttpResponseError) as exc:
-        compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.2", {
-            "location": "eastus", "properties": {"storageProfile": {"source": {"id": specialized.id}}}}).result()
+        compute.gallery_image_versions.begin_create_or_update(
+            group,
+            gallery,
+            definition,
+            "1.0.2",
+            {"location": "eastus", "properties": {"storageProfile": {"source": {"id": specialized.id}}}},
+        ).result()
     assert exc.value.status_code == 400 and "OS state is Specialized" in exc.value.message
 
 
 def test_version_from_a_bad_blob_fails_and_leaves_nothing(compute, server, group, bad_blobs):
     gallery, definition = _definition(compute, group)
     with pytest.raises(HttpResponseError) as exc:
-        compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, "1.0.0", {
-            "location": "eastus", "properties": {"storageProfile": {
-                "osDiskImage": {"source": {"uri": bad_blobs["footer"], "storageAccountId": ACCOUNT_ID}}}}}).result()
+        compute.gallery_image_versions.begin_create_or_update(
+            group,
+            gallery,
+            definition,
+            "1.0.0",
+            {
+                "location": "eastus",
+                "properties": {
+                    "storageProfile": {
+                        "osDiskImage": {"source": {"uri": bad_blobs["footer"], "storageAccountId": ACCOUNT_ID}}
+                    }
+                },
+            },
+        ).result()
     assert "not a fixed VHD" in str(exc.value)
     with pytest.raises(ResourceNotFoundError):
         compute.gallery_image_versions.get(group, gallery, definition, "1.0.0")

@@ -23,7 +23,8 @@ def server(backend, tmp_path_factory):
     premium = {r: str(data_dir / "fast" / r) for r in REGIONS}
     (data_dir / "config.toml").write_text(
         f"regions = {json.dumps(list(REGIONS))}\nchunk_size = {CHUNK}\nworkers = 2\ngc_grace_seconds = 1\n"
-        f"premium_zones = {{{', '.join(f'{r} = {json.dumps(p)}' for r, p in premium.items())}}}\n")
+        f"premium_zones = {{{', '.join(f'{r} = {json.dumps(p)}' for r, p in premium.items())}}}\n"
+    )
     with running_server(backend, data_dir) as srv:
         yield srv
 
@@ -40,11 +41,16 @@ def held(root, names: set[str]) -> dict[str, set[str]]:
 
 def test_premium_replicas_live_on_the_premium_zone_and_replica_0_fills_the_primary_too(env: Env):
     data = disk_image(2, seed=31)
-    names = {blake3.blake3(data[i:i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
+    names = {blake3.blake3(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
     fast, blobs = env.server.data_dir / "fast", env.server.data_dir / "blobs"
-    version = env.version("1.0.0", env.upload("os", data), [
-        {"name": "eastus", "storageAccountType": "Premium_LRS"},
-        {"name": "westus", "regionalReplicaCount": 2, "storageAccountType": "Premium_LRS"}])
+    version = env.version(
+        "1.0.0",
+        env.upload("os", data),
+        [
+            {"name": "eastus", "storageAccountType": "Premium_LRS"},
+            {"name": "westus", "regionalReplicaCount": 2, "storageAccountType": "Premium_LRS"},
+        ],
+    )
     # The source region's only replica is premium: the version is Succeeded once the capture is copied there.
     assert version.provisioning_state == "Succeeded"
     assert held(fast / "eastus", names) == {"root": names}
@@ -54,15 +60,27 @@ def test_premium_replicas_live_on_the_premium_zone_and_replica_0_fills_the_prima
     assert env.disk_from("d-premium", "1.0.0", "westus") == data
 
     plain = disk_image(2, seed=32)
-    plain_names = {blake3.blake3(plain[i:i + CHUNK]).hexdigest() for i in range(0, len(plain), CHUNK)}
+    plain_names = {blake3.blake3(plain[i : i + CHUNK]).hexdigest() for i in range(0, len(plain), CHUNK)}
     env.version("2.0.0", env.upload("os2", plain), [{"name": "eastus"}, {"name": "westus"}])
     env.completed("2.0.0", REGIONS)
     assert not held(fast, plain_names) and held(blobs / "westus", plain_names)  # Standard stays off the premium zone
 
-    env.compute.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {
-        "publishingProfile": {"targetRegions": [
-            {"name": "eastus", "storageAccountType": "Premium_LRS"},
-            {"name": "westus", "regionalReplicaCount": 1, "storageAccountType": "Premium_LRS"}]}}}).result()
+    env.compute.gallery_image_versions.begin_update(
+        "rg",
+        env.gallery,
+        "img",
+        "1.0.0",
+        {
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [
+                        {"name": "eastus", "storageAccountType": "Premium_LRS"},
+                        {"name": "westus", "regionalReplicaCount": 1, "storageAccountType": "Premium_LRS"},
+                    ]
+                }
+            }
+        },
+    ).result()
     deadline = time.monotonic() + 30
     while "replica1" in held(fast / "westus", names):  # younger than the 1 s grace period: run gc until it goes
         assert time.monotonic() < deadline, "gc never freed the dropped premium replica"

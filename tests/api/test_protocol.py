@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
-
 from sqlalchemy import insert
 
 from vmgallery.adapters.db.store import Database
@@ -35,15 +34,18 @@ def rg(http, subscription) -> str:
 
 
 def test_authentication(server, subscription):
-    import httpx
     import ssl
+
+    import httpx
+
     with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=server.ca)) as anon:
         assert anon.get("/healthz").json() == {"status": "ok"}
         r = anon.get(f"/subscriptions/{subscription}/resourceGroups?{RG_API}")
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "AuthenticationFailed"
-        r = anon.get(f"/subscriptions/{subscription}/resourceGroups?{RG_API}",
-                     headers={"Authorization": "Bearer not-the-token"})
+        r = anon.get(
+            f"/subscriptions/{subscription}/resourceGroups?{RG_API}", headers={"Authorization": "Bearer not-the-token"}
+        )
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "InvalidAuthenticationToken"
         spec = anon.get("/openapi.json").json()
@@ -61,8 +63,10 @@ def test_api_version_required_and_checked(http, subscription, rg):
 def test_paths_are_case_insensitive_and_keep_created_casing(http, subscription, rg):
     r = http.put(f"{gallery_path(subscription, rg, 'MyGal')}?{GALLERY_API}", json={"location": "westus"})
     assert r.status_code == 201
-    shouted = f"/SUBSCRIPTIONS/{subscription.upper()}/RESOURCEGROUPS/{rg.upper()}/PROVIDERS/MICROSOFT.COMPUTE/" \
-              f"GALLERIES/MYGAL?{GALLERY_API}"
+    shouted = (
+        f"/SUBSCRIPTIONS/{subscription.upper()}/RESOURCEGROUPS/{rg.upper()}/PROVIDERS/MICROSOFT.COMPUTE/"
+        f"GALLERIES/MYGAL?{GALLERY_API}"
+    )
     got = http.get(shouted)
     assert got.status_code == 200
     assert got.json()["name"] == "MyGal"
@@ -95,8 +99,10 @@ def test_lro_headers_status_and_results(http, subscription, rg):
 
 
 def test_unknown_operation_is_404(http, subscription):
-    r = http.get(f"/subscriptions/{subscription}/providers/Microsoft.Compute/locations/eastus/capsOperations/"
-                 f"{uuid.uuid4()}?{GALLERY_API}")
+    r = http.get(
+        f"/subscriptions/{subscription}/providers/Microsoft.Compute/locations/eastus/capsOperations/"
+        f"{uuid.uuid4()}?{GALLERY_API}"
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "ResourceNotFound"
 
 
@@ -144,8 +150,9 @@ def test_resource_groups(resources, compute, http, subscription):
     assert (r.status_code, r.json()["error"]["target"]) == (400, "location")
 
     compute.galleries.begin_create_or_update(rg, "g", {"location": "westeurope"}).result()
-    compute.gallery_images.begin_create_or_update(rg, "g", "i", {**definition_body(), "location": "westeurope"}
-                                                  ).result()
+    compute.gallery_images.begin_create_or_update(
+        rg, "g", "i", {**definition_body(), "location": "westeurope"}
+    ).result()
     resources.resource_groups.begin_delete(rg).result()  # takes what it contains with it, as in ARM
     with pytest.raises(ResourceNotFoundError):
         resources.resource_groups.get(rg)
@@ -162,12 +169,27 @@ def _seed_groups(server, subscription: str, count: int) -> list[str]:
     rows = []
     for name in names:
         rid = f"/subscriptions/{subscription}/resourceGroups/{name}"
-        rows.append(dict(key=rid.lower(), type="microsoft.resources/resourcegroups",
-                         parent_key=f"/subscriptions/{subscription}".lower(), subscription=subscription.lower(),
-                         group_key=rid.lower(), location="eastus", natural_key=None, state="Succeeded",
-                         body={"id": rid, "name": name, "type": "Microsoft.Resources/resourceGroups",
-                               "location": "eastus", "properties": {"provisioningState": "Succeeded"}},
-                         created_at=now, updated_at=now))
+        rows.append(
+            dict(
+                key=rid.lower(),
+                type="microsoft.resources/resourcegroups",
+                parent_key=f"/subscriptions/{subscription}".lower(),
+                subscription=subscription.lower(),
+                group_key=rid.lower(),
+                location="eastus",
+                natural_key=None,
+                state="Succeeded",
+                body={
+                    "id": rid,
+                    "name": name,
+                    "type": "Microsoft.Resources/resourceGroups",
+                    "location": "eastus",
+                    "properties": {"provisioningState": "Succeeded"},
+                },
+                created_at=now,
+                updated_at=now,
+            )
+        )
     with db.write() as tx:
         tx.conn.execute(insert(resources_table), rows)
     db.dispose()

@@ -14,8 +14,8 @@ import uuid
 
 import blake3
 import httpx
-import zstandard
 import pytest
+import zstandard
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
@@ -39,7 +39,8 @@ def server(backend, tmp_path_factory):
         f"regions = {list(REGIONS)!r}\nchunk_size = {CHUNK}\nworkers = 3\ngc_grace_seconds = 1\n"
         f"replication_bandwidth = {{northeurope = {4 * MIB}, westeurope = {4 * MIB}}}\n"
         "replication_concurrency = {westeurope = 1}\n"
-        f'zones = {{brokenregion = ["{broken}"]}}\n'.replace("'", '"'))
+        f'zones = {{brokenregion = ["{broken}"]}}\n'.replace("'", '"')
+    )
     with running_server(backend, data_dir) as srv:
         yield srv
 
@@ -55,14 +56,28 @@ def make_env(server):
     """A subscription with group `rg`, a gallery and a Linux image definition `img`, on `server`."""
     sub = str(uuid.uuid4())
     with server.http() as http:
-        assert http.put(f"/subscriptions/{sub}/resourceGroups/rg?api-version=2024-11-01",
-                        json={"location": "eastus"}).status_code == 201
+        assert (
+            http.put(
+                f"/subscriptions/{sub}/resourceGroups/rg?api-version=2024-11-01", json={"location": "eastus"}
+            ).status_code
+            == 201
+        )
     with compute_client(server, sub) as compute:
         gallery = f"g{uuid.uuid4().hex[:8]}"
         compute.galleries.begin_create_or_update("rg", gallery, {"location": "eastus"}).result()
-        compute.gallery_images.begin_create_or_update("rg", gallery, "img", {"location": "eastus", "properties": {
-            "osType": "Linux", "osState": "Generalized",
-            "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
+        compute.gallery_images.begin_create_or_update(
+            "rg",
+            gallery,
+            "img",
+            {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Linux",
+                    "osState": "Generalized",
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                },
+            },
+        ).result()
         yield Env(server, sub, compute, gallery)
 
 
@@ -71,27 +86,43 @@ class Env:
         self.server, self.sub, self.compute, self.gallery = server, sub, compute, gallery
 
     def path(self, version: str) -> str:
-        return f"/subscriptions/{self.sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/{self.gallery}/" \
-               f"images/img/versions/{version}?api-version=2024-03-03"
+        return (
+            f"/subscriptions/{self.sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/{self.gallery}/"
+            f"images/img/versions/{version}?api-version=2024-03-03"
+        )
 
     def upload(self, name: str, data: bytes) -> str:
         c = self.compute
-        c.disks.begin_create_or_update("rg", name, {"location": "eastus", "properties": {
-            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+        c.disks.begin_create_or_update(
+            "rg",
+            name,
+            {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Linux",
+                    "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)},
+                },
+            },
+        ).result()
         sas = c.disks.begin_grant_access("rg", name, {"access": "Write", "durationInSeconds": 600}).result()
         client = BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca)
         for offset in range(0, len(data), 4 * MIB):
-            piece = data[offset:offset + 4 * MIB]
+            piece = data[offset : offset + 4 * MIB]
             client.upload_page(piece, offset=offset, length=len(piece))
         c.disks.begin_revoke_access("rg", name).result()
         return c.disks.get("rg", name).id
 
     def version(self, name: str, source: str, regions: list[dict], **profile):
-        body = {"location": "eastus", "properties": {
-            "publishingProfile": {"targetRegions": regions, **profile},
-            "storageProfile": {"osDiskImage": {"source": {"id": source}}}}}
-        return self.compute.gallery_image_versions.begin_create_or_update("rg", self.gallery, "img", name,
-                                                                          body).result()
+        body = {
+            "location": "eastus",
+            "properties": {
+                "publishingProfile": {"targetRegions": regions, **profile},
+                "storageProfile": {"osDiskImage": {"source": {"id": source}}},
+            },
+        }
+        return self.compute.gallery_image_versions.begin_create_or_update(
+            "rg", self.gallery, "img", name, body
+        ).result()
 
     def status(self, name: str) -> dict:
         with self.server.http() as http:
@@ -115,13 +146,23 @@ class Env:
         c = self.compute
         group = f"rg-{region}"
         c_http = self.server.http()
-        c_http.put(f"/subscriptions/{self.sub}/resourceGroups/{group}?api-version=2024-11-01",
-                   json={"location": region})
+        c_http.put(
+            f"/subscriptions/{self.sub}/resourceGroups/{group}?api-version=2024-11-01", json={"location": region}
+        )
         c_http.close()
-        vid = c.gallery_image_versions.get("rg", self.gallery, "img", version).id if version != "latest" else \
-            c.gallery_images.get("rg", self.gallery, "img").id + "/versions/latest"
-        c.disks.begin_create_or_update(group, disk, {"location": region, "properties": {"creationData": {
-            "createOption": "FromImage", "galleryImageReference": {"id": vid}}}}).result()
+        vid = (
+            c.gallery_image_versions.get("rg", self.gallery, "img", version).id
+            if version != "latest"
+            else c.gallery_images.get("rg", self.gallery, "img").id + "/versions/latest"
+        )
+        c.disks.begin_create_or_update(
+            group,
+            disk,
+            {
+                "location": region,
+                "properties": {"creationData": {"createOption": "FromImage", "galleryImageReference": {"id": vid}}},
+            },
+        ).result()
         sas = c.disks.begin_grant_access(group, disk, {"access": "Read", "durationInSeconds": 600}).result()
         data = BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca).download_blob().readall()
         c.disks.begin_revoke_access(group, disk).result()
@@ -152,10 +193,15 @@ def zone_chunks(server, region: str) -> dict[str, int]:
 def test_three_regions_with_replica_counts_and_zone_spreading(env):
     data = disk_image(2, seed=1)
     source = env.upload("os", data)
-    version = env.version("1.0.0", source, [
-        {"name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"},
-        {"name": "westus", "regionalReplicaCount": 2, "storageAccountType": "Standard_LRS"},
-        {"name": "westeurope", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}])
+    version = env.version(
+        "1.0.0",
+        source,
+        [
+            {"name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"},
+            {"name": "westus", "regionalReplicaCount": 2, "storageAccountType": "Standard_LRS"},
+            {"name": "westeurope", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"},
+        ],
+    )
     assert version.provisioning_state == "Succeeded"  # the source region (both its replicas) is complete
     env.completed("1.0.0", ("eastus", "westus", "westeurope"))
     chunks = len(data) // CHUNK
@@ -176,7 +222,7 @@ def test_a_one_percent_change_moves_about_one_percent(env):
     second = bytearray(first)
     blocks = total // CHUNK
     for block in __import__("random").Random(3).sample(range(blocks), max(1, blocks // 100)):  # 1 % of the blocks
-        second[block * CHUNK + 8192:block * CHUNK + 12288] = os.urandom(4096)
+        second[block * CHUNK + 8192 : block * CHUNK + 12288] = os.urandom(4096)
     env.version("1.0.1", env.upload("b", bytes(second)), [{"name": "eastus"}, {"name": "westus"}])
     env.completed("1.0.1", ("eastus", "westus"))
     moved_first = env.replicas("1.0.0")[("westus", 0)].bytes_copied
@@ -199,23 +245,56 @@ def test_adding_and_removing_regions(env):
     env.version("1.0.0", source, [{"name": "eastus"}])
     c = env.compute
     with env.server.http() as http:
-        plan = http.post(env.path("1.0.0").replace("?", "/replicationPlan?"), json={"properties": {
-            "publishingProfile": {"targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]}}})
+        plan = http.post(
+            env.path("1.0.0").replace("?", "/replicationPlan?"),
+            json={
+                "properties": {
+                    "publishingProfile": {
+                        "targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]
+                    }
+                }
+            },
+        )
     assert plan.status_code == 200, plan.text
     assert plan.json()["added"] == [{"region": "westus", "replicas": 2}]
     assert plan.json()["bytesToMove"]["westus"] >= 2 * 2 * MIB  # two replicas that hold nothing of it yet
     assert set(env.status("1.0.0")) == {"eastus"}  # the plan changed nothing
-    c.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {"publishingProfile": {
-        "targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]}}}).result()
+    c.gallery_image_versions.begin_update(
+        "rg",
+        env.gallery,
+        "img",
+        "1.0.0",
+        {
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [{"name": "eastus"}, {"name": "westus", "regionalReplicaCount": 2}]
+                }
+            }
+        },
+    ).result()
     env.completed("1.0.0", ("westus",))
     with pytest.raises(ResourceExistsError) as exc:
-        c.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {
-            "publishingProfile": {"targetRegions": [{"name": "eastus"}]}}}).result()
+        c.gallery_image_versions.begin_update(
+            "rg",
+            env.gallery,
+            "img",
+            "1.0.0",
+            {"properties": {"publishingProfile": {"targetRegions": [{"name": "eastus"}]}}},
+        ).result()
     assert "westus" in exc.value.message and "allowDeletionOfReplicatedLocations" in exc.value.message
     assert set(env.status("1.0.0")) == {"eastus", "westus"}
-    c.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {
-        "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
-        "safetyProfile": {"allowDeletionOfReplicatedLocations": True}}}).result()
+    c.gallery_image_versions.begin_update(
+        "rg",
+        env.gallery,
+        "img",
+        "1.0.0",
+        {
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            }
+        },
+    ).result()
     assert set(env.status("1.0.0")) == {"eastus"}
     with pytest.raises(HttpResponseError) as exc:
         env.disk_from("d", "1.0.0", "westus")
@@ -240,9 +319,10 @@ def test_latest_per_region_and_a_failing_region_retried_on_its_own(env):
     env.version("1.0.0", env.upload("a", old), [{"name": "eastus"}, {"name": "westus"}])
     env.completed("1.0.0", ("westus",))
     env.version("2.0.0", env.upload("b", new), [{"name": "eastus"}, {"name": "westus"}, {"name": "brokenregion"}])
-    failed = env.wait("2.0.0", lambda s: s["brokenregion"]["state"] == "Failed" and
-                      s["westus"]["state"] == "Completed")
-    assert "NotADirectory" in failed["brokenregion"]["details"] or "Not a directory" in failed["brokenregion"]["details"]
+    failed = env.wait("2.0.0", lambda s: s["brokenregion"]["state"] == "Failed" and s["westus"]["state"] == "Completed")
+    assert (
+        "NotADirectory" in failed["brokenregion"]["details"] or "Not a directory" in failed["brokenregion"]["details"]
+    )
     assert env.disk_from("new-east", "latest", "eastus") == new
     assert env.disk_from("new-west", "latest", "westus") == new
     with pytest.raises(HttpResponseError):  # no version is usable in the broken region yet
@@ -256,11 +336,14 @@ def test_latest_per_region_and_a_failing_region_retried_on_its_own(env):
 
 def test_corrupt_and_missing_chunks_are_healed_from_another_replica(env):
     data = disk_image(2, seed=9)
-    env.version("1.0.0", env.upload("os", data), [
-        {"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"}])
+    env.version(
+        "1.0.0",
+        env.upload("os", data),
+        [{"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"}],
+    )
     env.completed("1.0.0", ("westeurope",))
     zone = env.server.data_dir / "blobs" / "westeurope" / "zone1"
-    names = {blake3.blake3(data[i:i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
+    names = {blake3.blake3(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
     files = sorted(p for p in zone.rglob("chunks/*/*/*") if p.name in names)
     files[0].write_bytes(files[1].read_bytes())  # a valid frame with the wrong content
     files[2].unlink()
@@ -282,7 +365,7 @@ def admin(server, *args: str) -> subprocess.CompletedProcess:
 
 def test_admin_verify_finds_and_repairs_and_gc_frees_a_removed_region(env):
     data = disk_image(2, seed=12)
-    names = {blake3.blake3(data[i:i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
+    names = {blake3.blake3(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
     env.version("1.0.0", env.upload("os", data), [{"name": "eastus"}, {"name": "westus"}])
     env.completed("1.0.0", ("westus",))
     west = env.server.data_dir / "blobs" / "westus"
@@ -294,9 +377,18 @@ def test_admin_verify_finds_and_repairs_and_gc_frees_a_removed_region(env):
     assert fixed.returncode == 0 and json.loads(fixed.stdout)["repaired"] >= 1, fixed.stdout + fixed.stderr
     assert blake3.blake3(zstandard.ZstdDecompressor().decompress(mine[0].read_bytes())).hexdigest() == mine[0].name
 
-    env.compute.gallery_image_versions.begin_update("rg", env.gallery, "img", "1.0.0", {"properties": {
-        "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
-        "safetyProfile": {"allowDeletionOfReplicatedLocations": True}}}).result()
+    env.compute.gallery_image_versions.begin_update(
+        "rg",
+        env.gallery,
+        "img",
+        "1.0.0",
+        {
+            "properties": {
+                "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
+                "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+            }
+        },
+    ).result()
     deadline = time.monotonic() + 30
     while any(p.exists() for p in mine):  # chunks younger than the 1 s grace period stay: run gc until they go
         assert time.monotonic() < deadline, "gc never freed the removed region's copy"
@@ -305,8 +397,11 @@ def test_admin_verify_finds_and_repairs_and_gc_frees_a_removed_region(env):
 
 
 def test_region_concurrency_is_bounded(env):
-    env.version("1.0.0", env.upload("os", disk_image(4, seed=13)), [
-        {"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}])
+    env.version(
+        "1.0.0",
+        env.upload("os", disk_image(4, seed=13)),
+        [{"name": "eastus"}, {"name": "westeurope", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}],
+    )
     most = 0
     deadline = time.monotonic() + 60
     while True:

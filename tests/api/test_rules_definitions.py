@@ -57,10 +57,15 @@ def test_defaults_through_sdk(compute, group, gallery):
 
 
 def test_explicit_values_and_canonical_spelling(where):
-    props = created(where, definition_body(osType="windows", osState="specialized", hyperVGeneration="v2",
-                                           architecture="ARM64"))
+    props = created(
+        where, definition_body(osType="windows", osState="specialized", hyperVGeneration="v2", architecture="ARM64")
+    )
     assert (props["osType"], props["osState"], props["hyperVGeneration"], props["architecture"]) == (
-        "Windows", "Specialized", "V2", "Arm64")
+        "Windows",
+        "Specialized",
+        "V2",
+        "Arm64",
+    )
 
 
 @pytest.mark.parametrize("key", ["osType", "osState", "identifier"])
@@ -86,8 +91,9 @@ def test_identifier_part_missing(where, key):
     refused(where, body, f"properties.identifier.{key}", key)
 
 
-@pytest.mark.parametrize("key, value", [("osType", "BeOS"), ("osState", "Frozen"), ("hyperVGeneration", "V3"),
-                                        ("architecture", "x86")])
+@pytest.mark.parametrize(
+    "key, value", [("osType", "BeOS"), ("osState", "Frozen"), ("hyperVGeneration", "V3"), ("architecture", "x86")]
+)
 def test_enum_value_rejected(where, key, value):
     refused(where, definition_body(**{key: value}), f"properties.{key}", f"'{value}'")
 
@@ -97,33 +103,54 @@ def feature_body(name: str, value: str, gen: str = "V2") -> dict:
     return definition_body(hyperVGeneration=gen, features=[{"name": name, "value": value}])
 
 
-@pytest.mark.parametrize("name, value, canonical", [
-    ("IsHibernateSupported", "True", "True"), ("IsHibernateSupported", "false", "False"),
-    ("IsAcceleratedNetworkSupported", "True", "True"), ("IsAcceleratedNetworkSupported", "False", "False"),
-    ("DiskControllerTypes", "SCSI", "SCSI"), ("DiskControllerTypes", "SCSI, NVMe", "SCSI, NVMe"),
-])
+@pytest.mark.parametrize(
+    "name, value, canonical",
+    [
+        ("IsHibernateSupported", "True", "True"),
+        ("IsHibernateSupported", "false", "False"),
+        ("IsAcceleratedNetworkSupported", "True", "True"),
+        ("IsAcceleratedNetworkSupported", "False", "False"),
+        ("DiskControllerTypes", "SCSI", "SCSI"),
+        ("DiskControllerTypes", "SCSI, NVMe", "SCSI, NVMe"),
+    ],
+)
 def test_feature_value_allowed(where, name, value, canonical):
     props = created(where, feature_body(name, value, gen="V1"))
     assert props["features"] == [{"name": name, "value": canonical}]
 
 
-@pytest.mark.parametrize("name, value", [("IsHibernateSupported", "maybe"), ("IsAcceleratedNetworkSupported", "1"),
-                                         ("DiskControllerTypes", "NVMe"), ("DiskControllerTypes", "IDE"),
-                                         ("SecurityType", "Standard")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("IsHibernateSupported", "maybe"),
+        ("IsAcceleratedNetworkSupported", "1"),
+        ("DiskControllerTypes", "NVMe"),
+        ("DiskControllerTypes", "IDE"),
+        ("SecurityType", "Standard"),
+    ],
+)
 def test_feature_value_rejected(where, name, value):
     refused(where, feature_body(name, value), "properties.features[0].value", f"'{value}'")
 
 
 def test_unknown_feature_rejected(where):
-    refused(where, feature_body("IsWarpDriveSupported", "True"), "properties.features[0].name",
-            "IsWarpDriveSupported")
+    refused(where, feature_body("IsWarpDriveSupported", "True"), "properties.features[0].name", "IsWarpDriveSupported")
 
 
-@pytest.mark.parametrize("value", ["TrustedLaunchSupported", "TrustedLaunch", "ConfidentialVmSupported",
-                                   "ConfidentialVM", "TrustedLaunchAndConfidentialVmSupported"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "TrustedLaunchSupported",
+        "TrustedLaunch",
+        "ConfidentialVmSupported",
+        "ConfidentialVM",
+        "TrustedLaunchAndConfidentialVmSupported",
+    ],
+)
 def test_security_types_on_v2(compute, group, gallery, value):
     image = compute.gallery_images.begin_create_or_update(
-        group, gallery, "img", feature_body("SecurityType", value)).result()
+        group, gallery, "img", feature_body("SecurityType", value)
+    ).result()
     assert [(f.name, f.value) for f in image.features] == [("SecurityType", value)]
 
 
@@ -145,26 +172,34 @@ def test_security_type_needs_v2_through_sdk(compute, group, gallery):
 def shared_gallery(request, arm, group):
     sharing = {"permissions": request.param}
     if request.param == "Community":
-        sharing["communityGalleryInfo"] = {"publisherUri": "https://example.com", "publisherContact": "a@b.c",
-                                           "eula": "https://example.com/eula", "publicNamePrefix": "pfx"}
-    return request.param, arm.make_gallery(group, body={"location": "eastus",
-                                                        "properties": {"sharingProfile": sharing}})
+        sharing["communityGalleryInfo"] = {
+            "publisherUri": "https://example.com",
+            "publisherContact": "a@b.c",
+            "eula": "https://example.com/eula",
+            "publicNamePrefix": "pfx",
+        }
+    return request.param, arm.make_gallery(
+        group, body={"location": "eastus", "properties": {"sharingProfile": sharing}}
+    )
 
 
-@pytest.mark.parametrize("value, instead", [("TrustedLaunch", "TrustedLaunchSupported"),
-                                            ("ConfidentialVM", "ConfidentialVmSupported")])
+@pytest.mark.parametrize(
+    "value, instead", [("TrustedLaunch", "TrustedLaunchSupported"), ("ConfidentialVM", "ConfidentialVmSupported")]
+)
 def test_only_security_types_refused_in_shared_gallery(arm, group, shared_gallery, value, instead):
     permissions, gallery = shared_gallery
     path = arm.image_path(group, gallery, "img")
-    refused((arm, path), feature_body("SecurityType", value), "properties.features[0].value",
-            value, permissions, instead)
+    refused(
+        (arm, path), feature_body("SecurityType", value), "properties.features[0].value", value, permissions, instead
+    )
     # The "supported" form is what a shared gallery takes.
     assert created((arm, path), feature_body("SecurityType", instead))["features"][0]["value"] == instead
 
 
 def test_only_security_type_allowed_in_private_gallery(arm, group):
-    gallery = arm.make_gallery(group, body={"location": "eastus",
-                                            "properties": {"sharingProfile": {"permissions": "Private"}}})
+    gallery = arm.make_gallery(
+        group, body={"location": "eastus", "properties": {"sharingProfile": {"permissions": "Private"}}}
+    )
     props = created((arm, arm.image_path(group, gallery, "img")), feature_body("SecurityType", "TrustedLaunch"))
     assert props["features"][0]["value"] == "TrustedLaunch"
 
@@ -173,8 +208,9 @@ def test_only_security_type_allowed_in_private_gallery(arm, group):
 @pytest.mark.parametrize("key", ["vCPUs", "memory"])
 def test_recommended_range(where, key):
     arm, path = where
-    refused(where, definition_body(recommended={key: {"min": 16, "max": 4}}), f"properties.recommended.{key}.min",
-            "16", "4")
+    refused(
+        where, definition_body(recommended={key: {"min": 16, "max": 4}}), f"properties.recommended.{key}.min", "16", "4"
+    )
     props = created(where, definition_body(recommended={key: {"min": 4, "max": 4}}))
     assert props["recommended"] == {key: {"min": 4, "max": 4}}
 
@@ -190,15 +226,23 @@ def test_recommended_range_through_sdk(compute, group, gallery):
 
 
 def test_disallowed_disk_types(where):
-    refused(where, definition_body(disallowed={"diskTypes": ["Premium_LRS", "Floppy_LRS"]}),
-            "properties.disallowed.diskTypes[1]", "'Floppy_LRS'")
+    refused(
+        where,
+        definition_body(disallowed={"diskTypes": ["Premium_LRS", "Floppy_LRS"]}),
+        "properties.disallowed.diskTypes[1]",
+        "'Floppy_LRS'",
+    )
     props = created(where, definition_body(disallowed={"diskTypes": ["Premium_LRS", "standardssd_lrs"]}))
     assert props["disallowed"] == {"diskTypes": ["Premium_LRS", "StandardSSD_LRS"]}
 
 
 def test_purchase_plan_needs_all_three(where):
-    refused(where, definition_body(purchasePlan={"name": "plan", "publisher": "pub"}),
-            "properties.purchasePlan.product", "product")
+    refused(
+        where,
+        definition_body(purchasePlan={"name": "plan", "publisher": "pub"}),
+        "properties.purchasePlan.product",
+        "product",
+    )
     refused(where, definition_body(purchasePlan={"product": "prod"}), "properties.purchasePlan.name", "name")
     plan = {"name": "plan", "publisher": "pub", "product": "prod"}
     assert created(where, definition_body(purchasePlan=plan))["purchasePlan"] == plan
@@ -215,15 +259,20 @@ def test_uris(where, key):
 def test_end_of_life_date(where):
     refused(where, definition_body(endOfLifeDate="next tuesday"), "properties.endOfLifeDate", "'next tuesday'")
     assert created(where, definition_body(endOfLifeDate="2030-01-01T00:00:00Z"))["endOfLifeDate"] == (
-        "2030-01-01T00:00:00Z")
+        "2030-01-01T00:00:00Z"
+    )
 
 
 def test_end_of_life_date_through_sdk(compute, group, gallery):
     import datetime
-    eol = datetime.datetime(2031, 6, 1, tzinfo=datetime.timezone.utc)
+
+    eol = datetime.datetime(2031, 6, 1, tzinfo=datetime.UTC)
     image = compute.gallery_images.begin_create_or_update(
-        group, gallery, "img", definition_body(endOfLifeDate=eol.isoformat(), description="base",
-                                               eula="By using this image you agree.")).result()
+        group,
+        gallery,
+        "img",
+        definition_body(endOfLifeDate=eol.isoformat(), description="base", eula="By using this image you agree."),
+    ).result()
     assert image.end_of_life_date == eol
     assert image.description == "base" and image.eula == "By using this image you agree."
 

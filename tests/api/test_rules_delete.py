@@ -19,8 +19,16 @@ def test_gallery_with_definitions_not_deleted(arm, group, gallery):
     for name in ("alpha", "beta"):
         arm.make_image(group, gallery, name, definition_body(sku=name))
     before = arm.state(arm.gallery_path(group, gallery))
-    error = assert_error(arm.delete(arm.gallery_path(group, gallery)), 409, "OperationNotAllowed", gallery,
-                         gallery, "'alpha'", "'beta'", "2")
+    error = assert_error(
+        arm.delete(arm.gallery_path(group, gallery)),
+        409,
+        "OperationNotAllowed",
+        gallery,
+        gallery,
+        "'alpha'",
+        "'beta'",
+        "2",
+    )
     assert "Delete them first" in error["message"]
     assert arm.state(arm.gallery_path(group, gallery)) == before
     assert sorted(arm.names(arm.gallery_path(group, gallery) + "/images")) == ["alpha", "beta"]
@@ -29,8 +37,9 @@ def test_gallery_with_definitions_not_deleted(arm, group, gallery):
 def test_many_definitions_named_with_a_count(arm, group, gallery):
     for i in range(12):
         arm.make_image(group, gallery, f"img{i:02d}", definition_body(sku=f"s{i}"))
-    error = assert_error(arm.delete(arm.gallery_path(group, gallery)), 409, "OperationNotAllowed", gallery,
-                         "12", "'img00'", "and 2 more")
+    error = assert_error(
+        arm.delete(arm.gallery_path(group, gallery)), 409, "OperationNotAllowed", gallery, "12", "'img00'", "and 2 more"
+    )
     assert "'img11'" not in error["message"]
 
 

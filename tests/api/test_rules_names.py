@@ -10,23 +10,27 @@ from .conftest import definition_body
 from .rules_support import Arm, assert_error
 
 GOOD_GALLERIES = ["g", "7", "my-gallery", "my_gallery_", "my.gallery.v2", "G" * 80]
-BAD_GALLERIES = [("_gallery", "must start with a letter or a digit"),
-                 ("-gallery", "must start with a letter or a digit"),
-                 ("gallery-", "must not end with '-'"),
-                 ("gallery.", "must not end with '.'"),
-                 ("g" * 81, "the limit is 80"),
-                 ("my gallery", "' '"),
-                 ("gal$lery", "'$'"),
-                 ("galérie", "'é'")]
+BAD_GALLERIES = [
+    ("_gallery", "must start with a letter or a digit"),
+    ("-gallery", "must start with a letter or a digit"),
+    ("gallery-", "must not end with '-'"),
+    ("gallery.", "must not end with '.'"),
+    ("g" * 81, "the limit is 80"),
+    ("my gallery", "' '"),
+    ("gal$lery", "'$'"),
+    ("galérie", "'é'"),
+]
 GOOD_IMAGES = ["i", "ubuntu-22.04_lts", "9lives", "I" * 80]
-BAD_IMAGES = [("-img", "must start with a letter or a digit"),
-              ("_img", "must start with a letter or a digit"),
-              ("img_", "must not end with '_'"),
-              ("img-", "must not end with '-'"),
-              ("img.", "must not end with '.'"),
-              ("i" * 81, "the limit is 80"),
-              ("im g", "' '"),
-              ("img+1", "'+'")]
+BAD_IMAGES = [
+    ("-img", "must start with a letter or a digit"),
+    ("_img", "must start with a letter or a digit"),
+    ("img_", "must not end with '_'"),
+    ("img-", "must not end with '-'"),
+    ("img.", "must not end with '.'"),
+    ("i" * 81, "the limit is 80"),
+    ("im g", "' '"),
+    ("img+1", "'+'"),
+]
 
 
 @pytest.fixture
@@ -61,7 +65,8 @@ def test_gallery_name_rejected_through_sdk(compute, group):
 def test_image_names_allowed(compute, group, gallery):
     for i, name in enumerate(GOOD_IMAGES):
         created = compute.gallery_images.begin_create_or_update(
-            group, gallery, name, definition_body(sku=f"sku{i}")).result()
+            group, gallery, name, definition_body(sku=f"sku{i}")
+        ).result()
         assert created.name == name
     assert sorted(d.name for d in compute.gallery_images.list_by_gallery(group, gallery)) == sorted(GOOD_IMAGES)
 
@@ -88,6 +93,5 @@ def test_names_are_case_insensitive_and_keep_their_casing(arm, group):
     got = arm.state(arm.gallery_path(group.upper(), "mixedcase"))
     assert got["name"] == "MixedCase"
     # The same name in another casing is the same gallery: a PUT updates it and keeps the first spelling.
-    arm.done(arm.put(arm.gallery_path(group, "MIXEDCASE"), {"location": "eastus",
-                                                            "properties": {"description": "x"}}))
+    arm.done(arm.put(arm.gallery_path(group, "MIXEDCASE"), {"location": "eastus", "properties": {"description": "x"}}))
     assert arm.names(arm.group_path(group) + "/providers/Microsoft.Compute/galleries") == ["MixedCase"]

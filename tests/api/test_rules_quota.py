@@ -25,7 +25,8 @@ def small_server(backend, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp(f"quota-{backend}")
     (data_dir / "config.toml").write_text(
         f"[limits]\ngalleries_per_region = {GALLERIES}\nimage_definitions_per_region = {DEFINITIONS}\n"
-        f"image_versions_per_region = {VERSIONS}\n")
+        f"image_versions_per_region = {VERSIONS}\n"
+    )
     with running_server(backend, data_dir) as srv:
         yield srv
 
@@ -42,8 +43,9 @@ def account(small_http) -> Arm:
 
 
 def gallery_quota_error(resp, arm: Arm, region: str) -> None:
-    assert_error(resp, 409, "QuotaExceeded", "location", arm.subscription, f"'{region}'", f"limit is {GALLERIES}",
-                 "galleries")
+    assert_error(
+        resp, 409, "QuotaExceeded", "location", arm.subscription, f"'{region}'", f"limit is {GALLERIES}", "galleries"
+    )
 
 
 def test_gallery_limit_per_region(small_http):
@@ -88,8 +90,16 @@ def test_definition_limit_per_region(small_http):
     arm.make_image(group, second, "c", definition_body(sku="c"))
     # The limit counts the subscription's region, across galleries.
     path = arm.image_path(group, second, "d")
-    assert_error(arm.put(path, definition_body(sku="d")), 409, "QuotaExceeded", "location", arm.subscription,
-                 "'eastus'", f"limit is {DEFINITIONS}", "image definition")
+    assert_error(
+        arm.put(path, definition_body(sku="d")),
+        409,
+        "QuotaExceeded",
+        "location",
+        arm.subscription,
+        "'eastus'",
+        f"limit is {DEFINITIONS}",
+        "image definition",
+    )
     assert arm.state(path) is None
     # An update is not a create.
     arm.done(arm.put(arm.image_path(group, first, "a"), definition_body(sku="a", description="new")))
@@ -102,8 +112,13 @@ def test_definition_limit_per_region(small_http):
     # Deleting frees room.
     arm.remove(arm.image_path(group, first, "b"))
     arm.make_image(group, second, "d", definition_body(sku="d"))
-    assert_error(arm.put(arm.image_path(group, second, "e"), definition_body(sku="e")), 409, "QuotaExceeded",
-                 "location", "'eastus'")
+    assert_error(
+        arm.put(arm.image_path(group, second, "e"), definition_body(sku="e")),
+        409,
+        "QuotaExceeded",
+        "location",
+        "'eastus'",
+    )
 
 
 def test_default_limits_are_100_and_1000():
@@ -134,15 +149,24 @@ def test_image_version_limit_per_region(small_http):
     image = arm.image_path(group, gallery, "img")
     arm.make_image(group, gallery, "img", definition_body())
     disk = f"{arm.group_path(group)}/providers/Microsoft.Compute/disks/d"
-    arm.done(arm.put(disk, {"location": "eastus", "properties": {
-        "osType": "Linux", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}, api="2026-03-02"))
+    arm.done(
+        arm.put(
+            disk,
+            {
+                "location": "eastus",
+                "properties": {"osType": "Linux", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+            },
+            api="2026-03-02",
+        )
+    )
     source = {"id": f"/subscriptions/{arm.subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/d"}
     body = {"location": "eastus", "properties": {"storageProfile": {"osDiskImage": {"source": source}}}}
     for name in ("1.0.0", "1.0.1"):
         arm.done(arm.put(f"{image}/versions/{name}", body))
     refused = arm.put(f"{image}/versions/1.0.2", body)
-    assert_error(refused, 409, "QuotaExceeded", "location", arm.subscription, f"limit is {VERSIONS}",
-                 "gallery image versions")
+    assert_error(
+        refused, 409, "QuotaExceeded", "location", arm.subscription, f"limit is {VERSIONS}", "gallery image versions"
+    )
     assert arm.state(f"{image}/versions/1.0.2") is None
     arm.remove(f"{image}/versions/1.0.0")
     arm.done(arm.put(f"{image}/versions/1.0.2", body))

@@ -18,8 +18,9 @@ def arm(http, subscription) -> Arm:
 
 
 # -- location -----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("given, stored", [("eastus", "eastus"), ("East US", "eastus"), ("WestEurope", "westeurope"),
-                                           ("west us", "westus")])
+@pytest.mark.parametrize(
+    "given, stored", [("eastus", "eastus"), ("East US", "eastus"), ("WestEurope", "westeurope"), ("west us", "westus")]
+)
 def test_configured_region_in_either_spelling(arm, group, given, stored):
     gallery = arm.make_gallery(group, body={"location": given})
     assert arm.state(arm.gallery_path(group, gallery))["location"] == stored
@@ -27,8 +28,14 @@ def test_configured_region_in_either_spelling(arm, group, given, stored):
 
 def test_unknown_region_refused(arm, group):
     path = arm.gallery_path(group, "g")
-    assert_error(arm.put(path, {"location": "Mars Central"}), 400, "LocationNotAvailableForResourceType", "location",
-                 "'Mars Central'", "eastus")
+    assert_error(
+        arm.put(path, {"location": "Mars Central"}),
+        400,
+        "LocationNotAvailableForResourceType",
+        "location",
+        "'Mars Central'",
+        "eastus",
+    )
     assert arm.state(path) is None
 
 
@@ -48,8 +55,14 @@ def test_location_required(arm, group):
 
 def test_definition_in_its_gallery_region(arm, group, gallery):
     path = arm.image_path(group, gallery, "img")
-    assert_error(arm.put(path, {**definition_body(), "location": "westus"}), 400, "InvalidParameter", "location",
-                 "'eastus'", "'westus'")
+    assert_error(
+        arm.put(path, {**definition_body(), "location": "westus"}),
+        400,
+        "InvalidParameter",
+        "location",
+        "'eastus'",
+        "'westus'",
+    )
     assert arm.state(path) is None
     arm.done(arm.put(path, {**definition_body(), "location": "East US"}))
     assert arm.state(path)["location"] == "eastus"
@@ -61,7 +74,8 @@ def test_definition_region_through_sdk(compute, group):
         compute.gallery_images.begin_create_or_update(group, "west", "img", definition_body()).result()
     assert exc.value.status_code == 400 and exc.value.error.target == "location"
     image = compute.gallery_images.begin_create_or_update(
-        group, "west", "img", {**definition_body(), "location": "West US"}).result()
+        group, "west", "img", {**definition_body(), "location": "West US"}
+    ).result()
     assert image.location == "westus"
 
 
@@ -77,16 +91,21 @@ def test_api_version_missing(arm, http, group):
     for method, body in (("PUT", {"location": "eastus"}), ("GET", None), ("DELETE", None)):
         resp = http.request(method, path, json=body)
         assert_error(resp, 400, "MissingApiVersionParameter", "api-version", "api-version")
-    assert_error(http.get(arm.gallery_path(group, "g") + "/images"), 400, "MissingApiVersionParameter",
-                 "api-version")
+    assert_error(http.get(arm.gallery_path(group, "g") + "/images"), 400, "MissingApiVersionParameter", "api-version")
     assert arm.state(path) is None
 
 
 @pytest.mark.parametrize("version", ["2017-01-01", "2025-03-03-preview", "latest"])
 def test_api_version_unknown(arm, group, version):
     path = arm.gallery_path(group, "g")
-    error = assert_error(arm.put(path, {"location": "eastus"}, api=version), 400, "InvalidApiVersionParameter",
-                         "api-version", f"'{version}'", "Microsoft.Compute/galleries")
+    error = assert_error(
+        arm.put(path, {"location": "eastus"}, api=version),
+        400,
+        "InvalidApiVersionParameter",
+        "api-version",
+        f"'{version}'",
+        "Microsoft.Compute/galleries",
+    )
     assert all(v in error["message"] for v in GALLERY_API_VERSIONS)
     assert arm.state(path) is None
 

@@ -21,9 +21,16 @@ def arm(http, subscription) -> Arm:
 def test_duplicate_triple_refused(arm, group, gallery):
     first = arm.make_image(group, gallery, "first", definition_body("Canonical", "Ubuntu", "22_04"))
     path = arm.image_path(group, gallery, "second")
-    assert_error(arm.put(path, definition_body("canonical", "UBUNTU", "22_04")), 409,
-                 "GalleryImageIdentifierAlreadyExists", "properties.identifier", "'first'", "canonical", "UBUNTU",
-                 "22_04")
+    assert_error(
+        arm.put(path, definition_body("canonical", "UBUNTU", "22_04")),
+        409,
+        "GalleryImageIdentifierAlreadyExists",
+        "properties.identifier",
+        "'first'",
+        "canonical",
+        "UBUNTU",
+        "22_04",
+    )
     assert arm.state(path) is None
     assert arm.state(arm.image_path(group, gallery, "first")) == first
 
@@ -36,8 +43,10 @@ def test_duplicate_triple_through_sdk(compute, group, gallery):
     assert [i.name for i in compute.gallery_images.list_by_gallery(group, gallery)] == ["a"]
 
 
-@pytest.mark.parametrize("triple", [("P", "O", "other"), ("P", "other", "S"), ("other", "O", "S"),
-                                    ("P", "x", "y"), ("x", "O", "y"), ("x", "y", "S")])
+@pytest.mark.parametrize(
+    "triple",
+    [("P", "O", "other"), ("P", "other", "S"), ("other", "O", "S"), ("P", "x", "y"), ("x", "O", "y"), ("x", "y", "S")],
+)
 def test_sharing_one_or_two_parts_is_fine(compute, group, gallery, triple):
     compute.gallery_images.begin_create_or_update(group, gallery, "a", definition_body("P", "O", "S")).result()
     compute.gallery_images.begin_create_or_update(group, gallery, "b", definition_body(*triple)).result()
@@ -48,7 +57,10 @@ def test_same_triple_in_another_gallery_is_fine(arm, group, gallery):
     other = arm.make_gallery(group)
     arm.make_image(group, gallery, "img", definition_body("P", "O", "S"))
     assert arm.make_image(group, other, "img", definition_body("P", "O", "S"))["properties"]["identifier"] == {
-        "publisher": "P", "offer": "O", "sku": "S"}
+        "publisher": "P",
+        "offer": "O",
+        "sku": "S",
+    }
 
 
 def test_updating_a_definition_keeps_its_own_triple(arm, group, gallery):
@@ -66,8 +78,9 @@ def test_triple_is_free_again_after_delete(arm, group, gallery):
 def test_concurrent_duplicates_leave_one(server, arm, group, gallery):
     def create(i: int) -> httpx.Response:
         with server.http() as client:
-            return Arm(client, arm.subscription).put(arm.image_path(group, gallery, f"img{i}"),
-                                                     definition_body("P", "O", "S"))
+            return Arm(client, arm.subscription).put(
+                arm.image_path(group, gallery, f"img{i}"), definition_body("P", "O", "S")
+            )
 
     with ThreadPoolExecutor(5) as pool:
         responses = list(pool.map(create, range(5)))

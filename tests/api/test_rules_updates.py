@@ -38,10 +38,17 @@ def test_gallery_description_and_tags_update(arm, group):
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-@pytest.mark.parametrize("change, target, mention", [
-    ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions", "'Groups'"),
-    ({"softDeletePolicy": {"isSoftDeleteEnabled": True}}, "properties.softDeletePolicy.isSoftDeleteEnabled", "True"),
-])
+@pytest.mark.parametrize(
+    "change, target, mention",
+    [
+        ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions", "'Groups'"),
+        (
+            {"softDeletePolicy": {"isSoftDeleteEnabled": True}},
+            "properties.softDeletePolicy.isSoftDeleteEnabled",
+            "True",
+        ),
+    ],
+)
 def test_gallery_fixed_properties(arm, group, method, change, target, mention):
     gallery = arm.make_gallery(group, body={"location": "eastus", "properties": {"description": "d"}})
     body = {"properties": {"description": "d", **change}}
@@ -53,15 +60,15 @@ def test_gallery_fixed_properties(arm, group, method, change, target, mention):
 def test_gallery_location_cannot_change(arm, group, gallery):
     path = arm.gallery_path(group, gallery)
     before = arm.state(path)
-    assert_error(arm.put(path, {"location": "westus"}), 400, "PropertyChangeNotAllowed", "location",
-                 "eastus", "westus")
+    assert_error(arm.put(path, {"location": "westus"}), 400, "PropertyChangeNotAllowed", "location", "eastus", "westus")
     assert_error(arm.patch(path, {"location": "westus"}), 400, "PropertyChangeNotAllowed", "location", "westus")
     assert arm.state(path) == before
 
 
 def test_gallery_echoed_get_is_accepted(arm, group):
-    gallery = arm.make_gallery(group, body={"location": "eastus", "tags": {"a": "1"},
-                                            "properties": {"description": "d"}})
+    gallery = arm.make_gallery(
+        group, body={"location": "eastus", "tags": {"a": "1"}, "properties": {"description": "d"}}
+    )
     path = arm.gallery_path(group, gallery)
     got = arm.state(path)
     echoed = copy.deepcopy(got)
@@ -93,8 +100,12 @@ def test_gallery_az_style_update_through_sdk(compute, group, gallery):
 
 
 # -- image definitions --------------------------------------------------------------------------------------------
-BASE = dict(hyperVGeneration="V2", description="one", recommended={"vCPUs": {"min": 1, "max": 2}},
-            features=[{"name": "IsHibernateSupported", "value": "False"}])
+BASE = dict(
+    hyperVGeneration="V2",
+    description="one",
+    recommended={"vCPUs": {"min": 1, "max": 2}},
+    features=[{"name": "IsHibernateSupported", "value": "False"}],
+)
 
 
 @pytest.fixture
@@ -104,9 +115,20 @@ def image(arm, group, gallery) -> str:
 
 
 def test_definition_updatable_through_patch(arm, image):
-    arm.done(arm.patch(image, {"tags": {"t": "1"}, "properties": {
-        "description": "two", "recommended": {"vCPUs": {"min": 2, "max": 8}, "memory": {"min": 4, "max": 16}},
-        "endOfLifeDate": "2030-01-01T00:00:00Z", "releaseNoteUri": "https://example.com/notes"}}))
+    arm.done(
+        arm.patch(
+            image,
+            {
+                "tags": {"t": "1"},
+                "properties": {
+                    "description": "two",
+                    "recommended": {"vCPUs": {"min": 2, "max": 8}, "memory": {"min": 4, "max": 16}},
+                    "endOfLifeDate": "2030-01-01T00:00:00Z",
+                    "releaseNoteUri": "https://example.com/notes",
+                },
+            },
+        )
+    )
     got = arm.state(image)
     props = got["properties"]
     assert got["tags"] == {"t": "1"} and props["description"] == "two"
@@ -117,15 +139,19 @@ def test_definition_updatable_through_patch(arm, image):
 
 
 def test_definition_updatable_through_put(arm, image):
-    arm.done(arm.put(image, definition_body(**{**BASE, "description": "two",
-                                                "recommended": {"memory": {"min": 1, "max": 2}}})))
+    arm.done(
+        arm.put(
+            image, definition_body(**{**BASE, "description": "two", "recommended": {"memory": {"min": 1, "max": 2}}})
+        )
+    )
     props = arm.state(image)["properties"]
     assert props["description"] == "two" and props["recommended"] == {"memory": {"min": 1, "max": 2}}
 
 
 def test_definition_update_through_sdk(compute, group, gallery, image):
-    updated = compute.gallery_images.begin_update(group, gallery, "img", {
-        "properties": {"description": "sdk", "endOfLifeDate": "2031-01-01T00:00:00Z"}}).result()
+    updated = compute.gallery_images.begin_update(
+        group, gallery, "img", {"properties": {"description": "sdk", "endOfLifeDate": "2031-01-01T00:00:00Z"}}
+    ).result()
     assert updated.description == "sdk"
     with pytest.raises(HttpResponseError) as exc:
         compute.gallery_images.begin_update(group, gallery, "img", {"properties": {"architecture": "Arm64"}}).result()
@@ -159,32 +185,61 @@ def test_definition_fixed_properties_put(arm, image):
 
 
 def test_definition_fixed_change_refused_even_with_allowed_changes(arm, image):
-    refused_update(arm, "PATCH", image, {"tags": {"x": "y"}, "properties": {"description": "new",
-                                                                             "osState": "Specialized"}},
-                   "properties.osState")
+    refused_update(
+        arm,
+        "PATCH",
+        image,
+        {"tags": {"x": "y"}, "properties": {"description": "new", "osState": "Specialized"}},
+        "properties.osState",
+    )
 
 
 def test_definition_features_change_with_allow_update_image(arm, image):
-    features = [{"name": "IsHibernateSupported", "value": "True"},
-                {"name": "SecurityType", "value": "TrustedLaunchSupported"}]
+    features = [
+        {"name": "IsHibernateSupported", "value": "True"},
+        {"name": "SecurityType", "value": "TrustedLaunchSupported"},
+    ]
     arm.done(arm.patch(image, {"properties": {"allowUpdateImage": True, "features": features}}))
     assert arm.state(image)["properties"]["features"] == features
 
 
 def test_definition_feature_values_still_checked_on_update(arm, image):
     before = arm.state(image)
-    assert_error(arm.patch(image, {"properties": {"allowUpdateImage": True, "features": [
-        {"name": "IsHibernateSupported", "value": "sometimes"}]}}), 400, "InvalidParameter",
-        "properties.features[0].value", "'sometimes'")
+    assert_error(
+        arm.patch(
+            image,
+            {
+                "properties": {
+                    "allowUpdateImage": True,
+                    "features": [{"name": "IsHibernateSupported", "value": "sometimes"}],
+                }
+            },
+        ),
+        400,
+        "InvalidParameter",
+        "properties.features[0].value",
+        "'sometimes'",
+    )
     assert arm.state(image) == before
 
 
 def test_definition_update_values_still_checked(arm, image):
     before = arm.state(image)
-    assert_error(arm.patch(image, {"properties": {"recommended": {"vCPUs": {"min": 9, "max": 3}}}}), 400,
-                 "InvalidParameter", "properties.recommended.vCPUs.min", "9", "3")
-    assert_error(arm.patch(image, {"properties": {"releaseNoteUri": "nope"}}), 400, "InvalidParameter",
-                 "properties.releaseNoteUri", "'nope'")
+    assert_error(
+        arm.patch(image, {"properties": {"recommended": {"vCPUs": {"min": 9, "max": 3}}}}),
+        400,
+        "InvalidParameter",
+        "properties.recommended.vCPUs.min",
+        "9",
+        "3",
+    )
+    assert_error(
+        arm.patch(image, {"properties": {"releaseNoteUri": "nope"}}),
+        400,
+        "InvalidParameter",
+        "properties.releaseNoteUri",
+        "'nope'",
+    )
     assert arm.state(image) == before
 
 
@@ -207,22 +262,40 @@ def test_definition_az_style_update_through_sdk(compute, group, gallery, image):
 
 def test_definition_location_cannot_change(arm, image):
     before = arm.state(image)
-    assert_error(arm.put(image, {**definition_body(**BASE), "location": "westus"}), 400, "InvalidParameter",
-                 "location", "eastus", "westus")
+    assert_error(
+        arm.put(image, {**definition_body(**BASE), "location": "westus"}),
+        400,
+        "InvalidParameter",
+        "location",
+        "eastus",
+        "westus",
+    )
     assert arm.state(image) == before
 
 
 def test_shared_gallery_echoed_get_is_accepted(arm, group):
-    sharing = {"permissions": "Community", "communityGalleryInfo": {
-        "publisherUri": "https://example.com", "publisherContact": "a@example.com",
-        "eula": "https://example.com/eula", "publicNamePrefix": "pfx"}}
-    gallery = arm.make_gallery(group, body={"location": "eastus", "properties": {
-        "sharingProfile": sharing, "softDeletePolicy": {"isSoftDeleteEnabled": False}}})
+    sharing = {
+        "permissions": "Community",
+        "communityGalleryInfo": {
+            "publisherUri": "https://example.com",
+            "publisherContact": "a@example.com",
+            "eula": "https://example.com/eula",
+            "publicNamePrefix": "pfx",
+        },
+    }
+    gallery = arm.make_gallery(
+        group,
+        body={
+            "location": "eastus",
+            "properties": {"sharingProfile": sharing, "softDeletePolicy": {"isSoftDeleteEnabled": False}},
+        },
+    )
     path = arm.gallery_path(group, gallery)
     echoed = arm.state(path)
     echoed["properties"]["description"] = "echo"
-    echoed["properties"]["sharingProfile"]["communityGalleryInfo"].update(communityGalleryEnabled=True,
-                                                                          publicNames=["pfx-1"])
+    echoed["properties"]["sharingProfile"]["communityGalleryInfo"].update(
+        communityGalleryEnabled=True, publicNames=["pfx-1"]
+    )
     arm.done(arm.put(path, echoed))
     got = arm.state(path)
     assert got["properties"]["description"] == "echo"
@@ -231,6 +304,10 @@ def test_shared_gallery_echoed_get_is_accepted(arm, group):
 
 def test_gallery_put_naming_default_private_permissions_is_accepted(arm, group, gallery):
     path = arm.gallery_path(group, gallery)
-    arm.done(arm.put(path, {"location": "eastus", "properties": {"description": "d",
-                                                                 "sharingProfile": {"permissions": "Private"}}}))
+    arm.done(
+        arm.put(
+            path,
+            {"location": "eastus", "properties": {"description": "d", "sharingProfile": {"permissions": "Private"}}},
+        )
+    )
     assert arm.state(path)["properties"]["description"] == "d"

@@ -15,41 +15,79 @@ GIB = 1 << 30
 
 @pytest.fixture
 def definition(compute, group, gallery) -> str:
-    compute.gallery_images.begin_create_or_update(group, gallery, "linux", definition_body(
-        hyperVGeneration="V2")).result()
+    compute.gallery_images.begin_create_or_update(
+        group, gallery, "linux", definition_body(hyperVGeneration="V2")
+    ).result()
     return "linux"
 
 
 def ids(compute, group):
     def disk(name):
         return compute.disks.get(group, name).id
+
     return disk
 
 
-def make_version(compute, group, gallery, definition, name, os_source: str | None = None,
-                 data: list[tuple[int, str]] = (), *, image_source: str | None = None, **profile):
-    storage = {"source": {"id": image_source}} if image_source else {
-        "osDiskImage": {"source": {"id": os_source}},
-        "dataDiskImages": [{"lun": lun, "source": {"id": sid}} for lun, sid in data]}
+def make_version(
+    compute,
+    group,
+    gallery,
+    definition,
+    name,
+    os_source: str | None = None,
+    data: list[tuple[int, str]] = (),
+    *,
+    image_source: str | None = None,
+    **profile,
+):
+    storage = (
+        {"source": {"id": image_source}}
+        if image_source
+        else {
+            "osDiskImage": {"source": {"id": os_source}},
+            "dataDiskImages": [{"lun": lun, "source": {"id": sid}} for lun, sid in data],
+        }
+    )
     body = {"location": "eastus", "properties": {"publishingProfile": profile, "storageProfile": storage}}
     return compute.gallery_image_versions.begin_create_or_update(group, gallery, definition, name, body).result()
 
 
 def disk_from(compute, group, name, version_id, lun=None):
     ref = {"id": version_id} if lun is None else {"id": version_id, "lun": lun}
-    return compute.disks.begin_create_or_update(group, name, {"location": "eastus", "properties": {
-        "creationData": {"createOption": "FromImage", "galleryImageReference": ref}}}).result()
+    return compute.disks.begin_create_or_update(
+        group,
+        name,
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "FromImage", "galleryImageReference": ref}},
+        },
+    ).result()
 
 
 def test_capture_and_disks_from_version_move_no_bytes(compute, server, group, gallery, definition):
     os_bytes, data_bytes = image(4, seed=1), image(2, seed=2)
     upload_disk(compute, server, group, "os", os_bytes)
     upload_disk(compute, server, group, "data", data_bytes)
-    compute.snapshots.begin_create_or_update(group, "data-snap", {"location": "eastus", "properties": {
-        "creationData": {"createOption": "Copy", "sourceResourceId": compute.disks.get(group, "data").id}}}).result()
+    compute.snapshots.begin_create_or_update(
+        group,
+        "data-snap",
+        {
+            "location": "eastus",
+            "properties": {
+                "creationData": {"createOption": "Copy", "sourceResourceId": compute.disks.get(group, "data").id}
+            },
+        },
+    ).result()
     before = _chunk_files(server)
-    version = make_version(compute, group, gallery, definition, "1.0.0", compute.disks.get(group, "os").id,
-                           [(3, compute.snapshots.get(group, "data-snap").id)])
+    version = make_version(
+        compute,
+        group,
+        gallery,
+        definition,
+        "1.0.0",
+        compute.disks.get(group, "os").id,
+        [(3, compute.snapshots.get(group, "data-snap").id)],
+    )
     assert version.provisioning_state == "Succeeded"
     assert version.publishing_profile.target_regions[0].name == "eastus"
     assert version.publishing_profile.published_date is not None
@@ -73,8 +111,15 @@ def test_latest_is_numeric_and_skips_excluded(compute, server, group, gallery, d
     for n, name in enumerate(("1.0.9", "1.0.10", "1.0.2", "2.0.0")):
         contents[name] = image(2, seed=10 + n)
         upload_disk(compute, server, group, f"os{n}", contents[name])
-        make_version(compute, group, gallery, definition, name, compute.disks.get(group, f"os{n}").id,
-                     excludeFromLatest=name == "2.0.0")
+        make_version(
+            compute,
+            group,
+            gallery,
+            definition,
+            name,
+            compute.disks.get(group, f"os{n}").id,
+            excludeFromLatest=name == "2.0.0",
+        )
     latest = compute.gallery_images.get(group, gallery, definition).id + "/versions/latest"
 
     def latest_bytes(disk_name):
@@ -85,34 +130,72 @@ def test_latest_is_numeric_and_skips_excluded(compute, server, group, gallery, d
     copy = make_version(compute, group, gallery, definition, "1.1.0", image_source=latest)
     assert copy.provisioning_state == "Succeeded"
     assert latest_bytes("b") == contents["1.0.10"]  # 1.1.0 is a copy of 1.0.10 and is latest now
-    compute.gallery_image_versions.begin_update(group, gallery, definition, "1.1.0", {
-        "properties": {"publishingProfile": {"excludeFromLatest": True}}}).result()
+    compute.gallery_image_versions.begin_update(
+        group, gallery, definition, "1.1.0", {"properties": {"publishingProfile": {"excludeFromLatest": True}}}
+    ).result()
     compute.gallery_image_versions.begin_delete(group, gallery, definition, "1.0.10").result()
     assert latest_bytes("c") == contents["1.0.9"]
 
 
 def test_version_name_rules(http, subscription, group, gallery, definition):
-    base = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/" \
-           f"{gallery}/images/{definition}/versions"
+    base = (
+        f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/"
+        f"{gallery}/images/{definition}/versions"
+    )
     for name, words in (("1.2", "2 parts"), ("1.a.0", "'a'"), ("1.2147483648.0", "minor")):
-        r = http.put(f"{base}/{name}?api-version=2024-03-03", json={"location": "eastus", "properties": {
-            "storageProfile": {"source": {"id": "/x"}}}})
+        r = http.put(
+            f"{base}/{name}?api-version=2024-03-03",
+            json={"location": "eastus", "properties": {"storageProfile": {"source": {"id": "/x"}}}},
+        )
         assert r.status_code == 400, r.text
         assert r.json()["error"]["target"] == "galleryImageVersionName" and words in r.json()["error"]["message"]
     assert http.get(f"{base}?api-version=2024-03-03").json()["value"] == []
 
 
 def test_sources_must_fit_the_definition(compute, server, group, gallery, definition, http, subscription):
-    compute.disks.begin_create_or_update(group, "win", {"location": "eastus", "properties": {
-        "osType": "Windows", "hyperVGeneration": "V2", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
+    compute.disks.begin_create_or_update(
+        group,
+        "win",
+        {
+            "location": "eastus",
+            "properties": {
+                "osType": "Windows",
+                "hyperVGeneration": "V2",
+                "diskSizeGB": 1,
+                "creationData": {"createOption": "Empty"},
+            },
+        },
     ).result()
-    compute.disks.begin_create_or_update(group, "gen1", {"location": "eastus", "properties": {
-        "osType": "Linux", "hyperVGeneration": "V1", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
+    compute.disks.begin_create_or_update(
+        group,
+        "gen1",
+        {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "hyperVGeneration": "V1",
+                "diskSizeGB": 1,
+                "creationData": {"createOption": "Empty"},
+            },
+        },
     ).result()
-    compute.disks.begin_create_or_update(group, "big", {"location": "eastus", "properties": {
-        "diskSizeGB": 1025, "creationData": {"createOption": "Empty"}}}).result()
-    compute.disks.begin_create_or_update(group, "ok", {"location": "eastus", "properties": {
-        "osType": "Linux", "hyperVGeneration": "V2", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
+    compute.disks.begin_create_or_update(
+        group,
+        "big",
+        {"location": "eastus", "properties": {"diskSizeGB": 1025, "creationData": {"createOption": "Empty"}}},
+    ).result()
+    compute.disks.begin_create_or_update(
+        group,
+        "ok",
+        {
+            "location": "eastus",
+            "properties": {
+                "osType": "Linux",
+                "hyperVGeneration": "V2",
+                "diskSizeGB": 1,
+                "creationData": {"createOption": "Empty"},
+            },
+        },
     ).result()
     disk = ids(compute, group)
     cases = [
@@ -122,15 +205,17 @@ def test_sources_must_fit_the_definition(compute, server, group, gallery, defini
     ]
     for os_name, data, words in cases:
         with pytest.raises(HttpResponseError) as exc:
-            make_version(compute, group, gallery, definition, "1.0.0", disk(os_name),
-                         [(lun, disk(n)) for lun, n in data])
+            make_version(
+                compute, group, gallery, definition, "1.0.0", disk(os_name), [(lun, disk(n)) for lun, n in data]
+            )
         assert exc.value.status_code == 400 and words in exc.value.message
     with pytest.raises(ResourceNotFoundError):
         make_version(compute, group, gallery, definition, "1.0.0", disk("ok").replace("/ok", "/missing"))
     assert list(compute.gallery_image_versions.list_by_gallery_image(group, gallery, definition)) == []
     # Shallow versions may have data disks up to 32 TB.
-    v = make_version(compute, group, gallery, definition, "1.0.0", disk("ok"), [(0, disk("big"))],
-                     replicationMode="Shallow")
+    v = make_version(
+        compute, group, gallery, definition, "1.0.0", disk("ok"), [(0, disk("big"))], replicationMode="Shallow"
+    )
     assert v.publishing_profile.replication_mode == "Shallow"
 
 
@@ -143,14 +228,24 @@ def test_publishing_profile_rules_and_updates(compute, server, group, gallery, d
     with pytest.raises(HttpResponseError) as exc:
         make_version(compute, group, gallery, definition, "1.0.0", source, replicaCount=101)
     assert exc.value.status_code == 400
-    v = make_version(compute, group, gallery, definition, "1.0.0", source, replicaCount=2,
-                     targetRegions=[{"name": "East US", "storageAccountType": "standard_zrs"}])
+    v = make_version(
+        compute,
+        group,
+        gallery,
+        definition,
+        "1.0.0",
+        source,
+        replicaCount=2,
+        targetRegions=[{"name": "East US", "storageAccountType": "standard_zrs"}],
+    )
     region = v.publishing_profile.target_regions[0]
     assert (region.name, region.storage_account_type, region.regional_replica_count) == ("eastus", "Standard_ZRS", 2)
 
     # az's `image-version update`: GET, sources set to null, full PUT.
-    path = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/" \
-           f"{gallery}/images/{definition}/versions/1.0.0?api-version=2024-03-03"
+    path = (
+        f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/"
+        f"{gallery}/images/{definition}/versions/1.0.0?api-version=2024-03-03"
+    )
     body = http.get(path).json()
     body["properties"]["storageProfile"]["osDiskImage"]["source"] = None
     body["properties"]["publishingProfile"]["endOfLifeDate"] = "2031-01-01T12:59:59Z"
@@ -163,8 +258,18 @@ def test_publishing_profile_rules_and_updates(compute, server, group, gallery, d
     body["properties"]["storageProfile"]["osDiskImage"]["source"] = {"id": source.replace("/os", "/other")}
     r = http.put(path, json=body)
     assert r.status_code == 400 and r.json()["error"]["code"] == "PropertyChangeNotAllowed"
-    r = http.patch(path, json={"properties": {"publishingProfile": {"replicationMode": "Shallow", "replicaCount": 1,
-                                                                     "targetRegions": [{"name": "eastus"}]}}})
+    r = http.patch(
+        path,
+        json={
+            "properties": {
+                "publishingProfile": {
+                    "replicationMode": "Shallow",
+                    "replicaCount": 1,
+                    "targetRegions": [{"name": "eastus"}],
+                }
+            }
+        },
+    )
     assert r.status_code == 400 and r.json()["error"]["target"] == "properties.publishingProfile.replicationMode"
     assert http.get(path).json()["properties"]["publishingProfile"]["replicationMode"] == "Full"
 
@@ -182,8 +287,18 @@ def test_definition_with_versions_cannot_be_deleted(compute, server, group, gall
 def test_source_in_another_region_is_refused(compute, server, group, gallery, definition, resources):
     other = f"rg-{uuid.uuid4().hex[:6]}"
     resources.resource_groups.create_or_update(other, {"location": "westus"})
-    compute.disks.begin_create_or_update(other, "w", {"location": "westus", "properties": {
-        "osType": "Linux", "hyperVGeneration": "V2", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
+    compute.disks.begin_create_or_update(
+        other,
+        "w",
+        {
+            "location": "westus",
+            "properties": {
+                "osType": "Linux",
+                "hyperVGeneration": "V2",
+                "diskSizeGB": 1,
+                "creationData": {"createOption": "Empty"},
+            },
+        },
     ).result()
     with pytest.raises(HttpResponseError) as exc:
         make_version(compute, group, gallery, definition, "1.0.0", compute.disks.get(other, "w").id)

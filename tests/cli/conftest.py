@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from vmgallery.cli.main import app
+from vmgallery.entrypoints.cli.main import app
 
 from ..conftest import PgDatabase, Server
 
@@ -57,8 +57,12 @@ def isolated_dirs(tmp_path, monkeypatch):
 
 
 def env_for(server: Server, subscription: str) -> dict[str, str | None]:
-    return {"VMGALLERY_ENDPOINT": server.url, "VMGALLERY_TOKEN": server.token, "VMGALLERY_CA_BUNDLE": server.ca,
-            "VMGALLERY_SUBSCRIPTION": subscription}
+    return {
+        "VMGALLERY_ENDPOINT": server.url,
+        "VMGALLERY_TOKEN": server.token,
+        "VMGALLERY_CA_BUNDLE": server.ca,
+        "VMGALLERY_SUBSCRIPTION": subscription,
+    }
 
 
 @pytest.fixture
@@ -110,8 +114,9 @@ def stop_worker(proc: subprocess.Popen) -> None:
 def cli_process(server: Server, subscription: str, *args: str, **extra_env: str) -> subprocess.Popen:
     """`vmgallery ...` as a separate process, for commands that must run while the test does something else."""
     env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v is not None}, **extra_env}
-    return subprocess.Popen([sys.executable, "-m", "vmgallery", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vmgallery", *args], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:

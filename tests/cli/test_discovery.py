@@ -9,20 +9,28 @@ import shutil
 import stat
 import uuid
 
-from vmgallery.cli.profile import DEFAULT_SUBSCRIPTION
+from vmgallery.entrypoints.cli.profile import DEFAULT_SUBSCRIPTION
 
 from .conftest import Cli
 
 
 def group_exists(server, subscription: str, name: str) -> bool:
     with server.http() as http:
-        response = http.get(f"/subscriptions/{subscription}/resourceGroups/{name}", params={"api-version": "2024-11-01"})
+        response = http.get(
+            f"/subscriptions/{subscription}/resourceGroups/{name}", params={"api-version": "2024-11-01"}
+        )
     return response.status_code == 200
 
 
 def test_environment_names_server_token_ca_and_subscription(server, subscription):
-    cli = Cli({"VMGALLERY_ENDPOINT": server.url, "VMGALLERY_TOKEN": server.token, "VMGALLERY_CA_BUNDLE": server.ca,
-               "VMGALLERY_SUBSCRIPTION": subscription})
+    cli = Cli(
+        {
+            "VMGALLERY_ENDPOINT": server.url,
+            "VMGALLERY_TOKEN": server.token,
+            "VMGALLERY_CA_BUNDLE": server.ca,
+            "VMGALLERY_SUBSCRIPTION": subscription,
+        }
+    )
     cli.ok("group", "create", "-n", "rg-env", "-l", "eastus")
     assert group_exists(server, subscription, "rg-env")
 
@@ -55,8 +63,17 @@ def test_a_wrong_token_is_reported_as_arm_does(server):
 def test_login_checks_and_saves_a_private_profile_that_later_commands_use(server, subscription, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(server.token)
-    login = Cli().ok("login", "--endpoint", server.url, "--token-file", str(token_file), "--ca-bundle", server.ca,
-                     "--subscription", subscription)
+    login = Cli().ok(
+        "login",
+        "--endpoint",
+        server.url,
+        "--token-file",
+        str(token_file),
+        "--ca-bundle",
+        server.ca,
+        "--subscription",
+        subscription,
+    )
     assert json.loads(login.stdout) == {"endpoint": server.url, "subscription": subscription, "caBundle": server.ca}
     profile = tmp_path / "config" / "vmgallery" / "profile.json"
     assert stat.S_IMODE(os.stat(profile).st_mode) == 0o600
@@ -67,12 +84,22 @@ def test_login_checks_and_saves_a_private_profile_that_later_commands_use(server
 
 
 def test_environment_beats_the_profile_and_flags_beat_the_environment(server, subscription):
-    Cli().ok("login", "--endpoint", server.url, "--token", server.token, "--ca-bundle", server.ca,
-             "--subscription", subscription)
+    Cli().ok(
+        "login",
+        "--endpoint",
+        server.url,
+        "--token",
+        server.token,
+        "--ca-bundle",
+        server.ca,
+        "--subscription",
+        subscription,
+    )
     from_env, from_flag = str(uuid.uuid4()), str(uuid.uuid4())
     Cli({"VMGALLERY_SUBSCRIPTION": from_env}).ok("group", "create", "-n", "rg-a", "-l", "eastus")
-    Cli({"VMGALLERY_SUBSCRIPTION": from_env}).ok("group", "create", "-n", "rg-b", "-l", "eastus",
-                                                  "--subscription", from_flag)
+    Cli({"VMGALLERY_SUBSCRIPTION": from_env}).ok(
+        "group", "create", "-n", "rg-b", "-l", "eastus", "--subscription", from_flag
+    )
     assert group_exists(server, from_env, "rg-a") and not group_exists(server, subscription, "rg-a")
     assert group_exists(server, from_flag, "rg-b") and not group_exists(server, from_env, "rg-b")
 
@@ -90,5 +117,6 @@ def test_login_refuses_a_bad_token_and_saves_nothing(server, tmp_path):
 def test_without_a_subscription_the_documented_default_is_used(server):
     name = f"rg-{uuid.uuid4().hex[:8]}"
     Cli({"VMGALLERY_ENDPOINT": server.url, "VMGALLERY_TOKEN": server.token, "VMGALLERY_CA_BUNDLE": server.ca}).ok(
-        "group", "create", "-n", name, "-l", "eastus")
+        "group", "create", "-n", name, "-l", "eastus"
+    )
     assert group_exists(server, DEFAULT_SUBSCRIPTION, name)

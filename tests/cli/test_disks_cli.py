@@ -27,8 +27,7 @@ def ext4_image(folder: Path, mib: int = 8, random_mib: int = 3) -> Path:
     (root / "dir" / "known.txt").write_text(KNOWN)
     (root / "random.bin").write_bytes(os.urandom(random_mib * MIB))
     raw = folder / "fs.raw"
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(raw), f"{mib}M"], check=True,
-                   capture_output=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(raw), f"{mib}M"], check=True, capture_output=True)
     return raw
 
 
@@ -42,8 +41,9 @@ def convert(raw: Path, fmt: str) -> Path:
 
 
 def known_file(image: Path) -> str:
-    done = subprocess.run(["debugfs", "-R", "cat /dir/known.txt", str(image)], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(
+        ["debugfs", "-R", "cat /dir/known.txt", str(image)], capture_output=True, text=True, check=True
+    )
     return done.stdout
 
 
@@ -72,8 +72,20 @@ def ext4(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("source_format", ["qcow2", "vhdx", "raw", "vpc"])
 def test_upload_any_format_then_download_every_format(cli, group, ext4, tmp_path, source_format):
     source = convert(ext4, source_format)
-    disk = cli.json("disk", "upload", "-g", group, "-n", "d1", "--file", str(source), "--os-type", "linux",
-                    "--hyper-v-generation", "V2")
+    disk = cli.json(
+        "disk",
+        "upload",
+        "-g",
+        group,
+        "-n",
+        "d1",
+        "--file",
+        str(source),
+        "--os-type",
+        "linux",
+        "--hyper-v-generation",
+        "V2",
+    )
     assert (disk["diskState"], disk["provisioningState"], disk["osType"]) == ("Unattached", "Succeeded", "Linux")
     assert disk["creationData"]["uploadSizeBytes"] == ext4.stat().st_size + FOOTER_SIZE
     assert disk["resourceGroup"] == group and disk["hyperVGeneration"] == "V2"
@@ -81,8 +93,9 @@ def test_upload_any_format_then_download_every_format(cli, group, ext4, tmp_path
         target = tmp_path / f"out.{fmt}"
         cli.ok("disk", "download", "-g", group, "-n", "d1", "--file", str(target), "--format", fmt)
         assert_same_disk(ext4, target, fmt)
-    assert sorted(os.listdir(tmp_path)) == sorted(f"out.{f}" for f in (
-        ("raw", "vhd", "qcow2") if source_format == "qcow2" else ("raw",))), "temporary files were left behind"
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        f"out.{f}" for f in (("raw", "vhd", "qcow2") if source_format == "qcow2" else ("raw",))
+    ), "temporary files were left behind"
 
 
 def test_download_format_follows_the_extension_and_vhdx_vmdk_convert(cli, group, ext4, tmp_path):
@@ -104,8 +117,8 @@ def test_upload_pads_an_odd_sized_raw_to_whole_mib(cli, group, tmp_path):
 
 KILLER = """
 import os, signal, sys
-from vmgallery.cli import transfer
-from vmgallery.cli.main import app
+from vmgallery.entrypoints.cli import transfer
+from vmgallery.entrypoints.cli.main import app
 
 written = []
 put_page = transfer.PageBlob.put_page
@@ -143,13 +156,25 @@ def test_resume_checks_the_disk_is_that_upload(cli, group, ext4, tmp_path):
     cli.ok("disk", "upload", "-g", group, "-n", "done", "--file", str(ext4))
     finished = cli.fails("disk", "upload", "-g", group, "-n", "done", "--file", str(ext4), "--resume")
     assert finished.stderr.startswith("(OperationNotAllowed) ") and "Unattached" in finished.stderr
-    cli.ok("disk", "create", "-g", group, "-n", "other", "--upload-type", "Upload", "--upload-size-bytes",
-           str(2 * MIB + 512))
+    cli.ok(
+        "disk",
+        "create",
+        "-g",
+        group,
+        "-n",
+        "other",
+        "--upload-type",
+        "Upload",
+        "--upload-size-bytes",
+        str(2 * MIB + 512),
+    )
     other = cli.fails("disk", "upload", "-g", group, "-n", "other", "--file", str(ext4), "--resume")
     assert other.stderr.startswith("(InvalidArgumentValue) ") and str(2 * MIB + 512) in other.stderr
     # --resume with nothing to resume is a plain upload.
-    assert cli.json("disk", "upload", "-g", group, "-n", "new", "--file", str(ext4), "--resume")["diskState"] == \
-        "Unattached"
+    assert (
+        cli.json("disk", "upload", "-g", group, "-n", "new", "--file", str(ext4), "--resume")["diskState"]
+        == "Unattached"
+    )
 
 
 def test_upload_refuses_what_is_not_a_disk_image(cli, group, tmp_path):
@@ -158,21 +183,38 @@ def test_upload_refuses_what_is_not_a_disk_image(cli, group, tmp_path):
     backed = tmp_path / "child.qcow2"
     base = tmp_path / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "1M"], check=True)
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(backed)],
-                   check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(backed)], check=True)
     refused = cli.fails("disk", "upload", "-g", group, "-n", "x", "--file", str(backed))
     assert refused.stderr.startswith("(UnsupportedImage) ") and "backing file" in refused.stderr
     assert cli.json("disk", "list", "-g", group) == []
 
 
 def test_disk_create_options_show_list_delete(cli, group, ext4, subscription):
-    empty = cli.json("disk", "create", "-g", group, "-n", "empty", "--size-gb", "1", "--sku", "Premium_LRS",
-                     "--tags", "a=1", "b=2")
+    empty = cli.json(
+        "disk", "create", "-g", group, "-n", "empty", "--size-gb", "1", "--sku", "Premium_LRS", "--tags", "a=1", "b=2"
+    )
     assert (empty["creationData"]["createOption"], empty["diskSizeGB"], empty["sku"]["name"]) == (
-        "Empty", 1, "Premium_LRS")
+        "Empty",
+        1,
+        "Premium_LRS",
+    )
     assert empty["tags"] == {"a": "1", "b": "2"} and empty["location"] == "eastus"
-    for_upload = cli.json("disk", "create", "-g", group, "-n", "up", "--upload-type", "Upload",
-                          "--upload-size-bytes", str(MIB + 512), "--os-type", "Windows", "-l", "westus")
+    for_upload = cli.json(
+        "disk",
+        "create",
+        "-g",
+        group,
+        "-n",
+        "up",
+        "--upload-type",
+        "Upload",
+        "--upload-size-bytes",
+        str(MIB + 512),
+        "--os-type",
+        "Windows",
+        "-l",
+        "westus",
+    )
     assert for_upload["diskState"] == "ReadyToUpload" and for_upload["location"] == "westus"
     cli.ok("disk", "upload", "-g", group, "-n", "src", "--file", str(ext4), "--os-type", "Linux")
     copy = cli.json("disk", "create", "-g", group, "-n", "copy", "--source", "src")  # a name: looked up
@@ -182,14 +224,22 @@ def test_disk_create_options_show_list_delete(cli, group, ext4, subscription):
     by_id = cli.json("disk", "create", "-g", group, "-n", "copy2", "--source", src_id)
     assert by_id["creationData"]["createOption"] == "Copy"
 
-    assert sorted(d["name"] for d in cli.json("disk", "list", "-g", group)) == [
-        "copy", "copy2", "empty", "src", "up"]
+    assert sorted(d["name"] for d in cli.json("disk", "list", "-g", group)) == ["copy", "copy2", "empty", "src", "up"]
     assert len(cli.json("disk", "list")) == 5
     table = cli.ok("disk", "list", "-g", group, "-o", "table").stdout.splitlines()
-    assert table[0].split() == ["Name", "ResourceGroup", "Location", "Sku", "OsType", "SizeGb", "ProvisioningState",
-                                "DiskState"]
-    assert cli.ok("disk", "show", "-g", group, "-n", "copy", "--query", "diskState", "-o", "tsv").stdout == \
-        "Unattached\n"
+    assert table[0].split() == [
+        "Name",
+        "ResourceGroup",
+        "Location",
+        "Sku",
+        "OsType",
+        "SizeGb",
+        "ProvisioningState",
+        "DiskState",
+    ]
+    assert (
+        cli.ok("disk", "show", "-g", group, "-n", "copy", "--query", "diskState", "-o", "tsv").stdout == "Unattached\n"
+    )
     cli.ok("disk", "delete", "-g", group, "-n", "copy2")
     gone = cli.fails("disk", "show", "-g", group, "-n", "copy2")
     assert gone.stderr.startswith("(ResourceNotFound) ")
@@ -198,11 +248,13 @@ def test_disk_create_options_show_list_delete(cli, group, ext4, subscription):
 def test_disk_create_errors(cli, group):
     assert cli.fails("disk", "create", "-g", group, "-n", "x").stderr.startswith("(RequiredArgumentMissing) ")
     assert cli.fails("disk", "create", "-g", group, "-n", "x", "--source", "nothing").stderr.startswith(
-        "(ResourceNotFound) ")
+        "(ResourceNotFound) "
+    )
     both = cli.fails("disk", "create", "-g", group, "-n", "x", "--source", "a", "--upload-type", "Upload")
     assert both.stderr.startswith("(MutuallyExclusiveArgument) ")
-    bad = cli.fails("disk", "create", "-g", group, "-n", "x", "--upload-type", "Upload", "--upload-size-bytes",
-                    str(5 * MIB))
+    bad = cli.fails(
+        "disk", "create", "-g", group, "-n", "x", "--upload-type", "Upload", "--upload-size-bytes", str(5 * MIB)
+    )
     assert bad.stderr.startswith("(InvalidParameter) ") and "5243392" in bad.stderr
     blob = cli.fails("disk", "create", "-g", group, "-n", "x", "--source", "https://a.blob.core.windows.net/c/d.vhd")
     assert blob.stderr.startswith("(RequiredArgumentMissing) ") and "--source-storage-account-id" in blob.stderr
@@ -214,8 +266,9 @@ def test_grant_and_revoke_access(cli, server, group, ext4):
     assert cli.json("disk", "show", "-g", group, "-n", "d1")["diskState"] == "ActiveSAS"
     with server.http() as http:
         assert http.get(url, headers={"x-ms-range": "bytes=0-1023"}).content == ext4.read_bytes()[:1024]
-        write = cli.fails("disk", "grant-access", "-g", group, "-n", "d1", "--duration-in-seconds", "60",
-                          "--access-level", "Write")
+        write = cli.fails(
+            "disk", "grant-access", "-g", group, "-n", "d1", "--duration-in-seconds", "60", "--access-level", "Write"
+        )
         assert write.stderr.startswith("(OperationNotAllowed) ")
         cli.ok("disk", "revoke-access", "-g", group, "-n", "d1")
         assert http.get(url).status_code == 403
@@ -246,25 +299,53 @@ def test_snapshot_lifecycle_and_access(cli, server, group, ext4, tmp_path):
 
 
 def test_image_lifecycle(cli, group, ext4, subscription):
-    cli.ok("disk", "upload", "-g", group, "-n", "os", "--file", str(ext4), "--os-type", "Linux",
-           "--hyper-v-generation", "V2")
+    cli.ok(
+        "disk",
+        "upload",
+        "-g",
+        group,
+        "-n",
+        "os",
+        "--file",
+        str(ext4),
+        "--os-type",
+        "Linux",
+        "--hyper-v-generation",
+        "V2",
+    )
     cli.ok("disk", "create", "-g", group, "-n", "data", "--size-gb", "1")
     cli.ok("snapshot", "create", "-g", group, "-n", "os-snap", "--source", "os")
-    image = cli.json("image", "create", "-g", group, "-n", "img", "--source", "os-snap", "--os-type", "linux",
-                     "--data-disk-sources", "data", "os", "--os-disk-caching", "ReadOnly")
+    image = cli.json(
+        "image",
+        "create",
+        "-g",
+        group,
+        "-n",
+        "img",
+        "--source",
+        "os-snap",
+        "--os-type",
+        "linux",
+        "--data-disk-sources",
+        "data",
+        "os",
+        "--os-disk-caching",
+        "ReadOnly",
+    )
     os_disk = image["storageProfile"]["osDisk"]
     assert os_disk["snapshot"]["id"].lower().endswith("/snapshots/os-snap") and os_disk["osType"] == "Linux"
     assert os_disk["caching"] == "ReadOnly" and image["hyperVGeneration"] == "V2"
     assert [(d["lun"], d["managedDisk"]["id"].rsplit("/", 1)[1]) for d in image["storageProfile"]["dataDisks"]] == [
-        (0, "data"), (1, "os")]
+        (0, "data"),
+        (1, "os"),
+    ]
     disk_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/os"
     from_disk = cli.json("image", "create", "-g", group, "-n", "img2", "--source", disk_id, "--os-type", "Linux")
     assert from_disk["storageProfile"]["osDisk"]["managedDisk"]["id"].lower() == disk_id.lower()
     assert sorted(i["name"] for i in cli.json("image", "list", "-g", group)) == ["img", "img2"]
     table = cli.ok("image", "list", "-g", group, "-o", "table").stdout.splitlines()
     assert table[0].split()[:5] == ["Name", "ResourceGroup", "Location", "OsType", "HyperVGeneration"]
-    assert cli.json("image", "show", "-g", group, "-n", "img")["storageProfile"]["osDisk"]["osState"] == \
-        "Generalized"
+    assert cli.json("image", "show", "-g", group, "-n", "img")["storageProfile"]["osDisk"]["osState"] == "Generalized"
     cli.ok("image", "delete", "-g", group, "-n", "img2")
     assert cli.fails("image", "show", "-g", group, "-n", "img2").stderr.startswith("(ResourceNotFound) ")
     no_os_type = cli.run("image", "create", "-g", group, "-n", "img3", "--source", "os")

@@ -31,8 +31,10 @@ def slow_group(slow) -> str:
 
 def gallery_state(server, subscription: str, group: str, name: str) -> str | None:
     with server.http() as http:
-        response = http.get(f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/"
-                            f"galleries/{name}", params=GALLERY_API)
+        response = http.get(
+            f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/{name}",
+            params=GALLERY_API,
+        )
     return response.json()["properties"]["provisioningState"] if response.status_code == 200 else None
 
 
@@ -46,15 +48,30 @@ def wait_until(condition, timeout: float = 30.0) -> None:
 def test_no_wait_returns_before_the_operation_ends(slow, slow_group):
     result = slow.ok("sig", "create", "-g", slow_group, "-r", "pending", "--no-wait")
     assert result.stdout == "" and result.stderr == ""
-    assert slow.ok("sig", "show", "-g", slow_group, "-r", "pending", "--query", "provisioningState",
-                   "-o", "tsv").stdout == "Creating\n"
+    assert (
+        slow.ok("sig", "show", "-g", slow_group, "-r", "pending", "--query", "provisioningState", "-o", "tsv").stdout
+        == "Creating\n"
+    )
 
 
-def test_the_cli_waits_for_the_operation_then_prints_the_final_resource(workerless_server, subscription, slow,
-                                                                        slow_group):
+def test_the_cli_waits_for_the_operation_then_prints_the_final_resource(
+    workerless_server, subscription, slow, slow_group
+):
     # rich draws its progress only on a terminal; these make the pipe count as one.
-    creating = cli_process(workerless_server, subscription, "sig", "create", "-g", slow_group, "-r", "waited",
-                           "--description", "polled", TTY_COMPATIBLE="1", TTY_INTERACTIVE="1")
+    creating = cli_process(
+        workerless_server,
+        subscription,
+        "sig",
+        "create",
+        "-g",
+        slow_group,
+        "-r",
+        "waited",
+        "--description",
+        "polled",
+        TTY_COMPATIBLE="1",
+        TTY_INTERACTIVE="1",
+    )
     worker = None
     try:
         wait_until(lambda: gallery_state(workerless_server, subscription, slow_group, "waited") == "Creating")
@@ -65,8 +82,9 @@ def test_the_cli_waits_for_the_operation_then_prints_the_final_resource(workerle
         assert '"provisioningState": "Succeeded"' in out and '"description": "polled"' in out
         assert "Running (gallery 'waited')" in err
 
-        code, _, err = finish(cli_process(workerless_server, subscription, "sig", "delete", "-g", slow_group,
-                                          "-r", "waited"))
+        code, _, err = finish(
+            cli_process(workerless_server, subscription, "sig", "delete", "-g", slow_group, "-r", "waited")
+        )
         assert code == 0, err
         assert gallery_state(workerless_server, subscription, slow_group, "waited") is None
     finally:
@@ -79,8 +97,9 @@ def test_the_cli_waits_for_the_operation_then_prints_the_final_resource(workerle
 def test_delete_with_no_wait_leaves_the_delete_running(workerless_server, subscription, slow, slow_group):
     worker = start_worker(workerless_server)
     try:
-        code, _, err = finish(cli_process(workerless_server, subscription, "sig", "create", "-g", slow_group,
-                                          "-r", "doomed"))
+        code, _, err = finish(
+            cli_process(workerless_server, subscription, "sig", "create", "-g", slow_group, "-r", "doomed")
+        )
         assert code == 0, err
     finally:
         stop_worker(worker)

@@ -10,12 +10,12 @@ def lines(text: str) -> list[str]:
 def test_table_has_azs_columns(cli, group, gallery):
     cli.ok("sig", "create", "-g", group, "-r", "second", "--description", "two")
     table = lines(cli.ok("sig", "list", "-g", group, "-o", "table").stdout)
-    assert table[0].split() == ["Name", "ResourceGroup", "Location", "ProvisioningState", "UniqueName",
-                                "Description"]
+    assert table[0].split() == ["Name", "ResourceGroup", "Location", "ProvisioningState", "UniqueName", "Description"]
     assert set(table[1]) == {"-", " "}
     rows = sorted(r.split() for r in table[2:])
-    assert [r[:4] for r in rows] == sorted([[gallery, group, "eastus", "Succeeded"],
-                                            ["second", group, "eastus", "Succeeded"]])
+    assert [r[:4] for r in rows] == sorted(
+        [[gallery, group, "eastus", "Succeeded"], ["second", group, "eastus", "Succeeded"]]
+    )
     assert rows[[r[0] for r in rows].index("second")][-1] == "two"
 
     groups = lines(cli.ok("group", "list", "--output", "table").stdout)
@@ -23,8 +23,25 @@ def test_table_has_azs_columns(cli, group, gallery):
 
 
 def test_table_columns_line_up(cli, group, gallery):
-    cli.ok("sig", "image-definition", "create", "-g", group, "-r", gallery, "-i", "a-much-longer-name", "-p", "p",
-           "-f", "f", "-s", "s", "--os-type", "Windows")
+    cli.ok(
+        "sig",
+        "image-definition",
+        "create",
+        "-g",
+        group,
+        "-r",
+        gallery,
+        "-i",
+        "a-much-longer-name",
+        "-p",
+        "p",
+        "-f",
+        "f",
+        "-s",
+        "s",
+        "--os-type",
+        "Windows",
+    )
     table = lines(cli.ok("sig", "image-definition", "list", "-g", group, "-r", gallery, "-o", "table").stdout)
     assert table[0].index("ResourceGroup") == table[2].index(group) == len("a-much-longer-name") + 2
     assert table[2].split()[4:] == ["Windows", "Generalized", "V2", "p", "f", "s"]
@@ -43,11 +60,14 @@ def test_tsv_is_one_line_of_sorted_scalar_values_per_item(cli, group, gallery):
 
 
 def test_query_runs_before_formatting(cli, group, gallery):
-    assert cli.json("sig", "show", "-g", group, "-r", gallery, "--query",
-                    "{n: name, state: provisioningState}") == {"n": gallery, "state": "Succeeded"}
+    assert cli.json("sig", "show", "-g", group, "-r", gallery, "--query", "{n: name, state: provisioningState}") == {
+        "n": gallery,
+        "state": "Succeeded",
+    }
     assert cli.ok("sig", "show", "-g", group, "-r", gallery, "--query", "location", "-o", "tsv").stdout == "eastus\n"
-    table = lines(cli.ok("sig", "list", "-g", group, "--query", "[].{Gallery: name, Where: location}",
-                         "-o", "table").stdout)
+    table = lines(
+        cli.ok("sig", "list", "-g", group, "--query", "[].{Gallery: name, Where: location}", "-o", "table").stdout
+    )
     assert table[0].split() == ["Gallery", "Where"] and table[2].split() == [gallery, "eastus"]
     assert cli.json("group", "list", "--query", f"[?name=='{group}'].properties.provisioningState") == ["Succeeded"]
 

@@ -15,15 +15,44 @@ def ext4(tmp_path_factory):
 
 @pytest.fixture
 def definition(cli, group, gallery) -> str:
-    cli.ok("sig", "image-definition", "create", "-g", group, "-r", gallery, "-i", "linux", "-p", "pub", "-f", "offer",
-           "-s", "sku", "--os-type", "Linux")
+    cli.ok(
+        "sig",
+        "image-definition",
+        "create",
+        "-g",
+        group,
+        "-r",
+        gallery,
+        "-i",
+        "linux",
+        "-p",
+        "pub",
+        "-f",
+        "offer",
+        "-s",
+        "sku",
+        "--os-type",
+        "Linux",
+    )
     return "linux"
 
 
 @pytest.fixture
 def os_disk(cli, group, ext4) -> str:
-    cli.ok("disk", "upload", "-g", group, "-n", "os", "--file", str(convert(ext4, "qcow2")), "--os-type", "Linux",
-           "--hyper-v-generation", "V2")
+    cli.ok(
+        "disk",
+        "upload",
+        "-g",
+        group,
+        "-n",
+        "os",
+        "--file",
+        str(convert(ext4, "qcow2")),
+        "--os-type",
+        "Linux",
+        "--hyper-v-generation",
+        "V2",
+    )
     return "os"
 
 
@@ -43,8 +72,16 @@ def test_round_trip_upload_snapshot_version_download(cli, group, gallery, defini
     assert version["publishingProfile"]["targetRegions"][0]["name"].replace(" ", "").lower() == "eastus"
     for fmt in ("raw", "vhd", "qcow2"):
         target = tmp_path / f"v.{fmt}"
-        cli.ok("sig", "image-version", "download", *where(group, gallery, definition, "1.0.0"), "--file",
-               str(target), "--format", fmt)
+        cli.ok(
+            "sig",
+            "image-version",
+            "download",
+            *where(group, gallery, definition, "1.0.0"),
+            "--file",
+            str(target),
+            "--format",
+            fmt,
+        )
         assert_same_disk(ext4, target, fmt)
     assert known_file(tmp_path / "v.raw") == KNOWN
     # The temporary disks are gone; only the uploaded one is left.
@@ -54,8 +91,14 @@ def test_round_trip_upload_snapshot_version_download(cli, group, gallery, defini
 def test_version_straight_from_a_disk(cli, group, gallery, definition, os_disk, ext4, tmp_path, subscription):
     disk_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute/disks/{os_disk}"
     cli.ok(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", disk_id))
-    cli.ok("sig", "image-version", "download", *where(group, gallery, definition, "1.0.0"), "--file",
-           str(tmp_path / "v.raw"))
+    cli.ok(
+        "sig",
+        "image-version",
+        "download",
+        *where(group, gallery, definition, "1.0.0"),
+        "--file",
+        str(tmp_path / "v.raw"),
+    )
     assert_same_disk(ext4, tmp_path / "v.raw", "raw")
 
 
@@ -64,46 +107,127 @@ def test_every_source_option(cli, group, gallery, definition, os_disk, ext4, tmp
     cli.ok("disk", "upload", "-g", group, "-n", "data", "--file", str(data_raw))
     cli.ok("snapshot", "create", "-g", group, "-n", "os-snap", "--source", os_disk)
     cli.ok("snapshot", "create", "-g", group, "-n", "data-snap", "--source", "data")
-    cli.ok("image", "create", "-g", group, "-n", "img", "--source", os_disk, "--os-type", "Linux",
-           "--hyper-v-generation", "V2")
+    cli.ok(
+        "image",
+        "create",
+        "-g",
+        group,
+        "-n",
+        "img",
+        "--source",
+        os_disk,
+        "--os-type",
+        "Linux",
+        "--hyper-v-generation",
+        "V2",
+    )
 
     from_image = cli.json(*version_args(group, gallery, definition, "1.0.0", "--managed-image", "img"))
     assert from_image["storageProfile"]["source"]["id"].lower().endswith("/images/img")
 
-    with_data = cli.json(*version_args(group, gallery, definition, "1.1.0", "--os-snapshot", "os-snap",
-                                       "--data-snapshots", "data-snap", "data-snap", "--data-snapshot-luns", "3", "7"))
+    with_data = cli.json(
+        *version_args(
+            group,
+            gallery,
+            definition,
+            "1.1.0",
+            "--os-snapshot",
+            "os-snap",
+            "--data-snapshots",
+            "data-snap",
+            "data-snap",
+            "--data-snapshot-luns",
+            "3",
+            "7",
+        )
+    )
     assert [d["lun"] for d in with_data["storageProfile"]["dataDiskImages"]] == [3, 7]
-    default_luns = cli.json(*version_args(group, gallery, definition, "1.2.0", "--os-snapshot", "os-snap",
-                                          "--data-snapshots", "data-snap", "--exclude-from-latest", "true"))
+    default_luns = cli.json(
+        *version_args(
+            group,
+            gallery,
+            definition,
+            "1.2.0",
+            "--os-snapshot",
+            "os-snap",
+            "--data-snapshots",
+            "data-snap",
+            "--exclude-from-latest",
+            "true",
+        )
+    )
     assert [d["lun"] for d in default_luns["storageProfile"]["dataDiskImages"]] == [0]
-    cli.ok("sig", "image-version", "download", *where(group, gallery, definition, "1.1.0"), "--lun", "7",
-           "--file", str(tmp_path / "data.raw"))
+    cli.ok(
+        "sig",
+        "image-version",
+        "download",
+        *where(group, gallery, definition, "1.1.0"),
+        "--lun",
+        "7",
+        "--file",
+        str(tmp_path / "data.raw"),
+    )
     assert_same_disk(data_raw, tmp_path / "data.raw", "raw")
 
-    latest = cli.json("sig", "image-definition", "show", "-g", group, "-r", gallery, "-i", definition)["id"] + \
-        "/versions/latest"
+    latest = (
+        cli.json("sig", "image-definition", "show", "-g", group, "-r", gallery, "-i", definition)["id"]
+        + "/versions/latest"
+    )
     copy = cli.json(*version_args(group, gallery, definition, "2.0.0", "--image-version", latest))
     assert copy["storageProfile"]["source"]["id"].lower() == latest.lower()
     assert [d["lun"] for d in copy["storageProfile"]["dataDiskImages"]] == [3, 7]  # latest was 1.1.0
-    cli.ok("sig", "image-version", "download", *where(group, gallery, definition, "2.0.0"), "--file",
-           str(tmp_path / "copy.raw"))
+    cli.ok(
+        "sig",
+        "image-version",
+        "download",
+        *where(group, gallery, definition, "2.0.0"),
+        "--file",
+        str(tmp_path / "copy.raw"),
+    )
     assert_same_disk(ext4, tmp_path / "copy.raw", "raw")
 
 
 def test_update_keeps_the_sources_show_expand_list_delete_wait(cli, group, gallery, definition, os_disk):
     cli.ok("snapshot", "create", "-g", group, "-n", "os-snap", "--source", os_disk)
-    created = cli.json(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", "os-snap",
-                                     "--target-regions", "eastus=2", "--replica-count", "1",
-                                     "--end-of-life-date", "2030-01-01", "--storage-account-type", "Standard_LRS",
-                                     "--tags", "k=v"))
+    created = cli.json(
+        *version_args(
+            group,
+            gallery,
+            definition,
+            "1.0.0",
+            "--os-snapshot",
+            "os-snap",
+            "--target-regions",
+            "eastus=2",
+            "--replica-count",
+            "1",
+            "--end-of-life-date",
+            "2030-01-01",
+            "--storage-account-type",
+            "Standard_LRS",
+            "--tags",
+            "k=v",
+        )
+    )
     profile = created["publishingProfile"]
     assert profile["endOfLifeDate"].startswith("2030-01-01T12:59:59")
     assert profile["replicaCount"] == 1 and profile["targetRegions"][0]["regionalReplicaCount"] == 2
     source = created["storageProfile"]["osDiskImage"]["source"]["id"]
 
     at = where(group, gallery, definition, "1.0.0")
-    updated = cli.json("sig", "image-version", "update", *at, "--target-regions", "eastus", "westus=1=standard_zrs",
-                       "--exclude-from-latest", "true", "--set", "tags.team=images")
+    updated = cli.json(
+        "sig",
+        "image-version",
+        "update",
+        *at,
+        "--target-regions",
+        "eastus",
+        "westus=1=standard_zrs",
+        "--exclude-from-latest",
+        "true",
+        "--set",
+        "tags.team=images",
+    )
     regions = {r["name"].replace(" ", "").lower(): r for r in updated["publishingProfile"]["targetRegions"]}
     assert set(regions) == {"eastus", "westus"}
     assert regions["westus"]["storageAccountType"].lower() == "standard_zrs"
@@ -118,10 +242,12 @@ def test_update_keeps_the_sources_show_expand_list_delete_wait(cli, group, galle
     cli.ok("sig", "image-version", "wait", *at, "--exists", "--timeout", "5")
 
     cli.ok(*version_args(group, gallery, definition, "1.0.1", "--os-snapshot", "os-snap"))
-    assert [v["name"] for v in cli.json("sig", "image-version", "list", "-g", group, "-r", gallery,
-                                        "-i", definition)] == ["1.0.0", "1.0.1"]
-    table = cli.ok("sig", "image-version", "list", "-g", group, "-r", gallery, "-i", definition,
-                   "-o", "table").stdout.splitlines()
+    assert [
+        v["name"] for v in cli.json("sig", "image-version", "list", "-g", group, "-r", gallery, "-i", definition)
+    ] == ["1.0.0", "1.0.1"]
+    table = cli.ok(
+        "sig", "image-version", "list", "-g", group, "-r", gallery, "-i", definition, "-o", "table"
+    ).stdout.splitlines()
     assert table[0].split()[:4] == ["Name", "ResourceGroup", "Location", "ProvisioningState"]
     cli.ok("sig", "image-version", "delete", *at)
     cli.ok("sig", "image-version", "wait", *at, "--deleted")
@@ -133,14 +259,31 @@ def test_update_keeps_the_sources_show_expand_list_delete_wait(cli, group, galle
 def test_errors(cli, group, gallery, definition, os_disk):
     none = cli.fails(*version_args(group, gallery, definition, "1.0.0"))
     assert none.stderr.startswith("(RequiredArgumentMissing) ")
-    both = cli.fails(*version_args(group, gallery, definition, "1.0.0", "--managed-image", "a", "--image-version",
-                                   "/subscriptions/x"))
+    both = cli.fails(
+        *version_args(
+            group, gallery, definition, "1.0.0", "--managed-image", "a", "--image-version", "/subscriptions/x"
+        )
+    )
     assert both.stderr.startswith("(MutuallyExclusiveArgument) ")
-    region = cli.fails(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", "s",
-                                     "--target-regions", "eastus=lots"))
+    region = cli.fails(
+        *version_args(group, gallery, definition, "1.0.0", "--os-snapshot", "s", "--target-regions", "eastus=lots")
+    )
     assert region.stderr.startswith("(InvalidArgumentValue) ") and "eastus=lots" in region.stderr
-    luns = cli.fails(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", "s", "--data-snapshots",
-                                   "a", "b", "--data-snapshot-luns", "1"))
+    luns = cli.fails(
+        *version_args(
+            group,
+            gallery,
+            definition,
+            "1.0.0",
+            "--os-snapshot",
+            "s",
+            "--data-snapshots",
+            "a",
+            "b",
+            "--data-snapshot-luns",
+            "1",
+        )
+    )
     assert luns.stderr.startswith("(InvalidArgumentValue) ")
     missing = cli.fails(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", "nothing"))
     assert missing.stderr.startswith("(") and "nothing" in missing.stderr

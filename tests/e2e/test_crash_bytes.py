@@ -20,8 +20,10 @@ from vmgallery.adapters.disks.formats import vhd_footer
 from ..api.sdk import compute_client
 
 MIB = 1 << 20
-ACCOUNT_ID = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/storage/providers/" \
-             "Microsoft.Storage/storageAccounts/devstoreaccount1"
+ACCOUNT_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/storage/providers/"
+    "Microsoft.Storage/storageAccounts/devstoreaccount1"
+)
 
 
 def moved(url: str, server) -> str:
@@ -51,8 +53,17 @@ def test_upload_resumes_after_the_server_is_killed(make_server):
     srv = make_server()
     group(srv, sub)
     with compute_client(srv, sub) as compute:
-        compute.disks.begin_create_or_update("rg", "d", {"location": "eastus", "properties": {
-            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+        compute.disks.begin_create_or_update(
+            "rg",
+            "d",
+            {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Linux",
+                    "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)},
+                },
+            },
+        ).result()
         sas = compute.disks.begin_grant_access("rg", "d", {"access": "Write", "durationInSeconds": 3600}).result()
     acknowledged = threading.Event()
     written: list[int] = []
@@ -61,7 +72,7 @@ def test_upload_resumes_after_the_server_is_killed(make_server):
         client = BlobClient.from_blob_url(sas.access_sas, connection_verify=srv.ca, retry_total=0)
         for offset in range(0, len(data), MIB):
             try:
-                client.upload_page(data[offset:offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
+                client.upload_page(data[offset : offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
             except Exception:
                 return
             written.append(offset)
@@ -82,7 +93,7 @@ def test_upload_resumes_after_the_server_is_killed(make_server):
     assert set(written) <= {i * MIB for i in landed}, "an acknowledged page was lost"
     for offset in range(0, len(data), MIB):  # resume: write what is not known to have landed
         if offset // MIB not in landed:
-            client.upload_page(data[offset:offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
+            client.upload_page(data[offset : offset + MIB], offset=offset, length=min(MIB, len(data) - offset))
     with compute_client(srv, sub) as compute:
         compute.disks.begin_revoke_access("rg", "d").result()
         read = compute.disks.begin_grant_access("rg", "d", {"access": "Read", "durationInSeconds": 60}).result()
@@ -105,19 +116,42 @@ def test_capture_killed_midway_finishes_after_restart(make_server, azurite, tmp_
     vhd = tmp_path / "big.vhd"
     vhd.write_bytes(os.urandom(96 * MIB) + vhd_footer(96 * MIB))
     uri = azurite.upload(vhd)
-    srv = make_server(f'sync_wait_seconds = 0\n[storage_accounts."{ACCOUNT_ID}"]\n'
-                      f'blob_endpoint = "{azurite.endpoint}"\naccount_key = "{azurite.account_key}"\n')
+    srv = make_server(
+        f'sync_wait_seconds = 0\n[storage_accounts."{ACCOUNT_ID}"]\n'
+        f'blob_endpoint = "{azurite.endpoint}"\naccount_key = "{azurite.account_key}"\n'
+    )
     group(srv, sub)
-    path = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/" \
-           "1.0.0?api-version=2024-03-03&$expand=ReplicationStatus"
+    path = (
+        f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/i/versions/"
+        "1.0.0?api-version=2024-03-03&$expand=ReplicationStatus"
+    )
     with compute_client(srv, sub) as compute:
         compute.galleries.begin_create_or_update("rg", "g", {"location": "eastus"}).result()
-        compute.gallery_images.begin_create_or_update("rg", "g", "i", {"location": "eastus", "properties": {
-            "osType": "Linux", "osState": "Generalized",
-            "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}).result()
-        compute.gallery_image_versions.begin_create_or_update("rg", "g", "i", "1.0.0", {
-            "location": "eastus", "properties": {"storageProfile": {
-                "osDiskImage": {"source": {"uri": uri, "storageAccountId": ACCOUNT_ID}}}}})
+        compute.gallery_images.begin_create_or_update(
+            "rg",
+            "g",
+            "i",
+            {
+                "location": "eastus",
+                "properties": {
+                    "osType": "Linux",
+                    "osState": "Generalized",
+                    "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                },
+            },
+        ).result()
+        compute.gallery_image_versions.begin_create_or_update(
+            "rg",
+            "g",
+            "i",
+            "1.0.0",
+            {
+                "location": "eastus",
+                "properties": {
+                    "storageProfile": {"osDiskImage": {"source": {"uri": uri, "storageAccountId": ACCOUNT_ID}}}
+                },
+            },
+        )
     with srv.http() as http:
         got = _version(http, path, lambda r: r.json()["properties"]["replicationStatus"]["summary"][0]["progress"] > 0)
     summary = got.json()["properties"]["replicationStatus"]["summary"][0]
@@ -126,15 +160,28 @@ def test_capture_killed_midway_finishes_after_restart(make_server, azurite, tmp_
 
     srv = make_server()
     with srv.http() as http:
-        got = _version(http, path, lambda r: r.status_code == 404 or
-                       r.json()["properties"]["provisioningState"] in ("Succeeded", "Failed"))
+        got = _version(
+            http,
+            path,
+            lambda r: r.status_code == 404 or r.json()["properties"]["provisioningState"] in ("Succeeded", "Failed"),
+        )
     assert got.status_code == 200 and got.json()["properties"]["provisioningState"] == "Succeeded"
     with compute_client(srv, sub) as compute:
-        compute.disks.begin_create_or_update("rg", "d", {"location": "eastus", "properties": {"creationData": {
-            "createOption": "FromImage", "galleryImageReference": {"id": got.json()["id"]}}}}).result()
+        compute.disks.begin_create_or_update(
+            "rg",
+            "d",
+            {
+                "location": "eastus",
+                "properties": {
+                    "creationData": {"createOption": "FromImage", "galleryImageReference": {"id": got.json()["id"]}}
+                },
+            },
+        ).result()
         read = compute.disks.begin_grant_access("rg", "d", {"access": "Read", "durationInSeconds": 60}).result()
-    assert BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob(
-        max_concurrency=4).readall() == vhd.read_bytes()
+    assert (
+        BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob(max_concurrency=4).readall()
+        == vhd.read_bytes()
+    )
     assert assert_store_sound(srv.data_dir) >= 96
 
 
@@ -146,12 +193,18 @@ def test_deleted_disks_free_their_chunks_and_shared_ones_stay(make_server):
     images = {"keep": shared + bytes(MIB) + vhd_footer(2 * MIB), "drop": shared + own + vhd_footer(2 * MIB)}
     with compute_client(srv, sub) as compute:
         for name, data in images.items():
-            compute.disks.begin_create_or_update("rg", name, {"location": "eastus", "properties": {
-                "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}).result()
+            compute.disks.begin_create_or_update(
+                "rg",
+                name,
+                {
+                    "location": "eastus",
+                    "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}},
+                },
+            ).result()
             sas = compute.disks.begin_grant_access("rg", name, {"access": "Write", "durationInSeconds": 60}).result()
             client = BlobClient.from_blob_url(sas.access_sas, connection_verify=srv.ca)
-            client.upload_page(data[:2 * MIB], offset=0, length=2 * MIB)
-            client.upload_page(data[2 * MIB:], offset=2 * MIB, length=512)
+            client.upload_page(data[: 2 * MIB], offset=0, length=2 * MIB)
+            client.upload_page(data[2 * MIB :], offset=2 * MIB, length=512)
             compute.disks.begin_revoke_access("rg", name).result()
         chunks = (srv.data_dir / "blobs" / "eastus").rglob("chunks/*/*/*")
         own_digest = blake3.blake3(own).hexdigest()
@@ -162,5 +215,6 @@ def test_deleted_disks_free_their_chunks_and_shared_ones_stay(make_server):
             assert time.monotonic() < deadline, "the collector never freed the deleted disk's own chunk"
             time.sleep(0.1)
         read = compute.disks.begin_grant_access("rg", "keep", {"access": "Read", "durationInSeconds": 60}).result()
-    assert BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob().readall() == \
-        images["keep"]
+    assert (
+        BlobClient.from_blob_url(read.access_sas, connection_verify=srv.ca).download_blob().readall() == images["keep"]
+    )

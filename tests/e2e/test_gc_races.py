@@ -17,10 +17,12 @@ ROUNDS = 8
 
 
 def test_gc_racing_replication_never_loses_a_chunk_a_replica_relies_on(make_server):
-    srv = make_server(f'regions = ["eastus", "westus"]\nchunk_size = {CHUNK}\nworkers = 2\n'
-                      "gc_grace_seconds = 1\ngc_interval_seconds = 0.05\n")
+    srv = make_server(
+        f'regions = ["eastus", "westus"]\nchunk_size = {CHUNK}\nworkers = 2\n'
+        "gc_grace_seconds = 1\ngc_interval_seconds = 0.05\n"
+    )
     data = disk_image(4, seed=21)
-    names = {blake3.blake3(data[i:i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
+    names = {blake3.blake3(data[i : i + CHUNK]).hexdigest() for i in range(0, len(data), CHUNK)}
     west = srv.data_dir / "blobs" / "westus"
     rng = random.Random(21)
     with make_env(srv) as env:
@@ -30,16 +32,30 @@ def test_gc_racing_replication_never_loses_a_chunk_a_replica_relies_on(make_serv
         update = compute.gallery_image_versions.begin_update
         left_at_readd = []
         for _ in range(ROUNDS):
-            update("rg", gallery, "img", "1.0.0", {"properties": {
-                "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
-                "safetyProfile": {"allowDeletionOfReplicatedLocations": True}}}).result()
+            update(
+                "rg",
+                gallery,
+                "img",
+                "1.0.0",
+                {
+                    "properties": {
+                        "publishingProfile": {"targetRegions": [{"name": "eastus"}]},
+                        "safetyProfile": {"allowDeletionOfReplicatedLocations": True},
+                    }
+                },
+            ).result()
             # A random moment in the collector's work on westus's now-unneeded copy (this sleep is the race's
             # timing, not a wait for an event).
             env.wait("1.0.0", lambda s: "westus" not in s, timeout=10)
             time.sleep(rng.uniform(0, 1.2))
             left_at_readd.append(sum(1 for p in west.rglob("chunks/*/*/*") if p.name in names))
-            update("rg", gallery, "img", "1.0.0", {"properties": {"publishingProfile": {"targetRegions": [
-                {"name": "eastus"}, {"name": "westus"}]}}}).result()
+            update(
+                "rg",
+                gallery,
+                "img",
+                "1.0.0",
+                {"properties": {"publishingProfile": {"targetRegions": [{"name": "eastus"}, {"name": "westus"}]}}},
+            ).result()
             env.completed("1.0.0", ("eastus", "westus"))
             held = {p.name: p for p in west.rglob("chunks/*/*/*") if p.name in names}
             assert set(held) == names, f"westus is Completed but lacks {len(names - set(held))} chunks"

@@ -6,11 +6,10 @@ import stat
 import uuid
 
 import httpx
-
 from alembic.script import ScriptDirectory
 
 from vmgallery.adapters.db.store import MIGRATIONS, Database
-from vmgallery.security import ensure_certificate
+from vmgallery.adapters.security import ensure_certificate
 
 RG_API = "api-version=2024-11-01"
 
@@ -23,8 +22,10 @@ def test_first_start_writes_credentials_and_restart_keeps_them_and_the_data(make
     assert any("VMGALLERY_CA_BUNDLE" in line for line in srv.log_lines)
     sub = str(uuid.uuid4())
     with srv.http() as client:
-        assert client.put(f"/subscriptions/{sub}/resourceGroups/keep?{RG_API}",
-                          json={"location": "eastus"}).status_code == 201
+        assert (
+            client.put(f"/subscriptions/{sub}/resourceGroups/keep?{RG_API}", json={"location": "eastus"}).status_code
+            == 201
+        )
     # SIGTERM: uvicorn finishes open requests and the lifespan (workers stop, database closes), then re-raises
     # the signal, so the exit status is -15 after a clean shutdown.
     assert srv.stop() in (0, -15)
@@ -47,6 +48,7 @@ def test_given_certificate_is_used(make_server, tmp_path):
     srv = make_server(extra_args=("--tls-cert", str(cert), "--tls-key", str(key)))
     assert not (srv.data_dir / "tls" / "cert.pem").exists()
     import ssl
+
     with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
         assert client.get(f"{srv.url}/healthz").status_code == 200
 
@@ -54,8 +56,10 @@ def test_given_certificate_is_used(make_server, tmp_path):
 def test_insecure_http(make_server):
     srv = make_server(extra_args=("--insecure-http",))
     with httpx.Client() as client:
-        r = client.get(f"{srv.url}/subscriptions/{uuid.uuid4()}/resourceGroups?{RG_API}",
-                       headers={"Authorization": f"Bearer {srv.token}"})
+        r = client.get(
+            f"{srv.url}/subscriptions/{uuid.uuid4()}/resourceGroups?{RG_API}",
+            headers={"Authorization": f"Bearer {srv.token}"},
+        )
         assert r.status_code == 200 and r.json() == {"value": []}
 
 

@@ -25,8 +25,10 @@ from .test_crash_bytes import assert_store_sound, group
 MIB = 1 << 20
 CHUNK = 65536
 # Batches of 1 MiB (16 chunks): a kill mid-copy finds some of the copy durable and the rest staged.
-CONFIG = ('chunk_size = 65536\nsync_wait_seconds = 0\nlease_seconds = 5\nreplication_batch_bytes = 1048576\n'
-          f'replication_bandwidth = {{westus = {4 * MIB}}}\n')
+CONFIG = (
+    "chunk_size = 65536\nsync_wait_seconds = 0\nlease_seconds = 5\nreplication_batch_bytes = 1048576\n"
+    f"replication_bandwidth = {{westus = {4 * MIB}}}\n"
+)
 
 
 def worker(server, log: Path) -> subprocess.Popen:
@@ -70,47 +72,98 @@ class Setup:
         helper = worker(server, tmp / "setup.log")  # the API server runs no jobs: someone must finish these
         try:
             finished(self.compute.galleries.begin_create_or_update("rg", "g", {"location": "eastus"}))
-            finished(self.compute.gallery_images.begin_create_or_update("rg", "g", "i", {
-                "location": "eastus", "properties": {"osType": "Linux", "osState": "Generalized",
-                                                     "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}))
+            finished(
+                self.compute.gallery_images.begin_create_or_update(
+                    "rg",
+                    "g",
+                    "i",
+                    {
+                        "location": "eastus",
+                        "properties": {
+                            "osType": "Linux",
+                            "osState": "Generalized",
+                            "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+                        },
+                    },
+                )
+            )
         finally:
             helper.terminate()
             helper.wait()
 
     def key(self, version: str) -> str:
-        return f"/subscriptions/{self.sub}/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/" \
-               f"versions/{version}"
+        return (
+            f"/subscriptions/{self.sub}/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/"
+            f"versions/{version}"
+        )
 
     def version(self, name: str, data: bytes, regions=("eastus", "westus")) -> None:
         c = self.compute
-        finished(c.disks.begin_create_or_update("rg", f"src-{name}", {"location": "eastus", "properties": {
-            "osType": "Linux", "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)}}}))
-        sas = finished(c.disks.begin_grant_access("rg", f"src-{name}", {"access": "Write",
-                                                                         "durationInSeconds": 600}))
+        finished(
+            c.disks.begin_create_or_update(
+                "rg",
+                f"src-{name}",
+                {
+                    "location": "eastus",
+                    "properties": {
+                        "osType": "Linux",
+                        "creationData": {"createOption": "Upload", "uploadSizeBytes": len(data)},
+                    },
+                },
+            )
+        )
+        sas = finished(c.disks.begin_grant_access("rg", f"src-{name}", {"access": "Write", "durationInSeconds": 600}))
         client = BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca)
         for offset in range(0, len(data), 4 * MIB):
-            client.upload_page(data[offset:offset + 4 * MIB], offset=offset, length=min(4 * MIB, len(data) - offset))
+            client.upload_page(data[offset : offset + 4 * MIB], offset=offset, length=min(4 * MIB, len(data) - offset))
         finished(c.disks.begin_revoke_access("rg", f"src-{name}"))
-        c.gallery_image_versions.begin_create_or_update("rg", "g", "i", name, {"location": "eastus", "properties": {
-            "publishingProfile": {"targetRegions": [r if isinstance(r, dict) else {"name": r} for r in regions]},
-            "storageProfile": {"osDiskImage": {"source": {"id": c.disks.get("rg", f"src-{name}").id}}}}})
+        c.gallery_image_versions.begin_create_or_update(
+            "rg",
+            "g",
+            "i",
+            name,
+            {
+                "location": "eastus",
+                "properties": {
+                    "publishingProfile": {
+                        "targetRegions": [r if isinstance(r, dict) else {"name": r} for r in regions]
+                    },
+                    "storageProfile": {"osDiskImage": {"source": {"id": c.disks.get("rg", f"src-{name}").id}}},
+                },
+            },
+        )
 
     def read_in(self, region: str, version: str, name: str) -> bytes:
         c = self.compute
         with self.server.http() as http:
-            http.put(f"/subscriptions/{self.sub}/resourceGroups/rg-{region}?api-version=2024-11-01",
-                     json={"location": region})
-        finished(c.disks.begin_create_or_update(f"rg-{region}", name, {"location": region, "properties": {
-            "creationData": {"createOption": "FromImage", "galleryImageReference": {
-                "id": c.gallery_image_versions.get("rg", "g", "i", version).id}}}}))
-        sas = finished(c.disks.begin_grant_access(f"rg-{region}", name, {"access": "Read",
-                                                                          "durationInSeconds": 60}))
+            http.put(
+                f"/subscriptions/{self.sub}/resourceGroups/rg-{region}?api-version=2024-11-01",
+                json={"location": region},
+            )
+        finished(
+            c.disks.begin_create_or_update(
+                f"rg-{region}",
+                name,
+                {
+                    "location": region,
+                    "properties": {
+                        "creationData": {
+                            "createOption": "FromImage",
+                            "galleryImageReference": {"id": c.gallery_image_versions.get("rg", "g", "i", version).id},
+                        }
+                    },
+                },
+            )
+        )
+        sas = finished(c.disks.begin_grant_access(f"rg-{region}", name, {"access": "Read", "durationInSeconds": 60}))
         return BlobClient.from_blob_url(sas.access_sas, connection_verify=self.server.ca).download_blob().readall()
 
 
 def _kill_and_resume(setup: Setup, tmp: Path, name: str, rng: random.Random, standby: bool) -> None:
     data = os.urandom(8 * MIB) + vhd_footer(8 * MIB)
-    sizes = {blake3.blake3(data[i:i + CHUNK]).hexdigest(): len(data[i:i + CHUNK]) for i in range(0, len(data), CHUNK)}
+    sizes = {
+        blake3.blake3(data[i : i + CHUNK]).hexdigest(): len(data[i : i + CHUNK]) for i in range(0, len(data), CHUNK)
+    }
     first = worker(setup.server, tmp / f"{name}-a.log")
     second = None
     try:
@@ -123,8 +176,9 @@ def _kill_and_resume(setup: Setup, tmp: Path, name: str, rng: random.Random, sta
         time.sleep(rng.uniform(0, 1.5))  # an arbitrary point of the copy
         first.send_signal(signal.SIGKILL)
         first.wait()
-        landed = sum(sizes.get(p.name, 0) for p in (setup.server.data_dir / "blobs" / "westus" / "zone1")
-                     .rglob("chunks/*/*/*"))
+        landed = sum(
+            sizes.get(p.name, 0) for p in (setup.server.data_dir / "blobs" / "westus" / "zone1").rglob("chunks/*/*/*")
+        )
         if second is None:
             second = worker(setup.server, tmp / f"{name}-b.log")  # a new worker requeues the dead one's job
         done = wait_for(lambda: (r := replica_rows(setup.server, key)[("westus", 0)]).state == "Completed" and r)
@@ -189,8 +243,11 @@ def test_region_concurrency_is_bounded_across_worker_processes(make_server, tmp_
     setup = Setup(srv, tmp_path)
     workers = [worker(srv, tmp_path / f"w{n}.log") for n in (1, 2)]
     try:
-        setup.version("3.0.0", os.urandom(4 * MIB) + vhd_footer(4 * MIB), regions=(
-            "eastus", {"name": "westus", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}))
+        setup.version(
+            "3.0.0",
+            os.urandom(4 * MIB) + vhd_footer(4 * MIB),
+            regions=("eastus", {"name": "westus", "regionalReplicaCount": 3, "storageAccountType": "Standard_ZRS"}),
+        )
         most = 0
 
         def all_done() -> bool:

@@ -11,8 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmgallery.adapters.blobs.chunks import (ChunkStore, CorruptChunk, Manifest, MissingChunk, chunk_path, iter_range,
-                                             read_range, write_image)
+from vmgallery.adapters.blobs.chunks import (
+    ChunkStore,
+    CorruptChunk,
+    Manifest,
+    MissingChunk,
+    chunk_path,
+    iter_range,
+    read_range,
+    write_image,
+)
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.memory import MemoryBackend
 from vmgallery.app.gc import collect
@@ -21,7 +29,7 @@ CHUNK = 4096
 
 
 def pieces(data: bytes, size: int = CHUNK):
-    return (data[i:i + size] for i in range(0, len(data), size))
+    return (data[i : i + size] for i in range(0, len(data), size))
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ def test_any_range_reads_the_right_bytes(start, length):
     store = ChunkStore(MemoryBackend(), chunk_size=CHUNK)
     data = random.Random(1).randbytes(CHUNK * 4) + bytes(CHUNK) + b"tail"
     manifest = write_image(store, pieces(data), len(data))
-    assert read_range(store, manifest, start, length) == data[start:start + length]
+    assert read_range(store, manifest, start, length) == data[start : start + length]
 
 
 def test_manifest_pack_round_trip():

@@ -16,7 +16,6 @@ from vmgallery.domain import errors
 from vmgallery.domain.ids import ResourceId
 
 
-
 @pytest.fixture
 def service(db, tmp_path):
     settings = replace(Settings(data_dir=tmp_path), sync_wait_seconds=0)
@@ -75,8 +74,11 @@ def test_failed_create_leaves_no_resource(db, service):
         assert tx.get(gallery.key) is None
     assert failed.status == "Failed" and failed.end_time is not None
     assert failed.error["status"] == 400
-    assert failed.error["error"] == {"code": "InvalidParameter", "message": "the source disk is unreadable",
-                                     "target": "properties.storageProfile"}
+    assert failed.error["error"] == {
+        "code": "InvalidParameter",
+        "message": "the source disk is unreadable",
+        "target": "properties.storageProfile",
+    }
 
 
 def test_failed_update_restores_the_previous_resource(db, service):

@@ -14,7 +14,7 @@ from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.app.gc import collect
 from vmgallery.app.operations import _run_background
-from vmgallery.app.replication import Replicate, RegionThrottle, job_id, sync_replicas
+from vmgallery.app.replication import RegionThrottle, Replicate, job_id, sync_replicas
 
 CHUNK = 4096
 VERSION = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/versions/1.0.0"
@@ -22,8 +22,15 @@ VERSION = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galler
 
 def spec(*regions: str) -> dict:
     """A version body's target regions as stored (defaults filled in)."""
-    return {"properties": {"publishingProfile": {"targetRegions": [
-        {"name": r, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"} for r in regions]}}}
+    return {
+        "properties": {
+            "publishingProfile": {
+                "targetRegions": [
+                    {"name": r, "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"} for r in regions
+                ]
+            }
+        }
+    }
 
 
 class JobInTheWindow(FolderBackend):
@@ -40,20 +47,31 @@ class JobInTheWindow(FolderBackend):
 
 def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_path):
     west = JobInTheWindow(tmp_path / "westus")
-    regions = RegionStores(tmp_path / "blobs", ("eastus", "westus"), chunk_size=CHUNK, grace_seconds=3600,
-                           zones={"westus": [west]})
+    regions = RegionStores(
+        tmp_path / "blobs", ("eastus", "westus"), chunk_size=CHUNK, grace_seconds=3600, zones={"westus": [west]}
+    )
     data = os.urandom(CHUNK * 6)
-    manifest = write_image(regions.store("eastus"), (data[i:i + CHUNK] for i in range(0, len(data), CHUNK)),
-                           len(data))
-    write_image(regions.store("westus"), (data[i:i + CHUNK] for i in range(0, len(data), CHUNK)), len(data))
+    manifest = write_image(
+        regions.store("eastus"), (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data)
+    )
+    write_image(regions.store("westus"), (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data))
     old = time.time() - 7200  # what a removed westus replica left: garbage, older than the grace period
     for path, _ in west.list("chunks/"):
         os.utime(west.root / path, (old, old))
     now = time.time()
     with db.write() as tx:
-        tx.insert(key=VERSION, type="Microsoft.Compute/galleries/images/versions", parent_key=VERSION.rsplit("/", 2)[0],
-                  subscription="s", group_key=None, location="eastus", natural_key=None, state="Succeeded", body={},
-                  now=now)
+        tx.insert(
+            key=VERSION,
+            type="Microsoft.Compute/galleries/images/versions",
+            parent_key=VERSION.rsplit("/", 2)[0],
+            subscription="s",
+            group_key=None,
+            location="eastus",
+            natural_key=None,
+            state="Succeeded",
+            body={},
+            now=now,
+        )
         tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
         sync_replicas(tx, regions, VERSION, spec("eastus"), now, "eastus", captured=True)
     services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}), replication_batch_bytes=1 << 20)

@@ -3,6 +3,7 @@ the suite shares its CPUs with servers started by the API tests."""
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("vmgallery-unit", max_examples=60, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "vmgallery-unit", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("vmgallery-unit")

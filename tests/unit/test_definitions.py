@@ -8,15 +8,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmgallery.domain.definitions import (DISK_TYPES, PRIVATE_ONLY_SECURITY_TYPES, SECURITY_TYPES,
-                                          check_definition_update, describe_identifier, natural_key,
-                                          normalize_definition)
+from vmgallery.domain.definitions import (
+    DISK_TYPES,
+    PRIVATE_ONLY_SECURITY_TYPES,
+    SECURITY_TYPES,
+    check_definition_update,
+    describe_identifier,
+    natural_key,
+    normalize_definition,
+)
 from vmgallery.domain.errors import ArmError, MissingRequiredProperty, PropertyChangeNotAllowed
 
 
 def body(**props) -> dict:
-    out = {"location": "eastus", "properties": {
-        "osType": "Linux", "osState": "Generalized", "identifier": {"publisher": "P", "offer": "O", "sku": "S"}}}
+    out = {
+        "location": "eastus",
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "identifier": {"publisher": "P", "offer": "O", "sku": "S"},
+        },
+    }
     out["properties"].update(props)
     return out
 
@@ -43,10 +55,15 @@ def test_defaults_filled():
 
 
 def test_enums_canonicalized():
-    props = normalize_definition(body(osType="windows", osState="SPECIALIZED", hyperVGeneration="v2",
-                                      architecture="arm64"))["properties"]
+    props = normalize_definition(
+        body(osType="windows", osState="SPECIALIZED", hyperVGeneration="v2", architecture="arm64")
+    )["properties"]
     assert (props["osType"], props["osState"], props["hyperVGeneration"], props["architecture"]) == (
-        "Windows", "Specialized", "V2", "Arm64")
+        "Windows",
+        "Specialized",
+        "V2",
+        "Arm64",
+    )
 
 
 @pytest.mark.parametrize("key", ["osType", "osState", "identifier"])
@@ -77,8 +94,9 @@ def test_properties_required():
     assert rejected({"location": "eastus"}).target == "properties"
 
 
-@pytest.mark.parametrize("key, value", [("osType", "BeOS"), ("osState", "Frozen"), ("hyperVGeneration", "V3"),
-                                        ("architecture", "x86")])
+@pytest.mark.parametrize(
+    "key, value", [("osType", "BeOS"), ("osState", "Frozen"), ("hyperVGeneration", "V3"), ("architecture", "x86")]
+)
 def test_enum_rejected_names_value(key, value):
     err = rejected(body(**{key: value}))
     assert err.code == "InvalidParameter" and err.target == f"properties.{key}" and f"'{value}'" in err.message
@@ -98,8 +116,9 @@ def test_boolean_feature_rejected(name):
     assert err.target == "properties.features[0].value" and "'yes'" in err.message and name in err.message
 
 
-@pytest.mark.parametrize("value, canonical", [("SCSI", "SCSI"), ("SCSI, NVMe", "SCSI, NVMe"),
-                                              ("scsi,nvme", "SCSI, NVMe")])
+@pytest.mark.parametrize(
+    "value, canonical", [("SCSI", "SCSI"), ("SCSI, NVMe", "SCSI, NVMe"), ("scsi,nvme", "SCSI, NVMe")]
+)
 def test_disk_controller_types(value, canonical):
     props = normalize_definition(features(("DiskControllerTypes", value), gen="V1"))["properties"]
     assert props["features"] == [{"name": "DiskControllerTypes", "value": canonical}]
@@ -206,20 +225,34 @@ def test_purchase_plan_together():
     err = rejected(body(purchasePlan={"product": "x"}))
     assert err.target == "properties.purchasePlan.name"
     assert rejected(body(purchasePlan={"name": "n", "publisher": 1, "product": "x"})).target == (
-        "properties.purchasePlan.publisher")
+        "properties.purchasePlan.publisher"
+    )
 
 
 # -- strings, URIs, dates, tags ---------------------------------------------------------------------------------
 def test_text_and_links_allowed():
-    normalize_definition(body(description="d", eula="You agree.", privacyStatementUri="https://example.com/p",
-                              releaseNoteUri="http://example.com/r", endOfLifeDate="2030-01-01T00:00:00Z"),
-                         "Private")
+    normalize_definition(
+        body(
+            description="d",
+            eula="You agree.",
+            privacyStatementUri="https://example.com/p",
+            releaseNoteUri="http://example.com/r",
+            endOfLifeDate="2030-01-01T00:00:00Z",
+        ),
+        "Private",
+    )
 
 
-@pytest.mark.parametrize("key, value", [
-    ("privacyStatementUri", "not a uri"), ("releaseNoteUri", "example.com/notes"),
-    ("endOfLifeDate", "someday"), ("description", 42), ("eula", ["x"]),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("privacyStatementUri", "not a uri"),
+        ("releaseNoteUri", "example.com/notes"),
+        ("endOfLifeDate", "someday"),
+        ("description", 42),
+        ("eula", ["x"]),
+    ],
+)
 def test_text_and_links_rejected(key, value):
     err = rejected(body(**{key: value}))
     assert err.target == f"properties.{key}" and str(value) in err.message
@@ -252,8 +285,10 @@ def test_natural_key_ignores_case():
     assert describe_identifier(a) == "publisher 'Pub', offer 'Off', sku 'Sku'"
 
 
-@given(st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3),
-       st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3))
+@given(
+    st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3),
+    st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3),
+)
 def test_natural_key_separates_triples(x, y):
     kx = natural_key(body(identifier=dict(zip(("publisher", "offer", "sku"), x))))
     ky = natural_key(body(identifier=dict(zip(("publisher", "offer", "sku"), y))))
@@ -267,24 +302,31 @@ def spec(**props) -> dict:
 
 def test_updatable_properties():
     old = spec(description="a", recommended={"vCPUs": {"min": 1, "max": 2}})
-    new = spec(description="b", recommended={"vCPUs": {"min": 2, "max": 4}, "memory": {"min": 1, "max": 8}},
-               endOfLifeDate="2031-01-01", releaseNoteUri="https://example.com/r")
+    new = spec(
+        description="b",
+        recommended={"vCPUs": {"min": 2, "max": 4}, "memory": {"min": 1, "max": 8}},
+        endOfLifeDate="2031-01-01",
+        releaseNoteUri="https://example.com/r",
+    )
     new["tags"] = {"t": "1"}
     check_definition_update(old, new)
 
 
-@pytest.mark.parametrize("change, target", [
-    ({"osType": "Windows"}, "properties.osType"),
-    ({"osState": "Specialized"}, "properties.osState"),
-    ({"hyperVGeneration": "V2"}, "properties.hyperVGeneration"),
-    ({"architecture": "Arm64"}, "properties.architecture"),
-    ({"identifier": {"publisher": "P", "offer": "O", "sku": "S2"}}, "properties.identifier.sku"),
-    ({"eula": "new"}, "properties.eula"),
-    ({"privacyStatementUri": "https://example.com/p"}, "properties.privacyStatementUri"),
-    ({"purchasePlan": {"name": "n", "publisher": "p", "product": "x"}}, "properties.purchasePlan.name"),
-    ({"disallowed": {"diskTypes": ["Premium_LRS"]}}, "properties.disallowed.diskTypes"),
-    ({"features": [{"name": "IsHibernateSupported", "value": "True"}]}, "properties.features"),
-])
+@pytest.mark.parametrize(
+    "change, target",
+    [
+        ({"osType": "Windows"}, "properties.osType"),
+        ({"osState": "Specialized"}, "properties.osState"),
+        ({"hyperVGeneration": "V2"}, "properties.hyperVGeneration"),
+        ({"architecture": "Arm64"}, "properties.architecture"),
+        ({"identifier": {"publisher": "P", "offer": "O", "sku": "S2"}}, "properties.identifier.sku"),
+        ({"eula": "new"}, "properties.eula"),
+        ({"privacyStatementUri": "https://example.com/p"}, "properties.privacyStatementUri"),
+        ({"purchasePlan": {"name": "n", "publisher": "p", "product": "x"}}, "properties.purchasePlan.name"),
+        ({"disallowed": {"diskTypes": ["Premium_LRS"]}}, "properties.disallowed.diskTypes"),
+        ({"features": [{"name": "IsHibernateSupported", "value": "True"}]}, "properties.features"),
+    ],
+)
 def test_fixed_properties_rejected(change, target):
     old = spec()
     with pytest.raises(PropertyChangeNotAllowed) as exc:
@@ -294,12 +336,21 @@ def test_fixed_properties_rejected(change, target):
 
 def test_features_change_with_allow_update_image():
     old = spec(hyperVGeneration="V2")
-    new = spec(hyperVGeneration="V2", allowUpdateImage=True,
-               features=[{"name": "SecurityType", "value": "TrustedLaunchSupported"}])
+    new = spec(
+        hyperVGeneration="V2",
+        allowUpdateImage=True,
+        features=[{"name": "SecurityType", "value": "TrustedLaunchSupported"}],
+    )
     check_definition_update(old, new)
     with pytest.raises(PropertyChangeNotAllowed):
-        check_definition_update(old, spec(hyperVGeneration="V2", allowUpdateImage=False,
-                                          features=[{"name": "SecurityType", "value": "TrustedLaunchSupported"}]))
+        check_definition_update(
+            old,
+            spec(
+                hyperVGeneration="V2",
+                allowUpdateImage=False,
+                features=[{"name": "SecurityType", "value": "TrustedLaunchSupported"}],
+            ),
+        )
 
 
 def test_echoing_the_stored_body_is_no_change():

@@ -19,23 +19,39 @@ def test_minimal_gallery():
 
 
 def test_read_only_fields_are_dropped_so_an_echoed_get_is_accepted():
-    got = {"id": "/x", "name": "g", "type": "Microsoft.Compute/galleries", "location": "eastus",
-           "tags": {"a": "b"},
-           "properties": {"description": "d", "identifier": {"uniqueName": f"{SUB}-G"},
-                          "provisioningState": "Succeeded",
-                          "sharingStatus": {"aggregatedState": "Succeeded"},
-                          "sharingProfile": {"permissions": "Private", "groups": []}}}
+    got = {
+        "id": "/x",
+        "name": "g",
+        "type": "Microsoft.Compute/galleries",
+        "location": "eastus",
+        "tags": {"a": "b"},
+        "properties": {
+            "description": "d",
+            "identifier": {"uniqueName": f"{SUB}-G"},
+            "provisioningState": "Succeeded",
+            "sharingStatus": {"aggregatedState": "Succeeded"},
+            "sharingProfile": {"permissions": "Private", "groups": []},
+        },
+    }
     spec = normalize_gallery(got)
-    assert spec == {"location": "eastus", "tags": {"a": "b"},
-                    "properties": {"description": "d", "sharingProfile": {"permissions": "Private"}}}
+    assert spec == {
+        "location": "eastus",
+        "tags": {"a": "b"},
+        "properties": {"description": "d", "sharingProfile": {"permissions": "Private"}},
+    }
     assert got["id"] == "/x"  # the input is not modified
 
 
 def test_permissions():
     assert permissions({}) == "Private"
     assert permissions({"properties": {"sharingProfile": {"permissions": "Groups"}}}) == "Groups"
-    body = normalize_gallery({"properties": {"sharingProfile": {"permissions": "community",
-                                                                "communityGalleryInfo": {"publicNamePrefix": "p"}}}})
+    body = normalize_gallery(
+        {
+            "properties": {
+                "sharingProfile": {"permissions": "community", "communityGalleryInfo": {"publicNamePrefix": "p"}}
+            }
+        }
+    )
     assert permissions(body) == "Community"
 
 
@@ -47,17 +63,23 @@ def test_sharing_permissions_rejected():
 
 def test_community_info_needs_community_permissions():
     with pytest.raises(InvalidParameter) as exc:
-        normalize_gallery({"properties": {"sharingProfile": {"permissions": "Groups",
-                                                             "communityGalleryInfo": {"eula": "x"}}}})
+        normalize_gallery(
+            {"properties": {"sharingProfile": {"permissions": "Groups", "communityGalleryInfo": {"eula": "x"}}}}
+        )
     assert exc.value.target == "properties.sharingProfile.communityGalleryInfo"
 
 
-@pytest.mark.parametrize("body, target", [
-    ({"properties": {"description": 5}}, "properties.description"),
-    ({"properties": {"softDeletePolicy": {"isSoftDeleteEnabled": "yes"}}},
-     "properties.softDeletePolicy.isSoftDeleteEnabled"),
-    ({"tags": ["a"]}, "tags"),
-])
+@pytest.mark.parametrize(
+    "body, target",
+    [
+        ({"properties": {"description": 5}}, "properties.description"),
+        (
+            {"properties": {"softDeletePolicy": {"isSoftDeleteEnabled": "yes"}}},
+            "properties.softDeletePolicy.isSoftDeleteEnabled",
+        ),
+        ({"tags": ["a"]}, "tags"),
+    ],
+)
 def test_invalid_values_named(body, target):
     with pytest.raises(InvalidParameter) as exc:
         normalize_gallery(body)
@@ -76,10 +98,13 @@ def test_update_may_change_description_and_tags():
     check_gallery_update(old, new)
 
 
-@pytest.mark.parametrize("change, target", [
-    ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions"),
-    ({"softDeletePolicy": {"isSoftDeleteEnabled": True}}, "properties.softDeletePolicy.isSoftDeleteEnabled"),
-])
+@pytest.mark.parametrize(
+    "change, target",
+    [
+        ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions"),
+        ({"softDeletePolicy": {"isSoftDeleteEnabled": True}}, "properties.softDeletePolicy.isSoftDeleteEnabled"),
+    ],
+)
 def test_update_of_anything_else_rejected(change, target):
     old = normalize_gallery({"location": "eastus", "properties": {"description": "a"}})
     new = normalize_gallery({"location": "eastus", "properties": {"description": "a", **change}})
@@ -96,11 +121,15 @@ def test_location_spelled_for_display_is_no_change():
 
 def test_naming_the_default_permissions_is_no_change():
     stored = normalize_gallery({"location": "eastus"})
-    check_gallery_update(stored, normalize_gallery({"location": "eastus", "properties": {
-        "sharingProfile": {"permissions": "private"}}}))
-    check_gallery_update(normalize_gallery({"location": "eastus", "properties": {
-        "sharingProfile": {"permissions": "Private"}}}), stored)
+    check_gallery_update(
+        stored, normalize_gallery({"location": "eastus", "properties": {"sharingProfile": {"permissions": "private"}}})
+    )
+    check_gallery_update(
+        normalize_gallery({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Private"}}}), stored
+    )
     with pytest.raises(PropertyChangeNotAllowed) as exc:
-        check_gallery_update(stored, normalize_gallery({"location": "eastus", "properties": {
-            "sharingProfile": {"permissions": "Groups"}}}))
+        check_gallery_update(
+            stored,
+            normalize_gallery({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}}),
+        )
     assert exc.value.target == "properties.sharingProfile.permissions" and "'Private'" in exc.value.message

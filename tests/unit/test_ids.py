@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmgallery.domain.ids import (KEYWORDS, ResourceId, canonical_path, normalize_location, parse_resource_id)
+from vmgallery.domain.ids import KEYWORDS, ResourceId, canonical_path, normalize_location, parse_resource_id
 
 SUB = "00000000-0000-0000-0000-000000000001"
 # Names include the fixed words themselves: a gallery called "images" must stay a name.
@@ -18,10 +18,13 @@ def shout(word: str) -> str:
 
 @given(names, names, names)
 def test_canonical_path_keeps_names_and_fixes_keywords(group, gallery, image):
-    path = (f"/{shout('subscriptions')}/{SUB}/{shout('resourceGroups')}/{group}/{shout('providers')}/"
-            f"{shout('Microsoft.Compute')}/{shout('galleries')}/{gallery}/{shout('images')}/{image}")
-    assert canonical_path(path) == (f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Compute/"
-                                    f"galleries/{gallery}/images/{image}")
+    path = (
+        f"/{shout('subscriptions')}/{SUB}/{shout('resourceGroups')}/{group}/{shout('providers')}/"
+        f"{shout('Microsoft.Compute')}/{shout('galleries')}/{gallery}/{shout('images')}/{image}"
+    )
+    assert canonical_path(path) == (
+        f"/subscriptions/{SUB}/resourceGroups/{group}/providers/Microsoft.Compute/galleries/{gallery}/images/{image}"
+    )
 
 
 @given(names, names)
@@ -33,7 +36,8 @@ def test_canonical_path_is_idempotent(group, gallery):
 
 def test_canonical_path_operation_paths():
     assert canonical_path(f"/subscriptions/{SUB}/providers/microsoft.compute/locations/eastus/capsoperations/x") == (
-        f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/eastus/capsOperations/x")
+        f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/eastus/capsOperations/x"
+    )
     assert canonical_path("/healthz") == "/healthz"
 
 
@@ -56,9 +60,14 @@ def test_parse_resource_group_and_rejects():
     rg = parse_resource_id(f"/subscriptions/{SUB}/resourcegroups/rg1/")
     assert rg == ResourceId(SUB, "rg1", None, ())
     assert rg.type == "Microsoft.Resources/resourceGroups" and rg.name == "rg1"
-    for bad in ("", "subscriptions/x", f"/subscriptions/{SUB}", f"/subscriptions/{SUB}/foo/x",
-                f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries",
-                f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries//images/i"):
+    for bad in (
+        "",
+        "subscriptions/x",
+        f"/subscriptions/{SUB}",
+        f"/subscriptions/{SUB}/foo/x",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries",
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/galleries//images/i",
+    ):
         assert parse_resource_id(bad) is None, bad
 
 

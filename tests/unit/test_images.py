@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vmgallery.domain.errors import ArmError, InvalidParameter, MissingRequiredProperty, NotSupported
-from vmgallery.domain.images import (check_image_update, check_source_facts, image_disks, normalize_image,
-                                     size_gb_fits)
+from vmgallery.domain.images import check_image_update, check_source_facts, image_disks, normalize_image, size_gb_fits
 
 RG = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute"
 SNAP = f"{RG}/snapshots/os"
@@ -40,29 +39,37 @@ def test_defaults_and_canonical_spellings():
 
 
 def test_disks_and_their_slots():
-    spec = normalize_image(body({"snapshot": None, "blobUri": VHD},
-                                [{"lun": 3, "managedDisk": {"id": DISK}}, {"lun": 0, "snapshot": {"id": SNAP}}]))
+    spec = normalize_image(
+        body(
+            {"snapshot": None, "blobUri": VHD},
+            [{"lun": 3, "managedDisk": {"id": DISK}}, {"lun": 0, "snapshot": {"id": SNAP}}],
+        )
+    )
     disks = image_disks(spec)
     assert [(d.slot, d.kind, d.target) for d in disks] == [
         ("os", "vhd", f"{S}.osDisk.blobUri"),
         ("data:3", "disk", f"{S}.dataDisks[0].managedDisk.id"),
-        ("data:0", "snapshot", f"{S}.dataDisks[1].snapshot.id")]
+        ("data:0", "snapshot", f"{S}.dataDisks[1].snapshot.id"),
+    ]
     assert disks[0].uri == VHD and disks[1].id.name == "data"
     assert spec["properties"]["storageProfile"]["dataDisks"][0]["caching"] == "None"
 
 
-@pytest.mark.parametrize("os_disk, error, target", [
-    ({"osType": None}, MissingRequiredProperty, f"{S}.osDisk.osType"),
-    ({"osState": "Sleepy"}, InvalidParameter, f"{S}.osDisk.osState"),
-    ({"snapshot": None}, MissingRequiredProperty, f"{S}.osDisk"),
-    ({"blobUri": VHD}, InvalidParameter, f"{S}.osDisk.blobUri"),
-    ({"snapshot": {"id": DISK}}, InvalidParameter, f"{S}.osDisk.snapshot.id"),
-    ({"snapshot": {}}, MissingRequiredProperty, f"{S}.osDisk.snapshot.id"),
-    ({"snapshot": None, "blobUri": "ftp://host/x.vhd"}, InvalidParameter, f"{S}.osDisk.blobUri"),
-    ({"diskSizeGB": 0}, InvalidParameter, f"{S}.osDisk.diskSizeGB"),
-    ({"storageAccountType": "UltraSSD_LRS"}, InvalidParameter, f"{S}.osDisk.storageAccountType"),
-    ({"diskEncryptionSet": {"id": "x"}}, NotSupported, f"{S}.osDisk.diskEncryptionSet"),
-])
+@pytest.mark.parametrize(
+    "os_disk, error, target",
+    [
+        ({"osType": None}, MissingRequiredProperty, f"{S}.osDisk.osType"),
+        ({"osState": "Sleepy"}, InvalidParameter, f"{S}.osDisk.osState"),
+        ({"snapshot": None}, MissingRequiredProperty, f"{S}.osDisk"),
+        ({"blobUri": VHD}, InvalidParameter, f"{S}.osDisk.blobUri"),
+        ({"snapshot": {"id": DISK}}, InvalidParameter, f"{S}.osDisk.snapshot.id"),
+        ({"snapshot": {}}, MissingRequiredProperty, f"{S}.osDisk.snapshot.id"),
+        ({"snapshot": None, "blobUri": "ftp://host/x.vhd"}, InvalidParameter, f"{S}.osDisk.blobUri"),
+        ({"diskSizeGB": 0}, InvalidParameter, f"{S}.osDisk.diskSizeGB"),
+        ({"storageAccountType": "UltraSSD_LRS"}, InvalidParameter, f"{S}.osDisk.storageAccountType"),
+        ({"diskEncryptionSet": {"id": "x"}}, NotSupported, f"{S}.osDisk.diskEncryptionSet"),
+    ],
+)
 def test_os_disk_rules(os_disk, error, target):
     exc = rejected(body(os_disk))
     assert type(exc) is error and exc.target == target, exc.message
@@ -88,7 +95,7 @@ def test_unsupported_and_missing_sources():
 
 def test_source_facts_and_sizes():
     spec = normalize_image(body())
-    os_disk, = image_disks(spec)
+    (os_disk,) = image_disks(spec)
     check_source_facts(spec, os_disk, {"properties": {"osType": "Linux", "hyperVGeneration": "V2"}}, "snapshot")
     assert spec["properties"]["hyperVGeneration"] == "V2"
     with pytest.raises(InvalidParameter) as exc:
@@ -99,7 +106,7 @@ def test_source_facts_and_sizes():
         check_source_facts(spec, os_disk, {"properties": {"hyperVGeneration": "V2"}}, "snapshot")
     assert exc.value.target == "properties.hyperVGeneration"
     assert size_gb_fits(os_disk, 3, "snapshot") == 3
-    sized, = image_disks(normalize_image(body({"diskSizeGB": 2})))
+    (sized,) = image_disks(normalize_image(body({"diskSizeGB": 2})))
     assert size_gb_fits(sized, 1, "snapshot") == 2
     with pytest.raises(InvalidParameter) as exc:
         size_gb_fits(sized, 3, "snapshot")
@@ -107,12 +114,17 @@ def test_source_facts_and_sizes():
 
 
 def test_updates_change_tags_only_and_keep_filled_facts():
-    stored = normalize_image(body({"diskSizeGB": 1}, [{"lun": 0, "snapshot": {"id": SNAP}, "diskSizeGB": 2}],
-                                  hyperVGeneration="V2"))
+    stored = normalize_image(
+        body({"diskSizeGB": 1}, [{"lun": 0, "snapshot": {"id": SNAP}, "diskSizeGB": 2}], hyperVGeneration="V2")
+    )
     again = normalize_image(body(data=[{"lun": 0, "snapshot": {"id": SNAP}}]), stored)
     check_image_update(stored, again)
     check_image_update(stored, {**again, "tags": {"a": "b"}})
     with pytest.raises(ArmError) as exc:
-        check_image_update(stored, normalize_image(body({"osState": "Specialized"}, again["properties"][
-            "storageProfile"]["dataDisks"]), stored))
+        check_image_update(
+            stored,
+            normalize_image(
+                body({"osState": "Specialized"}, again["properties"]["storageProfile"]["dataDisks"]), stored
+            ),
+        )
     assert exc.value.code == "PropertyChangeNotAllowed" and exc.value.target == f"{S}.osDisk.osState"

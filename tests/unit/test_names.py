@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vmgallery.domain.errors import InvalidResourceName
-from vmgallery.domain.names import (check_gallery_name, check_image_definition_name,
-                                    check_resource_group_name)
+from vmgallery.domain.names import check_gallery_name, check_image_definition_name, check_resource_group_name
 
 # The 2025-03-03 galleryName pattern, in .NET spelling `^[^_\W][\w-._]{0,79}(?<![-.])$`, restricted to ASCII.
 GALLERY_SPEC = re.compile(r"^[^_\W][\w\-._]{0,79}(?<![-.])$", re.ASCII)
@@ -30,8 +29,11 @@ def rejected(check, name: str) -> InvalidResourceName:
     return exc.value
 
 
-@given(st.text(alphabet=ALNUM, min_size=1, max_size=1),
-       st.text(alphabet=NAME_CHARS, max_size=78), st.sampled_from(ALNUM + "_"))
+@given(
+    st.text(alphabet=ALNUM, min_size=1, max_size=1),
+    st.text(alphabet=NAME_CHARS, max_size=78),
+    st.sampled_from(ALNUM + "_"),
+)
 def test_generated_valid_gallery_names_accepted(first, middle, last):
     name = (first + middle + last)[:80]
     if name[-1] in "-.":
@@ -40,8 +42,9 @@ def test_generated_valid_gallery_names_accepted(first, middle, last):
     check_gallery_name(name)
 
 
-@given(st.text(alphabet=ALNUM, min_size=1, max_size=1),
-       st.text(alphabet=NAME_CHARS, max_size=78), st.sampled_from(ALNUM))
+@given(
+    st.text(alphabet=ALNUM, min_size=1, max_size=1), st.text(alphabet=NAME_CHARS, max_size=78), st.sampled_from(ALNUM)
+)
 def test_generated_valid_definition_names_accepted(first, middle, last):
     name = (first + middle)[:79] + last
     assert DEFINITION_SPEC.match(name)
@@ -69,23 +72,27 @@ def test_definition_names_follow_the_rule(name):
         assert name in err.message
 
 
-@pytest.mark.parametrize("name", ["a", "9", "myGallery", "my_gallery", "my-gallery", "my.gallery", "gallery_",
-                                  "a" * 80, "A1-b2.c3_d4"])
+@pytest.mark.parametrize(
+    "name", ["a", "9", "myGallery", "my_gallery", "my-gallery", "my.gallery", "gallery_", "a" * 80, "A1-b2.c3_d4"]
+)
 def test_gallery_name_allowed(name):
     check_gallery_name(name)
 
 
-@pytest.mark.parametrize("name, why", [
-    ("_gallery", "must start with a letter or a digit"),
-    ("-gallery", "must start with a letter or a digit"),
-    (".gallery", "must start with a letter or a digit"),
-    ("gallery-", "must not end with '-'"),
-    ("gallery.", "must not end with '.'"),
-    ("a" * 81, "81 characters long; the limit is 80"),
-    ("my gallery", "' '"),
-    ("my$gallery", "'$'"),
-    ("galérie", "'é'"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("_gallery", "must start with a letter or a digit"),
+        ("-gallery", "must start with a letter or a digit"),
+        (".gallery", "must start with a letter or a digit"),
+        ("gallery-", "must not end with '-'"),
+        ("gallery.", "must not end with '.'"),
+        ("a" * 81, "81 characters long; the limit is 80"),
+        ("my gallery", "' '"),
+        ("my$gallery", "'$'"),
+        ("galérie", "'é'"),
+    ],
+)
 def test_gallery_name_rejected_says_why(name, why):
     err = rejected(check_gallery_name, name)
     assert why in err.message
@@ -97,16 +104,19 @@ def test_definition_name_allowed(name):
     check_image_definition_name(name)
 
 
-@pytest.mark.parametrize("name, why", [
-    ("-img", "must start with a letter or a digit"),
-    ("_img", "must start with a letter or a digit"),
-    ("img_", "must not end with '_'"),
-    ("img-", "must not end with '-'"),
-    ("img.", "must not end with '.'"),
-    ("i" * 81, "81 characters long"),
-    ("img/x", "'/'"),
-    ("im g", "' '"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("-img", "must start with a letter or a digit"),
+        ("_img", "must start with a letter or a digit"),
+        ("img_", "must not end with '_'"),
+        ("img-", "must not end with '-'"),
+        ("img.", "must not end with '.'"),
+        ("i" * 81, "81 characters long"),
+        ("img/x", "'/'"),
+        ("im g", "' '"),
+    ],
+)
 def test_definition_name_rejected_says_why(name, why):
     err = rejected(check_image_definition_name, name)
     assert why in err.message

@@ -8,16 +8,32 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmgallery.domain.errors import (InvalidParameter, InvalidRequestContent, MissingRequiredProperty,
-                                     PropertyChangeNotAllowed)
-from vmgallery.domain.validate import (check_datetime, check_enum, check_int, check_string, check_tags, check_uri,
-                                       flatten, fold_location, forbid_changes, merge_patch, require_object,
-                                       strip_read_only)
+from vmgallery.domain.errors import (
+    InvalidParameter,
+    InvalidRequestContent,
+    MissingRequiredProperty,
+    PropertyChangeNotAllowed,
+)
+from vmgallery.domain.validate import (
+    check_datetime,
+    check_enum,
+    check_int,
+    check_string,
+    check_tags,
+    check_uri,
+    flatten,
+    fold_location,
+    forbid_changes,
+    merge_patch,
+    require_object,
+    strip_read_only,
+)
 
 keys = st.text(alphabet="abcdef", min_size=1, max_size=3)
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3),
-                           max_leaves=10)
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3), max_leaves=10
+)
 json_objects = st.dictionaries(keys, json_values, max_size=4)
 
 
@@ -218,8 +234,13 @@ def test_check_tags():
     body = {"tags": {"a": "1", "b": None}}
     check_tags(body)
     assert body["tags"] == {"a": "1", "b": ""}
-    for tags, target in (([1], "tags"), ({"a": 1}, "tags.a"), ({"": "x"}, "tags."),
-                         ({f"t{i}": "" for i in range(51)}, "tags"), ({"a": "v" * 257}, "tags.a")):
+    for tags, target in (
+        ([1], "tags"),
+        ({"a": 1}, "tags.a"),
+        ({"": "x"}, "tags."),
+        ({f"t{i}": "" for i in range(51)}, "tags"),
+        ({"a": "v" * 257}, "tags.a"),
+    ):
         with pytest.raises(InvalidParameter) as exc:
             check_tags({"tags": tags})
         assert exc.value.target == target

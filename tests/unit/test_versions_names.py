@@ -7,8 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vmgallery.domain.errors import InvalidParameter
-from vmgallery.domain.versions import (MAX_PART, VersionFacts, latest_version, parse_version_name, version_facts,
-                                       version_key)
+from vmgallery.domain.versions import (
+    MAX_PART,
+    VersionFacts,
+    latest_version,
+    parse_version_name,
+    version_facts,
+    version_key,
+)
 
 parts = st.integers(min_value=0, max_value=MAX_PART)
 triples = st.tuples(parts, parts, parts)
@@ -25,29 +31,38 @@ def facts(n: str, **kw) -> VersionFacts:
 
 
 # -- names ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, parsed", [("0.0.0", (0, 0, 0)), ("1.0.10", (1, 0, 10)),
-                                          ("2147483647.2147483647.2147483647", (MAX_PART,) * 3),
-                                          ("1.01.0", (1, 1, 0))])
+@pytest.mark.parametrize(
+    "text, parsed",
+    [
+        ("0.0.0", (0, 0, 0)),
+        ("1.0.10", (1, 0, 10)),
+        ("2147483647.2147483647.2147483647", (MAX_PART,) * 3),
+        ("1.01.0", (1, 1, 0)),
+    ],
+)
 def test_valid_names(text, parsed):
     assert parse_version_name(text) == parsed
 
 
-@pytest.mark.parametrize("text, words", [
-    ("1.2147483648.0", ["minor part '2147483648'", "'1.2147483648.0'", "exceeds 2147483647"]),
-    ("2147483648.0.0", ["major part '2147483648'", "exceeds 2147483647"]),
-    ("0.0.99999999999999999999", ["patch part '99999999999999999999'", "exceeds"]),
-    ("1.2", ["'1.2' has 2 parts", "expected MAJOR.MINOR.PATCH"]),
-    ("1", ["has 1 part;", "MAJOR.MINOR.PATCH"]),
-    ("1.2.3.4", ["has 4 parts"]),
-    ("latest", ["has 1 part"]),
-    ("a1.0.0", ["major part 'a1'", "is not digits"]),
-    ("1.0.-1", ["patch part '-1'", "not digits"]),
-    ("1.+2.3", ["minor part '+2'", "not digits"]),
-    ("1.0.0 ", ["patch part '0 '", "not digits"]),
-    ("1.\u0662.0", ["minor part", "not digits"]),          # Arabic-Indic digit: not ASCII
-    ("1..0", ["minor part of version name '1..0' is empty"]),
-    ("", ["empty"]),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("1.2147483648.0", ["minor part '2147483648'", "'1.2147483648.0'", "exceeds 2147483647"]),
+        ("2147483648.0.0", ["major part '2147483648'", "exceeds 2147483647"]),
+        ("0.0.99999999999999999999", ["patch part '99999999999999999999'", "exceeds"]),
+        ("1.2", ["'1.2' has 2 parts", "expected MAJOR.MINOR.PATCH"]),
+        ("1", ["has 1 part;", "MAJOR.MINOR.PATCH"]),
+        ("1.2.3.4", ["has 4 parts"]),
+        ("latest", ["has 1 part"]),
+        ("a1.0.0", ["major part 'a1'", "is not digits"]),
+        ("1.0.-1", ["patch part '-1'", "not digits"]),
+        ("1.+2.3", ["minor part '+2'", "not digits"]),
+        ("1.0.0 ", ["patch part '0 '", "not digits"]),
+        ("1.\u0662.0", ["minor part", "not digits"]),  # Arabic-Indic digit: not ASCII
+        ("1..0", ["minor part of version name '1..0' is empty"]),
+        ("", ["empty"]),
+    ],
+)
 def test_invalid_names_say_which_part_and_why(text, words):
     with pytest.raises(InvalidParameter) as exc:
         parse_version_name(text)
@@ -85,12 +100,13 @@ def test_order_is_numeric_by_major_then_minor_then_patch(a, b):
     assert (version_key(name(a)) == version_key(name(b))) == (a == b)
 
 
-@given(st.lists(st.tuples(small_triples, st.lists(st.sampled_from(["", "0", "00"]), min_size=3, max_size=3)),
-                max_size=8))
+@given(
+    st.lists(st.tuples(small_triples, st.lists(st.sampled_from(["", "0", "00"]), min_size=3, max_size=3)), max_size=8)
+)
 def test_order_is_total_even_with_leading_zeros(items):
     names = {".".join(z + str(p) for z, p in zip(zeros, t)) for t, zeros in items}
     ordered = sorted(names, key=version_key)
-    assert len({version_key(n) for n in names}) == len(names)       # no two distinct names tie
+    assert len({version_key(n) for n in names}) == len(names)  # no two distinct names tie
     for lo, hi in zip(ordered, ordered[1:]):
         assert parse_version_name(lo) <= parse_version_name(hi)
 
@@ -113,9 +129,11 @@ def test_latest_skips_excluded_and_unfinished():
 
 def test_latest_for_a_region():
     both = {"westus", "eastus"}
-    cands = [facts("1.0.0", usable_regions=both),
-             facts("1.1.0", usable_regions=both, excluded_in_regions={"East US"}),
-             facts("1.2.0", usable_regions={"westus"})]
+    cands = [
+        facts("1.0.0", usable_regions=both),
+        facts("1.1.0", usable_regions=both, excluded_in_regions={"East US"}),
+        facts("1.2.0", usable_regions={"westus"}),
+    ]
     assert latest_version(cands) == "1.2.0"
     assert latest_version(cands, "westus") == "1.2.0"
     assert latest_version(cands, "East US") == "1.0.0"
@@ -132,10 +150,18 @@ def test_global_exclusion_wins_in_every_region():
 
 
 def test_facts_from_a_stored_body():
-    body = {"properties": {"provisioningState": "Succeeded", "publishingProfile": {
-        "excludeFromLatest": False,
-        "targetRegions": [{"name": "westus", "excludeFromLatest": False},
-                          {"name": "eastus", "excludeFromLatest": True}]}}}
+    body = {
+        "properties": {
+            "provisioningState": "Succeeded",
+            "publishingProfile": {
+                "excludeFromLatest": False,
+                "targetRegions": [
+                    {"name": "westus", "excludeFromLatest": False},
+                    {"name": "eastus", "excludeFromLatest": True},
+                ],
+            },
+        }
+    }
     f = version_facts("1.0.0", body)
     assert f == VersionFacts("1.0.0", True, False, frozenset({"eastus"}), frozenset({"westus", "eastus"}))
     assert version_facts("1.0.0", body, usable_regions=["West US"]).usable_regions == {"westus"}
@@ -146,9 +172,13 @@ def test_facts_from_a_stored_body():
 
 
 version_facts_strategy = st.builds(
-    VersionFacts, name=small_triples.map(name), succeeded=st.booleans(), excluded_from_latest=st.booleans(),
+    VersionFacts,
+    name=small_triples.map(name),
+    succeeded=st.booleans(),
+    excluded_from_latest=st.booleans(),
     excluded_in_regions=st.frozensets(st.sampled_from(["westus", "eastus"])),
-    usable_regions=st.frozensets(st.sampled_from(["westus", "eastus"])))
+    usable_regions=st.frozensets(st.sampled_from(["westus", "eastus"])),
+)
 regions = st.none() | st.sampled_from(["westus", "eastus", "West US"])
 
 

@@ -37,9 +37,19 @@ def rejected(b: dict, location: str = "westus") -> ArmError:
 # -- defaults ---------------------------------------------------------------------------------------------------
 def test_defaults_written_out_like_azure_echoes_them():
     assert profile_of(body()) == {
-        "replicaCount": 1, "storageAccountType": "Standard_LRS", "replicationMode": "Full", "excludeFromLatest": False,
-        "targetRegions": [{"name": "westus", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS",
-                           "excludeFromLatest": False}]}
+        "replicaCount": 1,
+        "storageAccountType": "Standard_LRS",
+        "replicationMode": "Full",
+        "excludeFromLatest": False,
+        "targetRegions": [
+            {
+                "name": "westus",
+                "regionalReplicaCount": 1,
+                "storageAccountType": "Standard_LRS",
+                "excludeFromLatest": False,
+            }
+        ],
+    }
 
 
 def test_default_target_region_is_the_folded_location():
@@ -51,19 +61,36 @@ def test_default_target_region_is_the_folded_location():
 
 
 def test_regions_inherit_the_profiles_count_and_type():
-    p = profile_of(body(replicaCount=3, storageAccountType="premium_lrs",
-                        targetRegions=[{"name": "westus"}, {"name": "eastus", "regionalReplicaCount": 2,
-                                                              "storageAccountType": "Standard_ZRS"}]))
+    p = profile_of(
+        body(
+            replicaCount=3,
+            storageAccountType="premium_lrs",
+            targetRegions=[
+                {"name": "westus"},
+                {"name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"},
+            ],
+        )
+    )
     assert p["replicaCount"] == 3 and p["storageAccountType"] == "Premium_LRS"
     assert p["targetRegions"] == [
         {"name": "westus", "regionalReplicaCount": 3, "storageAccountType": "Premium_LRS", "excludeFromLatest": False},
-        {"name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS", "excludeFromLatest": False}]
+        {"name": "eastus", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS", "excludeFromLatest": False},
+    ]
 
 
 def test_nulls_read_as_absent():
-    p = profile_of(body(replicaCount=None, storageAccountType=None, replicationMode=None, excludeFromLatest=None,
-                        endOfLifeDate=None, targetRegions=[{"name": "westus", "regionalReplicaCount": None,
-                                                            "storageAccountType": None, "encryption": None}]))
+    p = profile_of(
+        body(
+            replicaCount=None,
+            storageAccountType=None,
+            replicationMode=None,
+            excludeFromLatest=None,
+            endOfLifeDate=None,
+            targetRegions=[
+                {"name": "westus", "regionalReplicaCount": None, "storageAccountType": None, "encryption": None}
+            ],
+        )
+    )
     assert p == profile_of(body())
 
 
@@ -73,8 +100,15 @@ def test_region_names_are_folded():
     assert [r["name"] for r in p["targetRegions"]] == ["westus", "northeurope", "eastus"]
 
 
-@pytest.mark.parametrize("typed, canonical", [("standard_zrs", "Standard_ZRS"), ("STANDARD_LRS", "Standard_LRS"),
-                                              ("premium_lrs", "Premium_LRS"), ("premiumv2_lrs", "PremiumV2_LRS")])
+@pytest.mark.parametrize(
+    "typed, canonical",
+    [
+        ("standard_zrs", "Standard_ZRS"),
+        ("STANDARD_LRS", "Standard_LRS"),
+        ("premium_lrs", "Premium_LRS"),
+        ("premiumv2_lrs", "PremiumV2_LRS"),
+    ],
+)
 def test_storage_types_canonical(typed, canonical):
     p = profile_of(body(storageAccountType=typed, targetRegions=[{"name": "westus", "storageAccountType": typed}]))
     assert p["storageAccountType"] == canonical and p["targetRegions"][0]["storageAccountType"] == canonical
@@ -110,15 +144,23 @@ def test_source_region_must_be_a_target():
 
 
 def test_source_region_compared_folded():
-    assert profile_of(body(targetRegions=[{"name": "West US"}]), location="West US")["targetRegions"][0]["name"] == \
-        "westus"
+    assert (
+        profile_of(body(targetRegions=[{"name": "West US"}]), location="West US")["targetRegions"][0]["name"]
+        == "westus"
+    )
 
 
-@pytest.mark.parametrize("regions, target", [([], f"{P}.targetRegions"), ("westus", f"{P}.targetRegions"),
-                                             (["westus"], f"{P}.targetRegions[0]"),
-                                             ([{"regionalReplicaCount": 1}], f"{P}.targetRegions[0].name"),
-                                             ([{"name": ""}], f"{P}.targetRegions[0].name"),
-                                             ([{"name": 5}], f"{P}.targetRegions[0].name")])
+@pytest.mark.parametrize(
+    "regions, target",
+    [
+        ([], f"{P}.targetRegions"),
+        ("westus", f"{P}.targetRegions"),
+        (["westus"], f"{P}.targetRegions[0]"),
+        ([{"regionalReplicaCount": 1}], f"{P}.targetRegions[0].name"),
+        ([{"name": ""}], f"{P}.targetRegions[0].name"),
+        ([{"name": 5}], f"{P}.targetRegions[0].name"),
+    ],
+)
 def test_malformed_target_regions(regions, target):
     assert rejected(body(targetRegions=regions)).target == target
 
@@ -130,10 +172,17 @@ def test_region_name_required():
 def test_region_encryption_and_extras_kept():
     enc = {"osDiskImage": {"diskEncryptionSetId": "/subscriptions/s/x"}, "dataDiskImages": [{"lun": 0}]}
     p = profile_of(body(targetRegions=[{"name": "westus", "encryption": enc, "excludeFromLatest": True}]))
-    assert p["targetRegions"][0] == {"name": "westus", "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS",
-                                     "encryption": enc, "excludeFromLatest": True}
-    assert rejected(body(targetRegions=[{"name": "westus", "encryption": "yes"}])).target == \
-        f"{P}.targetRegions[0].encryption"
+    assert p["targetRegions"][0] == {
+        "name": "westus",
+        "regionalReplicaCount": 1,
+        "storageAccountType": "Standard_LRS",
+        "encryption": enc,
+        "excludeFromLatest": True,
+    }
+    assert (
+        rejected(body(targetRegions=[{"name": "westus", "encryption": "yes"}])).target
+        == f"{P}.targetRegions[0].encryption"
+    )
 
 
 # -- counts, types, flags, dates ----------------------------------------------------------------------------------
@@ -184,8 +233,9 @@ def test_published_date_is_read_only():
 
 
 def test_storage_account_strategy():
-    assert profile_of(body(storageAccountStrategy="preferstandard_zrs"))["storageAccountStrategy"] == \
-        "PreferStandard_ZRS"
+    assert (
+        profile_of(body(storageAccountStrategy="preferstandard_zrs"))["storageAccountStrategy"] == "PreferStandard_ZRS"
+    )
     assert rejected(body(storageAccountStrategy="Cheapest")).target == f"{P}.storageAccountStrategy"
 
 
@@ -224,16 +274,25 @@ def test_shallow_rejects_more_replicas():
 def test_read_only_fields_dropped_and_safety_profile_kept():
     b = body()
     b.update({"id": "/x", "name": "1.0.0", "type": "Microsoft.Compute/galleries/images/versions", "tags": {"a": "b"}})
-    b["properties"].update({
-        "provisioningState": "Succeeded",
-        "replicationStatus": {"aggregatedState": "Completed", "summary": []},
-        "safetyProfile": {"allowDeletionOfReplicatedLocations": True, "blockDeletionBeforeEndOfLife": False,
-                          "reportedForPolicyViolation": True, "policyViolations": [{"category": "Other"}]}})
+    b["properties"].update(
+        {
+            "provisioningState": "Succeeded",
+            "replicationStatus": {"aggregatedState": "Completed", "summary": []},
+            "safetyProfile": {
+                "allowDeletionOfReplicatedLocations": True,
+                "blockDeletionBeforeEndOfLife": False,
+                "reportedForPolicyViolation": True,
+                "policyViolations": [{"category": "Other"}],
+            },
+        }
+    )
     spec = normalize_version(b, location="westus", regions=REGIONS)
     assert set(spec) == {"location", "tags", "properties"}
     assert set(spec["properties"]) == {"publishingProfile", "storageProfile", "safetyProfile"}
-    assert spec["properties"]["safetyProfile"] == {"allowDeletionOfReplicatedLocations": True,
-                                                   "blockDeletionBeforeEndOfLife": False}
+    assert spec["properties"]["safetyProfile"] == {
+        "allowDeletionOfReplicatedLocations": True,
+        "blockDeletionBeforeEndOfLife": False,
+    }
 
 
 @pytest.mark.parametrize("key", ["allowDeletionOfReplicatedLocations", "blockDeletionBeforeEndOfLife"])
@@ -258,7 +317,13 @@ def test_input_not_changed():
 
 
 def test_normalizing_a_spec_again_changes_nothing():
-    spec = normalize_version(body(replicaCount=2, endOfLifeDate="2030-01-01T00:00:00Z",
-                                  targetRegions=[{"name": "West US"}, {"name": "eastus", "excludeFromLatest": True}]),
-                             location="westus", regions=REGIONS)
+    spec = normalize_version(
+        body(
+            replicaCount=2,
+            endOfLifeDate="2030-01-01T00:00:00Z",
+            targetRegions=[{"name": "West US"}, {"name": "eastus", "excludeFromLatest": True}],
+        ),
+        location="westus",
+        regions=REGIONS,
+    )
     assert normalize_version(spec, location="westus", regions=REGIONS) == spec

@@ -7,8 +7,15 @@ import copy
 import pytest
 
 from vmgallery.domain.errors import ArmError, InvalidParameter, MissingRequiredProperty, NotSupported
-from vmgallery.domain.sources import (DISKS, GALLERY_IMAGE_VERSION, GIB, MANAGED_IMAGE, SourceFacts, check_source_fits,
-                                      version_sources)
+from vmgallery.domain.sources import (
+    DISKS,
+    GALLERY_IMAGE_VERSION,
+    GIB,
+    MANAGED_IMAGE,
+    SourceFacts,
+    check_source_fits,
+    version_sources,
+)
 from vmgallery.domain.versions import normalize_version
 
 RG = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute"
@@ -68,21 +75,32 @@ def test_gallery_image_version_source(version):
 
 
 def test_image_source_with_disk_settings_only():
-    sp = storage_of({"source": {"id": IMAGE}, "osDiskImage": {"hostCaching": "readonly", "sizeInGB": 10},
-                     "dataDiskImages": [{"lun": 1, "hostCaching": "none", "sizeInGB": 10}]})
-    assert sp == {"source": {"id": IMAGE}, "osDiskImage": {"hostCaching": "ReadOnly"},
-                  "dataDiskImages": [{"lun": 1, "hostCaching": "None"}]}
+    sp = storage_of(
+        {
+            "source": {"id": IMAGE},
+            "osDiskImage": {"hostCaching": "readonly", "sizeInGB": 10},
+            "dataDiskImages": [{"lun": 1, "hostCaching": "none", "sizeInGB": 10}],
+        }
+    )
+    assert sp == {
+        "source": {"id": IMAGE},
+        "osDiskImage": {"hostCaching": "ReadOnly"},
+        "dataDiskImages": [{"lun": 1, "hostCaching": "None"}],
+    }
 
 
-@pytest.mark.parametrize("rid, words", [
-    (SNAP, ["is a snapshot", "osDiskImage.source.id"]),
-    (DISK, ["is a disk", "osDiskImage.source.id"]),
-    (ACCOUNT, ["Microsoft.Storage/storageAccounts", "managed image", "gallery image version"]),
-    (f"{RG}/galleries/g/images/def", ["Microsoft.Compute/galleries/images id"]),
-    (f"{RG}/galleries/g", ["Microsoft.Compute/galleries id"]),
-    ("not-an-id", ["'not-an-id' is not an ARM resource id"]),
-    ("/subscriptions/s/resourceGroups/rg", ["is not an ARM resource id"]),
-])
+@pytest.mark.parametrize(
+    "rid, words",
+    [
+        (SNAP, ["is a snapshot", "osDiskImage.source.id"]),
+        (DISK, ["is a disk", "osDiskImage.source.id"]),
+        (ACCOUNT, ["Microsoft.Storage/storageAccounts", "managed image", "gallery image version"]),
+        (f"{RG}/galleries/g/images/def", ["Microsoft.Compute/galleries/images id"]),
+        (f"{RG}/galleries/g", ["Microsoft.Compute/galleries id"]),
+        ("not-an-id", ["'not-an-id' is not an ARM resource id"]),
+        ("/subscriptions/s/resourceGroups/rg", ["is not an ARM resource id"]),
+    ],
+)
 def test_wrong_kind_of_source_id(rid, words):
     err = rejected({"source": {"id": rid}})
     assert isinstance(err, InvalidParameter) and err.target == f"{S}.source.id"
@@ -109,37 +127,56 @@ def test_source_without_id():
 
 # -- disk sources -----------------------------------------------------------------------------------------------
 def test_snapshot_and_disk_sources():
-    spec = spec_of(body({"osDiskImage": {"source": {"id": SNAP}, "hostCaching": "ReadOnly"},
-                         "dataDiskImages": [{"lun": 3, "source": {"id": DISK}},
-                                            {"lun": 0, "source": {"id": f"{RG}/snapshots/d0"}}]}))
+    spec = spec_of(
+        body(
+            {
+                "osDiskImage": {"source": {"id": SNAP}, "hostCaching": "ReadOnly"},
+                "dataDiskImages": [
+                    {"lun": 3, "source": {"id": DISK}},
+                    {"lun": 0, "source": {"id": f"{RG}/snapshots/d0"}},
+                ],
+            }
+        )
+    )
     src = version_sources(spec)
     assert src.kind == DISKS and src.id is None and src.target == f"{S}.osDiskImage.source.id"
     assert (src.os_disk.kind, src.os_disk.lun, src.os_disk.id.text) == ("snapshot", None, SNAP)
     assert [(d.lun, d.kind, d.target) for d in src.data_disks] == [
-        (0, "snapshot", f"{S}.dataDiskImages[1].source.id"), (3, "disk", f"{S}.dataDiskImages[0].source.id")]
+        (0, "snapshot", f"{S}.dataDiskImages[1].source.id"),
+        (3, "disk", f"{S}.dataDiskImages[0].source.id"),
+    ]
 
 
 def test_vhd_source():
-    spec = spec_of(body({"osDiskImage": {"source": {"uri": VHD, "storageAccountId": ACCOUNT}},
-                         "dataDiskImages": [{"lun": 1, "source": {"uri": VHD, "storageAccountId": ACCOUNT}}]}))
+    spec = spec_of(
+        body(
+            {
+                "osDiskImage": {"source": {"uri": VHD, "storageAccountId": ACCOUNT}},
+                "dataDiskImages": [{"lun": 1, "source": {"uri": VHD, "storageAccountId": ACCOUNT}}],
+            }
+        )
+    )
     src = version_sources(spec)
     assert src.os_disk.kind == "vhd" and src.os_disk.uri == VHD and src.os_disk.storage_account.text == ACCOUNT
     assert src.target == f"{S}.osDiskImage.source.uri" and src.data_disks[0].kind == "vhd"
 
 
-@pytest.mark.parametrize("source, target, words", [
-    ({"uri": VHD}, "storageAccountId", ["needs both 'uri' and 'storageAccountId'"]),
-    ({"storageAccountId": ACCOUNT}, "uri", ["needs both"]),
-    ({"uri": "ftp://x/y.vhd", "storageAccountId": ACCOUNT}, "uri", ["'ftp://x/y.vhd'", "http(s)"]),
-    ({"uri": "os.vhd", "storageAccountId": ACCOUNT}, "uri", ["absolute"]),
-    ({"uri": VHD, "storageAccountId": IMAGE}, "storageAccountId", ["Microsoft.Compute/images", "storage account"]),
-    ({"id": SNAP, "uri": VHD}, "id", ["both an id and a VHD"]),
-    ({"id": IMAGE}, "id", ["is a managed image", "storageProfile.source.id"]),
-    ({"id": VERSION}, "id", ["is a gallery image version", "storageProfile.source.id"]),
-    ({"id": ACCOUNT}, "id", ["managed disk", "snapshot"]),
-    ({"id": "snap"}, "id", ["not an ARM resource id"]),
-    ({"blob": VHD}, "blob", ["unknown properties blob"]),
-])
+@pytest.mark.parametrize(
+    "source, target, words",
+    [
+        ({"uri": VHD}, "storageAccountId", ["needs both 'uri' and 'storageAccountId'"]),
+        ({"storageAccountId": ACCOUNT}, "uri", ["needs both"]),
+        ({"uri": "ftp://x/y.vhd", "storageAccountId": ACCOUNT}, "uri", ["'ftp://x/y.vhd'", "http(s)"]),
+        ({"uri": "os.vhd", "storageAccountId": ACCOUNT}, "uri", ["absolute"]),
+        ({"uri": VHD, "storageAccountId": IMAGE}, "storageAccountId", ["Microsoft.Compute/images", "storage account"]),
+        ({"id": SNAP, "uri": VHD}, "id", ["both an id and a VHD"]),
+        ({"id": IMAGE}, "id", ["is a managed image", "storageProfile.source.id"]),
+        ({"id": VERSION}, "id", ["is a gallery image version", "storageProfile.source.id"]),
+        ({"id": ACCOUNT}, "id", ["managed disk", "snapshot"]),
+        ({"id": "snap"}, "id", ["not an ARM resource id"]),
+        ({"blob": VHD}, "blob", ["unknown properties blob"]),
+    ],
+)
 def test_bad_os_disk_source(source, target, words):
     err = rejected({"osDiskImage": {"source": source}})
     assert err.target == f"{S}.osDiskImage.source.{target}"
@@ -174,8 +211,11 @@ def test_lun_required():
 
 
 def test_duplicate_luns():
-    err = rejected(os_and({"lun": 2, "source": {"id": DISK}}, {"lun": 1, "source": {"id": DISK}},
-                          {"lun": 2, "source": {"id": SNAP}}))
+    err = rejected(
+        os_and(
+            {"lun": 2, "source": {"id": DISK}}, {"lun": 1, "source": {"id": DISK}}, {"lun": 2, "source": {"id": SNAP}}
+        )
+    )
     assert err.target == f"{S}.dataDiskImages[2].lun"
     assert "lun 2" in err.message and "dataDiskImages[0]" in err.message and "dataDiskImages[2]" in err.message
 
@@ -193,8 +233,12 @@ def test_data_disks_must_be_a_list_of_objects():
 # -- host caching ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("typed, canonical", [("None", "None"), ("readonly", "ReadOnly"), ("READWRITE", "ReadWrite")])
 def test_host_caching(typed, canonical):
-    sp = storage_of({"osDiskImage": {"source": {"id": SNAP}, "hostCaching": typed},
-                     "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "hostCaching": typed}]})
+    sp = storage_of(
+        {
+            "osDiskImage": {"source": {"id": SNAP}, "hostCaching": typed},
+            "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "hostCaching": typed}],
+        }
+    )
     assert sp["osDiskImage"]["hostCaching"] == canonical and sp["dataDiskImages"][0]["hostCaching"] == canonical
 
 
@@ -206,15 +250,22 @@ def test_host_caching_rejected():
 
 
 def test_size_is_read_only():
-    sp = storage_of({"osDiskImage": {"source": {"id": SNAP}, "sizeInGB": 30},
-                     "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "sizeInGB": 5}]})
+    sp = storage_of(
+        {
+            "osDiskImage": {"source": {"id": SNAP}, "sizeInGB": 30},
+            "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "sizeInGB": 5}],
+        }
+    )
     assert "sizeInGB" not in sp["osDiskImage"] and "sizeInGB" not in sp["dataDiskImages"][0]
 
 
 # -- which sources go together ------------------------------------------------------------------------------------
 def test_no_source_at_all():
-    for storage in ({}, {"source": None, "osDiskImage": {"source": None}},
-                    {"source": {"id": None}, "osDiskImage": {"hostCaching": "ReadOnly"}}):
+    for storage in (
+        {},
+        {"source": None, "osDiskImage": {"source": None}},
+        {"source": {"id": None}, "osDiskImage": {"hostCaching": "ReadOnly"}},
+    ):
         err = rejected(storage)
         assert isinstance(err, MissingRequiredProperty) and err.target == S
         assert "storageProfile.source.id" in err.message and "osDiskImage.source" in err.message
@@ -249,8 +300,15 @@ def test_each_data_disk_needs_a_source_when_built_from_disks():
 
 
 # -- fit to the definition -----------------------------------------------------------------------------------------
-DEFINITION = {"properties": {"osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2",
-                             "architecture": "x64", "identifier": {"publisher": "p", "offer": "o", "sku": "s"}}}
+DEFINITION = {
+    "properties": {
+        "osType": "Linux",
+        "osState": "Generalized",
+        "hyperVGeneration": "V2",
+        "architecture": "x64",
+        "identifier": {"publisher": "p", "offer": "o", "sku": "s"},
+    }
+}
 
 
 def fits(storage: dict, facts: SourceFacts, definition: dict = DEFINITION, **profile) -> None:
@@ -259,15 +317,18 @@ def fits(storage: dict, facts: SourceFacts, definition: dict = DEFINITION, **pro
 
 def test_fitting_source_accepted():
     fits({"source": {"id": IMAGE}}, SourceFacts("linux", "generalized", "v2", "X64", 30 * GIB, {0: 1024 * GIB}))
-    fits({"source": {"id": IMAGE}}, SourceFacts())     # nothing known, nothing to refuse
+    fits({"source": {"id": IMAGE}}, SourceFacts())  # nothing known, nothing to refuse
 
 
-@pytest.mark.parametrize("facts, words", [
-    (SourceFacts(os_type="Windows"), ["OS type is Windows", "osType is Linux"]),
-    (SourceFacts(os_state="Specialized"), ["OS state is Specialized", "osState is Generalized"]),
-    (SourceFacts(hyper_v_generation="V1"), ["Hyper-V generation is V1", "hyperVGeneration is V2"]),
-    (SourceFacts(architecture="Arm64"), ["architecture is Arm64", "architecture is x64"]),
-])
+@pytest.mark.parametrize(
+    "facts, words",
+    [
+        (SourceFacts(os_type="Windows"), ["OS type is Windows", "osType is Linux"]),
+        (SourceFacts(os_state="Specialized"), ["OS state is Specialized", "osState is Generalized"]),
+        (SourceFacts(hyper_v_generation="V1"), ["Hyper-V generation is V1", "hyperVGeneration is V2"]),
+        (SourceFacts(architecture="Arm64"), ["architecture is Arm64", "architecture is x64"]),
+    ],
+)
 def test_mismatch_names_both_values_and_the_source(facts, words):
     with pytest.raises(InvalidParameter) as exc:
         fits({"source": {"id": IMAGE}}, facts)

@@ -19,18 +19,29 @@ S = "properties.storageProfile"
 
 
 def create(storage: dict | None = None, **profile) -> dict:
-    props = {"storageProfile": storage or {"source": {"id": IMAGE}},
-             "publishingProfile": profile or {"targetRegions": [{"name": "westus"},
-                                                                {"name": "eastus", "storageAccountType": "Standard_ZRS",
-                                                                 "regionalReplicaCount": 2}]}}
+    props = {
+        "storageProfile": storage or {"source": {"id": IMAGE}},
+        "publishingProfile": profile
+        or {
+            "targetRegions": [
+                {"name": "westus"},
+                {"name": "eastus", "storageAccountType": "Standard_ZRS", "regionalReplicaCount": 2},
+            ]
+        },
+    }
     return normalize_version({"location": "westus", "properties": props}, location="westus", regions=REGIONS)
 
 
 def stored(spec: dict) -> dict:
     """The stored resource as the app keeps it and GET shows it: the spec plus read-only fields."""
     body = copy.deepcopy(spec)
-    body.update({"id": f"{RG}/galleries/g/images/def/versions/1.0.0", "name": "1.0.0",
-                 "type": "Microsoft.Compute/galleries/images/versions"})
+    body.update(
+        {
+            "id": f"{RG}/galleries/g/images/def/versions/1.0.0",
+            "name": "1.0.0",
+            "type": "Microsoft.Compute/galleries/images/versions",
+        }
+    )
     props = body["properties"]
     props["provisioningState"] = "Succeeded"
     props["publishingProfile"]["publishedDate"] = "2025-01-01T00:00:00Z"
@@ -73,8 +84,14 @@ def test_az_update_echo_with_sources_nulled_is_no_change():
 
 
 def test_az_update_keeps_disk_sources():
-    existing = stored(create({"osDiskImage": {"source": {"id": SNAP}},
-                              "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "hostCaching": "None"}]}))
+    existing = stored(
+        create(
+            {
+                "osDiskImage": {"source": {"id": SNAP}},
+                "dataDiskImages": [{"lun": 0, "source": {"id": DISK}, "hostCaching": "None"}],
+            }
+        )
+    )
     body = az_update_body(existing)
     body["properties"]["publishingProfile"]["replicaCount"] = 3
     new = put(existing, body)
@@ -87,19 +104,27 @@ def test_az_update_keeps_disk_sources():
 def test_update_without_source_id_example():
     """GalleryImageVersion_Update_WithoutSourceId.json: target regions and an empty storageProfile."""
     existing = stored(create())
-    body = {"location": "West US", "properties": {
-        "publishingProfile": {"targetRegions": [{"name": "West US", "regionalReplicaCount": 1},
-                                                {"name": "East US", "regionalReplicaCount": 2,
-                                                 "storageAccountType": "Standard_ZRS"}]},
-        "storageProfile": {}}}
+    body = {
+        "location": "West US",
+        "properties": {
+            "publishingProfile": {
+                "targetRegions": [
+                    {"name": "West US", "regionalReplicaCount": 1},
+                    {"name": "East US", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"},
+                ]
+            },
+            "storageProfile": {},
+        },
+    }
     new = put(existing, body)
     assert new["properties"]["storageProfile"]["source"] == {"id": IMAGE}
 
 
 def test_put_without_storage_profile_or_properties_keeps_the_sources():
     existing = stored(create())
-    assert put(existing, {"location": "westus", "properties": {"publishingProfile": {}}}
-               )["properties"]["storageProfile"]["source"] == {"id": IMAGE}
+    assert put(existing, {"location": "westus", "properties": {"publishingProfile": {}}})["properties"][
+        "storageProfile"
+    ]["source"] == {"id": IMAGE}
     new = normalize_version({"location": "westus"}, location="westus", regions=REGIONS, existing=existing)
     assert new["properties"]["storageProfile"]["source"] == {"id": IMAGE}
 
@@ -128,8 +153,9 @@ def test_disk_source_added_to_an_image_version_refused():
 
 
 def test_different_data_disk_source_refused():
-    existing = stored(create({"osDiskImage": {"source": {"id": SNAP}},
-                              "dataDiskImages": [{"lun": 0, "source": {"id": DISK}}]}))
+    existing = stored(
+        create({"osDiskImage": {"source": {"id": SNAP}}, "dataDiskImages": [{"lun": 0, "source": {"id": DISK}}]})
+    )
     body = az_update_body(existing)
     body["properties"]["storageProfile"]["dataDiskImages"][0]["source"] = {"id": f"{RG}/disks/other"}
     assert refused(existing, body).target == f"{S}.dataDiskImages[0].source.id"
@@ -172,12 +198,23 @@ def test_updatable_properties():
     assert new["tags"] == {"team": "os"}
     assert new["properties"]["publishingProfile"]["targetRegions"] == [
         {"name": "westus", "regionalReplicaCount": 5, "storageAccountType": "Standard_LRS", "excludeFromLatest": False},
-        {"name": "northeurope", "regionalReplicaCount": 4, "storageAccountType": "Standard_LRS",
-         "excludeFromLatest": False}]
+        {
+            "name": "northeurope",
+            "regionalReplicaCount": 4,
+            "storageAccountType": "Standard_LRS",
+            "excludeFromLatest": False,
+        },
+    ]
 
 
-@pytest.mark.parametrize("key, value", [("storageAccountType", "Premium_LRS"), ("replicationMode", "Shallow"),
-                                        ("storageAccountStrategy", "DefaultStandard_LRS")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("storageAccountType", "Premium_LRS"),
+        ("replicationMode", "Shallow"),
+        ("storageAccountStrategy", "DefaultStandard_LRS"),
+    ],
+)
 def test_fixed_profile_properties_refused(key, value):
     existing = stored(create(targetRegions=[{"name": "westus"}]))
     body = az_update_body(existing)
@@ -187,8 +224,9 @@ def test_fixed_profile_properties_refused(key, value):
 
 
 def test_fixed_profile_properties_kept_when_omitted():
-    existing = stored(create(targetRegions=[{"name": "westus"}], storageAccountType="Premium_LRS",
-                             replicationMode="Shallow"))
+    existing = stored(
+        create(targetRegions=[{"name": "westus"}], storageAccountType="Premium_LRS", replicationMode="Shallow")
+    )
     body = {"location": "westus", "properties": {"publishingProfile": {"targetRegions": [{"name": "westus"}]}}}
     pp = put(existing, body)["properties"]["publishingProfile"]
     assert (pp["storageAccountType"], pp["replicationMode"]) == ("Premium_LRS", "Shallow")
@@ -218,10 +256,12 @@ def test_region_removed_then_added_with_another_storage_type():
     body["properties"]["publishingProfile"]["targetRegions"] = [{"name": "westus"}]
     removed = stored(put(existing, body))
     body = az_update_body(removed)
-    body["properties"]["publishingProfile"]["targetRegions"].append({"name": "eastus",
-                                                                     "storageAccountType": "Premium_LRS"})
-    assert put(removed, body)["properties"]["publishingProfile"]["targetRegions"][1]["storageAccountType"] == \
-        "Premium_LRS"
+    body["properties"]["publishingProfile"]["targetRegions"].append(
+        {"name": "eastus", "storageAccountType": "Premium_LRS"}
+    )
+    assert (
+        put(removed, body)["properties"]["publishingProfile"]["targetRegions"][1]["storageAccountType"] == "Premium_LRS"
+    )
 
 
 def test_source_region_cannot_be_dropped_on_update():

@@ -28,8 +28,15 @@ from urllib.parse import unquote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
-from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError, ResourceModifiedError,
-                                   ResourceNotFoundError, ServiceRequestError, ServiceResponseError)
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from ..domain.ids import parse_resource_id
@@ -96,10 +103,16 @@ def _account_name(endpoint: str) -> str:
 
 def _parse_account(account_id: str, settings: Mapping[str, Any]) -> _Account:
     rid = parse_resource_id(account_id)
-    if (rid is None or (rid.namespace or "").lower() != "microsoft.storage" or len(rid.chain) != 1
-            or rid.chain[0][0].lower() != "storageaccounts"):
-        raise ValueError(f"storage_accounts: {account_id!r} is not a storage account id "
-                         "(/subscriptions/…/resourceGroups/…/providers/Microsoft.Storage/storageAccounts/…)")
+    if (
+        rid is None
+        or (rid.namespace or "").lower() != "microsoft.storage"
+        or len(rid.chain) != 1
+        or rid.chain[0][0].lower() != "storageaccounts"
+    ):
+        raise ValueError(
+            f"storage_accounts: {account_id!r} is not a storage account id "
+            "(/subscriptions/…/resourceGroups/…/providers/Microsoft.Storage/storageAccounts/…)"
+        )
     unknown = sorted(set(settings) - set(CONFIG_KEYS))
     if unknown:
         raise ValueError(f"storage_accounts.{account_id!r}: unknown keys {unknown} (expected {list(CONFIG_KEYS)})")
@@ -110,8 +123,9 @@ def _parse_account(account_id: str, settings: Mapping[str, Any]) -> _Account:
     connection_string = settings.get("connection_string")
     if connection_string:
         if settings.get("blob_endpoint"):
-            raise ValueError(f"storage_accounts.{account_id!r}: the connection string names the endpoint; "
-                             "drop blob_endpoint")
+            raise ValueError(
+                f"storage_accounts.{account_id!r}: the connection string names the endpoint; drop blob_endpoint"
+            )
         service = BlobServiceClient.from_connection_string(connection_string)
         return _Account(rid.text, service.url.rstrip("/"), None, connection_string)
     endpoint = (settings.get("blob_endpoint") or f"https://{name}.blob.core.windows.net").rstrip("/")
@@ -150,9 +164,12 @@ class StorageAccounts:
         contain the URL (path-style accounts on one host), the most specific one wins.
         """
         parts = urlsplit(uri)
-        matches = [a for a in self._accounts.values()
-                   if _origin(uri) == _origin(a.endpoint)
-                   and parts.path.startswith(urlsplit(a.endpoint).path.rstrip("/") + "/")]
+        matches = [
+            a
+            for a in self._accounts.values()
+            if _origin(uri) == _origin(a.endpoint)
+            and parts.path.startswith(urlsplit(a.endpoint).path.rstrip("/") + "/")
+        ]
         if not matches:
             return None
         return max(matches, key=lambda a: len(urlsplit(a.endpoint).path)).account_id
@@ -168,7 +185,9 @@ class StorageAccounts:
             raise StorageAccountNotConfigured(
                 f"storage account {storage_account_id} is not configured on this server "
                 "(the operator adds it under [storage_accounts] in config.toml)",
-                account_id=storage_account_id, uri=uri)
+                account_id=storage_account_id,
+                uri=uri,
+            )
         container, blob = _blob_path(account, uri)
         if account.connection_string:
             client = BlobClient.from_connection_string(account.connection_string, container, blob)
@@ -177,16 +196,21 @@ class StorageAccounts:
         with _translated(account.account_id, uri):
             properties = client.get_blob_properties()
         blob_type = getattr(properties.blob_type, "value", properties.blob_type)
-        return BlobSource(client, account.account_id, uri, size=properties.size, blob_type=blob_type,
-                          etag=properties.etag)
+        return BlobSource(
+            client, account.account_id, uri, size=properties.size, blob_type=blob_type, etag=properties.etag
+        )
 
 
 def _blob_path(account: _Account, uri: str) -> tuple[str, str]:
     """(container, blob name) of uri, if it lies under the account's endpoint. A query string (a SAS the caller
     appended) is ignored: the configured credential is the one used."""
+
     def refuse(why: str) -> BlobNotInAccount:
-        return BlobNotInAccount(f"blob {uri} is not in storage account {account.account_id} "
-                                f"(endpoint {account.endpoint}): {why}", account_id=account.account_id, uri=uri)
+        return BlobNotInAccount(
+            f"blob {uri} is not in storage account {account.account_id} (endpoint {account.endpoint}): {why}",
+            account_id=account.account_id,
+            uri=uri,
+        )
 
     if _origin(uri) != _origin(account.endpoint):
         raise refuse("another host")
@@ -194,7 +218,7 @@ def _blob_path(account: _Account, uri: str) -> tuple[str, str]:
     path = urlsplit(uri).path
     if not path.startswith(base):
         raise refuse("another account")
-    container, _, blob = path[len(base):].partition("/")
+    container, _, blob = path[len(base) :].partition("/")
     if not container or not blob:
         raise refuse("the URL must name a container and a blob")
     return unquote(container), unquote(blob)
@@ -221,11 +245,15 @@ class BlobSource:
         if length == 0:
             return b""
         with _translated(self.account_id, self.uri):
-            data = self._client.download_blob(offset, length, etag=self.etag,
-                                              match_condition=MatchConditions.IfNotModified).readall()
+            data = self._client.download_blob(
+                offset, length, etag=self.etag, match_condition=MatchConditions.IfNotModified
+            ).readall()
         if len(data) != length:
-            raise BlobChanged(f"blob {self.uri} returned {len(data)} bytes for a {length}-byte range",
-                              account_id=self.account_id, uri=self.uri)
+            raise BlobChanged(
+                f"blob {self.uri} returned {len(data)} bytes for a {length}-byte range",
+                account_id=self.account_id,
+                uri=self.uri,
+            )
         return data
 
     def iter_ranges(self, chunk_size: int) -> Iterator[tuple[int, bytes]]:
@@ -250,9 +278,11 @@ class BlobSource:
             with _translated(self.account_id, self.uri):
                 self._allocated = [
                     (r.start, r.end + 1)  # the service's ends are inclusive
-                    for r in self._client.list_page_ranges(etag=self.etag,
-                                                           match_condition=MatchConditions.IfNotModified)
-                    if not r.cleared]
+                    for r in self._client.list_page_ranges(
+                        etag=self.etag, match_condition=MatchConditions.IfNotModified
+                    )
+                    if not r.cleared
+                ]
         end = offset + length
         return any(start < end and offset < stop for start, stop in self._allocated)
 
@@ -270,16 +300,22 @@ def _translated(account_id: str, uri: str) -> Iterator[None]:
         raise BlobChanged(f"{where} changed while it was being read", account_id=account_id, uri=uri) from e
     except ClientAuthenticationError as e:
         reason = getattr(e, "error_code", None) or e  # a key that is not base64 fails before any request
-        raise BlobAccessDenied(f"{where}: access denied with the configured credential ({reason})",
-                               account_id=account_id, uri=uri) from e
+        raise BlobAccessDenied(
+            f"{where}: access denied with the configured credential ({reason})", account_id=account_id, uri=uri
+        ) from e
     except (ServiceRequestError, ServiceResponseError) as e:
-        raise StorageAccountUnreachable(f"{where}: the endpoint did not answer ({e})",
-                                        account_id=account_id, uri=uri) from e
+        raise StorageAccountUnreachable(
+            f"{where}: the endpoint did not answer ({e})", account_id=account_id, uri=uri
+        ) from e
     except HttpResponseError as e:
         if e.status_code in (401, 403):
-            raise BlobAccessDenied(f"{where}: access denied with the configured credential ({e.error_code})",
-                                   account_id=account_id, uri=uri) from e
-        raise StorageAccountError(f"{where}: the storage service failed ({e.status_code} {e.error_code or e})",
-                                  account_id=account_id, uri=uri) from e
+            raise BlobAccessDenied(
+                f"{where}: access denied with the configured credential ({e.error_code})",
+                account_id=account_id,
+                uri=uri,
+            ) from e
+        raise StorageAccountError(
+            f"{where}: the storage service failed ({e.status_code} {e.error_code or e})", account_id=account_id, uri=uri
+        ) from e
     except AzureError as e:
         raise StorageAccountError(f"{where}: {e}", account_id=account_id, uri=uri) from e

@@ -42,8 +42,10 @@ class SasSigner:
 
     def query(self, grant_id: str, permissions: str, expiry: int) -> str:
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry))
-        return (f"sv={SAS_VERSION}&sr=b&sp={permissions}&se={quote(expires)}&st={expiry}"
-                f"&sig={self.signature(grant_id, permissions, expiry)}")
+        return (
+            f"sv={SAS_VERSION}&sr=b&sp={permissions}&se={quote(expires)}&st={expiry}"
+            f"&sig={self.signature(grant_id, permissions, expiry)}"
+        )
 
     def check(self, grant_id: str, params: dict[str, str], now: float) -> str:
         """The permissions a URL's query carries; SasDenied unless it is authentic and unexpired."""
@@ -86,8 +88,9 @@ class DiskAccess:
             state = props.get("diskState", "Unattached")
             access, seconds = rules.check_grant(copy.deepcopy(body), state, row.body["name"])
             if row.state != "Succeeded":
-                raise errors.Conflict(f"The {kind.noun} '{row.body['name']}' is {row.state}.", "access",
-                                      code="OperationNotAllowed")
+                raise errors.Conflict(
+                    f"The {kind.noun} '{row.body['name']}' is {row.state}.", "access", code="OperationNotAllowed"
+                )
             grant_id = secrets.token_hex(16)
             expiry = int(res.clock()) + seconds
             tx.add_grant(grant_id, row.key, access, expiry)
@@ -97,8 +100,16 @@ class DiskAccess:
             # An upload URL may also read, so a client resuming a killed upload can list what already landed.
             permissions = "rw" if access == "Write" else "r"
             url = f"{base_url}/_blob/sas/{grant_id}?{self.signer.query(grant_id, permissions, expiry)}"
-            op = res._operation(tx, _stored_id(row, rid), kind, row.location, "beginGetAccess", None, job=None,
-                                result={"accessSAS": url})
+            op = res._operation(
+                tx,
+                _stored_id(row, rid),
+                kind,
+                row.location,
+                "beginGetAccess",
+                None,
+                job=None,
+                result={"accessSAS": url},
+            )
         return Outcome(202, None, op)
 
     def end(self, rid: ResourceId, kind: Kind) -> Outcome:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..adapters.blobs.chunks import Manifest, write_image
 from ..adapters.db.store import OperationRow, ResourceRow, Tx
@@ -39,6 +40,7 @@ def iso(ts: float) -> str:
 def footer_manifest(services, region: str, raw_size: int) -> Manifest:
     """An all-zero disk image of raw_size bytes: holes, then the VHD footer as its only stored chunk."""
     from ..adapters.disks.formats import vhd_footer
+
     store = services.stores.store(region)
     image = raw_size + rules.FOOTER
     base = Manifest.empty(image, store.chunk_size)
@@ -56,8 +58,11 @@ def source_row(tx: Tx, source_id: str, what: str, target: str) -> ResourceRow:
     if row is None:
         raise errors.NotFound(f"The {what} '{source_id}' was not found.", target)
     if row.state not in ("Succeeded",):
-        raise errors.Conflict(f"The {what} '{source_id}' is {row.state}; it must have finished provisioning.",
-                              target, code="OperationNotAllowed")
+        raise errors.Conflict(
+            f"The {what} '{source_id}' is {row.state}; it must have finished provisioning.",
+            target,
+            code="OperationNotAllowed",
+        )
     return row
 
 
@@ -88,40 +93,53 @@ def prepare_disk(resources, tx: Tx, rid, spec: Body, location: str, *, snapshot:
     if creation.option == "Empty":
         manifest = footer_manifest(services, location, creation.size_bytes)
         tx.put_manifest(manifest, now)
-        return Prepared(_fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
-                        {"disk": manifest.id})
+        return Prepared(
+            _fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now), {"disk": manifest.id}
+        )
     if creation.option == "Upload":
-        return Prepared(_fill(spec, location=location, image_size=creation.size_bytes, state="ReadyToUpload",
-                              now=now))
+        return Prepared(_fill(spec, location=location, image_size=creation.size_bytes, state="ReadyToUpload", now=now))
     if creation.option == "Copy":
-        source = source_row(tx, creation.source_id, "source disk or snapshot",
-                            "properties.creationData.sourceResourceId")
+        source = source_row(
+            tx, creation.source_id, "source disk or snapshot", "properties.creationData.sourceResourceId"
+        )
         if source.location != location:
             raise errors.InvalidParameter(
                 f"The source '{creation.source_id}' is in '{source.location}'; a copy must be made in the same "
-                f"region, not '{location}'.", "properties.creationData.sourceResourceId")
+                f"region, not '{location}'.",
+                "properties.creationData.sourceResourceId",
+            )
         manifest_id = tx.contents(source.key).get("disk")
         if manifest_id is None:
-            raise errors.Conflict(f"The source '{creation.source_id}' has no content yet (its upload has not "
-                                  "ended).", "properties.creationData.sourceResourceId", code="OperationNotAllowed")
+            raise errors.Conflict(
+                f"The source '{creation.source_id}' has no content yet (its upload has not ended).",
+                "properties.creationData.sourceResourceId",
+                code="OperationNotAllowed",
+            )
         _inherit(spec, source.body)
         manifest = tx.get_manifest(manifest_id)
-        return Prepared(_fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
-                        {"disk": manifest_id})
+        return Prepared(
+            _fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now), {"disk": manifest_id}
+        )
     if creation.option == "FromImage":
         from .versions import resolve_disk  # versions build on disks; the reverse need is only this one
-        manifest_id, facts, source = resolve_disk(tx, creation.source_id, creation.source_lun, location,
-                                                  resources.settings)
+
+        manifest_id, facts, source = resolve_disk(
+            tx, creation.source_id, creation.source_lun, location, resources.settings
+        )
         for key, value in facts.items():
             spec["properties"].setdefault(key, value)
         manifest = tx.get_manifest(manifest_id)
-        return Prepared(_fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
-                        {"disk": manifest_id}, source=source)
+        return Prepared(
+            _fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now),
+            {"disk": manifest_id},
+            source=source,
+        )
     if creation.storage_account_id not in services.accounts:
         raise errors.InvalidParameter(
             f"The storage account '{creation.storage_account_id}' is not known to this server; the operator maps "
             "storage accounts to blob endpoints in the server's config.toml ([storage_accounts]).",
-            "properties.creationData.storageAccountId")
+            "properties.creationData.storageAccountId",
+        )
     return Prepared(_fill(spec, location=location, image_size=None, state="Unattached", now=now), job="disk_import")
 
 
@@ -132,8 +150,14 @@ class DiskImport:
         with ctx.db.read() as tx:
             row = tx.get(op.resource_key)
         data = row.body["properties"]["creationData"]
-        manifest = import_blob(ctx, ctx.services, op.location, data["storageAccountId"], data["sourceUri"],
-                               "properties.creationData.sourceUri")
+        manifest = import_blob(
+            ctx,
+            ctx.services,
+            op.location,
+            data["storageAccountId"],
+            data["sourceUri"],
+            "properties.creationData.sourceUri",
+        )
         return {"manifest": manifest}
 
     def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
@@ -151,6 +175,7 @@ def import_blob(ctx: JobContext, services, region: str, account_id: str, uri: st
     """Read a VHD blob into the region's chunk store, reporting progress; the manifest of its bytes."""
     from ..adapters.disks.formats import is_azure_vhd_size, parse_vhd_footer
     from ..adapters.storage_accounts import StorageAccountError
+
     store = services.stores.store(region)
     try:
         blob = services.accounts.open_blob(account_id, uri)
@@ -158,7 +183,9 @@ def import_blob(ctx: JobContext, services, region: str, account_id: str, uri: st
         if not is_azure_vhd_size(size):
             raise errors.InvalidParameter(
                 f"The blob '{uri}' is {size} bytes; a VHD to import must be a multiple of 1 MiB plus the 512-byte "
-                "footer (a fixed VHD).", target)
+                "footer (a fixed VHD).",
+                target,
+            )
         try:
             parse_vhd_footer(blob.read(size - rules.FOOTER, rules.FOOTER))
         except ValueError as exc:

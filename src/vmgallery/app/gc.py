@@ -9,8 +9,8 @@ it needs is either fresh or copied anew."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy.exc import IntegrityError
 
@@ -46,8 +46,9 @@ class _Live:
         return live
 
 
-def collect(db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float,
-            regions=None) -> GcReport:
+def collect(
+    db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float, regions=None
+) -> GcReport:
     """With `regions` (RegionStores), each replica's store keeps only the chunks of the versions placed on it, and
     each region's primary store those of the region's own resources too (so a removed replica's or region's copies
     go); without, every store in `stores` keeps every manifest's chunks."""

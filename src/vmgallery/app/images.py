@@ -9,7 +9,8 @@ the configured one whose blob endpoint the URL lies under.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..adapters.blobs.chunks import Manifest
 from ..adapters.db.store import OperationRow, Tx
@@ -28,7 +29,9 @@ def _account_for(services, disk: rules.ImageDisk) -> str:
     if account is None:
         raise errors.InvalidParameter(
             f"The blob '{disk.uri}' is not in a storage account known to this server; the operator maps storage "
-            "accounts to blob endpoints in the server's config.toml ([storage_accounts]).", disk.target)
+            "accounts to blob endpoints in the server's config.toml ([storage_accounts]).",
+            disk.target,
+        )
     return account
 
 
@@ -53,11 +56,14 @@ def prepare_image(resources, tx: Tx, rid, spec: Body, location: str) -> Prepared
         if source.location != location:
             raise errors.InvalidParameter(
                 f"The {what} is in '{source.location}'; an image in '{location}' can only use sources in its own "
-                "region.", disk.target)
+                "region.",
+                disk.target,
+            )
         manifest_id = tx.contents(source.key).get("disk")
         if manifest_id is None:
-            raise errors.Conflict(f"The {what} has no content yet (its upload has not ended).", disk.target,
-                                  code="OperationNotAllowed")
+            raise errors.Conflict(
+                f"The {what} has no content yet (its upload has not ended).", disk.target, code="OperationNotAllowed"
+            )
         rules.check_source_facts(spec, disk, source.body, what)
         manifest = tx.get_manifest(manifest_id)
         _set_size(spec, disk, rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), what))
@@ -87,8 +93,9 @@ class ImageImport:
         manifests: dict[str, Manifest] = {}
         for index, disk in enumerate(vhds):
             account = _account_for(ctx.services, disk)
-            manifest = import_blob(_Share(ctx, index, len(vhds)), ctx.services, op.location, account, disk.uri,
-                                   disk.target)
+            manifest = import_blob(
+                _Share(ctx, index, len(vhds)), ctx.services, op.location, account, disk.uri, disk.target
+            )
             rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), f"blob '{disk.uri}'")
             manifests[disk.slot] = manifest
         return {"manifests": manifests}

@@ -5,8 +5,8 @@ Every resource goes through the same use cases (`app.resources`) and the same ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..config import Settings
 from ..domain import definitions, galleries, names
@@ -42,7 +42,7 @@ class Kind:
     plural: str
     api_versions: tuple[str, ...]
     check_name: Callable[[str], None]
-    normalize: Normalize                        # (request body, context) -> canonical spec
+    normalize: Normalize  # (request body, context) -> canonical spec
     check_update: Callable[[Body, Body], None]  # (old spec, new spec) -> raises if not allowed
     parent_type: str | None = None
     natural_key: Callable[[Body], str] | None = None
@@ -70,8 +70,7 @@ class Kind:
 
 
 def _gallery_fill(body: Body, rid: ResourceId) -> None:
-    body.setdefault("properties", {})["identifier"] = {"uniqueName": galleries.unique_name(rid.subscription,
-                                                                                           rid.name)}
+    body.setdefault("properties", {})["identifier"] = {"uniqueName": galleries.unique_name(rid.subscription, rid.name)}
 
 
 def _definition_normalize(body: Body, ctx: Context) -> Body:
@@ -90,63 +89,131 @@ def _group_update(old: Body, new: Body) -> None:
 
 
 RESOURCE_GROUP = Kind(
-    type="Microsoft.Resources/resourceGroups", noun="resource group", plural="resource groups",
+    type="Microsoft.Resources/resourceGroups",
+    noun="resource group",
+    plural="resource groups",
     api_versions=RESOURCE_API_VERSIONS,
-    check_name=names.check_resource_group_name, normalize=_group_normalize, check_update=_group_update,
-    long_running=False)
+    check_name=names.check_resource_group_name,
+    normalize=_group_normalize,
+    check_update=_group_update,
+    long_running=False,
+)
 
 GALLERY = Kind(
-    type="Microsoft.Compute/galleries", noun="gallery", plural="galleries", api_versions=GALLERY_API_VERSIONS,
-    check_name=names.check_gallery_name, normalize=lambda b, _c: galleries.normalize_gallery(b),
-    check_update=galleries.check_gallery_update, parent_type=RESOURCE_GROUP.type,
-    quota=lambda s: s.limits.galleries_per_region, read_only_fill=_gallery_fill, read_only=galleries.READ_ONLY)
+    type="Microsoft.Compute/galleries",
+    noun="gallery",
+    plural="galleries",
+    api_versions=GALLERY_API_VERSIONS,
+    check_name=names.check_gallery_name,
+    normalize=lambda b, _c: galleries.normalize_gallery(b),
+    check_update=galleries.check_gallery_update,
+    parent_type=RESOURCE_GROUP.type,
+    quota=lambda s: s.limits.galleries_per_region,
+    read_only_fill=_gallery_fill,
+    read_only=galleries.READ_ONLY,
+)
 
 IMAGE_DEFINITION = Kind(
-    type="Microsoft.Compute/galleries/images", noun="gallery image definition", plural="gallery image definitions",
+    type="Microsoft.Compute/galleries/images",
+    noun="gallery image definition",
+    plural="gallery image definitions",
     api_versions=GALLERY_API_VERSIONS,
-    check_name=names.check_image_definition_name, normalize=_definition_normalize,
-    check_update=definitions.check_definition_update, parent_type=GALLERY.type,
-    natural_key=definitions.natural_key, describe_natural=definitions.describe_identifier,
-    quota=lambda s: s.limits.image_definitions_per_region, read_only=definitions.READ_ONLY)
+    check_name=names.check_image_definition_name,
+    normalize=_definition_normalize,
+    check_update=definitions.check_definition_update,
+    parent_type=GALLERY.type,
+    natural_key=definitions.natural_key,
+    describe_natural=definitions.describe_identifier,
+    quota=lambda s: s.limits.image_definitions_per_region,
+    read_only=definitions.READ_ONLY,
+)
 
 DISK_API_VERSIONS = (
-    "2018-06-01", "2018-09-30", "2019-03-01", "2019-07-01", "2019-11-01", "2020-05-01", "2020-06-30", "2020-09-30",
-    "2020-12-01", "2021-04-01", "2021-08-01", "2021-12-01", "2022-03-02", "2022-07-02", "2023-01-02", "2023-04-02",
-    "2023-10-02", "2024-03-02", "2025-01-02", "2026-03-02",
+    "2018-06-01",
+    "2018-09-30",
+    "2019-03-01",
+    "2019-07-01",
+    "2019-11-01",
+    "2020-05-01",
+    "2020-06-30",
+    "2020-09-30",
+    "2020-12-01",
+    "2021-04-01",
+    "2021-08-01",
+    "2021-12-01",
+    "2022-03-02",
+    "2022-07-02",
+    "2023-01-02",
+    "2023-04-02",
+    "2023-10-02",
+    "2024-03-02",
+    "2025-01-02",
+    "2026-03-02",
 )
 
 DISK = Kind(
-    type="Microsoft.Compute/disks", noun="disk", plural="disks", api_versions=DISK_API_VERSIONS,
-    check_name=names.check_disk_name, normalize=lambda b, _c: disks_rules.normalize_disk(b)[0],
-    check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
+    type="Microsoft.Compute/disks",
+    noun="disk",
+    plural="disks",
+    api_versions=DISK_API_VERSIONS,
+    check_name=names.check_disk_name,
+    normalize=lambda b, _c: disks_rules.normalize_disk(b)[0],
+    check_update=disks_rules.check_disk_update,
+    parent_type=RESOURCE_GROUP.type,
+    read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc),
-    created_status=200, accepted_status=202)
+    created_status=200,
+    accepted_status=202,
+)
 
 SNAPSHOT = Kind(
-    type="Microsoft.Compute/snapshots", noun="snapshot", plural="snapshots", api_versions=DISK_API_VERSIONS,
+    type="Microsoft.Compute/snapshots",
+    noun="snapshot",
+    plural="snapshots",
+    api_versions=DISK_API_VERSIONS,
     check_name=lambda n: names.check_disk_name(n, "snapshot"),
     normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
-    check_update=disks_rules.check_disk_update, parent_type=RESOURCE_GROUP.type, read_only=disks_rules.READ_ONLY,
+    check_update=disks_rules.check_disk_update,
+    parent_type=RESOURCE_GROUP.type,
+    read_only=disks_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
-    created_status=200, accepted_status=202)
+    created_status=200,
+    accepted_status=202,
+)
 
 IMAGE_VERSION = Kind(
-    type="Microsoft.Compute/galleries/images/versions", noun="gallery image version",
-    plural="gallery image versions", api_versions=GALLERY_API_VERSIONS, check_name=versions_rules.parse_version_name,
-    normalize=lambda b, c: versions_rules.normalize_version(b, location=c.location, regions=c.regions,
-                                                            existing=c.existing),
-    check_update=versions_rules.check_version_update, parent_type=IMAGE_DEFINITION.type,
-    quota=lambda s: s.limits.image_versions_per_region, read_only=versions_rules.READ_ONLY,
+    type="Microsoft.Compute/galleries/images/versions",
+    noun="gallery image version",
+    plural="gallery image versions",
+    api_versions=GALLERY_API_VERSIONS,
+    check_name=versions_rules.parse_version_name,
+    normalize=lambda b, c: versions_rules.normalize_version(
+        b, location=c.location, regions=c.regions, existing=c.existing
+    ),
+    check_update=versions_rules.check_version_update,
+    parent_type=IMAGE_DEFINITION.type,
+    quota=lambda s: s.limits.image_versions_per_region,
+    read_only=versions_rules.READ_ONLY,
     prepare=lambda r, tx, rid, spec, loc: versions_app.prepare_version(r, tx, rid, spec, loc),
-    expand=lambda tx, row: {**row.body, "properties": {
-        **row.body["properties"], "replicationStatus": versions_app.replication_status(tx, row)}},
-    on_update=versions_app.update_version, plan=versions_app.plan_version_update)
+    expand=lambda tx, row: {
+        **row.body,
+        "properties": {**row.body["properties"], "replicationStatus": versions_app.replication_status(tx, row)},
+    },
+    on_update=versions_app.update_version,
+    plan=versions_app.plan_version_update,
+)
 
 IMAGE = Kind(
-    type="Microsoft.Compute/images", noun="image", plural="images", api_versions=images_rules.API_VERSIONS,
+    type="Microsoft.Compute/images",
+    noun="image",
+    plural="images",
+    api_versions=images_rules.API_VERSIONS,
     check_name=lambda n: names.check_disk_name(n, "image"),
     normalize=lambda b, c: images_rules.normalize_image(b, c.existing),
-    check_update=images_rules.check_image_update, parent_type=RESOURCE_GROUP.type, read_only=images_rules.READ_ONLY,
-    prepare=lambda r, tx, rid, spec, loc: images_app.prepare_image(r, tx, rid, spec, loc))
+    check_update=images_rules.check_image_update,
+    parent_type=RESOURCE_GROUP.type,
+    read_only=images_rules.READ_ONLY,
+    prepare=lambda r, tx, rid, spec, loc: images_app.prepare_image(r, tx, rid, spec, loc),
+)
 
 KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE)}

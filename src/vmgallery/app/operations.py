@@ -12,8 +12,9 @@ import copy
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..adapters.db.store import Database, JobRow, OperationRow, Tx
 from ..domain import errors
@@ -128,8 +129,15 @@ class OperationWaiter:
                 self._cond.wait(min(remaining, 0.05))
 
 
-def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
-            handlers: dict[str, Handler] = HANDLERS, services: Any = None, lease_seconds: float = 60.0) -> None:
+def run_job(
+    db: Database,
+    job: JobRow,
+    owner: str,
+    clock: Callable[[], float],
+    handlers: dict[str, Handler] = HANDLERS,
+    services: Any = None,
+    lease_seconds: float = 60.0,
+) -> None:
     """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
     handler = handlers.get(job.kind)
     if getattr(handler, "operationless", False):
@@ -147,8 +155,11 @@ def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
             mine = tx.owns_job(job.id, owner)
         if not mine:
             return  # our lease expired and another worker took over
-        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), op) \
-            if op is not None and op.status == "InProgress" else None
+        result = (
+            handler.work(JobContext(db, clock, owner, job, services, lease_seconds), op)
+            if op is not None and op.status == "InProgress"
+            else None
+        )
         with db.write() as tx:
             if not tx.owns_job(job.id, owner):
                 return
@@ -161,15 +172,19 @@ def run_job(db: Database, job: JobRow, owner: str, clock: Callable[[], float],
     except LeaseLost:
         log.warning("lease lost; another worker continues", extra={"job": job.id})
     except Exception as exc:  # a handler's failure must fail its operation, never the worker
-        error = exc if isinstance(exc, errors.ArmError) else errors.ArmError(
-            f"Internal error while running {job.kind}: {exc}", code="InternalOperationError")
+        error = (
+            exc
+            if isinstance(exc, errors.ArmError)
+            else errors.ArmError(f"Internal error while running {job.kind}: {exc}", code="InternalOperationError")
+        )
         if not isinstance(exc, errors.ArmError):
             log.exception("job crashed", extra={"job": job.id, "kind": job.kind})
         _fail(db, job, owner, error, clock)
 
 
-def _run_background(db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any,
-                    lease_seconds: float) -> None:
+def _run_background(
+    db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any, lease_seconds: float
+) -> None:
     """A job with no operation behind it (a replica's copy): commit on success; on failure let the handler record
     it and say when to try again."""
     try:

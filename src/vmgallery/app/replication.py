@@ -15,9 +15,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from ..adapters.blobs.backend import Batch
 from ..adapters.blobs.chunks import ChunkStore, CorruptChunk, Manifest, MissingChunk
@@ -53,27 +54,43 @@ def job_id(version_key: str, region: str, idx: int) -> str:
     return "replica:" + hashlib.sha1(f"{version_key}|{region}|{idx}".encode()).hexdigest()
 
 
-def sync_replicas(tx: Tx, stores, version_key: str, spec: dict, now: float, source_region: str,
-                  captured: bool) -> rules.Plan:
+def sync_replicas(
+    tx: Tx, stores, version_key: str, spec: dict, now: float, source_region: str, captured: bool
+) -> rules.Plan:
     """Make the replica rows match the spec; queue a job for each new replica (the source's first replica is the
     capture itself, unless it is premium: then a job copies the capture to the premium zone)."""
     plan = rules.plan(((r.region, r.idx) for r in tx.replicas_of(version_key)), spec)
     for region, idx in plan.removed:
         tx.drop_replica(version_key, region, idx)
     for w in plan.added:
-        primary = w.region == source_region and w.index == 0 and \
-            stores.is_primary(stores.placement(w.region, w.index, w.storage_type))
-        tx.add_replica(version_key, w.region, w.index, w.storage_type, now,
-                       state=rules.COMPLETED if primary and captured else rules.PENDING)
+        primary = (
+            w.region == source_region
+            and w.index == 0
+            and stores.is_primary(stores.placement(w.region, w.index, w.storage_type))
+        )
+        tx.add_replica(
+            version_key,
+            w.region,
+            w.index,
+            w.storage_type,
+            now,
+            state=rules.COMPLETED if primary and captured else rules.PENDING,
+        )
         if not primary:
-            tx.insert_job(operation_id=job_id(version_key, w.region, w.index), kind="replicate",
-                          payload={"version": version_key, "region": w.region, "index": w.index}, now=now)
+            tx.insert_job(
+                operation_id=job_id(version_key, w.region, w.index),
+                kind="replicate",
+                payload={"version": version_key, "region": w.region, "index": w.index},
+                now=now,
+            )
     return plan
 
 
 def states(tx: Tx, version_key: str) -> list[rules.ReplicaState]:
-    return [rules.ReplicaState(r.region, r.idx, r.state, r.bytes_total, r.bytes_done, r.error)
-            for r in tx.replicas_of(version_key)]
+    return [
+        rules.ReplicaState(r.region, r.idx, r.state, r.bytes_total, r.bytes_done, r.error)
+        for r in tx.replicas_of(version_key)
+    ]
 
 
 def usable_regions(tx: Tx, version_key: str) -> set[str]:
@@ -161,15 +178,25 @@ class Replicate:
         # Prefer copies in the destination's own region, then the source region's; the source region's primary
         # store, where the capture landed, is always a source of last resort.
         sources.sort(key=lambda r: (r.region != p["region"], r.region != source_region, r.idx))
-        source_stores = _unique([stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in sources]
-                                + [stores.store(source_region)])
+        source_stores = _unique(
+            [stores.replica(stores.placement(r.region, r.idx, r.storage_type)) for r in sources]
+            + [stores.store(source_region)]
+        )
         dests = stores.stores_for(stores.placement(p["region"], p["index"], row.storage_type))
         chunks = _chunks(manifests)
         total = sum(size for _, size in chunks)
         with ctx.db.write() as tx:
             self._claim_slot(ctx, tx)
-            tx.update_replica(p["version"], p["region"], p["index"], state=rules.REPLICATING, bytes_total=total,
-                              bytes_done=0, error=None, updated_at=ctx.clock())
+            tx.update_replica(
+                p["version"],
+                p["region"],
+                p["index"],
+                state=rules.REPLICATING,
+                bytes_total=total,
+                bytes_done=0,
+                error=None,
+                updated_at=ctx.clock(),
+            )
         region, throttle = p["region"], ctx.services.throttle
 
         batches = [(dest, dest.backend.batch()) for dest in dests]
@@ -191,7 +218,7 @@ class Replicate:
             for _, batch in batches:
                 cleanup.callback(batch.abort)  # on failure: nothing of the batch becomes visible
             pool = cleanup.enter_context(ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="replicate"))
-            for (digest, size), made in zip(chunks, _in_order(pool, copy, chunks, 2 * COPY_THREADS)):
+            for (_digest, size), made in zip(chunks, _in_order(pool, copy, chunks, 2 * COPY_THREADS)):
                 copied += made * size
                 copied_chunks += made
                 staged += made * size
@@ -210,8 +237,15 @@ class Replicate:
                     last_report = time.monotonic()
                     ctx.heartbeat()
                     with ctx.db.write() as tx:
-                        tx.update_replica(p["version"], p["region"], p["index"], bytes_done=done,
-                                          bytes_copied=copied, chunks_copied=copied_chunks, updated_at=ctx.clock())
+                        tx.update_replica(
+                            p["version"],
+                            p["region"],
+                            p["index"],
+                            bytes_done=done,
+                            bytes_copied=copied,
+                            chunks_copied=copied_chunks,
+                            updated_at=ctx.clock(),
+                        )
             pool.shutdown()
             for _, batch in batches:
                 batch.commit()
@@ -228,9 +262,11 @@ class Replicate:
         if not limit:
             return
         tx.lock(f"replication-slots:{p['region']}")
-        busy = [r for r in tx.replicas_in(p["region"], state=rules.REPLICATING,
-                                          updated_after=ctx.clock() - ctx.lease_seconds)
-                if (r.version_key, r.idx) != (p["version"], p["index"])]
+        busy = [
+            r
+            for r in tx.replicas_in(p["region"], state=rules.REPLICATING, updated_after=ctx.clock() - ctx.lease_seconds)
+            if (r.version_key, r.idx) != (p["version"], p["index"])
+        ]
         if len(busy) >= limit:
             raise NotReady(f"region {p['region']} is already copying as many replicas as it may at once ({limit})")
 
@@ -238,18 +274,32 @@ class Replicate:
         p = job.payload
         if result is None or tx.get_replica(p["version"], p["region"], p["index"]) is None:
             return
-        tx.update_replica(p["version"], p["region"], p["index"], state=rules.COMPLETED,
-                          bytes_done=result["bytes_total"], bytes_copied=result["bytes_copied"],
-                          chunks_copied=result["chunks_copied"], error=None, updated_at=now)
+        tx.update_replica(
+            p["version"],
+            p["region"],
+            p["index"],
+            state=rules.COMPLETED,
+            bytes_done=result["bytes_total"],
+            bytes_copied=result["bytes_copied"],
+            chunks_copied=result["chunks_copied"],
+            error=None,
+            updated_at=now,
+        )
         version = tx.get(p["version"], for_update=True)
-        if version is not None and version.state == "Creating" and \
-                source_complete(tx, p["version"], version.location):
+        if version is not None and version.state == "Creating" and source_complete(tx, p["version"], version.location):
             tx.update(version.key, state="Succeeded", body=_set_state(version.body, "Succeeded"), now=now)
             active = tx.active_operation(version.key)
             if active is not None:
                 tx.finish_operation(active.id, "Succeeded", now)
-        log.info("replica complete", extra={"version": p["version"], "region": p["region"], "replica": p["index"],
-                                            "bytes_copied": result["bytes_copied"]})
+        log.info(
+            "replica complete",
+            extra={
+                "version": p["version"],
+                "region": p["region"],
+                "replica": p["index"],
+                "bytes_copied": result["bytes_copied"],
+            },
+        )
 
     def failed(self, tx: Tx, job, error: Exception, now: float) -> float | None:
         """Record what failed and when to try again (None: never; the replica is gone)."""
@@ -258,10 +308,18 @@ class Replicate:
             return None
         if isinstance(error, NotReady):
             return now + RETRY_BASE_SECONDS
-        tx.update_replica(p["version"], p["region"], p["index"], state=rules.FAILED,
-                          error=f"{type(error).__name__}: {error}", updated_at=now)
-        log.warning("replica failed; will retry", extra={"version": p["version"], "region": p["region"],
-                                                         "replica": p["index"], "error": str(error)})
+        tx.update_replica(
+            p["version"],
+            p["region"],
+            p["index"],
+            state=rules.FAILED,
+            error=f"{type(error).__name__}: {error}",
+            updated_at=now,
+        )
+        log.warning(
+            "replica failed; will retry",
+            extra={"version": p["version"], "region": p["region"], "replica": p["index"], "error": str(error)},
+        )
         return now + min(RETRY_BASE_SECONDS * 2 ** (job.attempts - 1), RETRY_MAX_SECONDS)
 
 
@@ -333,8 +391,10 @@ class ReplicaReader:
                     continue
                 with _lock:
                     COUNTERS.healed += 1
-                log.warning("healed a chunk from another replica", extra={
-                    "chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(exc)})
+                log.warning(
+                    "healed a chunk from another replica",
+                    extra={"chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(exc)},
+                )
             return data
         raise failed[-1][1] if failed else MissingChunk(digest.hex())
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
@@ -45,13 +46,21 @@ class Page:
 def check_subscription(subscription: str) -> None:
     if not GUID.match(subscription):
         raise errors.InvalidParameter(
-            f"The subscription identifier '{subscription}' is not a GUID.", "subscriptionId",
-            code="InvalidSubscriptionId")
+            f"The subscription identifier '{subscription}' is not a GUID.",
+            "subscriptionId",
+            code="InvalidSubscriptionId",
+        )
 
 
 class Resources:
-    def __init__(self, db: Database, settings: Settings, clock: Callable[[], float], waiter: OperationWaiter,
-                 services: Any = None):
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        clock: Callable[[], float],
+        waiter: OperationWaiter,
+        services: Any = None,
+    ):
         self.db = db
         self.services = services
         # Runs an operation's quick (metadata-only) job in the request's thread; set when this process has workers.
@@ -68,15 +77,17 @@ class Resources:
         location = normalize_location(raw)
         if location not in self.settings.regions:
             raise errors.InvalidLocation(
-                f"The location '{raw}' is not available; configured regions are "
-                f"{', '.join(self.settings.regions)}.", "location")
+                f"The location '{raw}' is not available; configured regions are {', '.join(self.settings.regions)}.",
+                "location",
+            )
         return location
 
     def _group(self, tx: Tx, rid: ResourceId) -> ResourceRow:
         group = tx.get(rid.group_key, for_update=True)
         if group is None:
-            raise errors.ResourceGroupNotFound(f"Resource group '{rid.resource_group}' could not be found.",
-                                               "resourceGroupName")
+            raise errors.ResourceGroupNotFound(
+                f"Resource group '{rid.resource_group}' could not be found.", "resourceGroupName"
+            )
         return group
 
     def _parent(self, tx: Tx, rid: ResourceId, kind: Kind) -> ResourceRow | None:
@@ -90,16 +101,32 @@ class Resources:
         if parent is None:
             raise errors.ParentResourceNotFound(
                 f"Can not perform requested operation on nested resource. Parent resource '{parent_id.name}' "
-                "not found.", parent_id.text)
+                "not found.",
+                parent_id.text,
+            )
         return parent
 
-    def _spec(self, kind: Kind, body: Body, parent: ResourceRow | None, location: str | None,
-              existing: ResourceRow | None = None, *, stored: bool = False) -> Body:
+    def _spec(
+        self,
+        kind: Kind,
+        body: Body,
+        parent: ResourceRow | None,
+        location: str | None,
+        existing: ResourceRow | None = None,
+        *,
+        stored: bool = False,
+    ) -> Body:
         """The canonical, writable part of a body: what updates are compared on. A stored body is re-read
         without the region check (configuration may have changed since) and without an existing resource."""
-        return kind.normalize(body, Context(parent.body if parent else None, location,
-                                            None if stored else self.settings.regions,
-                                            existing.body if existing else None))
+        return kind.normalize(
+            body,
+            Context(
+                parent.body if parent else None,
+                location,
+                None if stored else self.settings.regions,
+                existing.body if existing else None,
+            ),
+        )
 
     def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
         body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
@@ -109,15 +136,35 @@ class Resources:
         body.setdefault("properties", {})["provisioningState"] = state
         return body
 
-    def _operation(self, tx: Tx, rid: ResourceId, kind: Kind, location: str, action: str,
-                   prior: Body | None, job: str | None = "provision", result: Body | None = None) -> OperationRow:
+    def _operation(
+        self,
+        tx: Tx,
+        rid: ResourceId,
+        kind: Kind,
+        location: str,
+        action: str,
+        prior: Body | None,
+        job: str | None = "provision",
+        result: Body | None = None,
+    ) -> OperationRow:
         """Record an operation; with a job it is InProgress until a worker finishes it, without one it is done."""
         now = self.clock()
         op = OperationRow(
-            id=str(uuid.uuid4()), resource_key=rid.key, resource_id=rid.text, namespace=kind.type.split("/")[0],
-            subscription=rid.subscription, location=location, action=action,
-            status="InProgress" if job else "Succeeded", percent=0 if job else 100, error=None, prior_body=prior,
-            start_time=now, end_time=None if job else now, result=result)
+            id=str(uuid.uuid4()),
+            resource_key=rid.key,
+            resource_id=rid.text,
+            namespace=kind.type.split("/")[0],
+            subscription=rid.subscription,
+            location=location,
+            action=action,
+            status="InProgress" if job else "Succeeded",
+            percent=0 if job else 100,
+            error=None,
+            prior_body=prior,
+            start_time=now,
+            end_time=None if job else now,
+            result=result,
+        )
         tx.insert_operation(op)
         if job:
             tx.insert_job(operation_id=op.id, kind=job, payload=None, now=now)
@@ -128,7 +175,10 @@ class Resources:
         if active is not None and active.action != "delete":
             raise errors.Conflict(
                 f"Another operation ({active.action}, id {active.id}) on {kind.noun} '{rid.name}' is in progress; "
-                "retry when it has finished.", rid.name, code="OperationNotAllowed")
+                "retry when it has finished.",
+                rid.name,
+                code="OperationNotAllowed",
+            )
         return active
 
     def _settle(self, op: OperationRow, status_if_running: int, status_if_done: int, quick: bool) -> Outcome:
@@ -137,8 +187,11 @@ class Resources:
         op = self.waiter.wait(op.id, self.settings.sync_wait_seconds)
         if op.status == "Failed":
             err = op.error or {}
-            failure = errors.ArmError(err.get("error", {}).get("message", "The operation failed."),
-                                      err.get("error", {}).get("target"), code=err.get("error", {}).get("code"))
+            failure = errors.ArmError(
+                err.get("error", {}).get("message", "The operation failed."),
+                err.get("error", {}).get("target"),
+                code=err.get("error", {}).get("code"),
+            )
             failure.status = err.get("status", 500)
             raise failure
         with self.db.read() as tx:
@@ -160,20 +213,27 @@ class Resources:
                 if kind.parent_type and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
                     raise errors.InvalidParameter(
                         f"The {kind.noun} must be in its parent's location '{parent.location}', not '{location}'.",
-                        "location")
+                        "location",
+                    )
                 if parent is not None and parent.state == "Deleting":
-                    raise errors.Conflict(f"The parent of {kind.noun} '{rid.name}' is being deleted.", rid.name,
-                                          code="ParentResourceBeingDeleted")
+                    raise errors.Conflict(
+                        f"The parent of {kind.noun} '{rid.name}' is being deleted.",
+                        rid.name,
+                        code="ParentResourceBeingDeleted",
+                    )
                 existing = tx.get(rid.key, for_update=True)
                 spec = self._spec(kind, raw, parent, location, existing)
                 if existing is not None:
                     if self._busy(tx, rid, kind):
-                        raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
-                                              code="OperationNotAllowed")
+                        raise errors.Conflict(
+                            f"The {kind.noun} '{rid.name}' is being deleted.", rid.name, code="OperationNotAllowed"
+                        )
                     if existing.location != location:
                         raise errors.PropertyChangeNotAllowed(
                             f"The location of an existing {kind.noun} cannot change from '{existing.location}' "
-                            f"to '{location}'.", "location")
+                            f"to '{location}'.",
+                            "location",
+                        )
                     kind.check_update(self._spec(kind, existing.body, parent, location, stored=True), spec)
                     self._check_natural(tx, kind, rid, spec)
                     if kind.on_update:
@@ -196,10 +256,18 @@ class Resources:
                     spec = prepared.spec if prepared else spec
                     state = "Creating" if kind.long_running else "Succeeded"
                     body = self._full_body(kind, rid, spec, location, state)
-                    tx.insert(key=rid.key, type=kind.type_key, parent_key=_parent_key(rid),
-                              subscription=rid.subscription.lower(), group_key=rid.group_key, location=location,
-                              natural_key=kind.natural_key(spec) if kind.natural_key else None, state=state,
-                              body=body, now=now)
+                    tx.insert(
+                        key=rid.key,
+                        type=kind.type_key,
+                        parent_key=_parent_key(rid),
+                        subscription=rid.subscription.lower(),
+                        group_key=rid.group_key,
+                        location=location,
+                        natural_key=kind.natural_key(spec) if kind.natural_key else None,
+                        state=state,
+                        body=body,
+                        now=now,
+                    )
                     if not kind.long_running:
                         return Outcome(201, body)
                     for slot, manifest_id in (prepared.contents if prepared else {}).items():
@@ -210,8 +278,9 @@ class Resources:
                     status_running, status_done = kind.accepted_status, kind.created_status
                     quick = job in QUICK_JOBS
         except IntegrityError:
-            raise errors.Conflict(f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; "
-                                  "retry.", rid.name) from None
+            raise errors.Conflict(
+                f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; retry.", rid.name
+            ) from None
         self.waiter.kick()
         return self._settle(op, status_running, status_done, quick)
 
@@ -250,13 +319,15 @@ class Resources:
         if existing is None:
             raise self._not_found(rid, kind)
         if self._busy(tx, rid, kind):
-            raise errors.Conflict(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name,
-                                  code="OperationNotAllowed")
+            raise errors.Conflict(
+                f"The {kind.noun} '{rid.name}' is being deleted.", rid.name, code="OperationNotAllowed"
+            )
         given = raw.get("location")
         if given is not None and (not isinstance(given, str) or normalize_location(given) != existing.location):
             raise errors.PropertyChangeNotAllowed(
-                f"The location of an existing {kind.noun} cannot change from '{existing.location}' to "
-                f"'{given}'.", "location")
+                f"The location of an existing {kind.noun} cannot change from '{existing.location}' to '{given}'.",
+                "location",
+            )
         old_spec = self._spec(kind, existing.body, parent, existing.location, stored=True)
         merged = merge_patch(old_spec, _patch_input(raw))
         if raw.get("tags") is not None:
@@ -296,17 +367,28 @@ class Resources:
                         noun = KINDS[children[0].type].noun
                         raise errors.OperationNotAllowed(
                             f"The {kind.noun} '{existing.body['name']}' cannot be deleted because it contains "
-                            f"{total} {noun}(s): {shown}{more}. Delete them first.", rid.name)
+                            f"{total} {noun}(s): {shown}{more}. Delete them first.",
+                            rid.name,
+                        )
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())
-                op = self._operation(tx, _stored_id(existing, rid), kind, existing.location or "global", "delete",
-                                     existing.body)
+                op = self._operation(
+                    tx, _stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
+                )
         self.waiter.kick()
         return self._settle(op, 202, 200, True)
 
-    def list(self, *, kind: Kind, after: int, limit: int, parent: ResourceId | None = None,
-             subscription: str | None = None, group: ResourceId | None = None) -> Page:
+    def list(
+        self,
+        *,
+        kind: Kind,
+        after: int,
+        limit: int,
+        parent: ResourceId | None = None,
+        subscription: str | None = None,
+        group: ResourceId | None = None,
+    ) -> Page:
         limit = max(1, min(limit, 1000))
         with self.db.read() as tx:
             if subscription is not None:
@@ -316,17 +398,21 @@ class Resources:
                 check_subscription(group.subscription)
                 if tx.get(group.group_key) is None:
                     raise errors.ResourceGroupNotFound(
-                        f"Resource group '{group.resource_group}' could not be found.", "resourceGroupName")
+                        f"Resource group '{group.resource_group}' could not be found.", "resourceGroupName"
+                    )
                 rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key)
             else:
                 check_subscription(parent.subscription)
                 if tx.get(parent.key) is None:
                     if tx.get(parent.group_key) is None:
                         raise errors.ResourceGroupNotFound(
-                            f"Resource group '{parent.resource_group}' could not be found.", "resourceGroupName")
+                            f"Resource group '{parent.resource_group}' could not be found.", "resourceGroupName"
+                        )
                     raise errors.ParentResourceNotFound(
                         f"Can not perform requested operation on nested resource. Parent resource "
-                        f"'{parent.name}' not found.", parent.text)
+                        f"'{parent.name}' not found.",
+                        parent.text,
+                    )
                 rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, parent_key=parent.key)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -350,7 +436,9 @@ class Resources:
         if used >= limit:
             raise errors.QuotaExceeded(
                 f"Subscription '{rid.subscription}' already has {used} {kind.plural} in region '{location}'; "
-                f"the limit is {limit}. Delete some or ask the operator to raise the limit.", "location")
+                f"the limit is {limit}. Delete some or ask the operator to raise the limit.",
+                "location",
+            )
 
     def _check_natural(self, tx: Tx, kind: Kind, rid: ResourceId, spec: Body) -> None:
         if kind.natural_key is None:
@@ -360,14 +448,17 @@ class Resources:
             raise errors.Conflict(
                 f"The {kind.noun} '{clash.body['name']}' in this gallery already has "
                 f"{kind.describe_natural(spec)}; they must be unique within a gallery.",
-                "properties.identifier", code="GalleryImageIdentifierAlreadyExists")
+                "properties.identifier",
+                code="GalleryImageIdentifierAlreadyExists",
+            )
 
     def _not_found(self, rid: ResourceId, kind: Kind) -> errors.ArmError:
         if kind is RESOURCE_GROUP:
-            return errors.ResourceGroupNotFound(f"Resource group '{rid.name}' could not be found.",
-                                                "resourceGroupName")
-        return errors.NotFound(f"The Resource '{kind.type}/{rid.name}' under resource group "
-                               f"'{rid.resource_group}' was not found.", rid.name)
+            return errors.ResourceGroupNotFound(f"Resource group '{rid.name}' could not be found.", "resourceGroupName")
+        return errors.NotFound(
+            f"The Resource '{kind.type}/{rid.name}' under resource group '{rid.resource_group}' was not found.",
+            rid.name,
+        )
 
 
 def _carry_read_only(old: Body, new: Body, paths: tuple[str, ...]) -> Body:

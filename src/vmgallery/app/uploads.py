@@ -25,8 +25,15 @@ def _pieces(store: ChunkStore, size: int, offset: int, length: int):
         yield idx, start, clen, max(offset, start), min(end, start + clen)
 
 
-def write_pages(db: Database, store: ChunkStore, disk_key: str, size: int, offset: int, data: bytes | None,
-                length: int | None = None) -> None:
+def write_pages(
+    db: Database,
+    store: ChunkStore,
+    disk_key: str,
+    size: int,
+    offset: int,
+    data: bytes | None,
+    length: int | None = None,
+) -> None:
     """Write `data` at `offset` (or, with data None, clear `length` bytes to zeros)."""
     length = len(data) if data is not None else length
     pending = list(_pieces(store, size, offset, length))
@@ -35,13 +42,13 @@ def write_pages(db: Database, store: ChunkStore, disk_key: str, size: int, offse
             based = {idx: tx.upload_digest(disk_key, idx) for idx, *_ in pending}
         staged = []
         for idx, start, clen, lo, hi in pending:
-            piece = data[lo - offset:hi - offset] if data is not None else bytes(hi - lo)
+            piece = data[lo - offset : hi - offset] if data is not None else bytes(hi - lo)
             if (lo, hi) == (start, start + clen):
                 chunk = piece
             else:
                 old = based[idx]
                 base = store.get(bytes.fromhex(old)) if old else bytes(clen)
-                chunk = base[:lo - start] + piece + base[hi - start:]
+                chunk = base[: lo - start] + piece + base[hi - start :]
             digest = store.put(chunk)
             staged.append((idx, start, clen, lo, hi, digest.hex() if digest else None))
         retry = []
@@ -56,8 +63,7 @@ def fold_upload(tx: Tx, disk_key: str, size: int, chunk_size: int) -> Manifest:
     """The finished upload as a manifest; its rows are removed in the same transaction."""
     rows = tx.upload_rows(disk_key)
     count = -(-size // chunk_size)
-    manifest = Manifest(size, chunk_size, tuple(bytes.fromhex(rows[i]) if i in rows else None
-                                                 for i in range(count)))
+    manifest = Manifest(size, chunk_size, tuple(bytes.fromhex(rows[i]) if i in rows else None for i in range(count)))
     tx.clear_upload(disk_key)
     return manifest
 

@@ -41,8 +41,9 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
             by_version.setdefault(r.version_key, []).append(r)
         chunks = {key: _chunks(_manifests(tx, key)) for key in by_version}
     for key, replicas in by_version.items():
-        placed = {(r.region, r.idx): stores.stores_for(stores.placement(r.region, r.idx, r.storage_type))
-                  for r in replicas}
+        placed = {
+            (r.region, r.idx): stores.stores_for(stores.placement(r.region, r.idx, r.storage_type)) for r in replicas
+        }
         every = [s for filled in placed.values() for s in filled]
         for r in replicas:
             report.replicas += 1
@@ -55,8 +56,16 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
                     report.missing += 1
                 except CorruptChunk:
                     report.corrupt += 1
-                log.warning("bad chunk", extra={"version": key, "region": r.region, "replica": r.idx,
-                                                "chunk": digest.hex(), "store": store.name})
+                log.warning(
+                    "bad chunk",
+                    extra={
+                        "version": key,
+                        "region": r.region,
+                        "replica": r.idx,
+                        "chunk": digest.hex(),
+                        "store": store.name,
+                    },
+                )
                 if not repair:
                     continue
                 others = [s for s in every if s is not store]
@@ -66,8 +75,13 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
                 except (MissingChunk, CorruptChunk) as exc:
                     report.unrepairable.append(f"{key} {r.region}/{r.idx} {digest.hex()}: {exc}")
                     with db.write() as tx:
-                        tx.update_replica(key, r.region, r.idx, state=rules.FAILED,
-                                          error=f"verify: {exc}", updated_at=clock())
-                        tx.insert_job(operation_id=job_id(key, r.region, r.idx), kind="replicate",
-                                      payload={"version": key, "region": r.region, "index": r.idx}, now=clock())
+                        tx.update_replica(
+                            key, r.region, r.idx, state=rules.FAILED, error=f"verify: {exc}", updated_at=clock()
+                        )
+                        tx.insert_job(
+                            operation_id=job_id(key, r.region, r.idx),
+                            kind="replicate",
+                            payload={"version": key, "region": r.region, "index": r.idx},
+                            now=clock(),
+                        )
     return report

@@ -41,20 +41,26 @@ def resolve(tx: Tx, rid: ResourceId, region: str | None, target: str) -> Resourc
         if row is None:
             raise errors.NotFound(f"The gallery image version '{rid.text}' was not found.", target)
         if row.state != "Succeeded":
-            raise errors.Conflict(f"The gallery image version '{rid.text}' is {row.state}.", target,
-                                  code="OperationNotAllowed")
+            raise errors.Conflict(
+                f"The gallery image version '{rid.text}' is {row.state}.", target, code="OperationNotAllowed"
+            )
         return row
     definition = rid.parent
     rows = {r.body["name"]: r for r in tx.page(type=VERSION_TYPE, after=0, limit=10**6, parent_key=definition.key)}
-    candidates = [rules.version_facts(name, r.body, usable_regions=replication.usable_regions(tx, r.key))
-                  for name, r in rows.items()]
+    candidates = [
+        rules.version_facts(name, r.body, usable_regions=replication.usable_regions(tx, r.key))
+        for name, r in rows.items()
+    ]
     name = rules.latest_version(candidates, region)
     if name is None:
         if tx.get(definition.key) is None:
             raise errors.NotFound(f"The gallery image definition '{definition.text}' was not found.", target)
         where = f" in region '{region}'" if region else ""
-        raise errors.NotFound(f"The gallery image definition '{definition.name}' has no version that can be "
-                              f"used as latest{where} (none finished, or all excluded from latest).", target)
+        raise errors.NotFound(
+            f"The gallery image definition '{definition.name}' has no version that can be "
+            f"used as latest{where} (none finished, or all excluded from latest).",
+            target,
+        )
     return rows[name]
 
 
@@ -64,26 +70,36 @@ def resolve_disk(tx: Tx, version_id: str, lun: int | None, location: str, settin
     target = "properties.creationData.galleryImageReference.id"
     row = resolve(tx, parse_resource_id(version_id), location, target)
     if location not in replication.usable_regions(tx, row.key):
-        raise errors.Conflict(f"The gallery image version '{row.body['id']}' is not (yet) replicated to "
-                              f"'{location}'; its replication status says where it is usable.", target,
-                              code="OperationNotAllowed")
+        raise errors.Conflict(
+            f"The gallery image version '{row.body['id']}' is not (yet) replicated to "
+            f"'{location}'; its replication status says where it is usable.",
+            target,
+            code="OperationNotAllowed",
+        )
     made = tx.count_made_from(row.key)
     profile = row.body["properties"]["publishingProfile"]
     if profile.get("replicationMode") == "Shallow" and made >= settings.shallow_max_disks:
         raise errors.Conflict(
             f"The shallow version '{row.body['id']}' already has {made} disks made from it; a shallow version "
-            f"serves at most {settings.shallow_max_disks} (replicate it fully to deploy more).", target,
-            code="OperationNotAllowed")
+            f"serves at most {settings.shallow_max_disks} (replicate it fully to deploy more).",
+            target,
+            code="OperationNotAllowed",
+        )
     replicas = [r.idx for r in tx.replicas_of(row.key) if r.region == location]
     manifest_id = tx.contents(row.key).get(slot_of(lun))
     if manifest_id is None:
-        raise errors.InvalidParameter(f"The gallery image version '{row.body['id']}' has no data disk at lun {lun}.",
-                                      "properties.creationData.galleryImageReference.lun")
+        raise errors.InvalidParameter(
+            f"The gallery image version '{row.body['id']}' has no data disk at lun {lun}.",
+            "properties.creationData.galleryImageReference.lun",
+        )
     facts: dict[str, Any] = {}
     if lun is None:
         definition = tx.get(parse_resource_id(row.body["id"]).parent.key).body["properties"]
-        facts = {"osType": definition["osType"], "hyperVGeneration": definition.get("hyperVGeneration", "V1"),
-                 "supportedCapabilities": {"architecture": definition.get("architecture", "x64")}}
+        facts = {
+            "osType": definition["osType"],
+            "hyperVGeneration": definition.get("hyperVGeneration", "V1"),
+            "supportedCapabilities": {"architecture": definition.get("architecture", "x64")},
+        }
     return manifest_id, facts, (row.key, replicas[made % len(replicas)])
 
 
@@ -91,14 +107,19 @@ def _same_region(row: ResourceRow, location: str, what: str, target: str) -> Non
     if row.location != location:
         raise errors.InvalidParameter(
             f"The {what} '{row.body['id']}' is in '{row.location}'; a version's sources must be in its own region "
-            f"'{location}'.", target)
+            f"'{location}'.",
+            target,
+        )
 
 
 def _disk_facts(tx: Tx, contents: dict[str, str]) -> tuple[int | None, dict[int, int]]:
     """Raw disk sizes (disk images less their VHD footer) of the OS disk and each data disk."""
     os_size = tx.get_manifest(contents["os"]).size - FOOTER if "os" in contents else None
-    data = {int(slot.split(":")[1]): tx.get_manifest(m).size - FOOTER
-            for slot, m in contents.items() if slot.startswith("data:")}
+    data = {
+        int(slot.split(":")[1]): tx.get_manifest(m).size - FOOTER
+        for slot, m in contents.items()
+        if slot.startswith("data:")
+    }
     return os_size, data
 
 
@@ -113,19 +134,27 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
         contents = tx.contents(row.key)
         os_disk = row.body["properties"]["storageProfile"]["osDisk"]
         os_size, data = _disk_facts(tx, contents)
-        facts = src.SourceFacts(os_type=os_disk.get("osType"), os_state=os_disk.get("osState"),
-                                hyper_v_generation=row.body["properties"].get("hyperVGeneration", "V1"),
-                                os_disk_size_bytes=os_size, data_disk_sizes=data)
+        facts = src.SourceFacts(
+            os_type=os_disk.get("osType"),
+            os_state=os_disk.get("osState"),
+            hyper_v_generation=row.body["properties"].get("hyperVGeneration", "V1"),
+            os_disk_size_bytes=os_size,
+            data_disk_sizes=data,
+        )
     elif sources.kind == src.GALLERY_IMAGE_VERSION:
         row = resolve(tx, sources.id, location, sources.target)
         _same_region(row, location, "gallery image version", sources.target)
         contents = tx.contents(row.key)
         props = tx.get(parse_resource_id(row.body["id"]).parent.key).body["properties"]
         os_size, data = _disk_facts(tx, contents)
-        facts = src.SourceFacts(os_type=props["osType"], os_state=props["osState"],
-                                hyper_v_generation=props.get("hyperVGeneration", "V1"),
-                                architecture=props.get("architecture", "x64"), os_disk_size_bytes=os_size,
-                                data_disk_sizes=data)
+        facts = src.SourceFacts(
+            os_type=props["osType"],
+            os_state=props["osState"],
+            hyper_v_generation=props.get("hyperVGeneration", "V1"),
+            architecture=props.get("architecture", "x64"),
+            os_disk_size_bytes=os_size,
+            data_disk_sizes=data,
+        )
     else:
         os_facts: dict[str, Any] = {}
         sizes: dict[int | None, int] = {}
@@ -136,12 +165,14 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
                     raise errors.InvalidParameter(
                         f"The storage account '{account}' is not known to this server; the operator maps storage "
                         "accounts to blob endpoints in config.toml ([storage_accounts]).",
-                        disk.target.replace(".uri", ".storageAccountId"))
+                        disk.target.replace(".uri", ".storageAccountId"),
+                    )
                 try:
                     sizes[disk.lun] = resources.services.accounts.open_blob(account, disk.uri).size - FOOTER
                 except Exception as exc:
-                    raise errors.InvalidParameter(f"The VHD blob '{disk.uri}' cannot be read: {exc}",
-                                                  disk.target) from None
+                    raise errors.InvalidParameter(
+                        f"The VHD blob '{disk.uri}' cannot be read: {exc}", disk.target
+                    ) from None
                 job = "version_import"
                 continue
             what = "disk" if disk.kind == "disk" else "snapshot"
@@ -149,21 +180,29 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
             _same_region(row, location, what, disk.target)
             manifest_id = tx.contents(row.key).get("disk")
             if manifest_id is None:
-                raise errors.Conflict(f"The {what} '{disk.id.text}' has no content yet (its upload has not ended).",
-                                      disk.target, code="OperationNotAllowed")
+                raise errors.Conflict(
+                    f"The {what} '{disk.id.text}' has no content yet (its upload has not ended).",
+                    disk.target,
+                    code="OperationNotAllowed",
+                )
             contents[slot_of(disk.lun)] = manifest_id
             sizes[disk.lun] = tx.get_manifest(manifest_id).size - FOOTER
             if disk.lun is None:
                 props = row.body["properties"]
-                os_facts = {"os_type": props.get("osType"), "hyper_v_generation": props.get("hyperVGeneration"),
-                            "architecture": (props.get("supportedCapabilities") or {}).get("architecture")}
-        facts = src.SourceFacts(**os_facts, os_disk_size_bytes=sizes.get(None),
-                                data_disk_sizes={lun: size for lun, size in sizes.items() if lun is not None})
+                os_facts = {
+                    "os_type": props.get("osType"),
+                    "hyper_v_generation": props.get("hyperVGeneration"),
+                    "architecture": (props.get("supportedCapabilities") or {}).get("architecture"),
+                }
+        facts = src.SourceFacts(
+            **os_facts,
+            os_disk_size_bytes=sizes.get(None),
+            data_disk_sizes={lun: size for lun, size in sizes.items() if lun is not None},
+        )
     src.check_source_fits(definition.body, spec, facts)
     spec["properties"]["publishingProfile"]["publishedDate"] = iso(resources.clock())
     _fill_sizes(spec, {slot: tx.get_manifest(m).size for slot, m in contents.items()})
-    replication.sync_replicas(tx, resources.services.stores, rid.key, spec, resources.clock(), location,
-                              captured=False)
+    replication.sync_replicas(tx, resources.services.stores, rid.key, spec, resources.clock(), location, captured=False)
     return Prepared(spec, contents, job=job)
 
 
@@ -190,18 +229,21 @@ def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) ->
     removed: dict[str, int] = {}
     for region, _idx in plan.removed:
         removed[region] = removed.get(region, 0) + 1
-    return {"added": [{"region": r, "replicas": n} for r, n in sorted(added.items())],
-            "removed": [{"region": r, "replicas": n} for r, n in sorted(removed.items())],
-            "bytesToMove": dict(sorted(moving.items())),
-            "totalBytesToMove": sum(moving.values())}
+    return {
+        "added": [{"region": r, "replicas": n} for r, n in sorted(added.items())],
+        "removed": [{"region": r, "replicas": n} for r, n in sorted(removed.items())],
+        "bytesToMove": dict(sorted(moving.items())),
+        "totalBytesToMove": sum(moving.values()),
+    }
 
 
 def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None:
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""
     _checked_plan(tx, existing, spec)
-    replication.sync_replicas(tx, resources.services.stores, existing.key, spec, resources.clock(),
-                              existing.location, captured=True)
+    replication.sync_replicas(
+        tx, resources.services.stores, existing.key, spec, resources.clock(), existing.location, captured=True
+    )
 
 
 def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
@@ -226,9 +268,12 @@ def replication_status(tx: Tx, row: ResourceRow) -> Body:
     states = replication.states(tx, row.key)
     active = tx.active_operation(row.key)
     if active is not None and active.action == "create":
-        states = [replication_rules.ReplicaState(s.region, s.index, replication_rules.REPLICATING, 100, active.percent)
-                  if (s.region, s.index) == (row.location, 0) and s.state == replication_rules.PENDING else s
-                  for s in states]
+        states = [
+            replication_rules.ReplicaState(s.region, s.index, replication_rules.REPLICATING, 100, active.percent)
+            if (s.region, s.index) == (row.location, 0) and s.state == replication_rules.PENDING
+            else s
+            for s in states
+        ]
     return replication_rules.summary(states)
 
 
@@ -260,8 +305,9 @@ class VersionImport:
         imported = {}
         for disk in (sources.os_disk, *sources.data_disks):
             if disk.kind == "vhd":
-                imported[slot_of(disk.lun)] = import_blob(ctx, ctx.services, op.location, disk.storage_account.text,
-                                                          disk.uri, disk.target)
+                imported[slot_of(disk.lun)] = import_blob(
+                    ctx, ctx.services, op.location, disk.storage_account.text, disk.uri, disk.target
+                )
         return imported, replication.capture_is_first_replica(ctx, op.resource_key, op.location)
 
     def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:

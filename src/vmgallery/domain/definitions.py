@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 from .errors import InvalidParameter, MissingRequiredProperty
-from .validate import (Body, check_datetime, check_enum, check_int, check_string, check_tags, check_uri,
-                       fold_location, forbid_changes, require_object, strip_read_only)
+from .validate import (
+    Body,
+    check_datetime,
+    check_enum,
+    check_int,
+    check_string,
+    check_tags,
+    check_uri,
+    fold_location,
+    forbid_changes,
+    require_object,
+    strip_read_only,
+)
 
 OS_TYPES = ("Windows", "Linux")
 OS_STATES = ("Generalized", "Specialized")
 HYPERV_GENERATIONS = ("V1", "V2")
 ARCHITECTURES = ("x64", "Arm64")
-DISK_TYPES = ("Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "PremiumV2_LRS", "UltraSSD_LRS",
-              "StandardSSD_ZRS", "Premium_ZRS")
+DISK_TYPES = (
+    "Standard_LRS",
+    "StandardSSD_LRS",
+    "Premium_LRS",
+    "PremiumV2_LRS",
+    "UltraSSD_LRS",
+    "StandardSSD_ZRS",
+    "Premium_ZRS",
+)
 
-SECURITY_TYPES = ("TrustedLaunchSupported", "TrustedLaunch", "ConfidentialVmSupported", "ConfidentialVM",
-                  "TrustedLaunchAndConfidentialVmSupported")
+SECURITY_TYPES = (
+    "TrustedLaunchSupported",
+    "TrustedLaunch",
+    "ConfidentialVmSupported",
+    "ConfidentialVM",
+    "TrustedLaunchAndConfidentialVmSupported",
+)
 # These make every VM from the image use the feature, so Azure keeps them out of shared galleries.
 PRIVATE_ONLY_SECURITY_TYPES = {"TrustedLaunch": "TrustedLaunchSupported", "ConfidentialVM": "ConfidentialVmSupported"}
-BOOLEAN_FEATURES = ("IsAcceleratedNetworkSupported", "IsHibernateSupported", "IsSecureBootSupported",
-                    "IsMeasuredBootSupported")
+BOOLEAN_FEATURES = (
+    "IsAcceleratedNetworkSupported",
+    "IsHibernateSupported",
+    "IsSecureBootSupported",
+    "IsMeasuredBootSupported",
+)
 DISK_CONTROLLER_TYPES = ("SCSI", "SCSI, NVMe")
 # Azure's wire name is DiskControllerTypes; the singular is what people often write.
 FEATURE_ALIASES = {"diskcontrollertype": "DiskControllerTypes"}
@@ -26,8 +53,14 @@ FEATURE_NAMES = ("SecurityType", "DiskControllerTypes") + BOOLEAN_FEATURES
 
 IDENTIFIER_LIMITS = {"publisher": 128, "offer": 64, "sku": 64}
 
-UPDATABLE = {"tags", "properties.description", "properties.recommended", "properties.endOfLifeDate",
-             "properties.releaseNoteUri", "properties.allowUpdateImage"}
+UPDATABLE = {
+    "tags",
+    "properties.description",
+    "properties.recommended",
+    "properties.endOfLifeDate",
+    "properties.releaseNoteUri",
+    "properties.allowUpdateImage",
+}
 
 READ_ONLY = ("id", "name", "type", "systemData", "properties.provisioningState")
 
@@ -55,7 +88,8 @@ def _normalize_features(props: Body, hyper_v: str, gallery_permissions: str) -> 
         name = FEATURE_ALIASES.get(raw_name.lower()) or _canonical(raw_name, FEATURE_NAMES)
         if name is None:
             raise InvalidParameter(
-                f"Unknown image feature '{raw_name}'; known features: {', '.join(FEATURE_NAMES)}.", f"{target}.name")
+                f"Unknown image feature '{raw_name}'; known features: {', '.join(FEATURE_NAMES)}.", f"{target}.name"
+            )
         if name in seen:
             raise InvalidParameter(f"Feature '{name}' is given more than once.", f"{target}.name")
         seen.add(name)
@@ -70,21 +104,25 @@ def _normalize_features(props: Body, hyper_v: str, gallery_permissions: str) -> 
             canonical = _canonical(folded, DISK_CONTROLLER_TYPES)
             if canonical is None:
                 raise InvalidParameter(
-                    f"DiskControllerTypes must be 'SCSI' or 'SCSI, NVMe', not '{value}'.", f"{target}.value")
+                    f"DiskControllerTypes must be 'SCSI' or 'SCSI, NVMe', not '{value}'.", f"{target}.value"
+                )
         else:
             canonical = _canonical(value, SECURITY_TYPES)
             if canonical is None:
                 raise InvalidParameter(
-                    f"SecurityType '{value}' is not valid; allowed: {', '.join(SECURITY_TYPES)}.", f"{target}.value")
+                    f"SecurityType '{value}' is not valid; allowed: {', '.join(SECURITY_TYPES)}.", f"{target}.value"
+                )
             if hyper_v != "V2":
                 raise InvalidParameter(
                     f"SecurityType {canonical} needs hyperVGeneration V2; this definition is {hyper_v}.",
-                    f"{target}.value")
+                    f"{target}.value",
+                )
             if canonical in PRIVATE_ONLY_SECURITY_TYPES and gallery_permissions != "Private":
                 raise InvalidParameter(
                     f"SecurityType {canonical} is allowed only in private galleries; this gallery is shared "
                     f"({gallery_permissions}). Use {PRIVATE_ONLY_SECURITY_TYPES[canonical]} instead.",
-                    f"{target}.value")
+                    f"{target}.value",
+                )
         feature["value"] = canonical
         check_string(feature, "startsAtVersion", f"{target}.startsAtVersion")
 
@@ -127,13 +165,16 @@ def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Bo
         disallowed.pop("diskTypes", None)
     else:
         if not isinstance(types, list):
-            raise InvalidParameter("'properties.disallowed.diskTypes' must be a list.",
-                                   "properties.disallowed.diskTypes")
+            raise InvalidParameter(
+                "'properties.disallowed.diskTypes' must be a list.", "properties.disallowed.diskTypes"
+            )
         for i, t in enumerate(types):
             canonical = _canonical(t, DISK_TYPES) if isinstance(t, str) else None
             if canonical is None:
-                raise InvalidParameter(f"'{t}' is not a disk type; allowed: {', '.join(DISK_TYPES)}.",
-                                       f"properties.disallowed.diskTypes[{i}]")
+                raise InvalidParameter(
+                    f"'{t}' is not a disk type; allowed: {', '.join(DISK_TYPES)}.",
+                    f"properties.disallowed.diskTypes[{i}]",
+                )
             types[i] = canonical
     if not disallowed:
         props.pop("disallowed", None)
@@ -144,7 +185,8 @@ def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Bo
         missing = [k for k in ("name", "publisher", "product") if k not in given]
         raise MissingRequiredProperty(
             f"purchasePlan needs name, publisher and product together; missing {', '.join(missing)}.",
-            f"properties.purchasePlan.{missing[0]}")
+            f"properties.purchasePlan.{missing[0]}",
+        )
     for k in given:
         check_string(plan, k, f"properties.purchasePlan.{k}", required=True)
     if not plan:

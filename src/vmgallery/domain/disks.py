@@ -10,8 +10,16 @@ from dataclasses import dataclass
 
 from .errors import Conflict, InvalidParameter, MissingRequiredProperty
 from .ids import parse_resource_id
-from .validate import (Body, check_enum, check_int, check_string, check_tags, forbid_changes, require_object,
-                       strip_read_only)
+from .validate import (
+    Body,
+    check_enum,
+    check_int,
+    check_string,
+    check_tags,
+    forbid_changes,
+    require_object,
+    strip_read_only,
+)
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -24,15 +32,35 @@ SNAPSHOT_CREATE_OPTIONS = ("Copy", "Import")
 OS_TYPES = ("Windows", "Linux")
 HYPERV_GENERATIONS = ("V1", "V2")
 ARCHITECTURES = ("x64", "Arm64")
-SKUS = ("Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS",
-        "PremiumV2_LRS")
+SKUS = (
+    "Standard_LRS",
+    "Premium_LRS",
+    "StandardSSD_LRS",
+    "UltraSSD_LRS",
+    "Premium_ZRS",
+    "StandardSSD_ZRS",
+    "PremiumV2_LRS",
+)
 ACCESS = ("Read", "Write")
 
-READ_ONLY = ("id", "name", "type", "systemData", "managedBy", "managedByExtended",
-             "properties.timeCreated", "properties.diskSizeBytes", "properties.uniqueId",
-             "properties.provisioningState", "properties.diskState", "properties.completionPercent",
-             "properties.LastOwnershipUpdateTime", "properties.shareInfo", "properties.propertyUpdatesInProgress",
-             "properties.creationData.sourceUniqueId")
+READ_ONLY = (
+    "id",
+    "name",
+    "type",
+    "systemData",
+    "managedBy",
+    "managedByExtended",
+    "properties.timeCreated",
+    "properties.diskSizeBytes",
+    "properties.uniqueId",
+    "properties.provisioningState",
+    "properties.diskState",
+    "properties.completionPercent",
+    "properties.LastOwnershipUpdateTime",
+    "properties.shareInfo",
+    "properties.propertyUpdatesInProgress",
+    "properties.creationData.sourceUniqueId",
+)
 UPDATABLE = {"tags"}
 
 
@@ -41,10 +69,10 @@ class Creation:
     """How a disk or snapshot gets its bytes."""
 
     option: str
-    size_bytes: int | None = None        # Empty: raw size; Upload: the whole VHD (raw + footer)
-    source_id: str | None = None         # Copy: a disk or snapshot; FromImage: an image version (or latest)
-    source_lun: int | None = None        # FromImage: a data disk of the version
-    source_uri: str | None = None        # Import
+    size_bytes: int | None = None  # Empty: raw size; Upload: the whole VHD (raw + footer)
+    source_id: str | None = None  # Copy: a disk or snapshot; FromImage: an image version (or latest)
+    source_lun: int | None = None  # FromImage: a data disk of the version
+    source_uri: str | None = None  # Import
     storage_account_id: str | None = None
 
 
@@ -77,7 +105,8 @@ def normalize_disk(body: Body, *, snapshot: bool = False) -> tuple[Body, Creatio
     if isinstance(option, str) and option.lower() not in {o.lower() for o in options}:
         raise InvalidParameter(
             f"createOption '{option}' is not supported for a {kind}; use one of {', '.join(options)}.",
-            "properties.creationData.createOption")
+            "properties.creationData.createOption",
+        )
     option = check_enum(data, "createOption", options, "properties.creationData.createOption", required=True)
     size_gb = check_int(props, "diskSizeGB", "properties.diskSizeGB", minimum=1, maximum=MAX_DISK_GB)
 
@@ -86,43 +115,58 @@ def normalize_disk(body: Body, *, snapshot: bool = False) -> tuple[Body, Creatio
             raise MissingRequiredProperty("An Empty disk needs properties.diskSizeGB.", "properties.diskSizeGB")
         return body, Creation(option, size_bytes=size_gb * GIB)
     if option == "Upload":
-        upload = check_int(data, "uploadSizeBytes", "properties.creationData.uploadSizeBytes", minimum=MIB + FOOTER,
-                           maximum=MAX_DISK_GB * GIB + FOOTER)
+        upload = check_int(
+            data,
+            "uploadSizeBytes",
+            "properties.creationData.uploadSizeBytes",
+            minimum=MIB + FOOTER,
+            maximum=MAX_DISK_GB * GIB + FOOTER,
+        )
         if upload is None:
-            raise MissingRequiredProperty("An Upload disk needs properties.creationData.uploadSizeBytes.",
-                                          "properties.creationData.uploadSizeBytes")
+            raise MissingRequiredProperty(
+                "An Upload disk needs properties.creationData.uploadSizeBytes.",
+                "properties.creationData.uploadSizeBytes",
+            )
         if (upload - FOOTER) % MIB:
             raise InvalidParameter(
                 f"uploadSizeBytes {upload} is not VHD sized: it must be a multiple of 1 MiB (1048576) plus the "
                 f"512-byte footer, e.g. {((upload - FOOTER) // MIB + 1) * MIB + FOOTER}.",
-                "properties.creationData.uploadSizeBytes")
+                "properties.creationData.uploadSizeBytes",
+            )
         return body, Creation(option, size_bytes=upload)
     if option == "Copy":
         source = check_string(data, "sourceResourceId", "properties.creationData.sourceResourceId", required=True)
         rid = parse_resource_id(source)
         if rid is None or not rid.chain or rid.chain[-1][0] not in ("disks", "snapshots"):
-            raise InvalidParameter(f"sourceResourceId '{source}' is not the id of a disk or snapshot.",
-                                   "properties.creationData.sourceResourceId")
+            raise InvalidParameter(
+                f"sourceResourceId '{source}' is not the id of a disk or snapshot.",
+                "properties.creationData.sourceResourceId",
+            )
         return body, Creation(option, source_id=source)
     if option == "FromImage":
-        ref = require_object(data, "galleryImageReference", required=False,
-                             target="properties.creationData.galleryImageReference")
+        ref = require_object(
+            data, "galleryImageReference", required=False, target="properties.creationData.galleryImageReference"
+        )
         if not ref:
             raise MissingRequiredProperty(
                 "FromImage needs properties.creationData.galleryImageReference.id (a gallery image version).",
-                "properties.creationData.galleryImageReference")
+                "properties.creationData.galleryImageReference",
+            )
         source = check_string(ref, "id", "properties.creationData.galleryImageReference.id", required=True)
         lun = check_int(ref, "lun", "properties.creationData.galleryImageReference.lun", minimum=0)
         rid = parse_resource_id(source)
         if rid is None or [t for t, _ in rid.chain] != ["galleries", "images", "versions"]:
-            raise InvalidParameter(f"galleryImageReference.id '{source}' is not the id of a gallery image version.",
-                                   "properties.creationData.galleryImageReference.id")
+            raise InvalidParameter(
+                f"galleryImageReference.id '{source}' is not the id of a gallery image version.",
+                "properties.creationData.galleryImageReference.id",
+            )
         return body, Creation(option, source_id=source, source_lun=lun)
     uri = check_string(data, "sourceUri", "properties.creationData.sourceUri", required=True)
     account = check_string(data, "storageAccountId", "properties.creationData.storageAccountId", required=True)
     if not uri.lower().startswith(("https://", "http://")):
-        raise InvalidParameter(f"sourceUri '{uri}' is not an http(s) URL of a VHD blob.",
-                               "properties.creationData.sourceUri")
+        raise InvalidParameter(
+            f"sourceUri '{uri}' is not an http(s) URL of a VHD blob.", "properties.creationData.sourceUri"
+        )
     return body, Creation(option, source_uri=uri, storage_account_id=account)
 
 
@@ -139,11 +183,17 @@ def check_grant(body: Body, disk_state: str, name: str) -> tuple[str, int]:
     if seconds is None:
         raise MissingRequiredProperty("durationInSeconds is required.", "durationInSeconds")
     if access == "Write" and disk_state not in ("ReadyToUpload", "ActiveUpload"):
-        raise Conflict(f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.",
-                       "access", code="OperationNotAllowed")
+        raise Conflict(
+            f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.",
+            "access",
+            code="OperationNotAllowed",
+        )
     if access == "Read" and disk_state not in ("Unattached", "ActiveSAS"):
-        raise Conflict(f"Read access is not possible while the disk '{name}' is {disk_state}.", "access",
-                       code="OperationNotAllowed")
+        raise Conflict(
+            f"Read access is not possible while the disk '{name}' is {disk_state}.",
+            "access",
+            code="OperationNotAllowed",
+        )
     return access, seconds
 
 

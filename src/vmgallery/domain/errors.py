@@ -11,8 +11,9 @@ class ArmError(Exception):
     status: int = 400
     code: str = "BadRequest"
 
-    def __init__(self, message: str, target: str | None = None, *, code: str | None = None,
-                 details: list[dict] | None = None):
+    def __init__(
+        self, message: str, target: str | None = None, *, code: str | None = None, details: list[dict] | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.target = target
@@ -51,6 +52,7 @@ class InvalidResourceName(ArmError):
 
 class NotSupported(ArmError):
     """A valid Azure request for something this server does not do (yet): VM capture, community sources, edge zones."""
+
     status, code = 400, "NotSupported"
 
 

@@ -5,19 +5,36 @@ from __future__ import annotations
 import copy
 
 from .errors import InvalidParameter
-from .validate import (Body, check_enum, check_string, check_tags, fold_location, forbid_changes, require_object,
-                       strip_read_only)
+from .validate import (
+    Body,
+    check_enum,
+    check_string,
+    check_tags,
+    fold_location,
+    forbid_changes,
+    require_object,
+    strip_read_only,
+)
 
 PERMISSIONS = ("Private", "Groups", "Community")
 
 # What a PUT or PATCH on an existing gallery may change; sharing comes through POST /share.
 UPDATABLE = {"tags", "properties.description"}
 
-READ_ONLY = ("id", "name", "type", "systemData", "properties.identifier", "properties.provisioningState",
-             "properties.sharingStatus", "properties.sharingProfile.groups",
-             "properties.sharingProfile.communityGalleryInfo.communityGalleryEnabled",
-             "properties.sharingProfile.communityGalleryInfo.publicNames",
-             "identity.principalId", "identity.tenantId")
+READ_ONLY = (
+    "id",
+    "name",
+    "type",
+    "systemData",
+    "properties.identifier",
+    "properties.provisioningState",
+    "properties.sharingStatus",
+    "properties.sharingProfile.groups",
+    "properties.sharingProfile.communityGalleryInfo.communityGalleryEnabled",
+    "properties.sharingProfile.communityGalleryInfo.publicNames",
+    "identity.principalId",
+    "identity.tenantId",
+)
 
 
 def unique_name(subscription: str, name: str) -> str:
@@ -34,19 +51,22 @@ def normalize_gallery(body: Body) -> Body:
     sharing = require_object(props, "sharingProfile", required=False, target="properties.sharingProfile")
     if sharing:
         perm = check_enum(sharing, "permissions", PERMISSIONS, "properties.sharingProfile.permissions")
-        info = require_object(sharing, "communityGalleryInfo", required=False,
-                              target="properties.sharingProfile.communityGalleryInfo")
+        info = require_object(
+            sharing, "communityGalleryInfo", required=False, target="properties.sharingProfile.communityGalleryInfo"
+        )
         if info and perm != "Community":
             raise InvalidParameter(
                 "communityGalleryInfo can only be set when sharingProfile.permissions is 'Community'.",
-                "properties.sharingProfile.communityGalleryInfo")
+                "properties.sharingProfile.communityGalleryInfo",
+            )
         for key in ("publisherUri", "publisherContact", "eula", "publicNamePrefix"):
             check_string(info, key, f"properties.sharingProfile.communityGalleryInfo.{key}")
     soft = require_object(props, "softDeletePolicy", required=False, target="properties.softDeletePolicy")
     if "isSoftDeleteEnabled" in soft and not isinstance(soft["isSoftDeleteEnabled"], bool):
         raise InvalidParameter(
             f"softDeletePolicy.isSoftDeleteEnabled must be true or false, not {soft['isSoftDeleteEnabled']!r}.",
-            "properties.softDeletePolicy.isSoftDeleteEnabled")
+            "properties.softDeletePolicy.isSoftDeleteEnabled",
+        )
     return body
 
 

@@ -9,11 +9,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Fixed path words in their canonical spelling, looked up by their lower-cased form.
-KEYWORDS = {w.lower(): w for w in (
-    "subscriptions", "resourceGroups", "providers", "Microsoft.Compute", "Microsoft.Resources",
-    "galleries", "images", "versions", "locations", "capsOperations", "operationResults",
-    "disks", "snapshots", "sharedGalleries", "communityGalleries", "share",
-)}
+KEYWORDS = {
+    w.lower(): w
+    for w in (
+        "subscriptions",
+        "resourceGroups",
+        "providers",
+        "Microsoft.Compute",
+        "Microsoft.Resources",
+        "galleries",
+        "images",
+        "versions",
+        "locations",
+        "capsOperations",
+        "operationResults",
+        "disks",
+        "snapshots",
+        "sharedGalleries",
+        "communityGalleries",
+        "share",
+    )
+}
 
 
 def canonical_path(path: str) -> str:
@@ -77,16 +93,17 @@ class ResourceId:
         return self.text.lower()
 
     @property
-    def parent(self) -> "ResourceId | None":
+    def parent(self) -> ResourceId | None:
         if len(self.chain) > 1:
             return ResourceId(self.subscription, self.resource_group, self.namespace, self.chain[:-1])
         if self.chain:
             return ResourceId(self.subscription, self.resource_group, None, ())
         return None
 
-    def child(self, type_: str, name: str, namespace: str | None = None) -> "ResourceId":
-        return ResourceId(self.subscription, self.resource_group, self.namespace or namespace,
-                          self.chain + ((type_, name),))
+    def child(self, type_: str, name: str, namespace: str | None = None) -> ResourceId:
+        return ResourceId(
+            self.subscription, self.resource_group, self.namespace or namespace, self.chain + ((type_, name),)
+        )
 
     @property
     def group_key(self) -> str:

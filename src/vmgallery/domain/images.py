@@ -18,14 +18,45 @@ from dataclasses import dataclass
 
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, NotSupported
 from .ids import ResourceId, parse_resource_id
-from .validate import (Body, check_enum, check_int, check_tags, check_uri, forbid_changes, require_object,
-                       strip_read_only)
+from .validate import (
+    Body,
+    check_enum,
+    check_int,
+    check_tags,
+    check_uri,
+    forbid_changes,
+    require_object,
+    strip_read_only,
+)
 
 API_VERSIONS = (
-    "2016-04-30-preview", "2017-03-30", "2017-12-01", "2018-04-01", "2018-06-01", "2018-10-01", "2019-03-01",
-    "2019-07-01", "2019-12-01", "2020-06-01", "2020-12-01", "2021-03-01", "2021-04-01", "2021-07-01", "2021-11-01",
-    "2022-03-01", "2022-08-01", "2022-11-01", "2023-03-01", "2023-07-01", "2023-09-01", "2024-03-01", "2024-07-01",
-    "2024-11-01", "2025-04-01", "2025-11-01", "2026-04-01",
+    "2016-04-30-preview",
+    "2017-03-30",
+    "2017-12-01",
+    "2018-04-01",
+    "2018-06-01",
+    "2018-10-01",
+    "2019-03-01",
+    "2019-07-01",
+    "2019-12-01",
+    "2020-06-01",
+    "2020-12-01",
+    "2021-03-01",
+    "2021-04-01",
+    "2021-07-01",
+    "2021-11-01",
+    "2022-03-01",
+    "2022-08-01",
+    "2022-11-01",
+    "2023-03-01",
+    "2023-07-01",
+    "2023-09-01",
+    "2024-03-01",
+    "2024-07-01",
+    "2024-11-01",
+    "2025-04-01",
+    "2025-11-01",
+    "2026-04-01",
 )
 
 STORAGE = "properties.storageProfile"
@@ -33,8 +64,15 @@ OS_TYPES = ("Windows", "Linux")
 OS_STATES = ("Generalized", "Specialized")
 HYPERV_GENERATIONS = ("V1", "V2")
 CACHING = ("None", "ReadOnly", "ReadWrite")
-STORAGE_ACCOUNT_TYPES = ("Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS", "Premium_ZRS",
-                         "StandardSSD_ZRS", "PremiumV2_LRS")
+STORAGE_ACCOUNT_TYPES = (
+    "Standard_LRS",
+    "Premium_LRS",
+    "StandardSSD_LRS",
+    "UltraSSD_LRS",
+    "Premium_ZRS",
+    "StandardSSD_ZRS",
+    "PremiumV2_LRS",
+)
 # Azure VMs attach data disks at LUN 0-63.
 MAX_LUN = 63
 MAX_DISK_GB = 32767
@@ -48,14 +86,14 @@ UPDATABLE = {"tags"}
 class ImageDisk:
     """One disk of an image and where its bytes come from."""
 
-    slot: str                    # "os" or "data:<lun>": the image's disk_contents slot
-    lun: int | None              # None for the OS disk
-    kind: str                    # "disk", "snapshot" or "vhd"
-    id: ResourceId | None        # the managed disk or snapshot
-    uri: str | None              # the VHD blob
-    size_gb: int | None          # diskSizeGB as stated or filled
-    target: str                  # the property naming the source, for error messages
-    at: str                      # the disk's own path, e.g. properties.storageProfile.dataDisks[0]
+    slot: str  # "os" or "data:<lun>": the image's disk_contents slot
+    lun: int | None  # None for the OS disk
+    kind: str  # "disk", "snapshot" or "vhd"
+    id: ResourceId | None  # the managed disk or snapshot
+    uri: str | None  # the VHD blob
+    size_gb: int | None  # diskSizeGB as stated or filled
+    target: str  # the property naming the source, for error messages
+    at: str  # the disk's own path, e.g. properties.storageProfile.dataDisks[0]
 
 
 # -- normalization -----------------------------------------------------------------------------------------------
@@ -66,11 +104,16 @@ def _source_id(disk: Body, key: str, resource: str, at: str) -> str:
     if value is None:
         raise MissingRequiredProperty(f"Required property '{target}' is missing.", target)
     rid = parse_resource_id(value) if isinstance(value, str) else None
-    if (rid is None or (rid.namespace or "").lower() != "microsoft.compute" or len(rid.chain) != 1
-            or rid.chain[0][0].lower() != resource):
+    if (
+        rid is None
+        or (rid.namespace or "").lower() != "microsoft.compute"
+        or len(rid.chain) != 1
+        or rid.chain[0][0].lower() != resource
+    ):
         noun = "managed disk" if resource == "disks" else "snapshot"
-        raise InvalidParameter(f"'{value}' is not the id of a {noun} (.../Microsoft.Compute/{resource}/{{name}}) "
-                               f"for '{target}'.", target)
+        raise InvalidParameter(
+            f"'{value}' is not the id of a {noun} (.../Microsoft.Compute/{resource}/{{name}}) for '{target}'.", target
+        )
     ref["id"] = rid.text
     return rid.text
 
@@ -82,10 +125,13 @@ def _normalize_disk(disk: Body, at: str, *, os_disk: bool) -> None:
     if not given:
         raise MissingRequiredProperty(
             f"'{at}' has no source; give one of managedDisk.id (a managed disk), snapshot.id (a snapshot) or "
-            "blobUri (a VHD blob in a storage account).", at)
+            "blobUri (a VHD blob in a storage account).",
+            at,
+        )
     if len(given) > 1:
-        raise InvalidParameter(f"'{at}' gives {' and '.join(given)}; a disk has exactly one source.",
-                               f"{at}.{given[1]}")
+        raise InvalidParameter(
+            f"'{at}' gives {' and '.join(given)}; a disk has exactly one source.", f"{at}.{given[1]}"
+        )
     if "managedDisk" in disk:
         _source_id(disk, "managedDisk", "disks", at)
     elif "snapshot" in disk:
@@ -93,11 +139,14 @@ def _normalize_disk(disk: Body, at: str, *, os_disk: bool) -> None:
     else:
         check_uri(disk, "blobUri", f"{at}.blobUri")
     if disk.get("diskEncryptionSet") is not None:
-        raise NotSupported("Disk encryption sets are not supported by this server; leave out "
-                           f"'{at}.diskEncryptionSet'.", f"{at}.diskEncryptionSet")
+        raise NotSupported(
+            f"Disk encryption sets are not supported by this server; leave out '{at}.diskEncryptionSet'.",
+            f"{at}.diskEncryptionSet",
+        )
     check_enum(disk, "caching", CACHING, f"{at}.caching", default="ReadWrite" if os_disk else "None")
-    account_type = check_enum(disk, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{at}.storageAccountType",
-                              default="Standard_LRS")
+    account_type = check_enum(
+        disk, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{at}.storageAccountType", default="Standard_LRS"
+    )
     if os_disk and account_type == "UltraSSD_LRS":
         raise InvalidParameter("UltraSSD_LRS is for data disks only, not the OS disk.", f"{at}.storageAccountType")
     check_int(disk, "diskSizeGB", f"{at}.diskSizeGB", minimum=1, maximum=MAX_DISK_GB)
@@ -119,8 +168,11 @@ def _data_disks(profile: Body) -> list[Body]:
             raise MissingRequiredProperty(f"Required property '{at}.lun' is missing.", f"{at}.lun")
         lun = check_int(disk, "lun", f"{at}.lun", minimum=0, maximum=MAX_LUN)
         if lun in luns:
-            raise InvalidParameter(f"Data disk lun {lun} is used twice: dataDisks[{luns[lun]}] and dataDisks[{i}]; "
-                                   "each data disk needs its own lun.", f"{at}.lun")
+            raise InvalidParameter(
+                f"Data disk lun {lun} is used twice: dataDisks[{luns[lun]}] and dataDisks[{i}]; "
+                "each data disk needs its own lun.",
+                f"{at}.lun",
+            )
         luns[lun] = i
         _normalize_disk(disk, at, os_disk=False)
     return data
@@ -148,15 +200,19 @@ def normalize_image(body: Body, existing: Body | None = None) -> Body:
     body = strip_read_only(body, READ_ONLY)
     check_tags(body)
     if body.get("extendedLocation") is not None:
-        raise NotSupported("Images in extended locations (edge zones) are not supported by this server.",
-                           "extendedLocation")
+        raise NotSupported(
+            "Images in extended locations (edge zones) are not supported by this server.", "extendedLocation"
+        )
     body.pop("extendedLocation", None)
     props = require_object(body, "properties", required=True)
     body["properties"] = props
     if props.get("sourceVirtualMachine") is not None:
-        raise NotSupported("Creating a managed image from a virtual machine (properties.sourceVirtualMachine) is "
-                           "not supported; capture the VM's disks as snapshots and name them in "
-                           "properties.storageProfile.", "properties.sourceVirtualMachine")
+        raise NotSupported(
+            "Creating a managed image from a virtual machine (properties.sourceVirtualMachine) is "
+            "not supported; capture the VM's disks as snapshots and name them in "
+            "properties.storageProfile.",
+            "properties.sourceVirtualMachine",
+        )
     props.pop("sourceVirtualMachine", None)
     check_enum(props, "hyperVGeneration", HYPERV_GENERATIONS, "properties.hyperVGeneration")
     profile = require_object(props, "storageProfile", required=True, target=STORAGE)
@@ -171,8 +227,9 @@ def normalize_image(body: Body, existing: Body | None = None) -> Body:
     if zone_resilient is None:
         profile["zoneResilient"] = False
     elif not isinstance(zone_resilient, bool):
-        raise InvalidParameter(f"'{STORAGE}.zoneResilient' must be true or false, not {zone_resilient!r}.",
-                               f"{STORAGE}.zoneResilient")
+        raise InvalidParameter(
+            f"'{STORAGE}.zoneResilient' must be true or false, not {zone_resilient!r}.", f"{STORAGE}.zoneResilient"
+        )
     if existing is not None:
         _keep_stored_facts(props, existing)
     return body
@@ -207,7 +264,9 @@ def size_gb_fits(disk: ImageDisk, source_gb: int, source: str) -> int:
     if disk.size_gb < source_gb:
         raise InvalidParameter(
             f"'{disk.at}.diskSizeGB' is {disk.size_gb}, smaller than its source {source} ({source_gb} GB); a disk "
-            "can grow, never shrink.", f"{disk.at}.diskSizeGB")
+            "can grow, never shrink.",
+            f"{disk.at}.diskSizeGB",
+        )
     return disk.size_gb
 
 
@@ -219,11 +278,16 @@ def check_source_facts(spec: Body, disk: ImageDisk, source: Body, source_text: s
     props, src = spec["properties"], source.get("properties", {})
     os_type = props["storageProfile"]["osDisk"]["osType"]
     if src.get("osType") and src["osType"] != os_type:
-        raise InvalidParameter(f"The OS disk's source {source_text} is a {src['osType']} disk; the image says "
-                               f"osType {os_type}.", f"{STORAGE}.osDisk.osType")
+        raise InvalidParameter(
+            f"The OS disk's source {source_text} is a {src['osType']} disk; the image says osType {os_type}.",
+            f"{STORAGE}.osDisk.osType",
+        )
     generation = src.get("hyperVGeneration")
     if generation and props.get("hyperVGeneration", generation) != generation:
-        raise InvalidParameter(f"The OS disk's source {source_text} is Hyper-V generation {generation}; the image "
-                               f"says {props['hyperVGeneration']}.", "properties.hyperVGeneration")
+        raise InvalidParameter(
+            f"The OS disk's source {source_text} is Hyper-V generation {generation}; the image "
+            f"says {props['hyperVGeneration']}.",
+            "properties.hyperVGeneration",
+        )
     if generation:
         props.setdefault("hyperVGeneration", generation)

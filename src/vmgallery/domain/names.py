@@ -21,18 +21,20 @@ def _check(kind: str, target: str, name: str, middle: set[str], bad_ends: set[st
         raise InvalidResourceName(f"The {kind} name must not be empty.", target)
     if len(name) > MAX_NAME:
         raise InvalidResourceName(
-            f"The {kind} name '{name}' is {len(name)} characters long; the limit is {MAX_NAME}.", target)
+            f"The {kind} name '{name}' is {len(name)} characters long; the limit is {MAX_NAME}.", target
+        )
     bad = sorted({c for c in name if c not in allowed})
     if bad:
         shown = ", ".join(repr(c) for c in bad)
         raise InvalidResourceName(
             f"The {kind} name '{name}' contains {shown}; allowed are letters, digits and "
-            f"{' '.join(sorted(middle))} in the middle.", target)
+            f"{' '.join(sorted(middle))} in the middle.",
+            target,
+        )
     if name[0] not in _ALNUM:
         raise InvalidResourceName(f"The {kind} name '{name}' must start with a letter or a digit.", target)
     if name[-1] in bad_ends:
-        raise InvalidResourceName(
-            f"The {kind} name '{name}' must not end with '{name[-1]}'.", target)
+        raise InvalidResourceName(f"The {kind} name '{name}' must not end with '{name[-1]}'.", target)
 
 
 def check_gallery_name(name: str) -> None:
@@ -49,7 +51,9 @@ def check_resource_group_name(name: str) -> None:
     if not name or len(name) > 90 or any(c not in allowed and not c.isalnum() for c in name) or name.endswith("."):
         raise InvalidResourceName(
             f"The resource group name '{name}' is invalid: use 1-90 letters, digits, '_', '(', ')', '-' or '.', "
-            "not ending with '.'.", "resourceGroupName")
+            "not ending with '.'.",
+            "resourceGroupName",
+        )
 
 
 def check_disk_name(name: str, noun: str = "disk") -> None:

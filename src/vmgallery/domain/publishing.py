@@ -9,7 +9,7 @@ Region names arrive as people type them ("West US") and are stored folded ("west
 from __future__ import annotations
 
 import copy
-from typing import Collection
+from collections.abc import Collection
 
 from .errors import InvalidParameter, NotSupported, PropertyChangeNotAllowed
 from .ids import normalize_location
@@ -50,16 +50,19 @@ def normalize_publishing_profile(props: Body, *, location: str, regions: Collect
     replicas = check_int(profile, "replicaCount", f"{PROFILE}.replicaCount", minimum=1, maximum=MAX_REPLICAS)
     if replicas is None:
         replicas = profile["replicaCount"] = 1
-    storage = check_enum(profile, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{PROFILE}.storageAccountType",
-                         default="Standard_LRS")
+    storage = check_enum(
+        profile, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{PROFILE}.storageAccountType", default="Standard_LRS"
+    )
     check_enum(profile, "storageAccountStrategy", STORAGE_ACCOUNT_STRATEGIES, f"{PROFILE}.storageAccountStrategy")
     mode = check_enum(profile, "replicationMode", REPLICATION_MODES, f"{PROFILE}.replicationMode", default="Full")
     check_bool(profile, "excludeFromLatest", f"{PROFILE}.excludeFromLatest", default=False)
     check_datetime(profile, "endOfLifeDate", f"{PROFILE}.endOfLifeDate")
     edge = profile.get("targetExtendedLocations")
     if edge:
-        raise NotSupported("Extended locations (edge zones) are not supported by this server; leave "
-                           "targetExtendedLocations out.", f"{PROFILE}.targetExtendedLocations")
+        raise NotSupported(
+            "Extended locations (edge zones) are not supported by this server; leave targetExtendedLocations out.",
+            f"{PROFILE}.targetExtendedLocations",
+        )
     profile.pop("targetExtendedLocations", None)
     known = {normalize_location(r) for r in regions} if regions is not None else None
     profile["targetRegions"] = _target_regions(profile, location, known, replicas, storage)
@@ -75,8 +78,9 @@ def _target_regions(profile: Body, location: str, known: set[str] | None, replic
     if not isinstance(given, list):
         raise InvalidParameter(f"'{target}' must be a list of regions, not {given!r}.", target)
     if not given:
-        raise InvalidParameter(f"'{target}' is empty; it must list at least the version's own location "
-                               f"'{location}'.", target)
+        raise InvalidParameter(
+            f"'{target}' is empty; it must list at least the version's own location '{location}'.", target
+        )
     out: list[Body] = []
     seen: dict[str, int] = {}
     for i, entry in enumerate(given):
@@ -87,27 +91,35 @@ def _target_regions(profile: Body, location: str, known: set[str] | None, replic
         typed = check_string(entry, "name", f"{at}.name", required=True)
         region = normalize_location(typed)
         if known is not None and region not in known:
-            raise InvalidParameter(f"Target region '{typed}' is not available; configured regions are "
-                                   f"{', '.join(sorted(known))}.", f"{at}.name")
+            raise InvalidParameter(
+                f"Target region '{typed}' is not available; configured regions are {', '.join(sorted(known))}.",
+                f"{at}.name",
+            )
         if region in seen:
-            raise InvalidParameter(f"Target region '{region}' is listed twice: {target}[{seen[region]}] and "
-                                   f"{target}[{i}].", f"{at}.name")
+            raise InvalidParameter(
+                f"Target region '{region}' is listed twice: {target}[{seen[region]}] and {target}[{i}].", f"{at}.name"
+            )
         seen[region] = i
-        count = check_int(entry, "regionalReplicaCount", f"{at}.regionalReplicaCount", minimum=1,
-                          maximum=MAX_REPLICAS)
-        kind = check_enum(entry, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{at}.storageAccountType",
-                          default=storage)
+        count = check_int(entry, "regionalReplicaCount", f"{at}.regionalReplicaCount", minimum=1, maximum=MAX_REPLICAS)
+        kind = check_enum(
+            entry, "storageAccountType", STORAGE_ACCOUNT_TYPES, f"{at}.storageAccountType", default=storage
+        )
         require_object(entry, "encryption", required=False, target=f"{at}.encryption")
         exclude = check_bool(entry, "excludeFromLatest", f"{at}.excludeFromLatest", default=False)
-        region_spec: Body = {"name": region, "regionalReplicaCount": replicas if count is None else count,
-                             "storageAccountType": kind}
+        region_spec: Body = {
+            "name": region,
+            "regionalReplicaCount": replicas if count is None else count,
+            "storageAccountType": kind,
+        }
         region_spec.update({k: v for k, v in entry.items() if k not in region_spec and k != "excludeFromLatest"})
         region_spec["excludeFromLatest"] = exclude
         out.append(region_spec)
     if location not in seen:
         raise InvalidParameter(
             f"The version's own location '{location}' (its source region) must be one of its target regions; "
-            f"targetRegions lists {', '.join(seen)}.", target)
+            f"targetRegions lists {', '.join(seen)}.",
+            target,
+        )
     return out
 
 
@@ -116,15 +128,21 @@ def _check_shallow(profile: Body, location: str) -> None:
     if others:
         raise InvalidParameter(
             f"replicationMode Shallow keeps the version in its source region '{location}' only; targetRegions "
-            f"also lists {', '.join(others)}.", f"{PROFILE}.targetRegions")
+            f"also lists {', '.join(others)}.",
+            f"{PROFILE}.targetRegions",
+        )
     if profile["replicaCount"] != 1:
-        raise InvalidParameter(f"replicationMode Shallow allows 1 replica; replicaCount is {profile['replicaCount']}.",
-                               f"{PROFILE}.replicaCount")
+        raise InvalidParameter(
+            f"replicationMode Shallow allows 1 replica; replicaCount is {profile['replicaCount']}.",
+            f"{PROFILE}.replicaCount",
+        )
     for i, region in enumerate(profile["targetRegions"]):
         if region["regionalReplicaCount"] != 1:
             raise InvalidParameter(
                 f"replicationMode Shallow allows 1 replica; region '{region['name']}' asks for "
-                f"{region['regionalReplicaCount']}.", f"{PROFILE}.targetRegions[{i}].regionalReplicaCount")
+                f"{region['regionalReplicaCount']}.",
+                f"{PROFILE}.targetRegions[{i}].regionalReplicaCount",
+            )
 
 
 def fill_stored_publishing(old_profile: Body, props: Body) -> None:
@@ -141,8 +159,11 @@ def fill_stored_publishing(old_profile: Body, props: Body) -> None:
     for key in KEPT_WHEN_OMITTED:
         if profile.get(key) is None and old_profile.get(key) is not None:
             profile[key] = copy.deepcopy(old_profile[key])
-    stored = {normalize_location(r["name"]): r for r in old_profile.get("targetRegions") or []
-              if isinstance(r, dict) and isinstance(r.get("name"), str)}
+    stored = {
+        normalize_location(r["name"]): r
+        for r in old_profile.get("targetRegions") or []
+        if isinstance(r, dict) and isinstance(r.get("name"), str)
+    }
     for entry in profile.get("targetRegions") or []:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
@@ -160,4 +181,5 @@ def check_publishing_update(old_profile: Body, new_profile: Body) -> None:
             raise PropertyChangeNotAllowed(
                 f"The storage account type of target region '{region['name']}' cannot change from {old} to "
                 f"{region['storageAccountType']}; remove the region in one update and add it back in another.",
-                f"{PROFILE}.targetRegions[{i}].storageAccountType")
+                f"{PROFILE}.targetRegions[{i}].storageAccountType",
+            )

@@ -7,8 +7,8 @@ A region is Completed when all its replicas are; that is when the version may be
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .errors import Conflict
 from .validate import Body
@@ -26,8 +26,11 @@ class Wanted:
 def wanted(spec: Body) -> list[Wanted]:
     """The replicas a version's publishing profile asks for (a normalized spec: every region is explicit)."""
     profile = spec["properties"]["publishingProfile"]
-    return [Wanted(r["name"], i, r["storageAccountType"])
-            for r in profile["targetRegions"] for i in range(r["regionalReplicaCount"])]
+    return [
+        Wanted(r["name"], i, r["storageAccountType"])
+        for r in profile["targetRegions"]
+        for i in range(r["regionalReplicaCount"])
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,15 @@ def summary(states: Iterable[ReplicaState]) -> Body:
         state, progress, details = region_state(group)
         rows.append({"region": region, "state": state, "details": details, "progress": progress})
     kinds = {r["state"] for r in rows}
-    aggregated = "Completed" if kinds == {"Completed"} else "Failed" if "Failed" in kinds else \
-        "InProgress" if rows else "Unknown"
+    aggregated = (
+        "Completed"
+        if kinds == {"Completed"}
+        else "Failed"
+        if "Failed" in kinds
+        else "InProgress"
+        if rows
+        else "Unknown"
+    )
     return {"aggregatedState": aggregated, "summary": rows}
 
 
@@ -89,22 +99,32 @@ class Plan:
 def plan(current: Iterable[tuple[str, int]], spec: Body) -> Plan:
     want = wanted(spec)
     have = set(current)
-    return Plan(tuple(w for w in want if (w.region, w.index) not in have),
-                tuple(sorted(have - {(w.region, w.index) for w in want})))
+    return Plan(
+        tuple(w for w in want if (w.region, w.index) not in have),
+        tuple(sorted(have - {(w.region, w.index) for w in want})),
+    )
 
 
 def check_removal(plan_: Plan, new_spec: Body, holding: set[str], source_region: str) -> None:
     """Dropping a region that holds replicas needs safetyProfile.allowDeletionOfReplicatedLocations; the source
     region can never be dropped (its copy is the version)."""
-    gone = {r for r in plan_.removed_regions
-            if r not in {t["name"] for t in new_spec["properties"]["publishingProfile"]["targetRegions"]}}
+    gone = {
+        r
+        for r in plan_.removed_regions
+        if r not in {t["name"] for t in new_spec["properties"]["publishingProfile"]["targetRegions"]}
+    }
     if source_region in gone:
-        raise Conflict(f"The source region '{source_region}' cannot be removed from the target regions.",
-                       "properties.publishingProfile.targetRegions", code="OperationNotAllowed")
+        raise Conflict(
+            f"The source region '{source_region}' cannot be removed from the target regions.",
+            "properties.publishingProfile.targetRegions",
+            code="OperationNotAllowed",
+        )
     replicated = sorted(gone & holding)
     allowed = (new_spec["properties"].get("safetyProfile") or {}).get("allowDeletionOfReplicatedLocations") is True
     if replicated and not allowed:
         raise Conflict(
             f"Removing target region(s) {', '.join(replicated)} would delete their replicas; set "
             "properties.safetyProfile.allowDeletionOfReplicatedLocations to true to allow it.",
-            "properties.publishingProfile.targetRegions", code="ChangeOfReplicatedLocationsNotAllowed")
+            "properties.publishingProfile.targetRegions",
+            code="ChangeOfReplicatedLocationsNotAllowed",
+        )

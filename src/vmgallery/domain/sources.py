@@ -16,8 +16,9 @@ app layer resolves; `check_source_fits` compares what the app learnt about the s
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import InvalidParameter, MissingRequiredProperty, NotSupported, PropertyChangeNotAllowed
 from .ids import ResourceId, parse_resource_id
@@ -40,23 +41,23 @@ DISK_SOURCE_KEYS = ("id", "uri", "storageAccountId")
 class DiskSource:
     """One disk of a version built from disks."""
 
-    lun: int | None                      # None for the OS disk
-    kind: str                            # "disk", "snapshot" or "vhd"
-    id: ResourceId | None                # the managed disk or snapshot
-    uri: str | None                      # the VHD blob
-    storage_account: ResourceId | None   # the VHD's storage account
-    target: str                          # the property that names this source, for error messages
+    lun: int | None  # None for the OS disk
+    kind: str  # "disk", "snapshot" or "vhd"
+    id: ResourceId | None  # the managed disk or snapshot
+    uri: str | None  # the VHD blob
+    storage_account: ResourceId | None  # the VHD's storage account
+    target: str  # the property that names this source, for error messages
 
 
 @dataclass(frozen=True)
 class SourceSpec:
     """The sources of a version, for the app layer to look up and copy from."""
 
-    kind: str                            # MANAGED_IMAGE, GALLERY_IMAGE_VERSION or DISKS
-    id: ResourceId | None                # the managed image or image version; None for DISKS
-    os_disk: DiskSource | None           # set for DISKS only
-    data_disks: tuple[DiskSource, ...]   # DISKS only, in lun order
-    target: str                          # the property naming the source of the OS disk
+    kind: str  # MANAGED_IMAGE, GALLERY_IMAGE_VERSION or DISKS
+    id: ResourceId | None  # the managed image or image version; None for DISKS
+    os_disk: DiskSource | None  # set for DISKS only
+    data_disks: tuple[DiskSource, ...]  # DISKS only, in lun order
+    target: str  # the property naming the source of the OS disk
 
     @property
     def latest(self) -> bool:
@@ -115,13 +116,18 @@ def _normalize_image_source(profile: Body) -> None:
         profile.pop("source", None)
         return
     if "virtualMachineId" in source:
-        raise NotSupported("Creating a version from a virtual machine (storageProfile.source.virtualMachineId) is "
-                           "not supported yet; capture the VM's disks as snapshots and use "
-                           "storageProfile.osDiskImage.source.id.", f"{target}.virtualMachineId")
+        raise NotSupported(
+            "Creating a version from a virtual machine (storageProfile.source.virtualMachineId) is "
+            "not supported yet; capture the VM's disks as snapshots and use "
+            "storageProfile.osDiskImage.source.id.",
+            f"{target}.virtualMachineId",
+        )
     if "communityGalleryImageId" in source:
-        raise NotSupported("Creating a version from a community gallery image "
-                           "(storageProfile.source.communityGalleryImageId) is not supported yet.",
-                           f"{target}.communityGalleryImageId")
+        raise NotSupported(
+            "Creating a version from a community gallery image "
+            "(storageProfile.source.communityGalleryImageId) is not supported yet.",
+            f"{target}.communityGalleryImageId",
+        )
     if "id" not in source:
         raise InvalidParameter(f"'{target}' must have an 'id'; it has {', '.join(sorted(source))}.", target)
     rid = _compute_id(source["id"], f"{target}.id")
@@ -131,14 +137,20 @@ def _normalize_image_source(profile: Body) -> None:
             raise InvalidParameter(
                 f"'{source['id']}' is a {disk_source_kind(rid)}; a disk or snapshot source goes in "
                 "storageProfile.osDiskImage.source.id (or dataDiskImages[].source.id), not storageProfile.source.id.",
-                f"{target}.id")
+                f"{target}.id",
+            )
         if _types(rid) == ("microsoft.compute", "virtualmachines"):
-            raise NotSupported("Creating a version from a virtual machine is not supported yet; capture its disks "
-                               "as snapshots and use storageProfile.osDiskImage.source.id.", f"{target}.id")
+            raise NotSupported(
+                "Creating a version from a virtual machine is not supported yet; capture its disks "
+                "as snapshots and use storageProfile.osDiskImage.source.id.",
+                f"{target}.id",
+            )
         raise InvalidParameter(
             f"'{source['id']}' is a {rid.type} id; storageProfile.source.id must name a managed image "
             "(.../Microsoft.Compute/images/{name}) or a gallery image version "
-            "(.../Microsoft.Compute/galleries/{g}/images/{i}/versions/{v}).", f"{target}.id")
+            "(.../Microsoft.Compute/galleries/{g}/images/{i}/versions/{v}).",
+            f"{target}.id",
+        )
     source["id"] = rid.text
 
 
@@ -152,35 +164,45 @@ def _normalize_disk_source(disk: Body, target: str) -> bool:
         return False
     unknown = sorted(set(source) - set(DISK_SOURCE_KEYS))
     if unknown:
-        raise InvalidParameter(f"'{target}' has unknown properties {', '.join(unknown)}; a disk source is an "
-                               "'id' (managed disk or snapshot) or a 'uri' with its 'storageAccountId'.",
-                               f"{target}.{unknown[0]}")
+        raise InvalidParameter(
+            f"'{target}' has unknown properties {', '.join(unknown)}; a disk source is an "
+            "'id' (managed disk or snapshot) or a 'uri' with its 'storageAccountId'.",
+            f"{target}.{unknown[0]}",
+        )
     if "id" in source:
         if "uri" in source or "storageAccountId" in source:
-            raise InvalidParameter(f"'{target}' gives both an id and a VHD (uri/storageAccountId); give one.",
-                                   f"{target}.id")
+            raise InvalidParameter(
+                f"'{target}' gives both an id and a VHD (uri/storageAccountId); give one.", f"{target}.id"
+            )
         rid = _compute_id(source["id"], f"{target}.id")
         if disk_source_kind(rid) is None:
             if image_source_kind(rid):
                 raise InvalidParameter(
                     f"'{source['id']}' is a {NOUNS[image_source_kind(rid)]}; it goes in storageProfile.source.id, "
-                    f"not {target}.id.", f"{target}.id")
+                    f"not {target}.id.",
+                    f"{target}.id",
+                )
             raise InvalidParameter(
                 f"'{source['id']}' is a {rid.type} id; '{target}.id' must name a managed disk "
                 "(.../Microsoft.Compute/disks/{name}) or a snapshot (.../Microsoft.Compute/snapshots/{name}).",
-                f"{target}.id")
+                f"{target}.id",
+            )
         source["id"] = rid.text
         return True
     for key, other in (("uri", "storageAccountId"), ("storageAccountId", "uri")):
         if key not in source:
-            raise InvalidParameter(f"A VHD source needs both 'uri' and 'storageAccountId'; '{target}' has only "
-                                   f"'{other}'.", f"{target}.{key}")
+            raise InvalidParameter(
+                f"A VHD source needs both 'uri' and 'storageAccountId'; '{target}' has only '{other}'.",
+                f"{target}.{key}",
+            )
     check_uri(source, "uri", f"{target}.uri")
     account = _compute_id(source["storageAccountId"], f"{target}.storageAccountId")
     if _types(account) != ("microsoft.storage", "storageaccounts"):
-        raise InvalidParameter(f"'{source['storageAccountId']}' is a {account.type} id; '{target}.storageAccountId' "
-                               "must name a storage account (.../Microsoft.Storage/storageAccounts/{name}).",
-                               f"{target}.storageAccountId")
+        raise InvalidParameter(
+            f"'{source['storageAccountId']}' is a {account.type} id; '{target}.storageAccountId' "
+            "must name a storage account (.../Microsoft.Storage/storageAccounts/{name}).",
+            f"{target}.storageAccountId",
+        )
     source["storageAccountId"] = account.text
     return True
 
@@ -204,7 +226,9 @@ def normalize_storage_profile(props: Body) -> None:
     if has_image and has_os:
         raise InvalidParameter(
             "storageProfile.source.id already brings the OS disk; do not also give "
-            "storageProfile.osDiskImage.source (use one kind of source).", f"{STORAGE}.osDiskImage.source")
+            "storageProfile.osDiskImage.source (use one kind of source).",
+            f"{STORAGE}.osDiskImage.source",
+        )
 
     data = profile.get("dataDiskImages")
     if data is None:
@@ -221,27 +245,37 @@ def normalize_storage_profile(props: Body) -> None:
             raise MissingRequiredProperty(f"Required property '{at}.lun' is missing.", f"{at}.lun")
         lun = check_int(disk, "lun", f"{at}.lun", minimum=0, maximum=MAX_LUN)
         if lun in luns:
-            raise InvalidParameter(f"Data disk lun {lun} is used twice: dataDiskImages[{luns[lun]}] and "
-                                   f"dataDiskImages[{i}]; each data disk needs its own lun.", f"{at}.lun")
+            raise InvalidParameter(
+                f"Data disk lun {lun} is used twice: dataDiskImages[{luns[lun]}] and "
+                f"dataDiskImages[{i}]; each data disk needs its own lun.",
+                f"{at}.lun",
+            )
         luns[lun] = i
         has_source = _normalize_disk(disk, at)
         if has_image and has_source:
             raise InvalidParameter(
                 f"storageProfile.source.id already brings the image's data disks; dataDiskImages[{i}] (lun {lun}) "
-                "cannot add a source of its own (use one kind of source).", f"{at}.source")
+                "cannot add a source of its own (use one kind of source).",
+                f"{at}.source",
+            )
         if not has_image and not has_source:
             raise MissingRequiredProperty(
                 f"Data disk dataDiskImages[{i}] (lun {lun}) has no source; give source.id (a managed disk or "
-                "snapshot) or source.uri with source.storageAccountId.", f"{at}.source")
+                "snapshot) or source.uri with source.storageAccountId.",
+                f"{at}.source",
+            )
     if not has_image and not has_os:
         if data:
             raise MissingRequiredProperty(
                 "A version built from disks needs an OS disk: storageProfile.osDiskImage.source is missing.",
-                f"{STORAGE}.osDiskImage.source")
+                f"{STORAGE}.osDiskImage.source",
+            )
         raise MissingRequiredProperty(
             "A gallery image version needs a source: storageProfile.source.id (a managed image or another image "
             "version), or storageProfile.osDiskImage.source (a managed disk, a snapshot, or a VHD uri with its "
-            "storageAccountId).", STORAGE)
+            "storageAccountId).",
+            STORAGE,
+        )
 
 
 # -- reading a spec ----------------------------------------------------------------------------------------------
@@ -250,8 +284,9 @@ def _disk_source(disk: Body, lun: int | None, target: str) -> DiskSource:
     if "id" in source:
         rid = parse_resource_id(source["id"])
         return DiskSource(lun, disk_source_kind(rid), rid, None, None, f"{target}.source.id")
-    return DiskSource(lun, "vhd", None, source["uri"], parse_resource_id(source["storageAccountId"]),
-                      f"{target}.source.uri")
+    return DiskSource(
+        lun, "vhd", None, source["uri"], parse_resource_id(source["storageAccountId"]), f"{target}.source.uri"
+    )
 
 
 def version_sources(spec: Body) -> SourceSpec:
@@ -295,7 +330,9 @@ def _keep_source(old: Any, parent: Body, key: str, keys: tuple[str, ...], target
             was = f"'{old[k]}'" if old.get(k) is not None else "not set"
             raise PropertyChangeNotAllowed(
                 f"The source of an existing gallery image version cannot change: {target}.{k} is {was}, the request "
-                f"gives {new.get(k)!r}. Leave the source out (or null) to keep it.", f"{target}.{k}")
+                f"gives {new.get(k)!r}. Leave the source out (or null) to keep it.",
+                f"{target}.{k}",
+            )
     parent[key] = copy.deepcopy(old)
 
 
@@ -346,16 +383,19 @@ def check_source_fits(definition: Body, spec: Body, facts: SourceFacts) -> None:
     and data disks above the replication mode's size limit. Facts that are None are not known and not checked."""
     props = definition.get("properties") or {}
     sources = version_sources(spec)
-    wanted = (("OS type", "osType", props.get("osType"), facts.os_type),
-              ("OS state", "osState", props.get("osState"), facts.os_state),
-              ("Hyper-V generation", "hyperVGeneration", props.get("hyperVGeneration") or "V1",
-               facts.hyper_v_generation),
-              ("architecture", "architecture", props.get("architecture") or "x64", facts.architecture))
+    wanted = (
+        ("OS type", "osType", props.get("osType"), facts.os_type),
+        ("OS state", "osState", props.get("osState"), facts.os_state),
+        ("Hyper-V generation", "hyperVGeneration", props.get("hyperVGeneration") or "V1", facts.hyper_v_generation),
+        ("architecture", "architecture", props.get("architecture") or "x64", facts.architecture),
+    )
     for label, key, expected, actual in wanted:
         if actual is not None and expected is not None and actual.lower() != expected.lower():
             raise InvalidParameter(
                 f"The source's {label} is {actual}, but the image definition's {key} is {expected}; a version's "
-                f"source must match its definition.", sources.target)
+                f"source must match its definition.",
+                sources.target,
+            )
 
     mode = spec["properties"]["publishingProfile"].get("replicationMode", "Full")
     limit = MAX_DATA_DISK_GIB[mode]
@@ -363,8 +403,9 @@ def check_source_fits(definition: Body, spec: Body, facts: SourceFacts) -> None:
     for lun, size in sorted(facts.data_disk_sizes.items()):
         if size <= limit * GIB:
             continue
-        hint = (f"; replicationMode Shallow allows up to {MAX_DATA_DISK_GIB['Shallow']} GiB"
-                if mode == "Full" else "")
+        hint = f"; replicationMode Shallow allows up to {MAX_DATA_DISK_GIB['Shallow']} GiB" if mode == "Full" else ""
         raise InvalidParameter(
             f"The data disk at lun {lun} is {_gib(size)}; with replicationMode {mode} a data disk may be at most "
-            f"{limit} GiB{hint}.", targets.get(lun, sources.target))
+            f"{limit} GiB{hint}.",
+            targets.get(lun, sources.target),
+        )

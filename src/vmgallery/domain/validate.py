@@ -6,8 +6,9 @@ Enum values arrive as people type them ("linux", "v2"): `check_enum` returns and
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, PropertyChangeNotAllowed
@@ -32,8 +33,9 @@ def require_object(parent: Body, key: str, *, required: bool, target: str | None
     return value
 
 
-def check_string(parent: Body, key: str, target: str, *, required: bool = False,
-                 max_len: int | None = None) -> str | None:
+def check_string(
+    parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None
+) -> str | None:
     value = parent.get(key)
     if value is None:
         if required:
@@ -49,14 +51,16 @@ def check_string(parent: Body, key: str, target: str, *, required: bool = False,
     return value
 
 
-def check_enum(parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False,
-               default: str | None = None) -> str | None:
+def check_enum(
+    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str | None = None
+) -> str | None:
     allowed = tuple(allowed)
     value = parent.get(key)
     if value is None:
         if required:
             raise MissingRequiredProperty(
-                f"Required property '{target}' is missing; it must be one of {', '.join(allowed)}.", target)
+                f"Required property '{target}' is missing; it must be one of {', '.join(allowed)}.", target
+            )
         if default is None:
             parent.pop(key, None)
             return None
@@ -80,8 +84,9 @@ def check_uri(parent: Body, key: str, target: str) -> str | None:
     return value
 
 
-def check_int(parent: Body, key: str, target: str, *, minimum: int | None = None,
-              maximum: int = 2**31 - 1) -> int | None:
+def check_int(
+    parent: Body, key: str, target: str, *, minimum: int | None = None, maximum: int = 2**31 - 1
+) -> int | None:
     value = parent.get(key)
     if value is None:
         parent.pop(key, None)
@@ -137,8 +142,7 @@ def check_tags(body: Body) -> None:
         if value is None:
             tags[name] = ""
         elif not isinstance(value, str) or len(value) > 256:
-            raise InvalidParameter(f"Tag '{name}' must have a string value of at most 256 characters.",
-                                   f"tags.{name}")
+            raise InvalidParameter(f"Tag '{name}' must have a string value of at most 256 characters.", f"tags.{name}")
 
 
 def strip_read_only(body: Body, paths: Iterable[str]) -> Body:
@@ -176,7 +180,9 @@ def forbid_changes(old: Body, new: Body, updatable: set[str], kind: str) -> None
             raise PropertyChangeNotAllowed(
                 f"Changing property '{path}' of an existing {kind} is not allowed "
                 f"(from {before.get(path)!r} to {after.get(path)!r}); only "
-                f"{', '.join(sorted(updatable))} may change.", path)
+                f"{', '.join(sorted(updatable))} may change.",
+                path,
+            )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

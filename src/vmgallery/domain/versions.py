@@ -17,8 +17,8 @@ together: `normalize_version` returns the canonical spec, `check_version_update`
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Collection, Iterable
 
 from .errors import InvalidParameter
 from .ids import normalize_location
@@ -30,26 +30,44 @@ MAX_PART = 2**31 - 1
 PART_NAMES = ("major", "minor", "patch")
 NAME_TARGET = "galleryImageVersionName"
 
-READ_ONLY = ("id", "name", "type", "systemData", "properties.provisioningState", "properties.replicationStatus",
-             "properties.publishingProfile.publishedDate", "properties.safetyProfile.reportedForPolicyViolation",
-             "properties.safetyProfile.policyViolations", "properties.validationsProfile",
-             "properties.imageMetadataProfiles")
+READ_ONLY = (
+    "id",
+    "name",
+    "type",
+    "systemData",
+    "properties.provisioningState",
+    "properties.replicationStatus",
+    "properties.publishingProfile.publishedDate",
+    "properties.safetyProfile.reportedForPolicyViolation",
+    "properties.safetyProfile.policyViolations",
+    "properties.validationsProfile",
+    "properties.imageMetadataProfiles",
+)
 
-UPDATABLE = {"tags", "properties.publishingProfile.targetRegions", "properties.publishingProfile.replicaCount",
-             "properties.publishingProfile.excludeFromLatest", "properties.publishingProfile.endOfLifeDate",
-             "properties.safetyProfile"}
+UPDATABLE = {
+    "tags",
+    "properties.publishingProfile.targetRegions",
+    "properties.publishingProfile.replicaCount",
+    "properties.publishingProfile.excludeFromLatest",
+    "properties.publishingProfile.endOfLifeDate",
+    "properties.safetyProfile",
+}
 
 
 # -- names and order ---------------------------------------------------------------------------------------------
 def parse_version_name(name: str) -> tuple[int, int, int]:
     """(major, minor, patch) of a version name, or InvalidParameter saying which part is wrong and why."""
     if not isinstance(name, str) or not name:
-        raise InvalidParameter(f"The version name {name!r} is empty; expected MAJOR.MINOR.PATCH, e.g. 1.0.0.",
-                               NAME_TARGET)
+        raise InvalidParameter(
+            f"The version name {name!r} is empty; expected MAJOR.MINOR.PATCH, e.g. 1.0.0.", NAME_TARGET
+        )
     parts = name.split(".")
     if len(parts) != 3:
-        raise InvalidParameter(f"The version name '{name}' has {len(parts)} part{'s' if len(parts) != 1 else ''}; "
-                               "expected MAJOR.MINOR.PATCH, e.g. 1.0.0.", NAME_TARGET)
+        raise InvalidParameter(
+            f"The version name '{name}' has {len(parts)} part{'s' if len(parts) != 1 else ''}; "
+            "expected MAJOR.MINOR.PATCH, e.g. 1.0.0.",
+            NAME_TARGET,
+        )
     numbers = []
     for label, part in zip(PART_NAMES, parts):
         if not part:
@@ -58,8 +76,9 @@ def parse_version_name(name: str) -> tuple[int, int, int]:
             raise InvalidParameter(f"The {label} part '{part}' of version name '{name}' is not digits.", NAME_TARGET)
         number = int(part)
         if number > MAX_PART:
-            raise InvalidParameter(f"The {label} part '{part}' of version name '{name}' exceeds {MAX_PART}.",
-                                   NAME_TARGET)
+            raise InvalidParameter(
+                f"The {label} part '{part}' of version name '{name}' exceeds {MAX_PART}.", NAME_TARGET
+            )
         numbers.append(number)
     return numbers[0], numbers[1], numbers[2]
 
@@ -75,10 +94,10 @@ class VersionFacts:
     """What `latest` needs to know about one version. Region names are folded on construction."""
 
     name: str
-    succeeded: bool                                   # provisioningState is Succeeded
-    excluded_from_latest: bool = False                # publishingProfile.excludeFromLatest
+    succeeded: bool  # provisioningState is Succeeded
+    excluded_from_latest: bool = False  # publishingProfile.excludeFromLatest
     excluded_in_regions: frozenset[str] = frozenset()  # targetRegions[] with excludeFromLatest
-    usable_regions: frozenset[str] = frozenset()       # regions where the version can be used now
+    usable_regions: frozenset[str] = frozenset()  # regions where the version can be used now
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "excluded_in_regions", frozenset(map(normalize_location, self.excluded_in_regions)))
@@ -103,7 +122,8 @@ def version_facts(name: str, body: Body, usable_regions: Iterable[str] | None = 
         succeeded=props.get("provisioningState") == "Succeeded",
         excluded_from_latest=profile.get("excludeFromLatest") is True,
         excluded_in_regions=frozenset(r["name"] for r in regions if r.get("excludeFromLatest") is True),
-        usable_regions=frozenset(r["name"] for r in regions) if usable_regions is None else frozenset(usable_regions))
+        usable_regions=frozenset(r["name"] for r in regions) if usable_regions is None else frozenset(usable_regions),
+    )
 
 
 def latest_version(candidates: Iterable[VersionFacts], region: str | None = None) -> str | None:
@@ -135,8 +155,9 @@ def merge_stored(stored: Body, body: Body) -> Body:
     return body
 
 
-def normalize_version(body: Body, *, location: str, regions: Collection[str] | None,
-                      existing: Body | None = None) -> Body:
+def normalize_version(
+    body: Body, *, location: str, regions: Collection[str] | None, existing: Body | None = None
+) -> Body:
     """Validate a version body and return its canonical spec, defaults filled, read-only fields removed.
 
     `location`: the version's location (its source region), stored folded. `regions`: the configured region names (None

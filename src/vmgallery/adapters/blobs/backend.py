@@ -10,7 +10,8 @@ harmless for content-addressed chunks).
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 
 class BlobMissing(Exception):
@@ -36,7 +37,7 @@ class Batch(Protocol):
 class Immediate:
     """The batch of a backend whose every put is atomic and durable on its own (object stores, memory)."""
 
-    def __init__(self, backend: "BlobBackend"):
+    def __init__(self, backend: BlobBackend):
         self.put = backend.put
 
     def commit(self) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import blake3
 import zstandard
@@ -148,11 +148,13 @@ class Manifest:
     def __post_init__(self):
         expected = -(-self.size // self.chunk_size) if self.size else 0
         if len(self.digests) != expected:
-            raise ValueError(f"a manifest of {self.size} bytes in {self.chunk_size}-byte chunks has {expected} "
-                             f"chunks, not {len(self.digests)}")
+            raise ValueError(
+                f"a manifest of {self.size} bytes in {self.chunk_size}-byte chunks has {expected} "
+                f"chunks, not {len(self.digests)}"
+            )
 
     @classmethod
-    def empty(cls, size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> "Manifest":
+    def empty(cls, size: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Manifest:
         return cls(size, chunk_size, (None,) * (-(-size // chunk_size)))
 
     def packed(self) -> bytes:
@@ -168,10 +170,9 @@ class Manifest:
         return zstandard.ZstdCompressor(level=3).compress(self.packed())
 
     @classmethod
-    def unpack(cls, size: int, chunk_size: int, blob: bytes) -> "Manifest":
+    def unpack(cls, size: int, chunk_size: int, blob: bytes) -> Manifest:
         raw = zstandard.ZstdDecompressor().decompress(blob)
-        digests = tuple(None if (d := raw[i:i + DIGEST_SIZE]) == HOLE else d
-                        for i in range(0, len(raw), DIGEST_SIZE))
+        digests = tuple(None if (d := raw[i : i + DIGEST_SIZE]) == HOLE else d for i in range(0, len(raw), DIGEST_SIZE))
         return cls(size, chunk_size, digests)
 
     def span(self, index: int) -> tuple[int, int]:

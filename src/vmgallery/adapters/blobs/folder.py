@@ -14,8 +14,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .backend import BlobMissing
 
@@ -32,7 +32,7 @@ def _fsync(path: Path) -> None:
 
 
 class _TakenFile:
-    def __init__(self, backend: "FolderBackend", path: str, holding: Path):
+    def __init__(self, backend: FolderBackend, path: str, holding: Path):
         self.backend, self.path, self.holding = backend, path, holding
         self.mtime = holding.stat().st_mtime
 
@@ -49,7 +49,7 @@ class _TakenFile:
 
 
 class _FolderBatch:
-    def __init__(self, backend: "FolderBackend"):
+    def __init__(self, backend: FolderBackend):
         self.backend = backend
         self._staged: list[tuple[Path, str]] = []
         self._lock = threading.Lock()
@@ -96,7 +96,7 @@ class FolderBackend:
         os.replace(tmp, target)
         _fsync(target.parent)
 
-    def batch(self) -> "_FolderBatch":
+    def batch(self) -> _FolderBatch:
         return _FolderBatch(self)
 
     def _write_tmp(self, data: bytes, fsync: bool) -> Path:
@@ -106,7 +106,7 @@ class FolderBackend:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             if fsync:
                 os.fsync(fd)
         finally:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from .backend import BlobMissing, Immediate
 
 
 class _TakenBlob:
-    def __init__(self, backend: "MemoryBackend", path: str, data: bytes, mtime: float):
+    def __init__(self, backend: MemoryBackend, path: str, data: bytes, mtime: float):
         self.backend, self.path, self.data, self.mtime = backend, path, data, mtime
 
     def restore(self) -> None:

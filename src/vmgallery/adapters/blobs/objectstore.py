@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
@@ -53,7 +53,7 @@ class Head:
 
 
 class _TakenObject:
-    def __init__(self, backend: "_ObjectBackend", path: str, holding: str | None, mtime: float):
+    def __init__(self, backend: _ObjectBackend, path: str, holding: str | None, mtime: float):
         self.backend, self.path, self.holding, self.mtime = backend, path, holding, mtime
 
     def restore(self) -> None:
@@ -121,12 +121,22 @@ class _ObjectBackend:
 
 
 class AzureBlobBackend(_ObjectBackend):
-    def __init__(self, container: str, account_url: str, *, account_key: str | None = None,
-                 account_name: str | None = None, sas_token: str | None = None, prefix: str = "",
-                 name: str | None = None):
+    def __init__(
+        self,
+        container: str,
+        account_url: str,
+        *,
+        account_key: str | None = None,
+        account_name: str | None = None,
+        sas_token: str | None = None,
+        prefix: str = "",
+        name: str | None = None,
+    ):
         if account_key:
-            credential: object = {"account_name": account_name or _account_name(account_url),
-                                  "account_key": account_key}
+            credential: object = {
+                "account_name": account_name or _account_name(account_url),
+                "account_key": account_key,
+            }
         else:
             credential = sas_token
         self.client = BlobServiceClient(account_url, credential=credential).get_container_client(container)
@@ -207,18 +217,30 @@ class AzureBlobBackend(_ObjectBackend):
 
 
 class S3Backend(_ObjectBackend):
-    def __init__(self, bucket: str, *, endpoint: str | None = None, access_key_id: str | None = None,
-                 secret_access_key: str | None = None, region: str | None = None, prefix: str = "",
-                 name: str | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str | None = None,
+        prefix: str = "",
+        name: str | None = None,
+    ):
         import boto3  # here, not at the top: importing it costs every start a third of a second
         from botocore.config import Config
         from botocore.exceptions import ClientError
 
         self._error = ClientError
-        session = boto3.session.Session(aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-                                        region_name=region or "us-east-1")
-        self.client = session.client("s3", endpoint_url=endpoint, config=Config(
-            max_pool_connections=32, s3={"addressing_style": "path"} if endpoint else {}))
+        session = boto3.session.Session(
+            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key, region_name=region or "us-east-1"
+        )
+        self.client = session.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(max_pool_connections=32, s3={"addressing_style": "path"} if endpoint else {}),
+        )
         self.bucket = bucket
         self.region = region or "us-east-1"
         self.prefix = prefix
@@ -238,8 +260,7 @@ class S3Backend(_ObjectBackend):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def _create_bucket(self) -> None:
-        args = {} if self.region == "us-east-1" else {
-            "CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        args = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
         try:
             self.client.create_bucket(Bucket=self.bucket, **args)
         except self._error as exc:
@@ -267,8 +288,13 @@ class S3Backend(_ObjectBackend):
         key = self.prefix + path
         self._put(self.prefix + TOUCHED + path, b"")  # first the marker GC reads after its delete (see above)
         try:
-            self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key},
-                                    MetadataDirective="REPLACE", Metadata={"touched": repr(time.time())})
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={"touched": repr(time.time())},
+            )
             return True
         except self._error as exc:
             if self._code(exc) in ("NoSuchKey", "404", "NoSuchBucket"):

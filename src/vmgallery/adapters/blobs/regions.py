@@ -18,9 +18,9 @@ it must hold every version the region has: a premium replica 0 fills the primary
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .backend import BlobBackend
 from .chunks import DEFAULT_CHUNK_SIZE, ChunkStore
@@ -52,29 +52,43 @@ def place(region: str, index: int, storage_type: str, zones: int, premium: bool 
 
 
 class RegionStores:
-    def __init__(self, root: Path, regions: tuple[str, ...], chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 grace_seconds: float = 3600.0, zones: dict[str, list[BlobBackend]] | None = None,
-                 zones_per_region: int = DEFAULT_ZONES, premium: dict[str, BlobBackend] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        regions: tuple[str, ...],
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        grace_seconds: float = 3600.0,
+        zones: dict[str, list[BlobBackend]] | None = None,
+        zones_per_region: int = DEFAULT_ZONES,
+        premium: dict[str, BlobBackend] | None = None,
+    ):
         self.chunk_size = chunk_size
         self.grace_seconds = grace_seconds
         zones, premium = zones or {}, premium or {}
         unknown = sorted(set(premium) - set(regions))
         if unknown:
             raise ValueError(f"premium_zones names regions that are not configured: {', '.join(unknown)}")
-        standard = {r: zones.get(r) or [FolderBackend(root / r / f"zone{z + 1}", name=f"{r}/zone{z + 1}")
-                                        for z in range(zones_per_region)] for r in regions}
+        standard = {
+            r: zones.get(r)
+            or [FolderBackend(root / r / f"zone{z + 1}", name=f"{r}/zone{z + 1}") for z in range(zones_per_region)]
+            for r in regions
+        }
         self._standard = {r: len(standard[r]) for r in regions}
         # A region's backends: its standard zones, then its premium zone if it has one.
         self.zones: dict[str, list[BlobBackend]] = {
-            r: standard[r] + ([premium[r]] if r in premium else []) for r in regions}
+            r: standard[r] + ([premium[r]] if r in premium else []) for r in regions
+        }
         self._stores: dict[tuple[str, int, int], ChunkStore] = {}
 
     def _store(self, region: str, zone: int, slot: int) -> ChunkStore:
         key = (region, zone, slot)
         if key not in self._stores:
-            self._stores[key] = ChunkStore(self.zones[region][zone], chunk_size=self.chunk_size,
-                                           grace_seconds=self.grace_seconds,
-                                           prefix=f"replica{slot}/" if slot else "")
+            self._stores[key] = ChunkStore(
+                self.zones[region][zone],
+                chunk_size=self.chunk_size,
+                grace_seconds=self.grace_seconds,
+                prefix=f"replica{slot}/" if slot else "",
+            )
         return self._stores[key]
 
     def store(self, region: str) -> ChunkStore:
@@ -82,8 +96,9 @@ class RegionStores:
         return self._store(region, 0, 0)
 
     def placement(self, region: str, index: int, storage_type: str) -> Placement:
-        return place(region, index, storage_type, self._standard[region],
-                     len(self.zones[region]) > self._standard[region])
+        return place(
+            region, index, storage_type, self._standard[region], len(self.zones[region]) > self._standard[region]
+        )
 
     def replica(self, placement: Placement) -> ChunkStore:
         return self._store(placement.region, placement.zone, placement.slot)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -93,7 +94,7 @@ class Database:
             self.engine = _sqlite_engine(url)
         else:
             if url.startswith("postgresql://"):
-                url = "postgresql+psycopg://" + url[len("postgresql://"):]
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
     def migrate(self) -> None:
@@ -122,13 +123,13 @@ class Database:
                 return None
 
     @contextlib.contextmanager
-    def write(self) -> Iterator["Tx"]:
+    def write(self) -> Iterator[Tx]:
         with self.engine.connect().execution_options(vmg_write=True) as conn:
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
 
     @contextlib.contextmanager
-    def read(self) -> Iterator["Tx"]:
+    def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn:
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
@@ -138,8 +139,7 @@ class Database:
 
 
 def _resource(row) -> ResourceRow:
-    return ResourceRow(row.seq, row.key, row.type, row.parent_key, row.location, row.natural_key, row.state,
-                       row.body)
+    return ResourceRow(row.seq, row.key, row.type, row.parent_key, row.location, row.natural_key, row.state, row.body)
 
 
 def _operation(row) -> OperationRow:
@@ -160,49 +160,74 @@ class _DiskBytes:
         self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
 
     def put_manifest(self, manifest: Manifest, now: float) -> str:
-        self._insert_ignore(manifests, id=manifest.id, size=manifest.size, chunk_size=manifest.chunk_size,
-                            chunks=manifest.pack(), created_at=now)
+        self._insert_ignore(
+            manifests,
+            id=manifest.id,
+            size=manifest.size,
+            chunk_size=manifest.chunk_size,
+            chunks=manifest.pack(),
+            created_at=now,
+        )
         return manifest.id
 
     def get_manifest(self, manifest_id: str) -> Manifest:
         row = self.conn.execute(select(manifests).where(manifests.c.id == manifest_id)).one()
         return Manifest.unpack(row.size, row.chunk_size, row.chunks)
 
-    def set_content(self, resource_key: str, slot: str, manifest_id: str, source_key: str | None = None,
-                    replica: int | None = None) -> None:
-        self.conn.execute(delete(disk_contents).where(disk_contents.c.resource_key == resource_key,
-                                                      disk_contents.c.slot == slot))
-        self.conn.execute(insert(disk_contents).values(resource_key=resource_key, slot=slot,
-                                                       manifest_id=manifest_id, source_key=source_key,
-                                                       replica=replica))
+    def set_content(
+        self, resource_key: str, slot: str, manifest_id: str, source_key: str | None = None, replica: int | None = None
+    ) -> None:
+        self.conn.execute(
+            delete(disk_contents).where(disk_contents.c.resource_key == resource_key, disk_contents.c.slot == slot)
+        )
+        self.conn.execute(
+            insert(disk_contents).values(
+                resource_key=resource_key, slot=slot, manifest_id=manifest_id, source_key=source_key, replica=replica
+            )
+        )
 
     def content_source(self, resource_key: str) -> tuple[str | None, int | None]:
         """For a disk made from a version: the version's key and the replica it reads first."""
-        row = self.conn.execute(select(disk_contents.c.source_key, disk_contents.c.replica).where(
-            disk_contents.c.resource_key == resource_key).limit(1)).first()
+        row = self.conn.execute(
+            select(disk_contents.c.source_key, disk_contents.c.replica)
+            .where(disk_contents.c.resource_key == resource_key)
+            .limit(1)
+        ).first()
         return (row.source_key, row.replica) if row else (None, None)
 
     def count_made_from(self, source_key: str) -> int:
-        return self.conn.execute(select(func.count(func.distinct(disk_contents.c.resource_key))).where(
-            disk_contents.c.source_key == source_key)).scalar_one()
+        return self.conn.execute(
+            select(func.count(func.distinct(disk_contents.c.resource_key))).where(
+                disk_contents.c.source_key == source_key
+            )
+        ).scalar_one()
 
     def manifests_owned_in(self, region: str) -> set[str]:
         """Manifests of the region's own resources (disks, snapshots, images, versions made there): their chunks
         live in the region's primary store."""
-        own = select(disk_contents.c.manifest_id).join(
-            resources, resources.c.key == disk_contents.c.resource_key).where(resources.c.location == region)
+        own = (
+            select(disk_contents.c.manifest_id)
+            .join(resources, resources.c.key == disk_contents.c.resource_key)
+            .where(resources.c.location == region)
+        )
         return set(self.conn.execute(own.distinct()).scalars())
 
     def replica_manifests_in(self, region: str) -> list[tuple[int, str, str]]:
         """(replica index, storage type, manifest id) of every replica in the region, in any state: what each
         replica's store must keep chunks for."""
-        rows = select(replicas.c.idx, replicas.c.storage_type, disk_contents.c.manifest_id).join(
-            disk_contents, disk_contents.c.resource_key == replicas.c.version_key).where(replicas.c.region == region)
+        rows = (
+            select(replicas.c.idx, replicas.c.storage_type, disk_contents.c.manifest_id)
+            .join(disk_contents, disk_contents.c.resource_key == replicas.c.version_key)
+            .where(replicas.c.region == region)
+        )
         return [tuple(r) for r in self.conn.execute(rows.distinct())]
 
     def contents(self, resource_key: str) -> dict[str, str]:
-        rows = self.conn.execute(select(disk_contents.c.slot, disk_contents.c.manifest_id)
-                                 .where(disk_contents.c.resource_key == resource_key))
+        rows = self.conn.execute(
+            select(disk_contents.c.slot, disk_contents.c.manifest_id).where(
+                disk_contents.c.resource_key == resource_key
+            )
+        )
         return {r.slot: r.manifest_id for r in rows}
 
     def drop_contents(self, resource_key: str) -> None:
@@ -219,8 +244,9 @@ class _DiskBytes:
 
     # Uploads in progress: one row per chunk that is not a hole.
     def upload_digest(self, disk_key: str, idx: int) -> str | None:
-        return self.conn.execute(select(upload_chunks.c.digest).where(
-            upload_chunks.c.disk_key == disk_key, upload_chunks.c.idx == idx)).scalar()
+        return self.conn.execute(
+            select(upload_chunks.c.digest).where(upload_chunks.c.disk_key == disk_key, upload_chunks.c.idx == idx)
+        ).scalar()
 
     def swap_upload_chunk(self, disk_key: str, idx: int, old: str | None, new: str | None) -> bool:
         """Compare-and-set one chunk of an upload; False if another writer changed it first."""
@@ -233,23 +259,24 @@ class _DiskBytes:
                 return True
             except IntegrityError:
                 return False
-        where = (upload_chunks.c.disk_key == disk_key) & (upload_chunks.c.idx == idx) & \
-                (upload_chunks.c.digest == old)
+        where = (upload_chunks.c.disk_key == disk_key) & (upload_chunks.c.idx == idx) & (upload_chunks.c.digest == old)
         if new is None:
             return self.conn.execute(delete(upload_chunks).where(where)).rowcount == 1
         return self.conn.execute(update(upload_chunks).where(where).values(digest=new)).rowcount == 1
 
     def upload_rows(self, disk_key: str) -> dict[int, str]:
-        rows = self.conn.execute(select(upload_chunks.c.idx, upload_chunks.c.digest)
-                                 .where(upload_chunks.c.disk_key == disk_key))
+        rows = self.conn.execute(
+            select(upload_chunks.c.idx, upload_chunks.c.digest).where(upload_chunks.c.disk_key == disk_key)
+        )
         return {r.idx: r.digest for r in rows}
 
     def clear_upload(self, disk_key: str) -> None:
         self.conn.execute(delete(upload_chunks).where(upload_chunks.c.disk_key == disk_key))
 
     def add_grant(self, grant_id: str, resource_key: str, access: str, expires_at: float) -> None:
-        self.conn.execute(insert(grants).values(id=grant_id, resource_key=resource_key, access=access,
-                                                expires_at=expires_at))
+        self.conn.execute(
+            insert(grants).values(id=grant_id, resource_key=resource_key, access=access, expires_at=expires_at)
+        )
 
     def get_grant(self, grant_id: str):
         return self.conn.execute(select(grants).where(grants.c.id == grant_id)).first()
@@ -258,38 +285,65 @@ class _DiskBytes:
         self.conn.execute(delete(grants).where(grants.c.resource_key == resource_key))
 
     # Replicas of versions (the replication engine's state).
-    def add_replica(self, version_key: str, region: str, idx: int, storage_type: str, now: float,
-                    state: str = "Pending") -> None:
-        self.conn.execute(insert(replicas).values(version_key=version_key, region=region, idx=idx,
-                                                  storage_type=storage_type, state=state, bytes_total=0, bytes_done=0,
-                                                  bytes_copied=0, chunks_copied=0, error=None, updated_at=now))
+    def add_replica(
+        self, version_key: str, region: str, idx: int, storage_type: str, now: float, state: str = "Pending"
+    ) -> None:
+        self.conn.execute(
+            insert(replicas).values(
+                version_key=version_key,
+                region=region,
+                idx=idx,
+                storage_type=storage_type,
+                state=state,
+                bytes_total=0,
+                bytes_done=0,
+                bytes_copied=0,
+                chunks_copied=0,
+                error=None,
+                updated_at=now,
+            )
+        )
 
     def replicas_of(self, version_key: str):
-        return self.conn.execute(select(replicas).where(replicas.c.version_key == version_key)
-                                 .order_by(replicas.c.region, replicas.c.idx)).all()
+        return self.conn.execute(
+            select(replicas).where(replicas.c.version_key == version_key).order_by(replicas.c.region, replicas.c.idx)
+        ).all()
 
     def get_replica(self, version_key: str, region: str, idx: int):
-        return self.conn.execute(select(replicas).where(replicas.c.version_key == version_key,
-                                                        replicas.c.region == region, replicas.c.idx == idx)).first()
+        return self.conn.execute(
+            select(replicas).where(
+                replicas.c.version_key == version_key, replicas.c.region == region, replicas.c.idx == idx
+            )
+        ).first()
 
     def update_replica(self, version_key: str, region: str, idx: int, **values) -> None:
-        self.conn.execute(update(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
-                                                 replicas.c.idx == idx).values(**values))
+        self.conn.execute(
+            update(replicas)
+            .where(replicas.c.version_key == version_key, replicas.c.region == region, replicas.c.idx == idx)
+            .values(**values)
+        )
 
     def replicas_in(self, region: str, *, state: str, updated_after: float):
-        return self.conn.execute(select(replicas).where(replicas.c.region == region, replicas.c.state == state,
-                                                        replicas.c.updated_at > updated_after)).all()
+        return self.conn.execute(
+            select(replicas).where(
+                replicas.c.region == region, replicas.c.state == state, replicas.c.updated_at > updated_after
+            )
+        ).all()
 
     def drop_replica(self, version_key: str, region: str, idx: int) -> None:
-        self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key, replicas.c.region == region,
-                                                 replicas.c.idx == idx))
+        self.conn.execute(
+            delete(replicas).where(
+                replicas.c.version_key == version_key, replicas.c.region == region, replicas.c.idx == idx
+            )
+        )
 
     def drop_replicas(self, version_key: str) -> None:
         self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key))
 
     def all_replicas(self):
-        return self.conn.execute(select(replicas).order_by(replicas.c.version_key, replicas.c.region,
-                                                           replicas.c.idx)).all()
+        return self.conn.execute(
+            select(replicas).order_by(replicas.c.version_key, replicas.c.region, replicas.c.idx)
+        ).all()
 
     def upload_digests(self) -> set[str]:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
@@ -314,46 +368,86 @@ class Tx(_DiskBytes):
         row = self.conn.execute(q).first()
         return _resource(row) if row else None
 
-    def insert(self, *, key: str, type: str, parent_key: str, subscription: str, group_key: str | None,
-               location: str | None, natural_key: str | None, state: str, body: dict, now: float) -> None:
-        self.conn.execute(insert(resources).values(
-            key=key, type=type, parent_key=parent_key, subscription=subscription, group_key=group_key,
-            location=location, natural_key=natural_key, state=state, body=body, created_at=now, updated_at=now))
+    def insert(
+        self,
+        *,
+        key: str,
+        type: str,
+        parent_key: str,
+        subscription: str,
+        group_key: str | None,
+        location: str | None,
+        natural_key: str | None,
+        state: str,
+        body: dict,
+        now: float,
+    ) -> None:
+        self.conn.execute(
+            insert(resources).values(
+                key=key,
+                type=type,
+                parent_key=parent_key,
+                subscription=subscription,
+                group_key=group_key,
+                location=location,
+                natural_key=natural_key,
+                state=state,
+                body=body,
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
-        self.conn.execute(update(resources).where(resources.c.key == key).values(state=state, body=body,
-                                                                                updated_at=now))
+        self.conn.execute(
+            update(resources).where(resources.c.key == key).values(state=state, body=body, updated_at=now)
+        )
 
     def delete(self, key: str) -> None:
         self.conn.execute(delete(resources).where(resources.c.key == key))
 
     def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
-        row = self.conn.execute(select(resources).where(
-            resources.c.parent_key == parent_key, resources.c.type == type,
-            resources.c.natural_key == natural_key)).first()
+        row = self.conn.execute(
+            select(resources).where(
+                resources.c.parent_key == parent_key, resources.c.type == type, resources.c.natural_key == natural_key
+            )
+        ).first()
         return _resource(row) if row else None
 
     def children(self, parent_key: str, limit: int = 20) -> list[ResourceRow]:
-        rows = self.conn.execute(select(resources).where(resources.c.parent_key == parent_key)
-                                 .order_by(resources.c.seq).limit(limit))
+        rows = self.conn.execute(
+            select(resources).where(resources.c.parent_key == parent_key).order_by(resources.c.seq).limit(limit)
+        )
         return [_resource(r) for r in rows]
 
     def count_children(self, parent_key: str) -> int:
-        return self.conn.execute(select(func.count()).select_from(resources)
-                                 .where(resources.c.parent_key == parent_key)).scalar_one()
+        return self.conn.execute(
+            select(func.count()).select_from(resources).where(resources.c.parent_key == parent_key)
+        ).scalar_one()
 
     def in_group(self, group_key: str) -> list[ResourceRow]:
-        rows = self.conn.execute(select(resources).where(resources.c.group_key == group_key,
-                                                         resources.c.key != group_key))
+        rows = self.conn.execute(
+            select(resources).where(resources.c.group_key == group_key, resources.c.key != group_key)
+        )
         return [_resource(r) for r in rows]
 
     def count_in_region(self, subscription: str, location: str, type: str) -> int:
-        return self.conn.execute(select(func.count()).select_from(resources).where(
-            resources.c.subscription == subscription, resources.c.location == location,
-            resources.c.type == type)).scalar_one()
+        return self.conn.execute(
+            select(func.count())
+            .select_from(resources)
+            .where(resources.c.subscription == subscription, resources.c.location == location, resources.c.type == type)
+        ).scalar_one()
 
-    def page(self, *, type: str, after: int, limit: int, parent_key: str | None = None,
-             subscription: str | None = None, group_key: str | None = None) -> list[ResourceRow]:
+    def page(
+        self,
+        *,
+        type: str,
+        after: int,
+        limit: int,
+        parent_key: str | None = None,
+        subscription: str | None = None,
+        group_key: str | None = None,
+    ) -> list[ResourceRow]:
         q = select(resources).where(resources.c.type == type, resources.c.seq > after)
         if parent_key is not None:
             q = q.where(resources.c.parent_key == parent_key)
@@ -372,28 +466,51 @@ class Tx(_DiskBytes):
         return _operation(row) if row else None
 
     def active_operation(self, resource_key: str) -> OperationRow | None:
-        row = self.conn.execute(select(operations).where(operations.c.resource_key == resource_key,
-                                                         operations.c.status == "InProgress")).first()
+        row = self.conn.execute(
+            select(operations).where(operations.c.resource_key == resource_key, operations.c.status == "InProgress")
+        ).first()
         return _operation(row) if row else None
 
-    def finish_operation(self, op_id: str, status: str, now: float, error: dict | None = None,
-                         result: dict | None = None) -> None:
-        self.conn.execute(update(operations).where(operations.c.id == op_id).values(
-            status=status, error=error, end_time=now, result=result,
-            percent=100 if status == "Succeeded" else operations.c.percent))
+    def finish_operation(
+        self, op_id: str, status: str, now: float, error: dict | None = None, result: dict | None = None
+    ) -> None:
+        self.conn.execute(
+            update(operations)
+            .where(operations.c.id == op_id)
+            .values(
+                status=status,
+                error=error,
+                end_time=now,
+                result=result,
+                percent=100 if status == "Succeeded" else operations.c.percent,
+            )
+        )
 
     # -- jobs ----------------------------------------------------------------------------------------------
     def insert_job(self, *, operation_id: str, kind: str, payload: Any, now: float) -> None:
-        self.conn.execute(insert(jobs).values(operation_id=operation_id, kind=kind, payload=payload,
-                                              state="queued", attempts=0, not_before=0, created_at=now))
+        self.conn.execute(
+            insert(jobs).values(
+                operation_id=operation_id,
+                kind=kind,
+                payload=payload,
+                state="queued",
+                attempts=0,
+                not_before=0,
+                created_at=now,
+            )
+        )
 
     def claim_job(self, owner: str, now: float, lease: float) -> JobRow | None:
         """Take the oldest ready job (queued, or running with an expired lease) with a compare-and-set."""
-        ready = ((jobs.c.state == "queued") & (jobs.c.not_before <= now)) | \
-                ((jobs.c.state == "running") & (jobs.c.lease_until < now))
+        ready = ((jobs.c.state == "queued") & (jobs.c.not_before <= now)) | (
+            (jobs.c.state == "running") & (jobs.c.lease_until < now)
+        )
         for row in self.conn.execute(select(jobs.c.id).where(ready).order_by(jobs.c.id).limit(5)).all():
-            claimed = self.conn.execute(update(jobs).where(jobs.c.id == row.id, ready).values(
-                state="running", lease_owner=owner, lease_until=now + lease, attempts=jobs.c.attempts + 1))
+            claimed = self.conn.execute(
+                update(jobs)
+                .where(jobs.c.id == row.id, ready)
+                .values(state="running", lease_owner=owner, lease_until=now + lease, attempts=jobs.c.attempts + 1)
+            )
             if claimed.rowcount == 1:
                 job = self.conn.execute(select(jobs).where(jobs.c.id == row.id)).one()
                 return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
@@ -401,41 +518,61 @@ class Tx(_DiskBytes):
 
     def claim_operation_job(self, operation_id: str, owner: str, now: float, lease: float) -> JobRow | None:
         """Take the queued job of one operation (a request finishing its own quick operation)."""
-        claimed = self.conn.execute(update(jobs).where(jobs.c.operation_id == operation_id, jobs.c.state == "queued")
-                                    .values(state="running", lease_owner=owner, lease_until=now + lease,
-                                            attempts=jobs.c.attempts + 1))
+        claimed = self.conn.execute(
+            update(jobs)
+            .where(jobs.c.operation_id == operation_id, jobs.c.state == "queued")
+            .values(state="running", lease_owner=owner, lease_until=now + lease, attempts=jobs.c.attempts + 1)
+        )
         if claimed.rowcount != 1:
             return None
         job = self.conn.execute(select(jobs).where(jobs.c.operation_id == operation_id)).one()
         return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
 
     def owns_job(self, job_id: int, owner: str) -> bool:
-        return self.conn.execute(select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
-                                                         jobs.c.state == "running")).first() is not None
+        return (
+            self.conn.execute(
+                select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == "running")
+            ).first()
+            is not None
+        )
 
     def extend_lease(self, job_id: int, owner: str, until: float) -> bool:
-        return self.conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.lease_owner == owner,
-                                                    jobs.c.state == "running").values(lease_until=until)).rowcount == 1
+        return (
+            self.conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == "running")
+                .values(lease_until=until)
+            ).rowcount
+            == 1
+        )
 
     def set_operation_percent(self, op_id: str, percent: int) -> None:
         self.conn.execute(update(operations).where(operations.c.id == op_id).values(percent=percent))
 
     def finish_job(self, job_id: int, state: str) -> None:
-        self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, lease_owner=None,
-                                                                         lease_until=None))
+        self.conn.execute(
+            update(jobs).where(jobs.c.id == job_id).values(state=state, lease_owner=None, lease_until=None)
+        )
 
     def retry_job(self, job_id: int, not_before: float) -> None:
-        self.conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="queued", lease_owner=None,
-                                                                         lease_until=None, not_before=not_before))
+        self.conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(state="queued", lease_owner=None, lease_until=None, not_before=not_before)
+        )
 
     def running_jobs_owned_by(self, owner_prefix: str) -> list[tuple[int, str]]:
-        rows = self.conn.execute(select(jobs.c.id, jobs.c.lease_owner).where(
-            jobs.c.state == "running", jobs.c.lease_owner.like(owner_prefix + "%")))
+        rows = self.conn.execute(
+            select(jobs.c.id, jobs.c.lease_owner).where(
+                jobs.c.state == "running", jobs.c.lease_owner.like(owner_prefix + "%")
+            )
+        )
         return [(r.id, r.lease_owner) for r in rows]
 
     def pending_jobs(self) -> int:
-        return self.conn.execute(select(func.count()).select_from(jobs)
-                                 .where(jobs.c.state.in_(("queued", "running")))).scalar_one()
+        return self.conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.state.in_(("queued", "running")))
+        ).scalar_one()
 
 
 def sqlite_url(path: Path) -> str:

@@ -11,13 +11,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-                        PrimaryKeyConstraint, String, Table, Text)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
 resources = Table(
-    "resources", metadata,
+    "resources",
+    metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("key", String(1024), nullable=False, unique=True),
     Column("type", String(200), nullable=False),
@@ -38,7 +52,8 @@ resources = Table(
 )
 
 operations = Table(
-    "operations", metadata,
+    "operations",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("resource_key", String(1024), nullable=False, index=True),
     Column("resource_id", Text, nullable=False),
@@ -56,7 +71,8 @@ operations = Table(
 )
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
     Column("operation_id", String(64), nullable=False, index=True),
     Column("kind", String(40), nullable=False),
@@ -71,7 +87,8 @@ jobs = Table(
 )
 
 manifests = Table(
-    "manifests", metadata,
+    "manifests",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("chunk_size", Integer, nullable=False),
@@ -80,7 +97,8 @@ manifests = Table(
 )
 
 disk_contents = Table(
-    "disk_contents", metadata,
+    "disk_contents",
+    metadata,
     Column("resource_key", String(1024), nullable=False),
     Column("slot", String(40), nullable=False),
     Column("manifest_id", String(64), ForeignKey("manifests.id"), nullable=False, index=True),
@@ -91,7 +109,8 @@ disk_contents = Table(
 )
 
 upload_chunks = Table(
-    "upload_chunks", metadata,
+    "upload_chunks",
+    metadata,
     Column("disk_key", String(1024), nullable=False),
     Column("idx", BigInteger, nullable=False),
     Column("digest", String(64), nullable=False),
@@ -99,7 +118,8 @@ upload_chunks = Table(
 )
 
 grants = Table(
-    "grants", metadata,
+    "grants",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("resource_key", String(1024), nullable=False, index=True),
     Column("access", String(10), nullable=False),
@@ -107,7 +127,8 @@ grants = Table(
 )
 
 replicas = Table(
-    "replicas", metadata,
+    "replicas",
+    metadata,
     Column("version_key", String(1024), nullable=False),
     Column("region", String(100), nullable=False, index=True),
     Column("idx", Integer, nullable=False),

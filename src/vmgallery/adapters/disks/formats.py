@@ -22,8 +22,8 @@ import struct
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 SECTOR = 512
 MIB = 1 << 20
@@ -73,11 +73,13 @@ class QemuImgError(DiskFormatError):
         self.command = args
         self.returncode = returncode
         self.stderr = stderr
-        super().__init__(f"qemu-img {args[1] if len(args) > 1 else ''} failed (exit {returncode}): "
-                         f"{stderr.strip() or 'no message'}")
+        super().__init__(
+            f"qemu-img {args[1] if len(args) > 1 else ''} failed (exit {returncode}): {stderr.strip() or 'no message'}"
+        )
 
 
 # ---- the VHD footer ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class VhdFooter:
@@ -121,7 +123,7 @@ def chs_geometry(size_bytes: int) -> tuple[int, int, int]:
 
 def _checksum(footer: bytes) -> int:
     """One's complement of the byte sum, the checksum field itself counted as zero."""
-    total = sum(footer) - sum(footer[_CHECKSUM_OFFSET:_CHECKSUM_OFFSET + 4])
+    total = sum(footer) - sum(footer[_CHECKSUM_OFFSET : _CHECKSUM_OFFSET + 4])
     return ~total & 0xFFFFFFFF
 
 
@@ -140,8 +142,25 @@ def vhd_footer(size_bytes: int, *, unique_id: bytes | None = None, timestamp: in
     unix = int(time.time()) if timestamp is None else timestamp
     stamp = (unix - VHD_EPOCH) & 0xFFFFFFFF
     cylinders, heads, sectors = chs_geometry(size_bytes)
-    fields = (COOKIE, FEATURES, FILE_FORMAT_VERSION, FIXED_DATA_OFFSET, stamp, CREATOR_APP, CREATOR_VERSION,
-              CREATOR_HOST_OS, size_bytes, size_bytes, cylinders, heads, sectors, DiskType.FIXED, 0, unique_id, 0)
+    fields = (
+        COOKIE,
+        FEATURES,
+        FILE_FORMAT_VERSION,
+        FIXED_DATA_OFFSET,
+        stamp,
+        CREATOR_APP,
+        CREATOR_VERSION,
+        CREATOR_HOST_OS,
+        size_bytes,
+        size_bytes,
+        cylinders,
+        heads,
+        sectors,
+        DiskType.FIXED,
+        0,
+        unique_id,
+        0,
+    )
     unsummed = _FOOTER.pack(*fields).ljust(FOOTER_SIZE, b"\0")
     return _FOOTER.pack(*fields[:14], _checksum(unsummed), *fields[15:]).ljust(FOOTER_SIZE, b"\0")
 
@@ -159,12 +178,14 @@ def parse_vhd_footer(data: bytes, *, verify_checksum: bool = True) -> VhdFooter:
         raise VhdFooterError(f"not a VHD footer: cookie {values[0]!r}, expected {COOKIE!r}")
     checksum_ok = values[14] == _checksum(data)
     if verify_checksum and not checksum_ok:
-        raise VhdFooterError(f"VHD footer checksum mismatch: stored {values[14]:#010x}, "
-                             f"computed {_checksum(data):#010x}")
+        raise VhdFooterError(
+            f"VHD footer checksum mismatch: stored {values[14]:#010x}, computed {_checksum(data):#010x}"
+        )
     return VhdFooter(*values[1:], checksum_ok=checksum_ok)
 
 
 # ---- Azure's size rule ------------------------------------------------------------------------------------------
+
 
 def azure_virtual_size(raw_size: int) -> int:
     """A raw disk's size rounded up to Azure's 1 MiB granularity (the size a disk made from it gets)."""
@@ -251,8 +272,9 @@ def probe(path: str | os.PathLike) -> ImageInfo:
     if qemu_format not in _QEMU_NAMES:
         raise UnsupportedImage(f"{path}: {qemu_format} images are not supported (use one of {', '.join(FORMATS)})")
     if info.get("backing-filename"):
-        raise UnsupportedImage(f"{path}: refers to a backing file ({info['backing-filename']}); "
-                               "flatten it first (qemu-img convert)")
+        raise UnsupportedImage(
+            f"{path}: refers to a backing file ({info['backing-filename']}); flatten it first (qemu-img convert)"
+        )
     specific = (info.get("format-specific") or {}).get("data") or {}
     if specific.get("data-file"):
         raise UnsupportedImage(f"{path}: keeps its data in another file ({specific['data-file']})")
@@ -260,8 +282,10 @@ def probe(path: str | os.PathLike) -> ImageInfo:
     if fmt == "vmdk":
         create_type = specific.get("create-type")
         if create_type not in _SELF_CONTAINED_VMDK:
-            raise UnsupportedImage(f"{path}: VMDK of type {create_type} keeps its data in other files; "
-                                   f"convert it to {' or '.join(sorted(_SELF_CONTAINED_VMDK))}")
+            raise UnsupportedImage(
+                f"{path}: VMDK of type {create_type} keeps its data in other files; "
+                f"convert it to {' or '.join(sorted(_SELF_CONTAINED_VMDK))}"
+            )
         return ImageInfo(fmt, int(info["virtual-size"]), file_size, create_type)
     if fmt == "vhd":
         footer = _read_footer(path, 0)
@@ -331,8 +355,7 @@ def to_raw(src: str | os.PathLike, dst: str | os.PathLike, *, progress: Progress
     return info
 
 
-def from_raw(src_raw: str | os.PathLike, dst: str | os.PathLike, fmt: str, *,
-             progress: Progress | None = None) -> None:
+def from_raw(src_raw: str | os.PathLike, dst: str | os.PathLike, fmt: str, *, progress: Progress | None = None) -> None:
     """Write the raw disk src_raw as an image of format fmt (one of FORMATS; "vhd" is a fixed VHD of the exact size,
     the others qemu-img's defaults: dynamic VHDX, qcow2 v3, monolithic sparse VMDK)."""
     if fmt not in _OUTPUT_ARGS:

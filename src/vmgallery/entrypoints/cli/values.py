@@ -7,7 +7,6 @@ from typing import Any
 
 from .client import CliError
 
-
 # Top-level ARM fields; any other --set path is under `properties`.
 ENVELOPE = ("id", "name", "type", "location", "tags", "identity")
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 
@@ -23,8 +24,9 @@ def connect(endpoint: str | None, subscription: str | None) -> Iterator[ArmClien
         raise typer.Exit(1) from None
 
 
-def write(client: ArmClient, method: str, path: str, api_version: str, body: Any = None, *, no_wait: bool,
-          what: str) -> dict | None:
+def write(
+    client: ArmClient, method: str, path: str, api_version: str, body: Any = None, *, no_wait: bool, what: str
+) -> dict | None:
     """Send a write; unless `no_wait`, wait for its operation and return the resource as it ended."""
     response = client.send(method, path, api_version, body)
     if no_wait:

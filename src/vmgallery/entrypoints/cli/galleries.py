@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from . import arm
 from .definitions import app as definitions_app
-from .options import (AzCommand, Description, Endpoint, GalleryName, Location, NoWait, Output, Query, ResourceGroup,
-                      Set, Subscription, Tags, sub_app)
+from .options import (
+    AzCommand,
+    Description,
+    Endpoint,
+    GalleryName,
+    Location,
+    NoWait,
+    Output,
+    Query,
+    ResourceGroup,
+    Set,
+    Subscription,
+    Tags,
+    sub_app,
+)
 from .output import OutputFormat, emit, flatten
 from .session import connect, group_location, write
 from .values import apply_set, parse_tags
@@ -18,9 +31,14 @@ from .values import apply_set, parse_tags
 app = sub_app("Manage galleries (Azure Compute Gallery, az's `sig`).")
 app.add_typer(definitions_app, name="image-definition")
 
-COLUMNS = (("Name", "name"), ("ResourceGroup", "resourceGroup"), ("Location", "location"),
-           ("ProvisioningState", "provisioningState"), ("UniqueName", "identifier.uniqueName"),
-           ("Description", "description"))
+COLUMNS = (
+    ("Name", "name"),
+    ("ResourceGroup", "resourceGroup"),
+    ("Location", "location"),
+    ("ProvisioningState", "provisioningState"),
+    ("UniqueName", "identifier.uniqueName"),
+    ("Description", "description"),
+)
 
 
 class Permissions(str, Enum):
@@ -30,12 +48,21 @@ class Permissions(str, Enum):
 
 
 @app.command(cls=AzCommand)
-def create(resource_group: ResourceGroup, gallery_name: GalleryName, location: Location = None,
-           description: Description = None, tags: Tags = None,
-           permissions: Annotated[Optional[Permissions], typer.Option(
-               "--permissions", case_sensitive=False, help="How the gallery is shared.")] = None,
-           no_wait: NoWait = False, output: Output = OutputFormat.json, query: Query = None,
-           subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def create(
+    resource_group: ResourceGroup,
+    gallery_name: GalleryName,
+    location: Location = None,
+    description: Description = None,
+    tags: Tags = None,
+    permissions: Annotated[
+        Permissions | None, typer.Option("--permissions", case_sensitive=False, help="How the gallery is shared.")
+    ] = None,
+    no_wait: NoWait = False,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Create a gallery."""
     with connect(endpoint, subscription) as client:
         properties: dict = {}
@@ -47,16 +74,26 @@ def create(resource_group: ResourceGroup, gallery_name: GalleryName, location: L
         if tags is not None:
             body["tags"] = parse_tags(tags)
         path = arm.gallery(client.subscription, resource_group, gallery_name)
-        result = write(client, "PUT", path, arm.GALLERY_API["create"], body, no_wait=no_wait,
-                       what=f"gallery '{gallery_name}'")
+        result = write(
+            client, "PUT", path, arm.GALLERY_API["create"], body, no_wait=no_wait, what=f"gallery '{gallery_name}'"
+        )
         if result is not None:
             emit(flatten(result), output, query, COLUMNS)
 
 
 @app.command(cls=AzCommand)
-def update(resource_group: ResourceGroup, gallery_name: GalleryName, description: Description = None,
-           tags: Tags = None, set_: Set = None, no_wait: NoWait = False, output: Output = OutputFormat.json,
-           query: Query = None, subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def update(
+    resource_group: ResourceGroup,
+    gallery_name: GalleryName,
+    description: Description = None,
+    tags: Tags = None,
+    set_: Set = None,
+    no_wait: NoWait = False,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Update a gallery: read it, change it here, write the whole of it back (az's generic update)."""
     with connect(endpoint, subscription) as client:
         path = arm.gallery(client.subscription, resource_group, gallery_name)
@@ -66,15 +103,22 @@ def update(resource_group: ResourceGroup, gallery_name: GalleryName, description
         if tags is not None:
             gallery["tags"] = parse_tags(tags)
         apply_set(gallery, set_ or [])
-        result = write(client, "PUT", path, arm.GALLERY_API["update"], gallery, no_wait=no_wait,
-                       what=f"gallery '{gallery_name}'")
+        result = write(
+            client, "PUT", path, arm.GALLERY_API["update"], gallery, no_wait=no_wait, what=f"gallery '{gallery_name}'"
+        )
         if result is not None:
             emit(flatten(result), output, query, COLUMNS)
 
 
 @app.command(cls=AzCommand)
-def show(resource_group: ResourceGroup, gallery_name: GalleryName, output: Output = OutputFormat.json,
-         query: Query = None, subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def show(
+    resource_group: ResourceGroup,
+    gallery_name: GalleryName,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Show a gallery."""
     with connect(endpoint, subscription) as client:
         path = arm.gallery(client.subscription, resource_group, gallery_name)
@@ -82,10 +126,16 @@ def show(resource_group: ResourceGroup, gallery_name: GalleryName, output: Outpu
 
 
 @app.command("list", cls=AzCommand)
-def list_(resource_group: Annotated[Optional[str], typer.Option(
-              "--resource-group", "-g", help="Name of resource group; without it, the whole subscription.")] = None,
-          output: Output = OutputFormat.json, query: Query = None, subscription: Subscription = None,
-          endpoint: Endpoint = None) -> None:
+def list_(
+    resource_group: Annotated[
+        str | None,
+        typer.Option("--resource-group", "-g", help="Name of resource group; without it, the whole subscription."),
+    ] = None,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """List galleries in a resource group or a subscription."""
     with connect(endpoint, subscription) as client:
         items = client.list(arm.galleries(client.subscription, resource_group), arm.GALLERY_API["list"])
@@ -93,9 +143,20 @@ def list_(resource_group: Annotated[Optional[str], typer.Option(
 
 
 @app.command(cls=AzCommand)
-def delete(resource_group: ResourceGroup, gallery_name: GalleryName, no_wait: NoWait = False,
-           subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def delete(
+    resource_group: ResourceGroup,
+    gallery_name: GalleryName,
+    no_wait: NoWait = False,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Delete a gallery (it must hold no image definitions)."""
     with connect(endpoint, subscription) as client:
-        write(client, "DELETE", arm.gallery(client.subscription, resource_group, gallery_name),
-              arm.GALLERY_API["delete"], no_wait=no_wait, what=f"gallery '{gallery_name}'")
+        write(
+            client,
+            "DELETE",
+            arm.gallery(client.subscription, resource_group, gallery_name),
+            arm.GALLERY_API["delete"],
+            no_wait=no_wait,
+            what=f"gallery '{gallery_name}'",
+        )

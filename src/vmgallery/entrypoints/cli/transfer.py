@@ -24,15 +24,22 @@ import ssl
 import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import httpx
 from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
-                           TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
-from ..adapters.disks import formats
+from ...adapters.disks import formats
 from . import lro
 from .client import TIMEOUT_SECONDS, ArmClient, CliError
 
@@ -48,6 +55,7 @@ Ranges = list[tuple[int, int]]  # [start, end) byte ranges, sorted
 
 
 # ---- beginGetAccess / endGetAccess ----------------------------------------------------------------------------
+
 
 def access_action(client: ArmClient, path: str, api_version: str, action: str, body: dict | None = None) -> dict | None:
     """POST `{path}/{action}` and wait for its result as ARM's `location` final state: GET the Location URL until
@@ -67,8 +75,10 @@ def access_action(client: ArmClient, path: str, api_version: str, action: str, b
 
 
 def grant(client: ArmClient, path: str, api_version: str, access: str, seconds: int = ACCESS_SECONDS) -> str:
-    result = access_action(client, path, api_version, "beginGetAccess",
-                           {"access": access, "durationInSeconds": seconds}) or {}
+    result = (
+        access_action(client, path, api_version, "beginGetAccess", {"access": access, "durationInSeconds": seconds})
+        or {}
+    )
     url = result.get("accessSAS") or result.get("accessSas")
     if not url:
         raise CliError(f"beginGetAccess on {path} returned no accessSAS.", "InvalidResponse")
@@ -80,6 +90,7 @@ def revoke(client: ArmClient, path: str, api_version: str) -> None:
 
 
 # ---- the page-blob protocol on a signed URL ---------------------------------------------------------------------
+
 
 def _storage_error(response: httpx.Response, what: str) -> CliError:
     code = response.headers.get("x-ms-error-code") or f"HTTP{response.status_code}"
@@ -95,8 +106,9 @@ class PageBlob:
     def __init__(self, url: str, ca_bundle: str | None):
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self.url = url
-        self._http = httpx.Client(verify=verify, timeout=TIMEOUT_SECONDS,
-                                  limits=httpx.Limits(max_connections=PARALLEL * 2))
+        self._http = httpx.Client(
+            verify=verify, timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=PARALLEL * 2)
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -113,7 +125,7 @@ class PageBlob:
             except httpx.TransportError as exc:
                 if attempt == RETRIES:
                     raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
-                time.sleep(RETRY_DELAY * 2 ** attempt)
+                time.sleep(RETRY_DELAY * 2**attempt)
             except httpx.HTTPError as exc:
                 raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
         if response.status_code >= 400:
@@ -121,12 +133,19 @@ class PageBlob:
         return response
 
     def put_page(self, offset: int, data: bytes) -> None:
-        self._send("PUT", f"writing bytes {offset}-{offset + len(data) - 1}", "page", content=data,
-                   headers={"x-ms-page-write": "update", "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}"})
+        self._send(
+            "PUT",
+            f"writing bytes {offset}-{offset + len(data) - 1}",
+            "page",
+            content=data,
+            headers={"x-ms-page-write": "update", "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}"},
+        )
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes [start, end)."""
-        response = self._send("GET", f"reading bytes {start}-{end - 1}", headers={"x-ms-range": f"bytes={start}-{end - 1}"})
+        response = self._send(
+            "GET", f"reading bytes {start}-{end - 1}", headers={"x-ms-range": f"bytes={start}-{end - 1}"}
+        )
         if len(response.content) != end - start:
             raise CliError(f"reading bytes {start}-{end - 1} returned {len(response.content)} bytes.", "TransferFailed")
         return response.content
@@ -144,11 +163,18 @@ class PageBlob:
 
 # ---- progress -----------------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def byte_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar with bytes and rate on stderr; yields `advance(n)` (thread-safe, as rich's tasks are)."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True)) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
@@ -156,13 +182,15 @@ def byte_progress(description: str, total: int) -> Iterator[Callable[[int], None
 @contextlib.contextmanager
 def fraction_progress(description: str) -> Iterator[Callable[[float], None]]:
     """A progress bar for qemu-img conversions, which report fractions of the work."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  console=Console(stderr=True)) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=Console(stderr=True)
+    ) as progress:
         task = progress.add_task(description, total=1.0)
         yield lambda fraction: progress.update(task, completed=fraction)
 
 
 # ---- upload -------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class UploadImage:
@@ -182,11 +210,11 @@ class UploadImage:
         if offset < self.data_size:
             with open(self.path, "rb") as f:
                 got = os.pread(f.fileno(), min(length, self.data_size - offset), offset)
-            out[:len(got)] = got
+            out[: len(got)] = got
         footer_at = self.size - formats.FOOTER_SIZE
         if offset + length > footer_at:
             start = max(footer_at, offset)
-            out[start - offset:] = self.footer[start - footer_at:start - footer_at + offset + length - start]
+            out[start - offset :] = self.footer[start - footer_at : start - footer_at + offset + length - start]
         return bytes(out)
 
 
@@ -234,11 +262,12 @@ def _covered(ranges: Ranges, start: int, end: int) -> Ranges:
 def _page_needed(data: bytes, offset: int, landed: Ranges) -> bool:
     """Whether the server lacks some of these bytes: unlisted ranges read as zeros, so only non-zero bytes outside
     the landed ranges need sending."""
-    return any(data[a - offset:b - offset].count(0) != b - a for a, b in _covered(landed, offset, offset + len(data)))
+    return any(data[a - offset : b - offset].count(0) != b - a for a, b in _covered(landed, offset, offset + len(data)))
 
 
 def upload_pages(blob: PageBlob, image: UploadImage, landed: Ranges) -> int:
     """Send every page the server lacks; the bytes sent. Raises CliError on the first failure."""
+
     def one(offset: int) -> int:
         data = image.read(offset, min(PAGE, image.size - offset))
         if _page_needed(data, offset, landed):
@@ -267,6 +296,7 @@ def upload_pages(blob: PageBlob, image: UploadImage, landed: Ranges) -> int:
 
 
 # ---- download -----------------------------------------------------------------------------------------------------
+
 
 def format_for(path: str, fmt: str | None) -> str:
     """The --format, else the one the file's extension names, else vhd (the bytes as served)."""

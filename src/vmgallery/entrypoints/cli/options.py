@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperCommand
@@ -56,18 +56,31 @@ def sub_app(help_text: str) -> typer.Typer:
 
 ResourceGroup = Annotated[str, typer.Option("--resource-group", "-g", help="Name of resource group.")]
 GalleryName = Annotated[str, typer.Option("--gallery-name", "-r", help="Gallery name.")]
-Location = Annotated[Optional[str], typer.Option(
-    "--location", "-l", help="Location; defaults to the resource group's location.")]
-Tags = Annotated[Optional[list[str]], typer.Option(
-    "--tags", help="Space-separated tags: key[=value] [key[=value] ...]. Use '' to clear existing tags.")]
-Description = Annotated[Optional[str], typer.Option("--description", help="Description.")]
-Set = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="Update an object by specifying a property path and value to set, e.g. description=text.")]
+Location = Annotated[
+    str | None, typer.Option("--location", "-l", help="Location; defaults to the resource group's location.")
+]
+Tags = Annotated[
+    list[str] | None,
+    typer.Option("--tags", help="Space-separated tags: key[=value] [key[=value] ...]. Use '' to clear existing tags."),
+]
+Description = Annotated[str | None, typer.Option("--description", help="Description.")]
+Set = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Update an object by specifying a property path and value to set, e.g. description=text."
+    ),
+]
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Do not wait for the long-running operation to finish.")]
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
-Query = Annotated[Optional[str], typer.Option("--query", help="JMESPath query string.")]
-Subscription = Annotated[Optional[str], typer.Option(
-    "--subscription", help="Subscription ID (default: VMGALLERY_SUBSCRIPTION, then the login profile's).")]
-Endpoint = Annotated[Optional[str], typer.Option(
-    "--endpoint", help="Server URL (default: VMGALLERY_ENDPOINT, then the login profile's, then "
-    "https://127.0.0.1:8443).")]
+Query = Annotated[str | None, typer.Option("--query", help="JMESPath query string.")]
+Subscription = Annotated[
+    str | None,
+    typer.Option("--subscription", help="Subscription ID (default: VMGALLERY_SUBSCRIPTION, then the login profile's)."),
+]
+Endpoint = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint",
+        help="Server URL (default: VMGALLERY_ENDPOINT, then the login profile's, then https://127.0.0.1:8443).",
+    ),
+]

@@ -5,28 +5,29 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from ..app.gc import collect
-from ..app.verify import verify as verify_replicas
-from ..config import load_settings
-from ..logs import setup_logging
-from ..wiring import build_service
+from ...app.gc import collect
+from ...app.verify import verify as verify_replicas
+from ...config import load_settings
+from ...logs import setup_logging
+from ...wiring import build_service
 
 app = typer.Typer(no_args_is_help=True, help="Operator commands (run where the data dir / database is).")
 
 
-def _service(data_dir: Optional[Path], database_url: Optional[str]):
+def _service(data_dir: Path | None, database_url: str | None):
     setup_logging("warning")
     return build_service(load_settings(data_dir, database_url=database_url, workers=0))
 
 
 @app.command()
-def verify(data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
-           database_url: Optional[str] = typer.Option(None, "--database-url"),
-           repair: bool = typer.Option(False, "--repair", help="Rewrite bad chunks from a good replica.")) -> None:
+def verify(
+    data_dir: Path | None = typer.Option(None, "--data-dir"),
+    database_url: str | None = typer.Option(None, "--database-url"),
+    repair: bool = typer.Option(False, "--repair", help="Rewrite bad chunks from a good replica."),
+) -> None:
     """Check every replica's chunks (present, and matching their digests); exit 1 if any is bad and unrepaired."""
     service = _service(data_dir, database_url)
     report = verify_replicas(service.db, service.services.stores, repair, time.time)
@@ -35,8 +36,10 @@ def verify(data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
 
 
 @app.command()
-def gc(data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
-       database_url: Optional[str] = typer.Option(None, "--database-url")) -> None:
+def gc(
+    data_dir: Path | None = typer.Option(None, "--data-dir"),
+    database_url: str | None = typer.Option(None, "--database-url"),
+) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
     service = _service(data_dir, database_url)
     report = collect(service.db, [], time.time, service.settings.gc_grace_seconds, regions=service.services.stores)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from .. import __version__
+from ... import __version__
 from .profile import Profile
 
 TIMEOUT_SECONDS = 60.0
@@ -46,22 +46,31 @@ def error_from(response: httpx.Response) -> CliError:
         error = {}
     if isinstance(error, dict) and error.get("message"):
         return CliError(error["message"], error.get("code") or f"HTTP{response.status_code}")
-    return CliError(f"{response.request.method} {response.request.url.path} answered HTTP {response.status_code}: "
-                    f"{response.text[:200]}", f"HTTP{response.status_code}")
+    return CliError(
+        f"{response.request.method} {response.request.url.path} answered HTTP {response.status_code}: "
+        f"{response.text[:200]}",
+        f"HTTP{response.status_code}",
+    )
 
 
 class ArmClient:
     def __init__(self, profile: Profile, transport: httpx.BaseTransport | None = None):
         if not profile.token:
-            raise CliError("No access token: set VMGALLERY_TOKEN, run `vmgallery login`, or run the CLI as the "
-                           "user whose data dir holds the server's admin-token.")
+            raise CliError(
+                "No access token: set VMGALLERY_TOKEN, run `vmgallery login`, or run the CLI as the "
+                "user whose data dir holds the server's admin-token."
+            )
         self.profile = profile
         self.subscription = profile.subscription
         self._http = httpx.Client(
-            base_url=profile.endpoint, verify=_tls(profile), transport=transport, timeout=TIMEOUT_SECONDS,
-            headers={"Authorization": f"Bearer {profile.token}", "User-Agent": f"vmgallery-cli/{__version__}"})
+            base_url=profile.endpoint,
+            verify=_tls(profile),
+            transport=transport,
+            timeout=TIMEOUT_SECONDS,
+            headers={"Authorization": f"Bearer {profile.token}", "User-Agent": f"vmgallery-cli/{__version__}"},
+        )
 
-    def __enter__(self) -> "ArmClient":
+    def __enter__(self) -> ArmClient:
         return self
 
     def __exit__(self, *exc) -> None:

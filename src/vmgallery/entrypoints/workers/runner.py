@@ -11,7 +11,8 @@ import os
 import socket
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...adapters.db.store import Database
 from ...app.gc import collect
@@ -21,9 +22,20 @@ log = logging.getLogger("vmgallery.worker")
 
 
 class WorkerPool:
-    def __init__(self, db: Database, waiter: OperationWaiter, clock: Callable[[], float], *, threads: int = 1,
-                 lease_seconds: float = 60.0, idle_poll_seconds: float = 0.5, services: Any = None,
-                 handlers: dict | None = None, gc_interval_seconds: float = 0, gc_grace_seconds: float = 3600):
+    def __init__(
+        self,
+        db: Database,
+        waiter: OperationWaiter,
+        clock: Callable[[], float],
+        *,
+        threads: int = 1,
+        lease_seconds: float = 60.0,
+        idle_poll_seconds: float = 0.5,
+        services: Any = None,
+        handlers: dict | None = None,
+        gc_interval_seconds: float = 0,
+        gc_grace_seconds: float = 3600,
+    ):
         self.db = db
         self.gc_interval = gc_interval_seconds
         self.gc_grace = gc_grace_seconds
@@ -56,8 +68,7 @@ class WorkerPool:
     def start(self) -> None:
         self.reclaim_dead_local_leases()
         for i in range(self.threads):
-            t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}",
-                                 daemon=True)
+            t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
         if self.gc_interval > 0 and self.services is not None:
@@ -90,8 +101,15 @@ class WorkerPool:
         with self.db.write() as tx:
             job = tx.claim_operation_job(operation_id, owner, self.clock(), self.lease)
         if job is not None:
-            run_job(self.db, job, owner, self.clock, handlers=self.handlers, services=self.services,
-                    lease_seconds=self.lease)
+            run_job(
+                self.db,
+                job,
+                owner,
+                self.clock,
+                handlers=self.handlers,
+                services=self.services,
+                lease_seconds=self.lease,
+            )
             self.waiter.finished()
 
     def run_pending(self, owner: str | None = None) -> int:
@@ -103,8 +121,15 @@ class WorkerPool:
                 job = tx.claim_job(owner, self.clock(), self.lease)
             if job is None:
                 return ran
-            run_job(self.db, job, owner, self.clock, handlers=self.handlers, services=self.services,
-                    lease_seconds=self.lease)
+            run_job(
+                self.db,
+                job,
+                owner,
+                self.clock,
+                handlers=self.handlers,
+                services=self.services,
+                lease_seconds=self.lease,
+            )
             self.waiter.finished()
             ran += 1
         return ran

@@ -9,8 +9,12 @@ from .login import login
 from .options import CONTEXT
 from .serve import serve, worker
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, context_settings=CONTEXT,
-                  help="vmgallery: a self-hosted compute image gallery speaking Azure's ARM API.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings=CONTEXT,
+    help="vmgallery: a self-hosted compute image gallery speaking Azure's ARM API.",
+)
 app.command()(serve)
 app.command()(worker)
 app.command()(login)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,12 +17,15 @@ from .profile import ProfileError, resolve, save
 
 def login(
     endpoint: Endpoint = None,
-    token: Annotated[Optional[str], typer.Option("--token", help="Bearer token (default: VMGALLERY_TOKEN, then "
-                                                 "the local server's admin token).")] = None,
-    token_file: Annotated[Optional[Path], typer.Option("--token-file", help="Read the token from this file.")]
-    = None,
-    ca_bundle: Annotated[Optional[Path], typer.Option("--ca-bundle", help="PEM file of the CA (or self-signed "
-                                                      "certificate) to trust for this server.")] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="Bearer token (default: VMGALLERY_TOKEN, then the local server's admin token)."),
+    ] = None,
+    token_file: Annotated[Path | None, typer.Option("--token-file", help="Read the token from this file.")] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option("--ca-bundle", help="PEM file of the CA (or self-signed certificate) to trust for this server."),
+    ] = None,
     subscription: Subscription = None,
 ) -> None:
     """Check a server and save where it is and how to reach it, for later commands."""
@@ -31,8 +34,12 @@ def login(
     if token_file:
         token = token_file.read_text().strip()
     try:
-        profile = resolve(endpoint=endpoint, token=token,
-                          ca_bundle=os.path.abspath(ca_bundle) if ca_bundle else None, subscription=subscription)
+        profile = resolve(
+            endpoint=endpoint,
+            token=token,
+            ca_bundle=os.path.abspath(ca_bundle) if ca_bundle else None,
+            subscription=subscription,
+        )
         with ArmClient(profile) as client:
             client.send("GET", "/healthz")
             client.list(arm.groups(profile.subscription), arm.GROUP_API)
@@ -41,5 +48,10 @@ def login(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Logged in to {profile.endpoint}; profile saved in {path}", err=True)
-    typer.echo(json.dumps({"endpoint": profile.endpoint, "subscription": profile.subscription,
-                           "caBundle": profile.ca_bundle}, indent=2, sort_keys=True))
+    typer.echo(
+        json.dumps(
+            {"endpoint": profile.endpoint, "subscription": profile.subscription, "caBundle": profile.ca_bundle},
+            indent=2,
+            sort_keys=True,
+        )
+    )

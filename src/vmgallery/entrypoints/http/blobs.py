@@ -36,15 +36,21 @@ class StorageError(Exception):
 
 
 def storage_error(exc: StorageError) -> Response:
-    body = (f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{exc.code}</Code>'
-            f"<Message>{escape(exc.message)}</Message></Error>")
-    return Response(body, status_code=exc.status, media_type="application/xml",
-                    headers={"x-ms-error-code": exc.code, **_common()})
+    body = (
+        f'<?xml version="1.0" encoding="utf-8"?><Error><Code>{exc.code}</Code>'
+        f"<Message>{escape(exc.message)}</Message></Error>"
+    )
+    return Response(
+        body, status_code=exc.status, media_type="application/xml", headers={"x-ms-error-code": exc.code, **_common()}
+    )
 
 
 def _common() -> dict[str, str]:
-    return {"x-ms-version": STORAGE_VERSION, "x-ms-request-id": str(uuid.uuid4()),
-            "Date": email.utils.formatdate(usegmt=True)}
+    return {
+        "x-ms-version": STORAGE_VERSION,
+        "x-ms-request-id": str(uuid.uuid4()),
+        "Date": email.utils.formatdate(usegmt=True),
+    }
 
 
 def _range(request: Request) -> tuple[int, int] | None:
@@ -61,9 +67,15 @@ def _range(request: Request) -> tuple[int, int] | None:
 
 def _blob_headers(target) -> dict[str, str]:
     etag = f'"{target.manifest.id[:32]}"' if target.manifest else f'"{target.row.body["properties"]["uniqueId"]}"'
-    return {"x-ms-blob-type": "PageBlob", "Accept-Ranges": "bytes", "ETag": etag,
-            "Last-Modified": email.utils.formatdate(time.time(), usegmt=True), "x-ms-blob-sequence-number": "0",
-            "x-ms-server-encrypted": "true", **_common()}
+    return {
+        "x-ms-blob-type": "PageBlob",
+        "Accept-Ranges": "bytes",
+        "ETag": etag,
+        "Last-Modified": email.utils.formatdate(time.time(), usegmt=True),
+        "x-ms-blob-sequence-number": "0",
+        "x-ms-server-encrypted": "true",
+        **_common(),
+    }
 
 
 def register(app: FastAPI, access: DiskAccess) -> None:
@@ -71,13 +83,16 @@ def register(app: FastAPI, access: DiskAccess) -> None:
         try:
             return await run_in_threadpool(access.resolve, grant_id, dict(request.query_params), need)
         except SasDenied as exc:
-            raise StorageError(403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}")
+            raise StorageError(
+                403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
+            ) from None
 
     async def put(request: Request, grant_id: str):
         try:
             if request.query_params.get("comp") != "page":
-                raise StorageError(400, "UnsupportedOperation",
-                                   "Only Put Page (?comp=page) is supported on a disk's upload URL.")
+                raise StorageError(
+                    400, "UnsupportedOperation", "Only Put Page (?comp=page) is supported on a disk's upload URL."
+                )
             target = await resolve(request, grant_id, "w")
             mode = (request.headers.get("x-ms-page-write") or "").lower()
             if mode not in ("update", "clear"):
@@ -88,14 +103,19 @@ def register(app: FastAPI, access: DiskAccess) -> None:
             start, end = rng
             length = end - start + 1
             if start % PAGE or length <= 0 or length % PAGE:
-                raise StorageError(416, "InvalidPageRange",
-                                   f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be "
-                                   "multiples of 512).")
+                raise StorageError(
+                    416,
+                    "InvalidPageRange",
+                    f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be multiples of 512).",
+                )
             if length > MAX_WRITE:
                 raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
             if end >= target.size:
-                raise StorageError(416, "InvalidPageRange",
-                                   f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).")
+                raise StorageError(
+                    416,
+                    "InvalidPageRange",
+                    f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).",
+                )
             store = access.resources.services.stores.store(target.region)
             if mode == "update":
                 try:
@@ -104,15 +124,17 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                     log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
                     return Response(status_code=400)
                 if len(data) != length:
-                    raise StorageError(400, "InvalidHeaderValue",
-                                       f"The body has {len(data)} bytes but the range names {length}.")
-                await run_in_threadpool(write_pages, access.resources.db, store, target.row.key, target.size,
-                                        start, data)
+                    raise StorageError(
+                        400, "InvalidHeaderValue", f"The body has {len(data)} bytes but the range names {length}."
+                    )
+                await run_in_threadpool(
+                    write_pages, access.resources.db, store, target.row.key, target.size, start, data
+                )
             else:
-                await run_in_threadpool(write_pages, access.resources.db, store, target.row.key, target.size,
-                                        start, None, length)
-            return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted":
-                                                      "true"})
+                await run_in_threadpool(
+                    write_pages, access.resources.db, store, target.row.key, target.size, start, None, length
+                )
+            return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
         except StorageError as exc:
             return storage_error(exc)
 
@@ -121,33 +143,46 @@ def register(app: FastAPI, access: DiskAccess) -> None:
             target = await resolve(request, grant_id, "r")
             store = access.resources.services.stores.store(target.region)
             manifest = target.manifest or await run_in_threadpool(
-                upload_manifest, access.resources.db, target.row.key, target.size, store.chunk_size)
+                upload_manifest, access.resources.db, target.row.key, target.size, store.chunk_size
+            )
             if request.query_params.get("comp") == "pagelist":
                 return _page_list(manifest, target)
             headers = _blob_headers(target)
             rng = _range(request)
             if request.method == "HEAD":
-                return Response(status_code=200, headers={**headers, "Content-Length": str(manifest.size),
-                                                          "Content-Type": "application/octet-stream"})
+                return Response(
+                    status_code=200,
+                    headers={
+                        **headers,
+                        "Content-Length": str(manifest.size),
+                        "Content-Type": "application/octet-stream",
+                    },
+                )
             if rng is None:
                 start, end, status = 0, manifest.size - 1, 200
             else:
                 start, end = rng
                 end = manifest.size - 1 if end is None else min(end, manifest.size - 1)
                 if start >= manifest.size or end < start:
-                    raise StorageError(416, "InvalidRange", "The range specified is invalid for the current "
-                                                            f"size of the resource ({manifest.size} bytes).")
+                    raise StorageError(
+                        416,
+                        "InvalidRange",
+                        f"The range specified is invalid for the current size of the resource ({manifest.size} bytes).",
+                    )
                 status = 206
                 headers["Content-Range"] = f"bytes {start}-{end}/{manifest.size}"
             headers["Content-Length"] = str(end - start + 1)
-            return StreamingResponse(iter_range(target.reader or store, manifest, start, end + 1), status_code=status,
-                                     headers=headers, media_type="application/octet-stream")
+            return StreamingResponse(
+                iter_range(target.reader or store, manifest, start, end + 1),
+                status_code=status,
+                headers=headers,
+                media_type="application/octet-stream",
+            )
         except StorageError as exc:
             return storage_error(exc)
 
     app.add_api_route("/_blob/sas/{grant_id}", put, methods=["PUT"], tags=["data plane"], name="put page")
-    app.add_api_route("/_blob/sas/{grant_id}", get, methods=["GET", "HEAD"], tags=["data plane"],
-                      name="get blob")
+    app.add_api_route("/_blob/sas/{grant_id}", get, methods=["GET", "HEAD"], tags=["data plane"], name="get blob")
 
 
 def _page_list(manifest, target) -> Response:
@@ -160,7 +195,13 @@ def _page_list(manifest, target) -> Response:
             ranges[-1][1] = start + length - 1
         else:
             ranges.append([start, start + length - 1])
-    body = '<?xml version="1.0" encoding="utf-8"?><PageList>' + "".join(
-        f"<PageRange><Start>{a}</Start><End>{b}</End></PageRange>" for a, b in ranges) + "</PageList>"
-    return Response(body, media_type="application/xml",
-                    headers={**_blob_headers(target), "x-ms-blob-content-length": str(manifest.size)})
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><PageList>'
+        + "".join(f"<PageRange><Start>{a}</Start><End>{b}</End></PageRange>" for a, b in ranges)
+        + "</PageList>"
+    )
+    return Response(
+        body,
+        media_type="application/xml",
+        headers={**_blob_headers(target), "x-ms-blob-content-length": str(manifest.size)},
+    )

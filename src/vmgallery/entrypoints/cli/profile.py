@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..config import default_data_dir
+from ...config import default_data_dir
 
 DEFAULT_ENDPOINT = "https://127.0.0.1:8443"
 # Subscriptions are plain GUID namespaces on a vmgallery server; scripts that never name one share this one.
@@ -48,7 +48,9 @@ def load_saved() -> dict:
     try:
         saved = json.loads(path.read_text())
     except ValueError as exc:
-        raise ProfileError(f"The saved profile {path} is not valid JSON ({exc}); run `vmgallery login` again.")
+        raise ProfileError(
+            f"The saved profile {path} is not valid JSON ({exc}); run `vmgallery login` again."
+        ) from None
     return saved if isinstance(saved, dict) else {}
 
 
@@ -67,8 +69,9 @@ def _local_file(path: Path) -> str | None:
     return str(path) if path.is_file() else None
 
 
-def resolve(endpoint: str | None = None, token: str | None = None, ca_bundle: str | None = None,
-            subscription: str | None = None) -> Profile:
+def resolve(
+    endpoint: str | None = None, token: str | None = None, ca_bundle: str | None = None, subscription: str | None = None
+) -> Profile:
     saved = load_saved()
     data_dir = default_data_dir()
 

@@ -47,8 +47,10 @@ def _finished(response: httpx.Response) -> bool:
 
 def _raise_failed(status: dict, what: str) -> None:
     error = status.get("error") or {}
-    raise CliError(error.get("message") or f"The operation on {what} ended {status.get('status')}.",
-                   error.get("code") or status.get("status"))
+    raise CliError(
+        error.get("message") or f"The operation on {what} ended {status.get('status')}.",
+        error.get("code") or status.get("status"),
+    )
 
 
 def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
@@ -62,8 +64,14 @@ def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
     url = response.headers["Azure-AsyncOperation"]
     delay = retry_after(response)
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(f"Running ({what})", total=100)
         while True:
             time.sleep(delay)

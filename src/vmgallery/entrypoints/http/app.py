@@ -13,8 +13,9 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -43,49 +44,94 @@ COMPUTE = RG + "/providers/Microsoft.Compute"
 @dataclass(frozen=True)
 class Route:
     kind: Kind
-    instance: str                     # path template of one resource
+    instance: str  # path template of one resource
     lists: tuple[tuple[str, str], ...]  # (path template, scope: "parent" | "group" | "subscription")
     to_id: Callable[[dict[str, str]], ResourceId]
 
     def parent_id(self, params: dict[str, str]) -> ResourceId:
         """The parent a list path names: the id of a (made-up) child with the parent's path parameters."""
-        return self.to_id({**params, **{n: "_" for n in re.findall(r"{(\w+)}", self.instance) if n not in params}}
-                          ).parent
+        return self.to_id(
+            {**params, **{n: "_" for n in re.findall(r"{(\w+)}", self.instance) if n not in params}}
+        ).parent
 
 
 ROUTES = (
-    Route(RESOURCE_GROUP, RG, (("/subscriptions/{subscriptionId}/resourceGroups", "subscription"),),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())),
-    Route(GALLERY, COMPUTE + "/galleries/{galleryName}",
-          ((COMPUTE + "/galleries", "group"),
-           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/galleries", "subscription")),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("galleries", p["galleryName"]),))),
-    Route(IMAGE_DEFINITION, COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}",
-          ((COMPUTE + "/galleries/{galleryName}/images", "parent"),),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("galleries", p["galleryName"]), ("images", p["galleryImageName"])))),
-    Route(IMAGE_VERSION,
-          COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}",
-          ((COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions", "parent"),),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("galleries", p["galleryName"]), ("images", p["galleryImageName"]),
-                                ("versions", p["galleryImageVersionName"])))),
-    Route(DISK, COMPUTE + "/disks/{diskName}",
-          ((COMPUTE + "/disks", "group"), ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks",
-                                            "subscription")),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("disks", p["diskName"]),))),
-    Route(SNAPSHOT, COMPUTE + "/snapshots/{snapshotName}",
-          ((COMPUTE + "/snapshots", "group"),
-           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/snapshots", "subscription")),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("snapshots", p["snapshotName"]),))),
-    Route(IMAGE, COMPUTE + "/images/{imageName}",
-          ((COMPUTE + "/images", "group"),
-           ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/images", "subscription")),
-          lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute",
-                               (("images", p["imageName"]),))),
+    Route(
+        RESOURCE_GROUP,
+        RG,
+        (("/subscriptions/{subscriptionId}/resourceGroups", "subscription"),),
+        lambda p: ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ()),
+    ),
+    Route(
+        GALLERY,
+        COMPUTE + "/galleries/{galleryName}",
+        (
+            (COMPUTE + "/galleries", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/galleries", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("galleries", p["galleryName"]),)
+        ),
+    ),
+    Route(
+        IMAGE_DEFINITION,
+        COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}",
+        ((COMPUTE + "/galleries/{galleryName}/images", "parent"),),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.Compute",
+            (("galleries", p["galleryName"]), ("images", p["galleryImageName"])),
+        ),
+    ),
+    Route(
+        IMAGE_VERSION,
+        COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions/{galleryImageVersionName}",
+        ((COMPUTE + "/galleries/{galleryName}/images/{galleryImageName}/versions", "parent"),),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.Compute",
+            (
+                ("galleries", p["galleryName"]),
+                ("images", p["galleryImageName"]),
+                ("versions", p["galleryImageVersionName"]),
+            ),
+        ),
+    ),
+    Route(
+        DISK,
+        COMPUTE + "/disks/{diskName}",
+        (
+            (COMPUTE + "/disks", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/disks", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("disks", p["diskName"]),)
+        ),
+    ),
+    Route(
+        SNAPSHOT,
+        COMPUTE + "/snapshots/{snapshotName}",
+        (
+            (COMPUTE + "/snapshots", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/snapshots", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("snapshots", p["snapshotName"]),)
+        ),
+    ),
+    Route(
+        IMAGE,
+        COMPUTE + "/images/{imageName}",
+        (
+            (COMPUTE + "/images", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.Compute/images", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("images", p["imageName"]),)
+        ),
+    ),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -93,8 +139,10 @@ OPERATION_PATH = "/subscriptions/{subscriptionId}/providers/{namespace}/location
 
 
 def _params_doc(template: str, with_body: bool = False) -> dict:
-    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-              for n in re.findall(r"{(\w+)}", template)]
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        for n in re.findall(r"{(\w+)}", template)
+    ]
     params.append({"name": "api-version", "in": "query", "required": True, "schema": {"type": "string"}})
     doc: dict[str, Any] = {"parameters": params}
     if with_body:
@@ -129,10 +177,13 @@ class ArmApi:
             return {}
         version = request.query_params.get("api-version")
         base = str(request.base_url).rstrip("/") + OPERATION_PATH.format(
-            subscriptionId=op.subscription, namespace=op.namespace, location=op.location)
-        return {"Azure-AsyncOperation": f"{base}/capsOperations/{op.id}?api-version={version}",
-                "Location": f"{base}/operationResults/{op.id}?api-version={version}",
-                "Retry-After": RETRY_AFTER}
+            subscriptionId=op.subscription, namespace=op.namespace, location=op.location
+        )
+        return {
+            "Azure-AsyncOperation": f"{base}/capsOperations/{op.id}?api-version={version}",
+            "Location": f"{base}/operationResults/{op.id}?api-version={version}",
+            "Retry-After": RETRY_AFTER,
+        }
 
     def _respond(self, request: Request, outcome: Outcome) -> Response:
         headers = self._op_headers(request, outcome)
@@ -167,8 +218,14 @@ class ArmApi:
 
         for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
             path = f"{route.instance}/{action}"
-            app.add_api_route(path, handler, methods=["POST"], tags=[kind.type], name=f"{kind.type} {action}",
-                              openapi_extra=_params_doc(path, action == "beginGetAccess"))
+            app.add_api_route(
+                path,
+                handler,
+                methods=["POST"],
+                tags=[kind.type],
+                name=f"{kind.type} {action}",
+                openapi_extra=_params_doc(path, action == "beginGetAccess"),
+            )
 
     def _register_resource(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -216,20 +273,42 @@ class ArmApi:
 
         if kind.plan is not None:
             # A vmgallery extension (not in ARM): what a PATCH with this body would do, changing nothing.
-            app.add_api_route(route.instance + "/replicationPlan", plan, methods=["POST"], tags=[tag],
-                              name=f"{kind.type} replication plan",
-                              openapi_extra=_params_doc(route.instance + "/replicationPlan", True))
+            app.add_api_route(
+                route.instance + "/replicationPlan",
+                plan,
+                methods=["POST"],
+                tags=[tag],
+                name=f"{kind.type} replication plan",
+                openapi_extra=_params_doc(route.instance + "/replicationPlan", True),
+            )
 
-        for method, handler, body in (("PUT", put, True), ("PATCH", patch, True), ("GET", get, False),
-                                      ("DELETE", delete, False), ("HEAD", head, False)):
+        for method, handler, body in (
+            ("PUT", put, True),
+            ("PATCH", patch, True),
+            ("GET", get, False),
+            ("DELETE", delete, False),
+            ("HEAD", head, False),
+        ):
             if method == "HEAD" and kind is not RESOURCE_GROUP:
                 continue
-            app.add_api_route(route.instance, handler, methods=[method], tags=[tag],
-                              name=f"{kind.type} {method}", openapi_extra=_params_doc(route.instance, body))
+            app.add_api_route(
+                route.instance,
+                handler,
+                methods=[method],
+                tags=[tag],
+                name=f"{kind.type} {method}",
+                openapi_extra=_params_doc(route.instance, body),
+            )
 
         for template, scope in route.lists:
-            app.add_api_route(template, self._list_handler(route, scope), methods=["GET"], tags=[tag],
-                              name=f"{kind.type} list ({scope})", openapi_extra=_params_doc(template))
+            app.add_api_route(
+                template,
+                self._list_handler(route, scope),
+                methods=["GET"],
+                tags=[tag],
+                name=f"{kind.type} list ({scope})",
+                openapi_extra=_params_doc(template),
+            )
 
     def _list_handler(self, route: Route, scope: str):
         kind = route.kind
@@ -262,16 +341,31 @@ class ArmApi:
     def _register_operations(self, app: FastAPI) -> None:
         def versions_for(namespace: str) -> tuple[str, ...]:
             # An operation URL carries the api-version of the request that started it.
-            return tuple(sorted({v for r in ROUTES if r.kind.type.lower().startswith(namespace.lower() + "/")
-                                 for v in r.kind.api_versions}))
+            return tuple(
+                sorted(
+                    {
+                        v
+                        for r in ROUTES
+                        if r.kind.type.lower().startswith(namespace.lower() + "/")
+                        for v in r.kind.api_versions
+                    }
+                )
+            )
 
         async def status(request: Request):
             p = request.path_params
-            check_api_version(request.query_params.get("api-version"), versions_for(p["namespace"]),
-                              f"{p['namespace']}/locations/operations")
+            check_api_version(
+                request.query_params.get("api-version"),
+                versions_for(p["namespace"]),
+                f"{p['namespace']}/locations/operations",
+            )
             op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
-            body: dict[str, Any] = {"name": op.id, "status": op.status, "startTime": _iso(op.start_time),
-                                    "percentComplete": op.percent}
+            body: dict[str, Any] = {
+                "name": op.id,
+                "status": op.status,
+                "startTime": _iso(op.start_time),
+                "percentComplete": op.percent,
+            }
             if op.end_time is not None:
                 body["endTime"] = _iso(op.end_time)
             if op.error:
@@ -281,8 +375,11 @@ class ArmApi:
 
         async def result(request: Request):
             p = request.path_params
-            check_api_version(request.query_params.get("api-version"), versions_for(p["namespace"]),
-                              f"{p['namespace']}/locations/operationResults")
+            check_api_version(
+                request.query_params.get("api-version"),
+                versions_for(p["namespace"]),
+                f"{p['namespace']}/locations/operationResults",
+            )
             op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
             if op.status == "InProgress":
                 return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
@@ -295,19 +392,30 @@ class ArmApi:
                 return Response(status_code=204)
             return JSONResponse(resource)
 
-        app.add_api_route(OPERATION_PATH + "/capsOperations/{operationId}", status, methods=["GET"],
-                          tags=["operations"], name="operation status",
-                          openapi_extra=_params_doc(OPERATION_PATH + "/capsOperations/{operationId}"))
-        app.add_api_route(OPERATION_PATH + "/operationResults/{operationId}", result, methods=["GET"],
-                          tags=["operations"], name="operation result",
-                          openapi_extra=_params_doc(OPERATION_PATH + "/operationResults/{operationId}"))
+        app.add_api_route(
+            OPERATION_PATH + "/capsOperations/{operationId}",
+            status,
+            methods=["GET"],
+            tags=["operations"],
+            name="operation status",
+            openapi_extra=_params_doc(OPERATION_PATH + "/capsOperations/{operationId}"),
+        )
+        app.add_api_route(
+            OPERATION_PATH + "/operationResults/{operationId}",
+            result,
+            methods=["GET"],
+            tags=["operations"],
+            name="operation result",
+            openapi_extra=_params_doc(OPERATION_PATH + "/operationResults/{operationId}"),
+        )
 
     # -- middleware -----------------------------------------------------------------------------------------
     def authenticate(self, request: Request) -> errors.ArmError | None:
         header = request.headers.get("authorization")
         if not header:
-            return errors.Unauthenticated("Authentication failed. The 'Authorization' header is missing.",
-                                          code="AuthenticationFailed")
+            return errors.Unauthenticated(
+                "Authentication failed. The 'Authorization' header is missing.", code="AuthenticationFailed"
+            )
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
@@ -319,8 +427,14 @@ def _iso(ts: float) -> str:
 
 
 def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
-    app = FastAPI(title="vmgallery", version="0.1.0", lifespan=lifespan,
-                  description="Azure Compute Gallery's ARM API, self-hosted.", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="vmgallery",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Azure Compute Gallery's ARM API, self-hosted.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
     api = ArmApi(resources, admin_token, access)
     if access is not None:
         blob_plane.register(app, access)
@@ -334,10 +448,11 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         c = replication.COUNTERS
         lines = []
         for name, value, help_ in (
-                ("vmgallery_chunks_healed_total", c.healed, "chunks repaired from another replica on read"),
-                ("vmgallery_replication_chunks_copied_total", c.chunks_copied, "chunks copied between stores"),
-                ("vmgallery_replication_bytes_copied_total", c.bytes_copied, "bytes copied between stores"),
-                ("vmgallery_replication_chunks_present_total", c.chunks_present, "chunks a destination had")):
+            ("vmgallery_chunks_healed_total", c.healed, "chunks repaired from another replica on read"),
+            ("vmgallery_replication_chunks_copied_total", c.chunks_copied, "chunks copied between stores"),
+            ("vmgallery_replication_bytes_copied_total", c.bytes_copied, "bytes copied between stores"),
+            ("vmgallery_replication_chunks_present_total", c.chunks_present, "chunks a destination had"),
+        ):
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
@@ -350,12 +465,16 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 404:
-            return arm_error(errors.NotFound(
-                f"No resource type or operation matches '{request.method} {request.url.path}'.",
-                code="InvalidResourceType"))
+            return arm_error(
+                errors.NotFound(
+                    f"No resource type or operation matches '{request.method} {request.url.path}'.",
+                    code="InvalidResourceType",
+                )
+            )
         if exc.status_code == 405:
-            return arm_error(errors.MethodNotAllowed(
-                f"The method '{request.method}' is not supported on '{request.url.path}'."))
+            return arm_error(
+                errors.MethodNotAllowed(f"The method '{request.method}' is not supported on '{request.url.path}'.")
+            )
         return arm_error(errors.ArmError(str(exc.detail), code="BadRequest"))
 
     @app.exception_handler(Exception)
@@ -378,12 +497,19 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         else:
             response = await call_next(request)
         response.headers["x-ms-request-id"] = request_id
-        response.headers["x-ms-correlation-request-id"] = request.headers.get(
-            "x-ms-correlation-request-id", request_id)
+        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
         if "x-ms-client-request-id" in request.headers:
             response.headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
-        log.info("request", extra={"method": request.method, "path": path, "status": response.status_code,
-                                   "ms": round((time.monotonic() - started) * 1000, 1), "request_id": request_id})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+                "request_id": request_id,
+            },
+        )
         return response
 
     return app

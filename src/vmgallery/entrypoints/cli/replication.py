@@ -9,23 +9,22 @@ are Completed or the timeout passes.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from ...domain.ids import normalize_location
 from . import arm
 from .client import ArmClient, CliError
 from .output import OutputFormat, emit
-from ..domain.ids import normalize_location
 
 COMPLETED, FAILED = "Completed", "Failed"
 # The server's refusal to drop regions holding replicas without safetyProfile.allowDeletionOfReplicatedLocations.
 REPLICATED_REMOVAL_REFUSED = "ChangeOfReplicatedLocationsNotAllowed"
-PLAN_COLUMNS = (("Region", "region"), ("Change", "change"), ("Replicas", "replicas"),
-                ("BytesToMove", "bytesToMove"))
+PLAN_COLUMNS = (("Region", "region"), ("Change", "change"), ("Replicas", "replicas"), ("BytesToMove", "bytesToMove"))
 
 
 def edit_target_regions(current: list[dict], add: list[dict], remove: list[str]) -> list[dict]:
@@ -37,8 +36,11 @@ def edit_target_regions(current: list[dict], add: list[dict], remove: list[str])
         raise CliError(f"usage error: {', '.join(both)} is both added and removed.", "MutuallyExclusiveArgument")
     present = {normalize_location(r["name"]) for r in current}
     if missing := sorted(dropping - present):
-        raise CliError(f"{', '.join(missing)} is not a target region of this version; its target regions are "
-                       f"{', '.join(sorted(present))}.", "InvalidArgumentValue")
+        raise CliError(
+            f"{', '.join(missing)} is not a target region of this version; its target regions are "
+            f"{', '.join(sorted(present))}.",
+            "InvalidArgumentValue",
+        )
     regions = [dict(r) for r in current if normalize_location(r["name"]) not in dropping]
     by_name = {normalize_location(r["name"]): r for r in regions}
     for region in add:
@@ -56,7 +58,7 @@ def human_size(size: int) -> str:
     if size < 1024:
         return f"{size} B"
     value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
+    for unit in ("KiB", "MiB", "GiB", "TiB"):  # noqa: B007 (the unit the loop stops at is printed)
         value /= 1024
         if value < 1024:
             break
@@ -66,10 +68,19 @@ def human_size(size: int) -> str:
 def plan_rows(plan: dict) -> list[dict]:
     """One row per region and change, bytes in readable units (a removal moves nothing)."""
     moving = plan.get("bytesToMove") or {}
-    rows = [{"region": a["region"], "change": "add", "replicas": a["replicas"],
-             "bytesToMove": human_size(moving.get(a["region"], 0))} for a in plan.get("added") or []]
-    rows += [{"region": r["region"], "change": "remove", "replicas": r["replicas"], "bytesToMove": human_size(0)}
-             for r in plan.get("removed") or []]
+    rows = [
+        {
+            "region": a["region"],
+            "change": "add",
+            "replicas": a["replicas"],
+            "bytesToMove": human_size(moving.get(a["region"], 0)),
+        }
+        for a in plan.get("added") or []
+    ]
+    rows += [
+        {"region": r["region"], "change": "remove", "replicas": r["replicas"], "bytesToMove": human_size(0)}
+        for r in plan.get("removed") or []
+    ]
     return rows
 
 
@@ -100,8 +111,9 @@ def aggregated(version: dict) -> str | None:
     return ((version.get("properties") or {}).get("replicationStatus") or {}).get("aggregatedState")
 
 
-def poll(client: ArmClient, path: str, interval: float, timeout: float,
-         timed_out: Callable[[dict], str]) -> Iterator[dict]:
+def poll(
+    client: ArmClient, path: str, interval: float, timeout: float, timed_out: Callable[[dict], str]
+) -> Iterator[dict]:
     """The version (with its replication status), read every `interval` seconds until the caller stops; after
     `timeout` seconds a WaitTimeout whose message ends with `timed_out(last version read)`."""
     deadline = time.monotonic() + timeout
@@ -109,8 +121,7 @@ def poll(client: ArmClient, path: str, interval: float, timeout: float,
         version = read_version(client, path, "ReplicationStatus")
         yield version
         if time.monotonic() + interval > deadline:
-            raise CliError(f"Wait operation timed-out after {timeout:g} seconds. {timed_out(version)}",
-                           "WaitTimeout")
+            raise CliError(f"Wait operation timed-out after {timeout:g} seconds. {timed_out(version)}", "WaitTimeout")
         time.sleep(interval)
 
 
@@ -127,15 +138,27 @@ def wait_for_regions(client: ArmClient, path: str, regions: list[str], interval:
 
     def unfinished(version: dict) -> str:
         rows = summary(version)
-        return "Not completed: " + "; ".join(_describe(rows[r]) if r in rows else f"{r}: not started"
-                                             for r in wanted if rows.get(r, {}).get("state") != COMPLETED) + "."
+        return (
+            "Not completed: "
+            + "; ".join(
+                _describe(rows[r]) if r in rows else f"{r}: not started"
+                for r in wanted
+                if rows.get(r, {}).get("state") != COMPLETED
+            )
+            + "."
+        )
 
     for version in poll(client, path, interval, timeout, unfinished):
-        targets = {normalize_location(t["name"]) for t in
-                   ((version.get("properties") or {}).get("publishingProfile") or {}).get("targetRegions") or []}
+        targets = {
+            normalize_location(t["name"])
+            for t in ((version.get("properties") or {}).get("publishingProfile") or {}).get("targetRegions") or []
+        }
         if missing := [r for r in wanted if r not in targets]:
-            raise CliError(f"{', '.join(missing)} is not a target region of image version '{version.get('name')}'; "
-                           f"its target regions are {', '.join(sorted(targets))}.", "InvalidArgumentValue")
+            raise CliError(
+                f"{', '.join(missing)} is not a target region of image version '{version.get('name')}'; "
+                f"its target regions are {', '.join(sorted(targets))}.",
+                "InvalidArgumentValue",
+            )
         rows = summary(version)
         for region in wanted:
             row = rows.get(region, {})
@@ -152,7 +175,7 @@ class LineView:
     def __init__(self) -> None:
         self._last: dict[str, tuple] = {}
 
-    def __enter__(self) -> "LineView":
+    def __enter__(self) -> LineView:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -175,12 +198,17 @@ class BarView:
     STYLES = {COMPLETED: "green", FAILED: "red"}
 
     def __init__(self, console: Console) -> None:
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                                  TextColumn("{task.fields[state]}"), TextColumn("{task.fields[details]}"),
-                                  console=console)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[state]}"),
+            TextColumn("{task.fields[details]}"),
+            console=console,
+        )
         self._tasks: dict[str, int] = {}
 
-    def __enter__(self) -> "BarView":
+    def __enter__(self) -> BarView:
         self._progress.start()
         return self
 
@@ -214,4 +242,3 @@ def watch(client: ArmClient, path: str, interval: float, timeout: float) -> dict
             if aggregated(version) == COMPLETED:
                 break
     return version
-

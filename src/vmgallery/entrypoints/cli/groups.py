@@ -22,9 +22,15 @@ Name = Annotated[str, typer.Option("--name", "-n", "--resource-group", "-g", hel
 
 
 @app.command(cls=AzCommand)
-def create(name: Name, location: Annotated[str, typer.Option("--location", "-l", help="Location.")],
-           tags: Tags = None, output: Output = OutputFormat.json, query: Query = None,
-           subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def create(
+    name: Name,
+    location: Annotated[str, typer.Option("--location", "-l", help="Location.")],
+    tags: Tags = None,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Create a new resource group (or update the tags of an existing one)."""
     with connect(endpoint, subscription) as client:
         body: dict = {"location": location}
@@ -35,29 +41,49 @@ def create(name: Name, location: Annotated[str, typer.Option("--location", "-l",
 
 
 @app.command(cls=AzCommand)
-def show(name: Name, output: Output = OutputFormat.json, query: Query = None, subscription: Subscription = None,
-         endpoint: Endpoint = None) -> None:
+def show(
+    name: Name,
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Get a resource group."""
     with connect(endpoint, subscription) as client:
         emit(client.get(arm.group(client.subscription, name), arm.GROUP_API), output, query, COLUMNS)
 
 
 @app.command("list", cls=AzCommand)
-def list_(output: Output = OutputFormat.json, query: Query = None, subscription: Subscription = None,
-          endpoint: Endpoint = None) -> None:
+def list_(
+    output: Output = OutputFormat.json,
+    query: Query = None,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """List resource groups."""
     with connect(endpoint, subscription) as client:
         emit(client.list(arm.groups(client.subscription), arm.GROUP_API), output, query, COLUMNS)
 
 
 @app.command(cls=AzCommand)
-def delete(name: Name, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not prompt for confirmation.")]
-           = False, no_wait: NoWait = False, subscription: Subscription = None, endpoint: Endpoint = None) -> None:
+def delete(
+    name: Name,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not prompt for confirmation.")] = False,
+    no_wait: NoWait = False,
+    subscription: Subscription = None,
+    endpoint: Endpoint = None,
+) -> None:
     """Delete a resource group and everything in it."""
     with connect(endpoint, subscription) as client:
         if not yes:
             if not sys.stdin.isatty():
                 raise CliError("Unable to prompt for confirmation as no tty available. Use --yes.")
             typer.confirm("Are you sure you want to perform this operation?", abort=True)
-        write(client, "DELETE", arm.group(client.subscription, name), arm.GROUP_API, no_wait=no_wait,
-              what=f"resource group '{name}'")
+        write(
+            client,
+            "DELETE",
+            arm.group(client.subscription, name),
+            arm.GROUP_API,
+            no_wait=no_wait,
+            what=f"resource group '{name}'",
+        )

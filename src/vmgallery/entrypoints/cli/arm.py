@@ -8,10 +8,20 @@ from __future__ import annotations
 from urllib.parse import quote
 
 GROUP_API = "2024-11-01"
-GALLERY_API = {"create": "2026-03-03", "update": "2026-03-03", "show": "2026-03-03",
-               "list": "2021-10-01", "delete": "2021-10-01"}
-DEFINITION_API = {"create": "2021-10-01", "update": "2024-03-03", "show": "2021-10-01",
-                  "list": "2021-10-01", "delete": "2021-10-01"}
+GALLERY_API = {
+    "create": "2026-03-03",
+    "update": "2026-03-03",
+    "show": "2026-03-03",
+    "list": "2021-10-01",
+    "delete": "2021-10-01",
+}
+DEFINITION_API = {
+    "create": "2021-10-01",
+    "update": "2024-03-03",
+    "show": "2021-10-01",
+    "list": "2021-10-01",
+    "delete": "2021-10-01",
+}
 
 
 def _seg(name: str) -> str:
@@ -56,8 +66,13 @@ def resource_group_of(resource_id: str) -> str | None:
 # disks; the server takes both).
 DISK_API = "2026-03-02"
 IMAGE_API = "2026-04-01"
-VERSION_API = {"create": "2024-03-03", "update": "2024-03-03", "show": "2024-03-03", "list": "2024-03-03",
-               "delete": "2026-03-03"}
+VERSION_API = {
+    "create": "2024-03-03",
+    "update": "2024-03-03",
+    "show": "2024-03-03",
+    "list": "2024-03-03",
+    "delete": "2026-03-03",
+}
 STORAGE_ACCOUNT_TYPE = "Microsoft.Storage/storageAccounts"
 
 

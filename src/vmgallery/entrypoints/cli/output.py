@@ -1,7 +1,8 @@
 """Printing results as az does: `--query` (JMESPath) first, then `--output json|table|tsv|none`.
 
-JSON is indented with sorted keys (jsonc, az's coloured JSON, is accepted and printed as plain JSON); tsv writes one line per item with the item's scalar values in key order (nested
-objects as empty fields, lists as their length); table uses the command's columns, or, after a `--query`, the
+JSON is indented with sorted keys (jsonc, az's coloured JSON, is accepted and printed as plain JSON); tsv writes
+one line per item with the item's scalar values in key order (nested objects as empty fields, lists as their
+length); table uses the command's columns, or, after a `--query`, the
 scalar fields of whatever the query returned.
 """
 
@@ -104,7 +105,6 @@ def _table(result: Any, columns: Columns | None) -> str:
     else:
         headers, rows = _auto_rows(result)
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join(re.sub(r"\s+$", "", line) for line in lines)

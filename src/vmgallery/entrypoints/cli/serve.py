@@ -1,0 +1,87 @@
+"""`vmgallery serve` and `vmgallery worker`: the processes an operator runs."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from ...adapters.security import ensure_certificate
+from ...config import load_settings
+from ...logs import setup_logging
+from ...wiring import build_app, build_service
+
+
+def serve(
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where metadata, keys and blobs live (default: ~/.local/share/vmgallery)."
+    ),
+    host: str | None = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port to listen on (default 8443)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="postgresql://... (default: SQLite in the data dir)."
+    ),
+    regions: str | None = typer.Option(None, "--regions", help="Comma-separated region names."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert"),
+    tls_key: Path | None = typer.Option(None, "--tls-key"),
+    insecure_http: bool = typer.Option(False, "--insecure-http", help="Serve plain HTTP (local experiments)."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="In-process worker threads (0: none; run `vmgallery worker` elsewhere)."
+    ),
+    shutdown_timeout: float = typer.Option(
+        10.0, "--shutdown-timeout", help="Seconds to let open requests finish on SIGTERM."
+    ),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Start the API server (HTTPS by default) with in-process workers."""
+    setup_logging(log_level)
+    settings = load_settings(
+        data_dir,
+        host=host,
+        port=port,
+        database_url=database_url,
+        regions=regions,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        insecure_http=insecure_http or None,
+        workers=workers,
+    )
+    service = build_service(settings)
+    app = build_app(service)
+    ssl: dict = {}
+    scheme = "http"
+    if not settings.insecure_http:
+        made = ensure_certificate(settings.cert_path, settings.key_path)
+        ssl = {"ssl_certfile": str(settings.cert_path), "ssl_keyfile": str(settings.key_path)}
+        scheme = "https"
+        typer.echo(
+            f"{'wrote' if made else 'using'} TLS certificate {settings.cert_path} "
+            f"(trust it: export VMGALLERY_CA_BUNDLE={settings.cert_path})",
+            err=True,
+        )
+    typer.echo(f"admin token in {settings.token_path}", err=True)
+    typer.echo(f"vmgallery listening on {scheme}://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=shutdown_timeout, **ssl
+    )
+
+
+def worker(
+    data_dir: Path | None = typer.Option(None, "--data-dir"),
+    database_url: str | None = typer.Option(None, "--database-url"),
+    threads: int = typer.Option(2, "--threads"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Run background workers only (scale-out: several of these, sharing PostgreSQL)."""
+    setup_logging(log_level)
+    settings = load_settings(data_dir, database_url=database_url, workers=threads)
+    service = build_service(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.workers.start()
+    stop.wait()
+    service.workers.stop()
