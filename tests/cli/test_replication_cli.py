@@ -279,6 +279,8 @@ def test_a_failed_region_is_shown_and_waited_on(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "westus: Failed 40% (replica 0: disk full); the server retries it, still waiting.",
         "westus: Failed 40% (replica 0: gone); the server retries it, still waiting.",
+        "westus: Replicating 40%",
+        "westus: Completed 40%",
     ]
     with fake_client([("Failed", "replica 0: disk full")]) as client, pytest.raises(CliError) as exc:
         replication.wait_for_regions(client, "/v", ["westus"], 0, 0)

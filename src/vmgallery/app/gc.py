@@ -47,11 +47,17 @@ class _Live:
 
 
 def collect(
-    db: Database, stores: list[ChunkStore], clock: Callable[[], float], grace_seconds: float, regions=None
+    db: Database,
+    stores: list[ChunkStore],
+    clock: Callable[[], float],
+    grace_seconds: float,
+    regions=None,
+    progress=None,
 ) -> GcReport:
     """With `regions` (RegionStores), each replica's store keeps only the chunks of the versions placed on it, and
     each region's primary store those of the region's own resources too (so a removed replica's or region's copies
-    go); without, every store in `stores` keeps every manifest's chunks."""
+    go); without, every store in `stores` keeps every manifest's chunks. `progress(report)`, if given, is called
+    as each chunk is looked at."""
     report = GcReport()
     with db.read() as tx:
         unused = tx.all_manifest_ids() - tx.used_manifest_ids()
@@ -85,6 +91,8 @@ def collect(
                 keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
             listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
     for store, path, mtime in listing:
+        if progress:
+            progress(report)
         digest = bytes.fromhex(path.rsplit("/", 1)[-1])
         if digest in keep.get(id(store), common) or mtime >= cutoff:
             report.chunks_kept += 1

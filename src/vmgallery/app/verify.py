@@ -32,7 +32,8 @@ class VerifyReport:
         return self.missing == self.corrupt == 0 or (self.repaired == self.missing + self.corrupt)
 
 
-def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
+def verify(db: Database, stores, repair: bool, clock, progress=None) -> VerifyReport:
+    """`progress(report, replicas_total)`, if given, is called after each chunk is checked."""
     report = VerifyReport()
     with db.read() as tx:
         rows = [r for r in tx.all_replicas() if r.state == rules.COMPLETED]
@@ -49,6 +50,8 @@ def verify(db: Database, stores, repair: bool, clock) -> VerifyReport:
             report.replicas += 1
             for store, digest in ((s, d) for s in placed[(r.region, r.idx)] for d, _size in chunks[key]):
                 report.chunks_checked += 1
+                if progress:
+                    progress(report, len(rows))
                 try:
                     store.frame(digest)
                     continue

@@ -64,13 +64,15 @@ def normalize_publishing_profile(props: Body, *, location: str, regions: Collect
             f"{PROFILE}.targetExtendedLocations",
         )
     profile.pop("targetExtendedLocations", None)
-    known = {normalize_location(r) for r in regions} if regions is not None else None
+    known = tuple(normalize_location(r) for r in regions) if regions is not None else None
     profile["targetRegions"] = _target_regions(profile, location, known, replicas, storage)
     if mode == "Shallow":
         _check_shallow(profile, location)
 
 
-def _target_regions(profile: Body, location: str, known: set[str] | None, replicas: int, storage: str) -> list[Body]:
+def _target_regions(
+    profile: Body, location: str, known: tuple[str, ...] | None, replicas: int, storage: str
+) -> list[Body]:
     target = f"{PROFILE}.targetRegions"
     given = profile.get("targetRegions")
     if given is None:
@@ -92,7 +94,7 @@ def _target_regions(profile: Body, location: str, known: set[str] | None, replic
         region = normalize_location(typed)
         if known is not None and region not in known:
             raise InvalidParameter(
-                f"Target region '{typed}' is not available; configured regions are {', '.join(sorted(known))}.",
+                f"Target region '{typed}' is not available; configured regions are {', '.join(known)}.",
                 f"{at}.name",
             )
         if region in seen:

@@ -18,6 +18,7 @@ import enum
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -221,6 +222,7 @@ _OUTPUT_ARGS = {
 _SELF_CONTAINED_VMDK = {"monolithicSparse", "streamOptimized"}
 # qemu-img info reads headers only; a crafted image must not make it eat the host (limits as in OpenStack).
 _PROBE_LIMITS = ["prlimit", f"--as={1 << 30}", "--cpu=30", "--"]
+QEMU_IMG_MISSING = "qemu-img is not installed (Debian/Ubuntu: apt-get install qemu-utils)"
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
@@ -233,12 +235,19 @@ class ImageInfo:
     vhd_footer: VhdFooter | None = None
 
 
+def _require_qemu_img(args: list[str]) -> None:
+    # Checked before running: under prlimit a missing qemu-img would only say "prlimit: failed to execute".
+    if shutil.which("qemu-img") is None:
+        raise QemuImgError(args, 127, QEMU_IMG_MISSING)
+
+
 def _run(args: list[str], *, limits: bool = False) -> str:
+    _require_qemu_img(args)
     command = (_PROBE_LIMITS if limits else []) + args
     try:
         done = subprocess.run(command, capture_output=True, text=True)
     except FileNotFoundError as e:
-        raise QemuImgError(args, 127, f"{e.filename} not found (install qemu-utils)") from e
+        raise QemuImgError(args, 127, f"{e.filename} not found") from e
     if done.returncode:
         raise QemuImgError(args, done.returncode, done.stderr)
     return done.stdout
@@ -315,11 +324,9 @@ def _convert(args: list[str], progress: Progress | None) -> None:
     If progress raises, qemu-img is stopped and the exception propagates: a way to cancel a long conversion.
     """
     command = ["qemu-img", "convert", "-p"] + args
+    _require_qemu_img(command)
     with tempfile.TemporaryFile() as stderr:
-        try:
-            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
-        except FileNotFoundError as e:
-            raise QemuImgError(command, 127, "qemu-img not found (install qemu-utils)") from e
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
         try:
             pending = b""
             last = -1.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from ...app.gc import collect
 from ...app.verify import verify as verify_replicas
@@ -14,12 +17,25 @@ from ...config import load_settings
 from ...logs import setup_logging
 from ...wiring import build_service
 
-app = typer.Typer(no_args_is_help=True, help="Operator commands (run where the data dir / database is).")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Operator commands (run where the data dir / database is)."
+)
 
 
 def _service(data_dir: Path | None, database_url: str | None):
     setup_logging("warning")
     return build_service(load_settings(data_dir, database_url=database_url, workers=0))
+
+
+@contextlib.contextmanager
+def _status(start: str) -> Iterator[Callable[[str], None]]:
+    """A one-line status on stderr, redrawn in place on a terminal (the caller updates it); silent when piped."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda text: None
+        return
+    with console.status(start) as status:
+        yield status.update
 
 
 @app.command()
@@ -30,8 +46,25 @@ def verify(
 ) -> None:
     """Check every replica's chunks (present, and matching their digests); exit 1 if any is bad and unrepaired."""
     service = _service(data_dir, database_url)
-    report = verify_replicas(service.db, service.services.stores, repair, time.time)
+    with _status("Verifying replicas...") as show:
+        report = verify_replicas(
+            service.db,
+            service.services.stores,
+            repair,
+            time.time,
+            progress=lambda r, total: show(
+                f"Verifying replica {r.replicas} of {total}: {r.chunks_checked} chunks checked, "
+                f"{r.missing + r.corrupt} bad, {r.repaired} repaired"
+            ),
+        )
     typer.echo(json.dumps(report.__dict__ | {"sound": report.sound}, indent=2))
+    bad = report.missing + report.corrupt
+    verdict = "all sound" if not bad else f"{bad} bad ({report.missing} missing, {report.corrupt} corrupt)"
+    if bad and repair:
+        verdict += f", {report.repaired} repaired, {len(report.unrepairable)} unrepairable"
+    elif bad:
+        verdict += "; rerun with --repair to rewrite them from good replicas"
+    typer.echo(f"Verified {report.replicas} replicas, {report.chunks_checked} chunks: {verdict}.", err=True)
     raise typer.Exit(0 if report.sound else 1)
 
 
@@ -42,5 +75,18 @@ def gc(
 ) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
     service = _service(data_dir, database_url)
-    report = collect(service.db, [], time.time, service.settings.gc_grace_seconds, regions=service.services.stores)
+    with _status("Collecting garbage...") as show:
+        report = collect(
+            service.db,
+            [],
+            time.time,
+            service.settings.gc_grace_seconds,
+            regions=service.services.stores,
+            progress=lambda r: show(f"Collecting garbage: {r.chunks_kept} chunks kept, {r.chunks_deleted} freed"),
+        )
     typer.echo(json.dumps(report.__dict__, indent=2))
+    typer.echo(
+        f"Freed {report.chunks_deleted} chunks and {report.manifests_deleted} manifests; kept {report.chunks_kept} "
+        f"chunks (in use, or younger than gc_grace_seconds = {service.settings.gc_grace_seconds:g}).",
+        err=True,
+    )

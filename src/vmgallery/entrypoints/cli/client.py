@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -53,14 +54,28 @@ def error_from(response: httpx.Response) -> CliError:
     )
 
 
+@dataclass(frozen=True)
+class Fixes:
+    """What the user can do about a missing token or an untrusted certificate, in the words of the command run."""
+
+    token: str
+    trust: str
+
+
+COMMAND_FIXES = Fixes(
+    token="set VMGALLERY_TOKEN, or save one with `vmgallery login --endpoint URL --data-dir SERVER_DATA_DIR`, or run "
+    "the CLI as the user whose default data dir holds the server's admin-token",
+    trust="set VMGALLERY_CA_BUNDLE to the server's tls/cert.pem, or save it with `vmgallery login --data-dir` or "
+    "`--ca-bundle`",
+)
+
+
 class ArmClient:
-    def __init__(self, profile: Profile, transport: httpx.BaseTransport | None = None):
+    def __init__(self, profile: Profile, transport: httpx.BaseTransport | None = None, fixes: Fixes = COMMAND_FIXES):
         if not profile.token:
-            raise CliError(
-                "No access token: set VMGALLERY_TOKEN, run `vmgallery login`, or run the CLI as the "
-                "user whose data dir holds the server's admin-token."
-            )
+            raise CliError(f"No access token: {fixes.token}.")
         self.profile = profile
+        self._fixes = fixes
         self.subscription = profile.subscription
         self._http = httpx.Client(
             base_url=profile.endpoint,
@@ -83,7 +98,7 @@ class ArmClient:
         try:
             response = self._http.request(method, url, params=params, json=body, headers=headers)
         except httpx.ConnectError as exc:
-            hint = " (is VMGALLERY_CA_BUNDLE the server's certificate?)" if "CERTIFICATE" in str(exc).upper() else ""
+            hint = f" (to trust the server: {self._fixes.trust})" if "CERTIFICATE" in str(exc).upper() else ""
             raise CliError(f"Cannot connect to {self.profile.endpoint}: {exc}{hint}") from None
         except httpx.HTTPError as exc:
             raise CliError(f"Request to {self.profile.endpoint} failed: {exc}") from None

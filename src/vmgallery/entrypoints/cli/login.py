@@ -10,13 +10,42 @@ from typing import Annotated
 import typer
 
 from . import arm
-from .client import ArmClient, CliError
+from .client import ArmClient, CliError, Fixes
 from .options import Endpoint, Subscription
 from .profile import ProfileError, resolve, save
+
+FIXES = Fixes(
+    token="give --data-dir (the server's data dir, which holds admin-token), --token or --token-file, "
+    "or set VMGALLERY_TOKEN",
+    trust="give --data-dir (the server's data dir, which holds tls/cert.pem) or --ca-bundle",
+)
+
+
+def _from_data_dir(data_dir: Path, token: str | None, ca_bundle: str | None) -> tuple[str, str | None]:
+    """The token and CA bundle a server wrote into its data dir, where not given by flags."""
+    token_path, cert_path = data_dir / "admin-token", data_dir / "tls" / "cert.pem"
+    if not token:
+        if not token_path.is_file():
+            raise CliError(
+                f"--data-dir: {token_path} does not exist; give the --data-dir the server runs with (it writes "
+                "admin-token there when it first starts).",
+                "InvalidArgumentValue",
+            )
+        token = token_path.read_text().strip()
+    if not ca_bundle and cert_path.is_file():
+        ca_bundle = str(cert_path.absolute())
+    return token, ca_bundle
 
 
 def login(
     endpoint: Endpoint = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The server's data dir: take its admin-token and tls/cert.pem (--token and --ca-bundle win).",
+        ),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option("--token", help="Bearer token (default: VMGALLERY_TOKEN, then the local server's admin token)."),
@@ -31,19 +60,20 @@ def login(
     """Check a server and save where it is and how to reach it, for later commands."""
     if token and token_file:
         raise typer.BadParameter("give --token or --token-file, not both")
-    if token_file:
-        token = token_file.read_text().strip()
     try:
-        profile = resolve(
-            endpoint=endpoint,
-            token=token,
-            ca_bundle=os.path.abspath(ca_bundle) if ca_bundle else None,
-            subscription=subscription,
-        )
-        with ArmClient(profile) as client:
+        if token_file:
+            token = token_file.read_text().strip()
+        ca = os.path.abspath(ca_bundle) if ca_bundle else None
+        if data_dir:
+            token, ca = _from_data_dir(data_dir, token, ca)
+        profile = resolve(endpoint=endpoint, token=token, ca_bundle=ca, subscription=subscription)
+        with ArmClient(profile, fixes=FIXES) as client:
             client.send("GET", "/healthz")
             client.list(arm.groups(profile.subscription), arm.GROUP_API)
         path = save(profile)
+    except OSError as exc:
+        typer.echo(f"Cannot read {exc.filename}: {exc.strerror}.", err=True)
+        raise typer.Exit(1) from None
     except (CliError, ProfileError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None

@@ -13,6 +13,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings=CONTEXT,
+    rich_markup_mode=None,
     help="vmgallery: a self-hosted compute image gallery speaking Azure's ARM API.",
 )
 app.command()(serve)

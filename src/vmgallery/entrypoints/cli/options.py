@@ -51,7 +51,9 @@ def _is_option(arg: str) -> bool:
 
 
 def sub_app(help_text: str) -> typer.Typer:
-    return typer.Typer(help=help_text, no_args_is_help=True, context_settings=CONTEXT, add_completion=False)
+    return typer.Typer(
+        help=help_text, no_args_is_help=True, context_settings=CONTEXT, add_completion=False, rich_markup_mode=None
+    )
 
 
 ResourceGroup = Annotated[str, typer.Option("--resource-group", "-g", help="Name of resource group.")]

@@ -2,14 +2,15 @@
 
 JSON is indented with sorted keys (jsonc, az's coloured JSON, is accepted and printed as plain JSON); tsv writes
 one line per item with the item's scalar values in key order (nested objects as empty fields, lists as their
-length); table uses the command's columns, or, after a `--query`, the
-scalar fields of whatever the query returned.
+length); table uses the command's columns, or, after a `--query`, the scalar fields of whatever the query returned,
+and leaves out a column that is empty in every row.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -20,7 +21,8 @@ from jmespath.exceptions import JMESPathError
 from .arm import resource_group_of
 from .client import CliError
 
-Columns = tuple[tuple[str, str], ...]  # (header, JMESPath expression) pairs
+# (header, value) pairs; the value is a JMESPath expression, or a function of the item for what JMESPath cannot say.
+Columns = tuple[tuple[str, str | Callable[[dict], Any]], ...]
 
 
 class OutputFormat(str, Enum):
@@ -95,15 +97,22 @@ def _auto_rows(result: Any) -> tuple[list[str], list[list[str]]]:
     return [_title(h) for h in headers], [[_cell(i.get(h)) for h in headers] for i in items]
 
 
+def _value(value: str | Callable[[dict], Any], item: dict) -> Any:
+    return value(item) if callable(value) else jmespath.search(value, item)
+
+
 def _table(result: Any, columns: Columns | None) -> str:
     if result is None:
         return ""
     if columns:
         items = result if isinstance(result, list) else [result]
         headers = [h for h, _ in columns]
-        rows = [[_cell(jmespath.search(expr, item)) for _, expr in columns] for item in items]
+        rows = [[_cell(_value(value, item)) for _, value in columns] for item in items]
     else:
         headers, rows = _auto_rows(result)
+    if rows:
+        shown = [i for i in range(len(headers)) if any(r[i] for r in rows)]
+        headers, rows = [headers[i] for i in shown], [[r[i] for i in shown] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

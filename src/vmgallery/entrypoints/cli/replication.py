@@ -102,9 +102,15 @@ def read_version(client: ArmClient, path: str, expand: str | None = None) -> dic
 
 
 def summary(version: dict) -> dict[str, dict]:
-    """The per-region rows of a version's replicationStatus, by region name."""
-    status = (version.get("properties") or {}).get("replicationStatus") or {}
-    return {normalize_location(r["region"]): r for r in status.get("summary") or []}
+    """The per-region rows of a version's replicationStatus, by region name, in the order of its target regions."""
+    properties = version.get("properties") or {}
+    rows = {
+        normalize_location(r["region"]): r for r in (properties.get("replicationStatus") or {}).get("summary") or []
+    }
+    targets = [
+        normalize_location(t["name"]) for t in (properties.get("publishingProfile") or {}).get("targetRegions") or []
+    ]
+    return {r: rows[r] for r in targets if r in rows} | rows
 
 
 def aggregated(version: dict) -> str | None:
@@ -131,10 +137,10 @@ def _describe(row: dict) -> str:
 
 
 def wait_for_regions(client: ArmClient, path: str, regions: list[str], interval: float, timeout: float) -> None:
-    """Until every region in `regions` is Completed. A Failed region is reported on stderr (once per distinct
-    failure) and waited on, since the server retries it; a region the version does not target fails at once."""
+    """Until every region in `regions` is Completed, showing their progress on stderr (bars on a terminal, else a
+    line per change). A Failed region is shown and waited on, since the server retries it; a region the version
+    does not target fails at once."""
     wanted = [normalize_location(r) for r in regions]
-    reported: dict[str, str] = {}
 
     def unfinished(version: dict) -> str:
         rows = summary(version)
@@ -148,25 +154,22 @@ def wait_for_regions(client: ArmClient, path: str, regions: list[str], interval:
             + "."
         )
 
-    for version in poll(client, path, interval, timeout, unfinished):
-        targets = {
-            normalize_location(t["name"])
-            for t in ((version.get("properties") or {}).get("publishingProfile") or {}).get("targetRegions") or []
-        }
-        if missing := [r for r in wanted if r not in targets]:
-            raise CliError(
-                f"{', '.join(missing)} is not a target region of image version '{version.get('name')}'; "
-                f"its target regions are {', '.join(sorted(targets))}.",
-                "InvalidArgumentValue",
-            )
-        rows = summary(version)
-        for region in wanted:
-            row = rows.get(region, {})
-            if row.get("state") == FAILED and reported.get(region) != row.get("details"):
-                reported[region] = row.get("details") or ""
-                typer.echo(f"{_describe(row)}; the server retries it, still waiting.", err=True)
-        if all(rows.get(r, {}).get("state") == COMPLETED for r in wanted):
-            return
+    with _view() as view:
+        for version in poll(client, path, interval, timeout, unfinished):
+            targets = [
+                normalize_location(t["name"])
+                for t in ((version.get("properties") or {}).get("publishingProfile") or {}).get("targetRegions") or []
+            ]
+            if missing := [r for r in wanted if r not in targets]:
+                raise CliError(
+                    f"{', '.join(missing)} is not a target region of image version '{version.get('name')}'; "
+                    f"its target regions are {', '.join(targets)}.",
+                    "InvalidArgumentValue",
+                )
+            rows = summary(version)
+            view.update({r: rows[r] for r in wanted if r in rows})
+            if all(rows.get(r, {}).get("state") == COMPLETED for r in wanted):
+                return
 
 
 class LineView:
@@ -186,7 +189,8 @@ class LineView:
             seen = (row.get("state"), row.get("progress"), row.get("details"))
             if self._last.get(name) != seen:
                 self._last[name] = seen
-                typer.echo(_describe(row), err=True)
+                retried = "; the server retries it, still waiting." if row.get("state") == FAILED else ""
+                typer.echo(_describe(row) + retried, err=True)
         for name in [n for n in self._last if n not in rows]:
             del self._last[name]
             typer.echo(f"{name}: removed", err=True)
@@ -227,16 +231,19 @@ class BarView:
             self._progress.update(self._tasks.pop(name), details="[dim]removed[/]")
 
 
+def _view() -> BarView | LineView:
+    console = Console(stderr=True)
+    return BarView(console) if console.is_terminal else LineView()
+
+
 def watch(client: ArmClient, path: str, interval: float, timeout: float) -> dict:
     """Show the version's replication per region on stderr until aggregatedState is Completed; return the version
     as last read. Bars on a terminal, else one line per change."""
-    console = Console(stderr=True)
-    view = BarView(console) if console.is_terminal else LineView()
 
     def state(version: dict) -> str:
         return f"Replication is {aggregated(version) or 'Unknown'}."
 
-    with view:
+    with _view() as view:
         for version in poll(client, path, interval, timeout, state):
             view.update(summary(version))
             if aggregated(version) == COMPLETED:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import typer
 import uvicorn
 
 from ...adapters.security import ensure_certificate
-from ...config import load_settings
+from ...config import Settings, load_settings
 from ...logs import setup_logging
 from ...wiring import build_app, build_service
 
@@ -63,10 +66,50 @@ def serve(
             err=True,
         )
     typer.echo(f"admin token in {settings.token_path}", err=True)
-    typer.echo(f"vmgallery listening on {scheme}://{settings.host}:{settings.port}", err=True)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=shutdown_timeout, **ssl
+    server = _AnnouncingServer(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=shutdown_timeout,
+            **ssl,
+        ),
+        next_steps(settings, scheme),
     )
+    server.run()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, printing what a user does next once it listens (the last lines they see)."""
+
+    def __init__(self, config: uvicorn.Config, announcement: str):
+        super().__init__(config)
+        self._announcement = announcement
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            typer.echo(self._announcement, err=True)
+
+
+def next_steps(settings: Settings, scheme: str) -> str:
+    """Three lines: how to run the CLI, the `login` line for this server, the SDK's endpoint and trust."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    endpoint = f"{scheme}://{host}:{settings.port}"
+    # The console script next to this interpreter is the CLI of this install (scripts/serve: .venv/bin).
+    cli = Path(sys.executable).parent / "vmgallery"
+    if not cli.exists() or shutil.which("vmgallery") == str(cli):
+        path_line = "CLI:   vmgallery (on PATH)"
+    else:
+        path_line = f'CLI:   export PATH="{cli.parent}:$PATH"   # puts `vmgallery` on PATH'
+    login = ["vmgallery", "login", "--endpoint", endpoint, "--data-dir", str(settings.data_dir)]
+    if settings.tls_cert and scheme == "https":
+        login += ["--ca-bundle", str(settings.cert_path)]
+    sdk = f"SDK:   base_url={endpoint!r}, token in {settings.token_path}"
+    if scheme == "https":
+        sdk += f", connection_verify={str(settings.cert_path)!r}"
+    return "\n".join([path_line, f"login: {shlex.join(login)}", sdk])
 
 
 def worker(

@@ -20,6 +20,7 @@ from typing import Annotated
 import jmespath
 import typer
 
+from ...domain.ids import normalize_location
 from . import arm, replication, transfer
 from .client import ArmClient, CliError
 from .disks import DiskFile, Format, disk_body
@@ -44,6 +45,17 @@ from .values import apply_set, az_bool, end_of_life, parse_tags
 
 app = sub_app("Manage gallery image versions.")
 
+
+def regions_cell(version: dict) -> str:
+    """The version's target regions in its own order, each with its replication state and percent when known."""
+    status = replication.summary({"properties": version})
+    cells = []
+    for target in (version.get("publishingProfile") or {}).get("targetRegions") or []:
+        row = status.get(normalize_location(target["name"]))
+        cells.append(f"{row['region']} {row.get('state')} {row.get('progress', 0)}%" if row else target["name"])
+    return ", ".join(cells)
+
+
 COLUMNS = (
     ("Name", "name"),
     ("ResourceGroup", "resourceGroup"),
@@ -51,8 +63,8 @@ COLUMNS = (
     ("ProvisioningState", "provisioningState"),
     ("PublishedDate", "publishingProfile.publishedDate"),
     ("ExcludeFromLatest", "publishingProfile.excludeFromLatest"),
-    ("TargetRegions", "publishingProfile.targetRegions"),
     ("ReplicationState", "replicationStatus.aggregatedState"),
+    ("Regions", regions_cell),
 )
 STORAGE_TYPES = ("standard_lrs", "standard_zrs", "premium_lrs")
 
@@ -124,6 +136,20 @@ ExpandOption = Annotated[
 ]
 
 
+def emit_versions(client: ArmClient, result: dict | list[dict], output: OutputFormat, query: str | None) -> None:
+    """Print versions; the table shows each region's replication, so it reads them with $expand=ReplicationStatus."""
+    items = result if isinstance(result, list) else [result]
+    if output is OutputFormat.table and not query:
+        items = [
+            i
+            if "replicationStatus" in (i.get("properties") or {})
+            else replication.read_version(client, i["id"], "ReplicationStatus")
+            for i in items
+        ]
+    flat = [flatten(i) for i in items]
+    emit(flat if isinstance(result, list) else flat[0], output, query, COLUMNS)
+
+
 def parse_target_regions(items: list[str]) -> list[dict]:
     """az's `region[=count][=storageType]` items; the storage type is sent as typed, as az does."""
     regions = []
@@ -151,6 +177,24 @@ def _safety(properties: dict, allow: str | None, block: str | None) -> None:
     for key, value in (("allowDeletionOfReplicatedLocations", allow), ("blockDeletionBeforeEndOfLife", block)):
         if value is not None:
             properties.setdefault("safetyProfile", {})[key] = az_bool(value)
+
+
+def snapshot_or_disk(client: ArmClient, resource_group: str, option: str, value: str) -> str:
+    """az's rule for a disk source given by name: a snapshot of that name in the group, else a managed disk."""
+    if arm.is_resource_id(value):
+        return value
+    for type_ in ("snapshots", "disks"):
+        path = arm.compute_resource(client.subscription, resource_group, type_, value)
+        try:
+            return client.get(path, arm.DISK_API)["id"]
+        except CliError as exc:
+            if exc.code not in ("ResourceNotFound", "NotFound"):
+                raise
+    raise CliError(
+        f"{option}: there is neither a snapshot nor a managed disk named '{value}' in resource group "
+        f"'{resource_group}'.",
+        "ResourceNotFound",
+    )
 
 
 def storage_profile(
@@ -183,13 +227,21 @@ def storage_profile(
             "usage error: one of --managed-image, --image-version, --os-snapshot or --os-vhd-uri is required.",
             "RequiredArgumentMissing",
         )
+    snapshot_luns = data_snapshot_luns or list(range(len(data_snapshots)))
+    if len(snapshot_luns) != len(data_snapshots):
+        raise CliError(
+            "usage error: --data-snapshots and --data-snapshot-luns must have the same length.",
+            "InvalidArgumentValue",
+        )
     profile: dict = {}
     if managed_image:
         profile["source"] = {"id": expand("Microsoft.Compute/images", managed_image)}
     elif image_version:
         profile["source"] = {"id": image_version}
     if os_snapshot:
-        profile["osDiskImage"] = {"source": {"id": expand("Microsoft.Compute/snapshots", os_snapshot)}}
+        profile["osDiskImage"] = {
+            "source": {"id": snapshot_or_disk(client, resource_group, "--os-snapshot", os_snapshot)}
+        }
     elif os_vhd_uri:
         if not os_vhd_storage_account:
             raise CliError("usage error: --os-vhd-uri needs --os-vhd-storage-account.", "RequiredArgumentMissing")
@@ -197,17 +249,10 @@ def storage_profile(
             "source": {"uri": os_vhd_uri, "storageAccountId": expand(arm.STORAGE_ACCOUNT_TYPE, os_vhd_storage_account)}
         }
     data: list[dict] = []
-    if data_snapshots:
-        luns = data_snapshot_luns or list(range(len(data_snapshots)))
-        if len(luns) != len(data_snapshots):
-            raise CliError(
-                "usage error: --data-snapshots and --data-snapshot-luns must have the same length.",
-                "InvalidArgumentValue",
-            )
-        data += [
-            {"lun": lun, "source": {"id": expand("Microsoft.Compute/snapshots", s)}}
-            for lun, s in zip(luns, data_snapshots)
-        ]
+    data += [
+        {"lun": lun, "source": {"id": snapshot_or_disk(client, resource_group, "--data-snapshots", s)}}
+        for lun, s in zip(snapshot_luns, data_snapshots)
+    ]
     if data_vhds_uris:
         luns = data_vhds_luns or list(range(len(data_vhds_uris)))
         accounts = data_vhds_storage_accounts
@@ -245,11 +290,18 @@ def create(
     ] = None,
     os_snapshot: Annotated[
         str | None,
-        typer.Option("--os-snapshot", help="Name or id of the OS disk snapshot (or the id of a managed disk)."),
+        typer.Option(
+            "--os-snapshot",
+            help="Name or id of the OS disk's source: a snapshot or a managed disk (a name is looked up in the "
+            "resource group, as a snapshot first, then as a disk).",
+        ),
     ] = None,
     data_snapshots: Annotated[
         list[str] | None,
-        typer.Option("--data-snapshots", help="Names or ids (space-separated) of data disk snapshots."),
+        typer.Option(
+            "--data-snapshots",
+            help="Names or ids (space-separated) of the data disks' sources: snapshots or managed disks.",
+        ),
     ] = None,
     data_snapshot_luns: Annotated[
         list[int] | None,
@@ -301,6 +353,7 @@ def create(
 ) -> None:
     """Create a gallery image version from a managed image, snapshots or disks, VHD blobs, or another version."""
     with connect(endpoint, subscription) as client:
+        regions = parse_target_regions(target_regions) if target_regions else None
         storage = storage_profile(
             client,
             resource_group,
@@ -316,9 +369,7 @@ def create(
             data_vhds_storage_accounts=data_vhds_storage_accounts or [],
         )
         location = group_location(client, resource_group, location)
-        publishing: dict = {
-            "targetRegions": parse_target_regions(target_regions) if target_regions else [{"name": location}]
-        }
+        publishing: dict = {"targetRegions": regions or [{"name": location}]}
         for key, value in (
             ("replicaCount", replica_count),
             ("storageAccountType", storage_account_type.value if storage_account_type else None),
@@ -344,7 +395,7 @@ def create(
             what=f"image version '{gallery_image_version}'",
         )
         if result is not None:
-            emit(flatten(result), output, query, COLUMNS)
+            emit_versions(client, result, output, query)
 
 
 def _without_sources(version: dict) -> None:
@@ -456,7 +507,7 @@ def update(
                 exc.message += " (With the CLI: --allow-replicated-location-deletion.)"
             raise
         if result is not None:
-            emit(flatten(result), output, query, COLUMNS)
+            emit_versions(client, result, output, query)
 
 
 def _get(client: ArmClient, path: str, expand: Expand | None) -> dict:
@@ -492,7 +543,7 @@ def show(
             client.subscription, resource_group, gallery_name, gallery_image_definition, gallery_image_version
         )
         version = replication.watch(client, path, interval, timeout) if watch else _get(client, path, expand)
-        emit(flatten(version), output, query, COLUMNS)
+        emit_versions(client, version, output, query)
 
 
 @app.command("list", cls=AzCommand)
@@ -511,7 +562,7 @@ def list_(
             arm.versions(client.subscription, resource_group, gallery_name, gallery_image_definition),
             arm.VERSION_API["list"],
         )
-        emit([flatten(i) for i in items], output, query, COLUMNS)
+        emit_versions(client, items, output, query)
 
 
 @app.command(cls=AzCommand)
@@ -587,7 +638,11 @@ def wait(
     subscription: Subscription = None,
     endpoint: Endpoint = None,
 ) -> None:
-    """Wait until a condition on the image version is met, as az's `wait`, or until regions are replicated."""
+    """Wait until a condition on the image version is met, as az's `wait`, or until regions are replicated.
+
+    --region shows each region's progress while it waits; to follow all regions and then print the version, use
+    `vmgallery sig image-version show --watch`.
+    """
     if sum((created, updated, deleted, exists, custom is not None, bool(region))) != 1:
         typer.echo(
             "usage error: give exactly one of --created, --updated, --deleted, --exists, --custom, --region.", err=True
