@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from ...app.gc import collect
 from ...app.verify import verify as verify_replicas
@@ -28,14 +28,26 @@ def _service(data_dir: Path | None, database_url: str | None):
 
 
 @contextlib.contextmanager
-def _status(start: str) -> Iterator[Callable[[str], None]]:
-    """A one-line status on stderr, redrawn in place on a terminal (the caller updates it); silent when piped."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
+def _status() -> Iterator[Callable[[str], None]]:
+    """A status line on stderr, rewritten in place on a terminal (at most every 0.1 s) and erased at the end;
+    nothing when stderr is not a terminal, where only the summary is printed."""
+    if not sys.stderr.isatty():
         yield lambda text: None
         return
-    with console.status(start) as status:
-        yield status.update
+    shown = float("-inf")
+
+    def show(text: str) -> None:
+        nonlocal shown
+        if time.monotonic() - shown >= 0.1:
+            shown = time.monotonic()
+            sys.stderr.write(f"\r{text}\x1b[K")
+            sys.stderr.flush()
+
+    try:
+        yield show
+    finally:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 @app.command()
@@ -46,7 +58,7 @@ def verify(
 ) -> None:
     """Check every replica's chunks (present, and matching their digests); exit 1 if any is bad and unrepaired."""
     service = _service(data_dir, database_url)
-    with _status("Verifying replicas...") as show:
+    with _status() as show:
         report = verify_replicas(
             service.db,
             service.services.stores,
@@ -75,7 +87,7 @@ def gc(
 ) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
     service = _service(data_dir, database_url)
-    with _status("Collecting garbage...") as show:
+    with _status() as show:
         report = collect(
             service.db,
             [],
