@@ -1,6 +1,6 @@
 """Azurite, the Azure Storage emulator, as the real storage account of the tests.
 
-`.ci/run` installs it under `.ci/node` (npm, pinned); a test module uses it with
+`scripts/test` installs it under `.ci/node` (npm, its version pinned there); a test module uses it with
 
     from tests.azurite import azurite  # noqa: F401  (the session fixture)
 
@@ -32,10 +32,8 @@ def azurite_blob() -> str:
     local = ROOT / ".ci" / "node" / "node_modules" / ".bin" / "azurite-blob"
     found = str(local) if local.exists() else shutil.which("azurite-blob")
     if not found:
-        pytest.fail(
-            "azurite-blob is not installed: run .ci/run, or "
-            "npm install --prefix .ci/node --save-exact azurite@<version in .ci/run>"
-        )
+        # Once for the run, not once per test that needs it.
+        pytest.exit("azurite-blob is not installed: run scripts/test, which installs it under .ci/node", returncode=4)
     return found
 
 
