@@ -10,6 +10,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import struct
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typer.testing import CliRunner
 
 from vmgallery.entrypoints.cli.main import app
 
-from ..conftest import running_server
+from ..conftest import free_port, running_server
 from .conftest import Cli, env_for
 from .test_versions_cli import version_args, where
 
@@ -248,3 +249,40 @@ def test_admin_verify_and_gc_show_progress_then_a_summary(cli, server, group, ga
 
     done = piped(["admin", "verify", *where_data], {})
     assert done.returncode == 0 and re.fullmatch(r"Verified \d+ replicas, \d+ chunks: all sound\.\n", done.stderr)
+
+
+# The server's banner
+
+
+def test_serve_ends_its_banner_with_path_login_and_sdk_lines_that_work(tmp_path, subscription):
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "vmgallery", "serve", "--data-dir", str(tmp_path / "data"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in serve.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("SDK:"):
+                break
+        running = next(i for i, line in enumerate(lines) if "Uvicorn running on" in line)
+        path_line, login_line, sdk_line = lines[running + 1 :]
+        bin_dir = os.path.dirname(sys.executable)
+        assert (
+            path_line.startswith(f'CLI:   export PATH="{bin_dir}:$PATH"') or path_line == "CLI:   vmgallery (on PATH)"
+        )
+        endpoint, data_dir = f"https://127.0.0.1:{port}", tmp_path / "data"
+        assert sdk_line == (
+            f"SDK:   base_url='{endpoint}', token in {data_dir / 'admin-token'}, "
+            f"connection_verify='{data_dir / 'tls' / 'cert.pem'}'"
+        )
+        assert login_line.startswith("login: vmgallery login ")
+        login = shlex.split(login_line.removeprefix("login: "))[1:]
+        Cli().ok(*login, "--subscription", subscription)
+        assert Cli().json("group", "list") == []
+    finally:
+        serve.terminate()
+        serve.wait(30)

@@ -1,0 +1,34 @@
+"""The README's test command on a machine that lacks system packages: one message with the exact apt-get line,
+exit 1, and no test run (as root it would install them, so it runs as nobody)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_scripts_test_names_missing_packages_once_and_runs_nothing():
+    # A world-readable PATH with the shell and Python but none of the packages the tests need.
+    bin_dir = Path(tempfile.mkdtemp(prefix="vmgallery-bin-"))
+    try:
+        bin_dir.chmod(0o755)
+        for tool in ("bash", "dirname", "id"):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+        (bin_dir / "python3").symlink_to(sys.executable)
+        command = [shutil.which("bash"), str(ROOT / "scripts" / "test")]
+        if os.geteuid() == 0:
+            command = [shutil.which("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        done = subprocess.run(command, env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(bin_dir)
+    assert done.returncode == 1 and done.stdout == ""
+    message, install = done.stderr.splitlines()
+    assert message.startswith("scripts/test: the tests need ") and message.endswith("then run scripts/test again:")
+    prefix = "  sudo apt-get update && sudo apt-get install -y --no-install-recommends "
+    assert install.startswith(prefix) and {"qemu-utils", "nodejs", "npm"} <= set(install[len(prefix) :].split())
