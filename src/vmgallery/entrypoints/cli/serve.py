@@ -99,10 +99,13 @@ def next_steps(settings: Settings, scheme: str) -> str:
     endpoint = f"{scheme}://{host}:{settings.port}"
     # The console script next to this interpreter is the CLI of this install (scripts/serve: .venv/bin).
     cli = Path(sys.executable).parent / "vmgallery"
-    if not cli.exists() or shutil.which("vmgallery") == str(cli):
+    on_path = shutil.which("vmgallery")
+    if cli.exists() and on_path != str(cli):
+        path_line = f'CLI:   export PATH="{cli.parent}:$PATH"   # puts `vmgallery` on PATH'
+    elif on_path:
         path_line = "CLI:   vmgallery (on PATH)"
     else:
-        path_line = f'CLI:   export PATH="{cli.parent}:$PATH"   # puts `vmgallery` on PATH'
+        path_line = f"CLI:   {shlex.quote(sys.executable)} -m vmgallery   # no `vmgallery` on PATH"
     login = ["vmgallery", "login", "--endpoint", endpoint, "--data-dir", str(settings.data_dir)]
     if settings.tls_cert and scheme == "https":
         login += ["--ca-bundle", str(settings.cert_path)]
