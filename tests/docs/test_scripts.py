@@ -32,3 +32,31 @@ def test_scripts_test_names_missing_packages_once_and_runs_nothing():
     assert message.startswith("scripts/test: the tests need ") and message.endswith("then run scripts/test again:")
     prefix = "  sudo apt-get update && sudo apt-get install -y --no-install-recommends "
     assert install.startswith(prefix) and {"qemu-utils", "nodejs", "npm"} <= set(install[len(prefix) :].split())
+
+
+def test_the_venv_is_reinstalled_only_when_pyproject_changes(tmp_path):
+    """scripts/venv (what serve and test run first) on a copy of the project whose .venv has a fake pip that logs
+    its calls: the real pip would take minutes and the network to show the same thing."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "venv", tmp_path / "scripts" / "venv")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    fake_pip = bin_dir / "pip"
+    fake_pip.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "pip.log"}\n')
+    fake_pip.chmod(0o755)
+
+    def venv(*extras: str) -> list[str]:
+        subprocess.run(["bash", str(tmp_path / "scripts" / "venv"), *extras], check=True, timeout=60)
+        log = tmp_path / "pip.log"
+        calls = log.read_text().splitlines() if log.exists() else []
+        log.unlink(missing_ok=True)
+        return [call.split()[-1] for call in calls]
+
+    assert venv("test") == [".[test]"]
+    assert venv("test") == [] and venv() == []  # the test extra brings the base install too
+    assert venv("sdk") == [".[sdk]"]
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '2'\n")
+    assert venv() == ["."] and venv() == []
+    assert venv("test") == [".[test]"]
