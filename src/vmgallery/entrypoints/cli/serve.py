@@ -13,6 +13,7 @@ from ...adapters.security import ensure_certificate
 from ...config import load_settings
 from ...logs import setup_logging
 from ...wiring import build_app, build_service
+from ..http.parsing import MAX_HEAD
 
 
 def serve(
@@ -65,7 +66,14 @@ def serve(
     typer.echo(f"admin token in {settings.token_path}", err=True)
     typer.echo(f"vmgallery listening on {scheme}://{settings.host}:{settings.port}", err=True)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=shutdown_timeout, **ssl
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=shutdown_timeout,
+        # Heads up to this size reach the app, which refuses oversized URLs and headers as ARM errors (414/431).
+        h11_max_incomplete_event_size=MAX_HEAD,
+        **ssl,
     )
 
 
