@@ -28,14 +28,15 @@ MAX_DEPTH = 64
 MAX_INT_DIGITS = 20
 
 QUERY_GRAMMAR = {
-    "api-version": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(-[a-z]{1,16})?"),
+    # Loose enough that a wrong version (e.g. "latest") is told the supported ones by the route's version check.
+    "api-version": re.compile(r"[0-9A-Za-z.-]{1,32}"),
     "$top": re.compile(r"[0-9]{1,9}"),
     "$skiptoken": re.compile(r"[0-9]{1,18}"),
     "$filter": re.compile(r"[\x20-\x7e]{0,1024}"),
     "$expand": re.compile(r"[A-Za-z][A-Za-z/,. ]{0,63}"),
 }
 QUERY_HINTS = {
-    "api-version": "a date, YYYY-MM-DD, with an optional suffix such as -preview",
+    "api-version": "a date, YYYY-MM-DD, with an optional suffix such as -preview (at most 32 characters)",
     "$top": "a whole number of at most 9 digits",
     "$skiptoken": "the token of a nextLink, a whole number",
     "$filter": "at most 1024 printable ASCII characters",
