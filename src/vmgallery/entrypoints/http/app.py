@@ -156,7 +156,7 @@ def _params_doc(template: str, with_body: bool = False) -> dict:
 def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
     # ASCII-escaped: an error's message may quote what the request sent, and must render whatever that was.
     return Response(
-        json.dumps(exc.body(), ensure_ascii=True),
+        json.dumps(exc.body(), ensure_ascii=True, separators=(",", ":")),
         status_code=exc.status,
         headers=headers,
         media_type="application/json",
