@@ -46,6 +46,8 @@ class Settings:
     tls_key: Path | None = None
     insecure_http: bool = False
     page_size: int = 100
+    # The largest JSON request body (ARM's own limit); larger ones are refused with 413. Page writes are not JSON.
+    max_body_bytes: int = 4 << 20
     # How long a write request waits for its operation before answering "in progress" (the client then polls).
     sync_wait_seconds: float = 2.0
     workers: int = 1

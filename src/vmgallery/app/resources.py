@@ -9,6 +9,7 @@ operation, so quick ones answer with their final state and slow ones with "in pr
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from ..adapters.db.store import Database, OperationRow, ResourceRow, Tx
 from ..config import Settings
 from ..domain import errors
 from ..domain.ids import ResourceId, normalize_location, parse_resource_id
-from ..domain.validate import Body, merge_patch
+from ..domain.known_properties import KNOWN_PROPERTIES
+from ..domain.validate import Body, carry_read_only, merge_patch, prune
 from .kinds import KINDS, RESOURCE_GROUP, Context, Kind
 from .operations import OperationWaiter
 
@@ -116,10 +118,11 @@ class Resources:
         *,
         stored: bool = False,
     ) -> Body:
-        """The canonical, writable part of a body: what updates are compared on. A stored body is re-read
-        without the region check (configuration may have changed since) and without an existing resource."""
+        """The canonical, writable part of a body: what updates are compared on, without the properties Azure's
+        schema does not name. A stored body is re-read without the region check (configuration may have changed
+        since) and without an existing resource."""
         return kind.normalize(
-            body,
+            prune(body, KNOWN_PROPERTIES[kind.type]),
             Context(
                 parent.body if parent else None,
                 location,
@@ -238,13 +241,13 @@ class Resources:
                     self._check_natural(tx, kind, rid, spec)
                     if kind.on_update:
                         kind.on_update(self, tx, existing, spec)
-                    spec = _carry_read_only(existing.body, spec, kind.read_only)
+                    spec = carry_read_only(existing.body, spec, kind.read_only)
                     rid = _stored_id(existing, rid)
                     if not kind.long_running:
-                        body = self._full_body(kind, rid, spec, location, "Succeeded")
+                        body = _servable(self._full_body(kind, rid, spec, location, "Succeeded"))
                         tx.update(rid.key, state="Succeeded", body=body, now=now)
                         return Outcome(200, body)
-                    body = self._full_body(kind, rid, spec, location, "Updating")
+                    body = _servable(self._full_body(kind, rid, spec, location, "Updating"))
                     tx.update(rid.key, state="Updating", body=body, now=now)
                     op = self._operation(tx, rid, kind, location, "update", existing.body)
                     status_running = status_done = 200
@@ -255,7 +258,7 @@ class Resources:
                     prepared = kind.prepare(self, tx, rid, spec, location) if kind.prepare else None
                     spec = prepared.spec if prepared else spec
                     state = "Creating" if kind.long_running else "Succeeded"
-                    body = self._full_body(kind, rid, spec, location, state)
+                    body = _servable(self._full_body(kind, rid, spec, location, state))
                     tx.insert(
                         key=rid.key,
                         type=kind.type_key,
@@ -292,10 +295,10 @@ class Resources:
             existing, spec = self._patched(tx, rid, raw, kind, for_update=True)
             if kind.on_update:
                 kind.on_update(self, tx, existing, spec)
-            spec = _carry_read_only(existing.body, spec, kind.read_only)
+            spec = carry_read_only(existing.body, spec, kind.read_only)
             rid = _stored_id(existing, rid)
             state = "Updating" if kind.long_running else "Succeeded"
-            body = self._full_body(kind, rid, spec, existing.location, state)
+            body = _servable(self._full_body(kind, rid, spec, existing.location, state))
             tx.update(rid.key, state=state, body=body, now=self.clock())
             if not kind.long_running:
                 return Outcome(200, body)
@@ -461,21 +464,16 @@ class Resources:
         )
 
 
-def _carry_read_only(old: Body, new: Body, paths: tuple[str, ...]) -> Body:
-    """Server-set fields survive an update (the request's copies of them were stripped as read-only)."""
-    new = copy.deepcopy(new)
-    for path in paths:
-        *parents, leaf = path.split(".")
-        src: Any = old
-        for p in parents:
-            src = src.get(p) if isinstance(src, dict) else None
-        if not isinstance(src, dict) or leaf not in src or leaf == "provisioningState":
-            continue
-        dst = new
-        for p in parents:
-            dst = dst.setdefault(p, {})
-        dst[leaf] = copy.deepcopy(src[leaf])
-    return new
+def _servable(body: Body) -> Body:
+    """Nothing is stored that its GET and lists cannot render: the body must be strict JSON (no NaN or Infinity, no
+    lone surrogate). Checked before the write, inside the transaction, so a refusal leaves the database unchanged."""
+    try:
+        json.dumps(body, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (ValueError, TypeError):
+        raise errors.InvalidRequestContent(
+            "The resource would hold a value JSON cannot carry (NaN, Infinity or a lone surrogate); nothing was stored."
+        ) from None
+    return body
 
 
 def _patch_input(raw: Body) -> Body:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .errors import InvalidParameter, MissingRequiredProperty
 from .validate import (
+    MAX_DESCRIPTION,
+    MAX_EULA,
     Body,
     check_datetime,
     check_enum,
@@ -192,8 +194,8 @@ def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Bo
     if not plan:
         props.pop("purchasePlan", None)
 
-    check_string(props, "description", "properties.description")
-    check_string(props, "eula", "properties.eula")
+    check_string(props, "description", "properties.description", max_len=MAX_DESCRIPTION)
+    check_string(props, "eula", "properties.eula", max_len=MAX_EULA)
     check_uri(props, "privacyStatementUri", "properties.privacyStatementUri")
     check_uri(props, "releaseNoteUri", "properties.releaseNoteUri")
     check_datetime(props, "endOfLifeDate", "properties.endOfLifeDate")

@@ -100,5 +100,17 @@ class MethodNotAllowed(ArmError):
     status, code = 405, "MethodNotAllowed"
 
 
+class RequestTooLarge(ArmError):
+    status, code = 413, "RequestEntityTooLarge"
+
+
+class UriTooLong(ArmError):
+    status, code = 414, "RequestUriTooLong"
+
+
+class HeadersTooLarge(ArmError):
+    status, code = 431, "RequestHeaderFieldsTooLarge"
+
+
 class InternalError(ArmError):
     status, code = 500, "InternalServerError"

@@ -6,6 +6,10 @@ import copy
 
 from .errors import InvalidParameter
 from .validate import (
+    MAX_DESCRIPTION,
+    MAX_EULA,
+    MAX_STRING,
+    MAX_URI,
     Body,
     check_enum,
     check_string,
@@ -47,7 +51,7 @@ def normalize_gallery(body: Body) -> Body:
     fold_location(body)
     check_tags(body)
     props = require_object(body, "properties", required=False)
-    check_string(props, "description", "properties.description")
+    check_string(props, "description", "properties.description", max_len=MAX_DESCRIPTION)
     sharing = require_object(props, "sharingProfile", required=False, target="properties.sharingProfile")
     if sharing:
         perm = check_enum(sharing, "permissions", PERMISSIONS, "properties.sharingProfile.permissions")
@@ -59,8 +63,13 @@ def normalize_gallery(body: Body) -> Body:
                 "communityGalleryInfo can only be set when sharingProfile.permissions is 'Community'.",
                 "properties.sharingProfile.communityGalleryInfo",
             )
-        for key in ("publisherUri", "publisherContact", "eula", "publicNamePrefix"):
-            check_string(info, key, f"properties.sharingProfile.communityGalleryInfo.{key}")
+        for key, limit in (
+            ("publisherUri", MAX_URI),
+            ("publisherContact", MAX_STRING),
+            ("eula", MAX_EULA),
+            ("publicNamePrefix", MAX_STRING),
+        ):
+            check_string(info, key, f"properties.sharingProfile.communityGalleryInfo.{key}", max_len=limit)
     soft = require_object(props, "softDeletePolicy", required=False, target="properties.softDeletePolicy")
     if "isSoftDeleteEnabled" in soft and not isinstance(soft["isSoftDeleteEnabled"], bool):
         raise InvalidParameter(

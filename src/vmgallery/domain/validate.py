@@ -1,6 +1,9 @@
 """Small checks shared by every resource's rules. Each names the property it rejects (`target`) and the bad value.
 
 Enum values arrive as people type them ("linux", "v2"): `check_enum` returns and stores the canonical spelling.
+Properties Azure's schema does not name are dropped (`prune`), as Azure's compute provider does. Strings have
+length limits: Azure documents only those of names and tags, so the others are ours, generous for real use:
+descriptions 4096 characters, EULAs 16384, URIs 2048, any other string 16384.
 """
 
 from __future__ import annotations
@@ -17,6 +20,12 @@ from .ids import normalize_location
 Body = dict[str, Any]
 
 MAX_TAGS = 50
+MAX_DESCRIPTION = 4096
+MAX_EULA = 16384
+MAX_URI = 2048
+MAX_STRING = 16384
+# Azure refuses these in tag names; control characters are refused in names and values alike.
+TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 
 
 def require_object(parent: Body, key: str, *, required: bool, target: str | None = None) -> Body:
@@ -75,7 +84,7 @@ def check_enum(
 
 
 def check_uri(parent: Body, key: str, target: str) -> str | None:
-    value = check_string(parent, key, target)
+    value = check_string(parent, key, target, max_len=MAX_URI)
     if value is None:
         return None
     parts = urlsplit(value)
@@ -138,26 +147,130 @@ def check_tags(body: Body) -> None:
         raise InvalidParameter(f"{len(tags)} tags given; a resource may have at most {MAX_TAGS}.", "tags")
     for name, value in tags.items():
         if not name or len(name) > 512:
-            raise InvalidParameter(f"Tag name '{name}' must be 1-512 characters long.", f"tags.{name}")
+            raise InvalidParameter(f"Tag name '{name[:512]}' must be 1-512 characters long.", f"tags.{name[:512]}")
+        if TAG_NAME_FORBIDDEN & set(name) or _has_control(name):
+            raise InvalidParameter(
+                f"Tag name {name!r} contains a character tag names cannot hold (<, >, %, &, \\, ?, / or a control "
+                "character).",
+                "tags",
+            )
         if value is None:
             tags[name] = ""
-        elif not isinstance(value, str) or len(value) > 256:
-            raise InvalidParameter(f"Tag '{name}' must have a string value of at most 256 characters.", f"tags.{name}")
+        elif not isinstance(value, str) or len(value) > 256 or _has_control(value):
+            raise InvalidParameter(
+                f"Tag '{name}' must have a string value of at most 256 characters, without control characters.",
+                f"tags.{name}",
+            )
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def prune(value: Any, node: Any, target: str = "") -> Any:
+    """`value` without the properties the schema `node` does not name, at every depth (a copy).
+
+    A node is None (the value is kept whole), a dict of property name to node ("*" standing for any name), or
+    [node] for an array; a value of another shape than its node is kept for the rules to refuse by name. Every
+    string kept, keys included, is at most MAX_STRING characters.
+    """
+    if isinstance(node, dict) and isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            child = node.get(key, node.get("*", _DROP)) if isinstance(key, str) else _DROP
+            if child is not _DROP:
+                at = f"{target}.{key}" if target else key
+                _check_length(key, at)
+                out[key] = prune(item, child, at)
+        return out
+    if isinstance(node, list) and isinstance(value, list):
+        return [prune(item, node[0], f"{target}[{i}]") for i, item in enumerate(value)]
+    _check_strings(value, target)
+    return copy.deepcopy(value)
+
+
+_DROP = object()
+
+
+def _check_length(text: str, target: str) -> None:
+    if len(text) > MAX_STRING:
+        raise InvalidParameter(
+            f"'{target[:200]}' is {len(text)} characters long; the limit is {MAX_STRING}.", target[:200]
+        )
+
+
+def _check_strings(value: Any, target: str) -> None:
+    pending = [(value, target)]
+    while pending:
+        item, at = pending.pop()
+        if isinstance(item, str):
+            _check_length(item, at)
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                _check_length(str(k), at)
+                pending.append((v, f"{at}.{k}"))
+        elif isinstance(item, list):
+            pending.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
 
 
 def strip_read_only(body: Body, paths: Iterable[str]) -> Body:
-    """A deep copy of body without the read-only fields (clients send them back: az updates are GET + full PUT)."""
+    """A deep copy of body without the read-only fields (clients send them back: az updates are GET + full PUT).
+
+    A path is dotted property names; `name[key]` steps into every item of the array `name` (see carry_read_only).
+    """
     if not isinstance(body, dict):
         raise InvalidRequestContent("The request body must be a JSON object.", None)
     body = copy.deepcopy(body)
     for path in paths:
         *parents, leaf = path.split(".")
-        node: Any = body
+        nodes: list[Any] = [body]
         for p in parents:
-            node = node.get(p) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+            name, _, match = p.partition("[")
+            children = [n.get(name) for n in nodes if isinstance(n, dict)]
+            nodes = [i for c in children if isinstance(c, list) for i in c] if match else children
+        for node in nodes:
+            if isinstance(node, dict):
+                node.pop(leaf, None)
     return body
+
+
+def carry_read_only(old: Body, new: Body, paths: Iterable[str]) -> Body:
+    """A copy of `new` with the server-set fields of `old` at `paths` (provisioningState excepted): an update never
+    loses them, whether the request left them out or they were stripped from it. `name[key]` in a path steps into
+    the array `name`, pairing its items in old and new by their `key` (e.g. `dataDiskImages[lun]`)."""
+    new = copy.deepcopy(new)
+    for path in paths:
+        *parents, leaf = path.split(".")
+        if leaf != "provisioningState" and isinstance(old, dict):
+            _carry(old, new, parents, leaf)
+    return new
+
+
+def _carry(src: Body, dst: Body, segments: list[str], leaf: str) -> None:
+    if not segments:
+        if leaf in src:
+            dst[leaf] = copy.deepcopy(src[leaf])
+        return
+    name, _, match = segments[0].partition("[")
+    below, here = segments[1:], src.get(name)
+    if match:
+        key, items = match.rstrip("]"), dst.get(name)
+        if isinstance(here, list) and isinstance(items, list):
+            stored = {i.get(key): i for i in here if isinstance(i, dict) and isinstance(i.get(key), int | str)}
+            for item in items:
+                if isinstance(item, dict) and isinstance(item.get(key), int | str) and item[key] in stored:
+                    _carry(stored[item[key]], item, below, leaf)
+        return
+    if not isinstance(here, dict):
+        return
+    child = dst.get(name)
+    if child is None:
+        child = {}
+        _carry(here, child, below, leaf)
+        if child:
+            dst[name] = child
+    elif isinstance(child, dict):
+        _carry(here, child, below, leaf)
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -42,6 +42,9 @@ READ_ONLY = (
     "properties.safetyProfile.policyViolations",
     "properties.validationsProfile",
     "properties.imageMetadataProfiles",
+    # Measured from the captured disks: a PUT that leaves them out (az's update does) keeps them.
+    "properties.storageProfile.osDiskImage.sizeInGB",
+    "properties.storageProfile.dataDiskImages[lun].sizeInGB",
 )
 
 UPDATABLE = {

@@ -16,6 +16,7 @@ from ...adapters.security import ensure_certificate
 from ...config import Settings, load_settings
 from ...logs import setup_logging
 from ...wiring import build_app, build_service
+from ..http.parsing import MAX_HEAD
 
 
 def serve(
@@ -73,6 +74,8 @@ def serve(
             port=settings.port,
             log_config=None,
             timeout_graceful_shutdown=shutdown_timeout,
+            # Heads up to this size reach the app, which refuses oversized URLs and headers as ARM errors (414/431).
+            h11_max_incomplete_event_size=MAX_HEAD,
             **ssl,
         ),
         next_steps(settings, scheme),

@@ -1,8 +1,10 @@
 """The ARM-shaped HTTP API.
 
-The request pipeline, in order: request ids and access log -> canonical path spelling (ARM paths are
-case-insensitive) -> bearer authentication -> route (api-version check, body parsing) -> use case -> ARM error
-mapping. Routes come from one table (`ROUTES`): every resource type gets the same handlers.
+The request pipeline, in order: request ids and access log -> head and query limits and grammars (`parsing`) ->
+canonical path spelling (ARM paths are case-insensitive) -> bearer authentication -> route (api-version check, body
+parsing) -> use case -> ARM error mapping. An unexpected exception anywhere becomes a logged 500 in the ARM envelope
+carrying the correlation id, and the connection stays open. Routes come from one table (`ROUTES`): every resource
+type gets the same handlers.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from . import blobs as blob_plane
+from . import parsing
 
 log = logging.getLogger("vmgallery.http")
 
@@ -150,18 +153,18 @@ def _params_doc(template: str, with_body: bool = False) -> dict:
     return doc
 
 
-def arm_error(exc: errors.ArmError, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
+    # ASCII-escaped: an error's message may quote what the request sent, and must render whatever that was.
+    return Response(
+        json.dumps(exc.body(), ensure_ascii=True, separators=(",", ":")),
+        status_code=exc.status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise errors.InvalidRequestContent("The request content is empty; a JSON object is required.")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise errors.InvalidRequestContent(f"The request content is not valid JSON: {exc}.") from None
+    return await parsing.json_body(request, request.app.state.max_body_bytes)
 
 
 class ArmApi:
@@ -316,12 +319,8 @@ class ArmApi:
         async def handler(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             p = request.path_params
-            token = request.query_params.get("$skiptoken") or "0"
+            token = request.query_params.get("$skiptoken") or "0"  # both match their grammars (parsing.py)
             top = request.query_params.get("$top")
-            if not token.isdigit():
-                raise errors.InvalidParameter(f"The $skiptoken '{token}' is not valid.", "$skiptoken")
-            if top is not None and not top.isdigit():
-                raise errors.InvalidParameter(f"$top must be a positive integer, not '{top}'.", "$top")
             limit = int(top) if top else self.resources.settings.page_size
             kwargs: dict[str, Any] = {"kind": kind, "after": int(token), "limit": limit}
             if scope == "subscription":
@@ -422,6 +421,13 @@ class ArmApi:
         return None
 
 
+def _echoed(value: str | None) -> str | None:
+    """A client's id header as it may be echoed back: short, printable ASCII (else not echoed)."""
+    if value and len(value) <= 256 and value.isascii() and value.isprintable():
+        return value
+    return None
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}+00:00"
 
@@ -436,6 +442,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         redoc_url=None,
     )
     api = ArmApi(resources, admin_token, access)
+    app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
 
@@ -477,39 +484,54 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
             )
         return arm_error(errors.ArmError(str(exc.detail), code="BadRequest"))
 
-    @app.exception_handler(Exception)
-    async def _crash(_request: Request, exc: Exception):
-        log.exception("unhandled error")
-        return arm_error(errors.InternalError("The server hit an internal error; the request was not applied."))
-
     @app.middleware("http")
     async def pipeline(request: Request, call_next):
         started = time.monotonic()
         request_id = str(uuid.uuid4())
-        path = canonical_path(request.scope["path"])
-        request.scope["path"] = path
-        if path not in PUBLIC_PATHS and not path.startswith(SIGNED_PREFIX):
-            failure = api.authenticate(request)
-            if failure is not None:
-                response: Response = arm_error(failure)
-            else:
-                response = await call_next(request)
-        else:
-            response = await call_next(request)
+        correlation_id = _echoed(request.headers.get("x-ms-correlation-request-id")) or request_id
+        path = request.scope["path"]
+        try:
+            path = canonical_path(path)
+            request.scope["path"] = path
+            response = await _handle(request, call_next, path)
+        except Exception:
+            # Caught here, not left to the server: the request is logged, and the connection stays open.
+            log.exception("unhandled error", extra={"request_id": request_id, "correlation_id": correlation_id})
+            response = arm_error(
+                errors.InternalError(
+                    f"The server hit an unexpected error; its log has the details under correlation id "
+                    f"{correlation_id}. Read the resource to see whether the request took effect."
+                )
+            )
         response.headers["x-ms-request-id"] = request_id
-        response.headers["x-ms-correlation-request-id"] = request.headers.get("x-ms-correlation-request-id", request_id)
-        if "x-ms-client-request-id" in request.headers:
-            response.headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+        response.headers["x-ms-correlation-request-id"] = correlation_id
+        client_request_id = _echoed(request.headers.get("x-ms-client-request-id"))
+        if client_request_id:
+            response.headers["x-ms-client-request-id"] = client_request_id
         log.info(
             "request",
             extra={
                 "method": request.method,
-                "path": path,
+                "path": path[:512],
                 "status": response.status_code,
                 "ms": round((time.monotonic() - started) * 1000, 1),
                 "request_id": request_id,
+                "correlation_id": correlation_id,
             },
         )
         return response
+
+    async def _handle(request: Request, call_next, path: str) -> Response:
+        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX):
+            return await call_next(request)
+        try:
+            parsing.check_head(request)
+            parsing.check_query(request)
+        except errors.ArmError as refused:
+            return arm_error(refused)
+        failure = api.authenticate(request)
+        if failure is not None:
+            return arm_error(failure)
+        return await call_next(request)
 
     return app
