@@ -3,6 +3,7 @@ sku and createOption Empty, incremental snapshots, the read-only fields Azure fi
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from vmgallery.adapters.disks.formats import parse_vhd_footer
@@ -165,3 +166,47 @@ def test_read_only_fields_azure_fills(compute, group, http, subscription):
     assert snap["properties"]["networkAccessPolicy"] == "AllowAll"
     r = http.patch(path(subscription, group, "ros", "snapshots"), json={"properties": {"incremental": True}})
     assert_error(r, 400, "PropertyChangeNotAllowed", "properties.incremental")
+
+
+def test_a_version_captured_from_an_image_answers_as_azure_and_deletes_answer_202(http, subscription, group):
+    rg = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.Compute"
+    gallery_api, image_api = "api-version=2023-07-03", "api-version=2024-03-01"
+
+    def put(path: str, body: dict, api: str) -> httpx.Response:
+        r = http.put(f"{rg}/{path}?{api}", json=body)
+        assert r.status_code in (200, 201, 202), r.text
+        return r
+
+    for name in ("os", "data"):
+        put(
+            f"snapshots/{name}",
+            {
+                "location": "eastus",
+                "properties": {"osType": "Linux", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+            },
+            API,
+        )
+    profile = {
+        "osDisk": {"osType": "Linux", "osState": "Generalized", "snapshot": {"id": f"{rg}/snapshots/os"}},
+        "dataDisks": [{"lun": 1, "snapshot": {"id": f"{rg}/snapshots/data"}}],
+    }
+    put("images/img", {"location": "eastus", "properties": {"storageProfile": profile}}, image_api)
+    put("galleries/g", {"location": "eastus"}, gallery_api)
+    identifier = {"publisher": "p", "offer": "o", "sku": "s"}
+    definition = {
+        "location": "eastus",
+        "properties": {"osType": "Linux", "osState": "Generalized", "identifier": identifier},
+    }
+    put("galleries/g/images/d", definition, gallery_api)
+    version = {"location": "eastus", "properties": {"storageProfile": {"source": {"id": f"{rg}/images/img"}}}}
+    put("galleries/g/images/d/versions/1.0.0", version, gallery_api)
+    storage = http.get(f"{rg}/galleries/g/images/d/versions/1.0.0?{gallery_api}").json()["properties"]["storageProfile"]
+    assert storage["osDiskImage"] == {"source": {}, "sizeInGB": 1, "hostCaching": "ReadOnly"}
+    assert storage["dataDiskImages"] == [{"lun": 1, "sizeInGB": 1, "hostCaching": "None"}]
+
+    for path in ("galleries/g/images/d/versions/1.0.0", "galleries/g/images/d", "galleries/g", "images/img"):
+        api = image_api if path.startswith("images") else gallery_api
+        r = http.delete(f"{rg}/{path}?{api}")
+        assert r.status_code == 202, (path, r.status_code)  # as Azure answers, even when already done
+        assert http.get(r.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
+        assert http.get(f"{rg}/{path}?{api}").status_code == 404
