@@ -8,7 +8,9 @@ import pytest
 
 from vmgallery.adapters.disks.formats import parse_vhd_footer
 
+from ..conftest import running_server
 from .rules_support import assert_error
+from .sdk import compute_client, resource_client
 from .test_disks import _chunk_files, blob_client, image, upload_disk
 
 MIB, GIB = 1 << 20, 1 << 30
@@ -210,3 +212,25 @@ def test_a_version_captured_from_an_image_answers_as_azure_and_deletes_answer_20
         assert r.status_code == 202, (path, r.status_code)  # as Azure answers, even when already done
         assert http.get(r.headers["Azure-AsyncOperation"]).json()["status"] == "Succeeded"
         assert http.get(f"{rg}/{path}?{api}").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def odd_chunks(backend, tmp_path_factory):
+    """A server whose 3 MiB chunks do not line up with the MiB-sized disks: a disk's end falls inside a chunk."""
+    data_dir = tmp_path_factory.mktemp(f"odd-chunks-{backend}")
+    with running_server(backend, data_dir, f"chunk_size = {3 * MIB}\n") as srv:
+        yield srv
+
+
+def test_growing_a_disk_whose_end_is_inside_a_chunk(odd_chunks, subscription):
+    data = image(4, seed=8)  # the old end, 4 MiB, is inside the chunk [3 MiB, 6 MiB)
+    raw = data[:-512]
+    with resource_client(odd_chunks, subscription) as arm, compute_client(odd_chunks, subscription) as compute:
+        arm.resource_groups.create_or_update("rg", {"location": "eastus"})
+        upload_disk(compute, odd_chunks, "rg", "d", data)
+        compute.disks.begin_update("rg", "d", {"properties": {"diskSizeGB": 2}}).result()
+        size, (head, gap, tail) = read_ranges(
+            compute, odd_chunks, "rg", "d", [(0, len(raw)), (len(raw), 3 * MIB), (2 * GIB - 2 * MIB, 2 * MIB + 512)]
+        )
+    assert size == 2 * GIB + 512 and head == raw and gap == bytes(3 * MIB) and tail[: 2 * MIB] == bytes(2 * MIB)
+    assert parse_vhd_footer(tail[2 * MIB :]).current_size == 2 * GIB

@@ -22,6 +22,7 @@ from ..domain import errors
 from ..domain.ids import parse_resource_id
 from ..domain.validate import Body
 from .operations import JobContext, _set_state
+from .replication import reader_for
 
 
 @dataclass
@@ -181,7 +182,6 @@ def grow(services, tx: Tx, row: ResourceRow, manifest: Manifest, raw_size: int) 
     are, zeros (holes) to the new end, then the new footer. The chunk holding the old end is read and rewritten
     only when the old end is not on a chunk boundary (every raw size is whole MiB, so with 1 MiB chunks never)."""
     from ..adapters.disks.formats import vhd_footer
-    from .replication import reader_for
 
     size, chunk = raw_size + rules.FOOTER, manifest.chunk_size
     old_raw = manifest.size - rules.FOOTER
