@@ -84,7 +84,7 @@ def test_image_source_with_disk_settings_only():
     )
     assert sp == {
         "source": {"id": IMAGE},
-        "osDiskImage": {"hostCaching": "ReadOnly"},
+        "osDiskImage": {"hostCaching": "ReadOnly", "source": {}},  # Azure answers {} when the image brings the disk
         "dataDiskImages": [{"lun": 1, "hostCaching": "None"}],
     }
 

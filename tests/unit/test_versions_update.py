@@ -279,3 +279,18 @@ def test_check_version_update_alone_refuses_a_source_change():
     with pytest.raises(PropertyChangeNotAllowed) as exc:
         check_version_update(old, new)
     assert exc.value.target == f"{S}.source.id"
+
+
+def test_region_encryption_kept_when_omitted_for_a_staying_region():
+    des = {"osDiskImage": {"diskEncryptionSetId": f"{RG}/diskEncryptionSets/des"}}
+    existing = stored(create(targetRegions=[{"name": "westus", "encryption": des}, {"name": "eastus"}]))
+    body = copy.deepcopy(existing)
+    body["properties"]["publishingProfile"]["targetRegions"] = [{"name": "westus"}, {"name": "eastus"}]
+    regions = put(existing, body)["properties"]["publishingProfile"]["targetRegions"]
+    assert regions[0]["encryption"] == des and "encryption" not in regions[1]
+
+
+def test_an_image_source_answers_an_empty_os_disk_source():
+    assert create()["properties"]["storageProfile"]["osDiskImage"] == {"source": {}}
+    disks = create({"osDiskImage": {"source": {"id": SNAP}}})["properties"]["storageProfile"]["osDiskImage"]
+    assert disks == {"source": {"id": SNAP}}

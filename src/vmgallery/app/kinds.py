@@ -54,9 +54,11 @@ class Kind:
     read_only: tuple[str, ...] = ()
     # Create-time work beyond the row: resolve sources, name manifests, choose the job (app.disks.Prepared).
     prepare: Callable | None = None
-    # What a create answers when finished / still running (disks: 200/202, as their SDK accepts no 201).
+    # What a create answers when finished / still running, and what an update answers (disks: 202 for both, as
+    # Azure answers and their SDK accepts; it accepts no 201).
     created_status: int = 201
     accepted_status: int = 201
+    updated_status: int = 200
     # `$expand=ReplicationStatus` on GET: (tx, row) -> body.
     expand: Callable | None = None
     # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
@@ -160,10 +162,12 @@ DISK = Kind(
     normalize=lambda b, _c: disks_rules.normalize_disk(b)[0],
     check_update=disks_rules.check_disk_update,
     parent_type=RESOURCE_GROUP.type,
-    read_only=disks_rules.READ_ONLY,
+    read_only=disks_rules.CARRIED,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc),
-    created_status=200,
+    on_update=disks_app.update_disk,
+    created_status=202,
     accepted_status=202,
+    updated_status=202,
 )
 
 SNAPSHOT = Kind(
@@ -173,12 +177,14 @@ SNAPSHOT = Kind(
     api_versions=DISK_API_VERSIONS,
     check_name=lambda n: names.check_disk_name(n, "snapshot"),
     normalize=lambda b, _c: disks_rules.normalize_disk(b, snapshot=True)[0],
-    check_update=disks_rules.check_disk_update,
+    check_update=lambda old, new: disks_rules.check_disk_update(old, new, snapshot=True),
     parent_type=RESOURCE_GROUP.type,
-    read_only=disks_rules.READ_ONLY,
+    read_only=disks_rules.CARRIED,
     prepare=lambda r, tx, rid, spec, loc: disks_app.prepare_disk(r, tx, rid, spec, loc, snapshot=True),
-    created_status=200,
+    on_update=lambda r, tx, row, spec: disks_app.update_disk(r, tx, row, spec, snapshot=True),
+    created_status=202,
     accepted_status=202,
+    updated_status=202,
 )
 
 IMAGE_VERSION = Kind(

@@ -250,7 +250,7 @@ class Resources:
                     body = _servable(self._full_body(kind, rid, spec, location, "Updating"))
                     tx.update(rid.key, state="Updating", body=body, now=now)
                     op = self._operation(tx, rid, kind, location, "update", existing.body)
-                    status_running = status_done = 200
+                    status_running = status_done = kind.updated_status
                     quick = True
                 else:
                     self._check_quota(tx, kind, rid, location)
@@ -304,7 +304,7 @@ class Resources:
                 return Outcome(200, body)
             op = self._operation(tx, rid, kind, existing.location, "update", existing.body)
         self.waiter.kick()
-        return self._settle(op, 200, 200, True)
+        return self._settle(op, kind.updated_status, kind.updated_status, True)
 
     def plan_update(self, rid: ResourceId, raw: Body, kind: Kind) -> Body:
         """What a PATCH with this body would do, without doing it (refused exactly as the PATCH would be)."""
@@ -380,7 +380,7 @@ class Resources:
                     tx, _stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
                 )
         self.waiter.kick()
-        return self._settle(op, 202, 200, True)
+        return self._settle(op, 202, 202, True)  # as ARM answers every long-running DELETE, done or not
 
     def list(
         self,
@@ -477,7 +477,7 @@ def _servable(body: Body) -> Body:
 
 
 def _patch_input(raw: Body) -> Body:
-    return {k: v for k, v in raw.items() if k in ("tags", "properties", "identity")}
+    return {k: v for k, v in raw.items() if k in ("tags", "sku", "properties", "identity")}
 
 
 def _parent_key(rid: ResourceId) -> str:

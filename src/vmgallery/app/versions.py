@@ -251,7 +251,8 @@ def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
     profile = spec["properties"].setdefault("storageProfile", {})
     if "os" in sizes:
         profile.setdefault("osDiskImage", {})["sizeInGB"] = _size_gb(sizes["os"])
-        profile["osDiskImage"].setdefault("hostCaching", "ReadWrite")
+        # A capture of an image or version caches its OS disk ReadOnly, as Azure's examples answer.
+        profile["osDiskImage"].setdefault("hostCaching", "ReadOnly" if "source" in profile else "ReadWrite")
     data = {int(s.split(":")[1]): size for s, size in sizes.items() if s.startswith("data:")}
     if data:
         disks = {d["lun"]: d for d in profile.get("dataDiskImages", [])}

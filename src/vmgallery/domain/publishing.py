@@ -150,8 +150,9 @@ def _check_shallow(profile: Body, location: str) -> None:
 def fill_stored_publishing(old_profile: Body, props: Body) -> None:
     """On a PUT over an existing version: what the body leaves out and may not change anyway keeps its stored value.
 
-    That is the profile's storage type, replication mode and strategy, and the storage type of every region that
-    stays (a region's storage type cannot change, so "not given" can only mean "as before").
+    That is the profile's storage type, replication mode and strategy, and the storage type and encryption of every
+    region that stays (neither can change for a region, so "not given" can only mean "as before"; Azure's update
+    examples answer a region's encryption the request left out).
     """
     profile = props.get("publishingProfile")
     if profile is None:
@@ -170,8 +171,9 @@ def fill_stored_publishing(old_profile: Body, props: Body) -> None:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
         before = stored.get(normalize_location(entry["name"]))
-        if before is not None and entry.get("storageAccountType") is None and before.get("storageAccountType"):
-            entry["storageAccountType"] = before["storageAccountType"]
+        for key in ("storageAccountType", "encryption"):
+            if before is not None and entry.get(key) is None and before.get(key):
+                entry[key] = copy.deepcopy(before[key])
 
 
 def check_publishing_update(old_profile: Body, new_profile: Body) -> None:

@@ -175,6 +175,10 @@ def normalize_version(
     props = require_object(body, "properties", required=True)
     normalize_publishing_profile(props, location=location, regions=regions)
     normalize_storage_profile(props)
+    profile = props["storageProfile"]
+    if "source" in profile:
+        # Azure answers an empty OS disk source when the image or version named at the top brings the disks.
+        profile.setdefault("osDiskImage", {})["source"] = {}
     safety = require_object(props, "safetyProfile", required=False, target="properties.safetyProfile")
     for key in ("allowDeletionOfReplicatedLocations", "blockDeletionBeforeEndOfLife"):
         check_bool(safety, key, f"properties.safetyProfile.{key}")

@@ -62,7 +62,8 @@ def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
     if _finished(response):
         return response.json() if method != "DELETE" and response.content else None
     url = response.headers["Azure-AsyncOperation"]
-    delay = retry_after(response)
+    # The first look is at once: a DELETE answers 202 even when it has already finished, as ARM's do.
+    delay = 0.0
     console = Console(stderr=True)
     with Progress(
         SpinnerColumn(),
