@@ -42,5 +42,5 @@ def gc(
 ) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
     service = _service(data_dir, database_url)
-    report = collect(service.db, [], time.time, service.settings.gc_grace_seconds, regions=service.services.stores)
+    report = collect(service.db, service.services.stores, time.time, service.settings.gc_grace_seconds)
     typer.echo(json.dumps(report.__dict__, indent=2))
