@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from vmgallery.adapters.blobs.folder import FolderBackend
+from vmgallery.adapters.blobs.objectstore import AzureBlobBackend, S3Backend, zone_backend
+from vmgallery.adapters.storage_accounts import StorageAccounts
 from vmgallery.config import AzureZone, ConfigError, Limits, S3Zone, Settings, load_settings, load_sources
 
 from .conftest import Cli
@@ -144,3 +147,16 @@ def test_config_show_refuses_a_bad_file_naming_the_key(tmp_path):
         f"limits.galleries_per_region: Input should be greater than or equal to 0 (in {data_dir / 'config.toml'})"
         in (result.stderr)
     )
+
+
+def test_the_adapters_take_the_typed_sections_as_wiring_hands_them_over(tmp_path):
+    data_dir = _data_dir(
+        tmp_path,
+        '[zones]\nwestus = ["/mnt/a", {kind = "azure", container = "c", account_url = "http://127.0.0.1:1/x",'
+        ' account_key = "a2V5"}, {kind = "s3", bucket = "b", endpoint = "http://127.0.0.1:1", region = "us-east-1"}]\n'
+        f'[storage_accounts."{ACCOUNT}"]\nblob_endpoint = "http://127.0.0.1:1/acct"\nsas_token = "sv=x"\n',
+    )
+    settings = load_settings(data_dir)
+    made = [zone_backend(spec, name=f"westus/zone{i}") for i, spec in enumerate(settings.zones["westus"])]
+    assert [type(b) for b in made] == [FolderBackend, AzureBlobBackend, S3Backend]
+    assert ACCOUNT.upper() in StorageAccounts(settings.storage_accounts)
