@@ -153,7 +153,10 @@ class Settings(Section):
             value = value.split(",")
         if not isinstance(value, list | tuple):
             return value
-        regions = tuple(dict.fromkeys(normalize_location(r) for r in value if isinstance(r, str) and r.strip()))
+        # Anything but a string is left for the type check to refuse by its position.
+        regions = tuple(
+            dict.fromkeys(normalize_location(r) if isinstance(r, str) else r for r in value if str(r).strip())
+        )
         if not regions:
             raise ValueError("at least one region must be configured")
         return regions

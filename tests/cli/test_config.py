@@ -84,6 +84,7 @@ def test_zones_and_storage_accounts_are_typed(tmp_path):
         ('page_size = "many"\n', {}, "page_size: Input should be a valid integer"),
         ("workers = -1\n", {}, "workers: Input should be greater than or equal to 0 (in {file})"),
         ("regions = []\n", {}, "regions: at least one region must be configured (in {file})"),
+        ('regions = ["eastus", 7]\n', {}, "regions.1: Input should be a valid string (in {file})"),
         ("", {"port": 70000}, "port: Input should be less than or equal to 65535 (in flag --port)"),
         (
             '[zones]\nwestus = [{kind = "gcs"}]\n',
