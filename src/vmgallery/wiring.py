@@ -22,7 +22,7 @@ from .app.operations import OperationWaiter
 from .app.replication import REPLICATION_HANDLERS, RegionThrottle
 from .app.resources import Resources
 from .app.versions import VERSION_HANDLERS
-from .config import Settings
+from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
 from .entrypoints.workers.runner import WorkerPool
@@ -107,19 +107,10 @@ def build_app(service: Service) -> FastAPI:
     async def lifespan(_app):
         if service.settings.workers > 0:
             service.workers.start()
-        log.info("ready", extra={"regions": list(service.settings.regions), "database": _safe(service.db.url)})
+        log.info("ready", extra={"regions": list(service.settings.regions), "database": masked_url(service.db.url)})
         yield
         service.workers.stop()
         service.db.dispose()
         log.info("stopped")
 
     return create_app(service.resources, token, lifespan=lifespan, access=service.access)
-
-
-def _safe(url: str) -> str:
-    """The database URL without its password, for logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return url

@@ -9,12 +9,13 @@ from azure.core.exceptions import HttpResponseError
 from .conftest import definition_body
 from .rules_support import Arm, assert_error
 
-GOOD_GALLERIES = ["g", "7", "my-gallery", "my_gallery_", "my.gallery.v2", "G" * 80]
+GOOD_GALLERIES = ["g", "7", "my_gallery", "my.gallery.v2", "G" * 80]
 BAD_GALLERIES = [
     ("_gallery", "must start with a letter or a digit"),
-    ("-gallery", "must start with a letter or a digit"),
-    ("gallery-", "must not end with '-'"),
+    ("gallery_", "must not end with '_'"),
     ("gallery.", "must not end with '.'"),
+    ("my-gallery", "contains '-'; a gallery name is letters, digits, '.' and '_'"),
+    ("-gallery", "(no dashes)"),
     ("g" * 81, "the limit is 80"),
     ("my gallery", "' '"),
     ("gal$lery", "'$'"),

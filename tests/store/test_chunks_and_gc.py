@@ -23,18 +23,30 @@ from vmgallery.adapters.blobs.chunks import (
 )
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.memory import MemoryBackend
+from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.app.gc import collect
 
 CHUNK = 4096
+REGION = "eastus"
 
 
 def pieces(data: bytes, size: int = CHUNK):
     return (data[i : i + size] for i in range(0, len(data), size))
 
 
+def one_zone(tmp_path, backend) -> RegionStores:
+    """One region of one zone: the collector's production path, over a single store."""
+    return RegionStores(tmp_path / "blobs", (REGION,), chunk_size=CHUNK, zones={REGION: [backend]})
+
+
 @pytest.fixture
-def store(tmp_path):
-    return ChunkStore(FolderBackend(tmp_path / "zone"), chunk_size=CHUNK)
+def regions(tmp_path):
+    return one_zone(tmp_path, FolderBackend(tmp_path / "zone"))
+
+
+@pytest.fixture
+def store(regions):
+    return regions.store(REGION)
 
 
 def test_round_trip_dedup_and_holes(store):
@@ -92,13 +104,27 @@ def _age(store, digest, seconds):
 
 
 def _disk(db, store, key, data):
+    """A disk in the region whose bytes are `data`: its region's primary store must keep their chunks."""
     manifest = write_image(store, pieces(data), len(data))
+    now = time.time()
     with db.write() as tx:
-        tx.set_content(key, "disk", tx.put_manifest(manifest, time.time()))
+        tx.insert(
+            key=key,
+            type="Microsoft.Compute/disks",
+            parent_key="/disk",
+            subscription="s",
+            group_key=None,
+            location=REGION,
+            natural_key=None,
+            state="Succeeded",
+            body={},
+            now=now,
+        )
+        tx.set_content(key, "disk", tx.put_manifest(manifest, now))
     return manifest
 
 
-def test_gc_keeps_what_is_named_or_young_and_drops_the_rest(db, store):
+def test_gc_keeps_what_is_named_or_young_and_drops_the_rest(db, regions, store):
     kept = _disk(db, store, "/disk/kept", os.urandom(CHUNK * 2))
     gone = _disk(db, store, "/disk/gone", os.urandom(CHUNK * 2))
     young = _disk(db, store, "/disk/young", os.urandom(CHUNK))
@@ -112,7 +138,7 @@ def test_gc_keeps_what_is_named_or_young_and_drops_the_rest(db, store):
             _age(store, d, 7200)
     _age(store, uploading, 7200)
 
-    first = collect(db, [store], time.time, grace_seconds=3600)
+    first = collect(db, regions, time.time, grace_seconds=3600)
     assert first.manifests_deleted == 2
     assert first.chunks_deleted == 2  # gone's chunks; the manifest left the table in this same pass
     assert all(store.has(d) for d in kept.digests) and store.has(uploading)
@@ -129,15 +155,16 @@ class RacyBackend(FolderBackend):
 
 
 def test_gc_puts_back_a_chunk_a_writer_refreshed_while_it_was_taken(db, tmp_path):
-    store = ChunkStore(RacyBackend(tmp_path / "zone"), chunk_size=CHUNK)
+    regions = one_zone(tmp_path, RacyBackend(tmp_path / "zone"))
+    store = regions.store(REGION)
     digest = store.put(os.urandom(CHUNK))
     _age(store, digest, 7200)
-    report = collect(db, [store], time.time, grace_seconds=3600)
+    report = collect(db, regions, time.time, grace_seconds=3600)
     assert report.chunks_restored == 1 and report.chunks_deleted == 0
     assert store.get(digest)
 
 
-def test_gc_racing_writers_never_loses_a_named_chunk(db, store):
+def test_gc_racing_writers_never_loses_a_named_chunk(db, regions, store):
     # The grace period must exceed a writer's store-to-commit time by a wide margin (docs/storage-format.md); the
     # machine may be loaded, so give it 1.5 s here (production: an hour).
     store.grace_seconds = 1.5
@@ -167,7 +194,7 @@ def test_gc_racing_writers_never_loses_a_named_chunk(db, store):
     deleted = 0
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        deleted += collect(db, [store], time.time, grace_seconds=store.grace_seconds).chunks_deleted
+        deleted += collect(db, regions, time.time, grace_seconds=store.grace_seconds).chunks_deleted
     stop.set()
     t.join()
     assert not errors, errors

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import replace
 
 import pytest
 
@@ -18,7 +17,7 @@ from vmgallery.domain.ids import ResourceId
 
 @pytest.fixture
 def service(db, tmp_path):
-    settings = replace(Settings(data_dir=tmp_path), sync_wait_seconds=0)
+    settings = Settings(data_dir=tmp_path, sync_wait_seconds=0)
     return Resources(db, settings, time.time, OperationWaiter(db))
 
 

@@ -84,7 +84,7 @@ def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_pat
         _run_background(db, job, "test-worker", time.time, Replicate(), services, 60)
 
     west.run_job = add_westus_and_replicate
-    report = collect(db, [], time.time, grace_seconds=3600, regions=regions)
+    report = collect(db, regions, time.time, grace_seconds=3600)
 
     assert west.run_job is None, "the job never ran in the collector's window"
     with db.read() as tx:

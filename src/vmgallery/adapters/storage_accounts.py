@@ -148,7 +148,7 @@ class StorageAccounts:
     def __init__(self, config: Mapping[str, Mapping[str, Any]]):
         self._accounts: dict[str, _Account] = {}
         for account_id, settings in config.items():
-            account = _parse_account(account_id, settings)
+            account = _parse_account(account_id, dict(settings))
             key = account_id.rstrip("/").lower()
             if key in self._accounts:
                 raise ValueError(f"storage_accounts: {account_id!r} is configured twice (ids ignore case)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from ..adapters.blobs.chunks import ChunkStore
+from ..adapters.blobs.regions import RegionStores
 from ..adapters.db.store import Database
 
 log = logging.getLogger("vmgallery.gc")
@@ -48,16 +48,14 @@ class _Live:
 
 def collect(
     db: Database,
-    stores: list[ChunkStore],
+    regions: RegionStores,
     clock: Callable[[], float],
     grace_seconds: float,
-    regions=None,
-    progress=None,
+    progress: Callable[[GcReport], None] | None = None,
 ) -> GcReport:
-    """With `regions` (RegionStores), each replica's store keeps only the chunks of the versions placed on it, and
-    each region's primary store those of the region's own resources too (so a removed replica's or region's copies
-    go); without, every store in `stores` keeps every manifest's chunks. `progress(report)`, if given, is called
-    as each chunk is looked at."""
+    """Each replica's store keeps only the chunks of the versions placed on it, and each region's primary store those
+    of the region's own resources too, so a removed replica's or region's copies go. `progress(report)`, if given,
+    is called as each chunk is looked at."""
     report = GcReport()
     with db.read() as tx:
         unused = tx.all_manifest_ids() - tx.used_manifest_ids()
@@ -77,19 +75,14 @@ def collect(
         # A create may be about to name an unused manifest, and uploads name chunks no manifest has yet: every
         # store keeps those this pass.
         common = live.of(every - tx.used_manifest_ids()) | {bytes.fromhex(d) for d in tx.upload_digests()}
-        if regions is None:
-            everything = live.of(every) | common
-            keep = {id(s): everything for s in stores}
-            listing = ((s, path, mtime) for s in stores for path, mtime in s.backend.list(s.prefix + "chunks/"))
-        else:
-            keep = {}
-            for region in regions.zones:
-                by_store: dict[int, set[str]] = {id(regions.store(region)): tx.manifests_owned_in(region)}
-                for idx, storage_type, manifest_id in tx.replica_manifests_in(region):
-                    for store in regions.stores_for(regions.placement(region, idx, storage_type)):
-                        by_store.setdefault(id(store), set()).add(manifest_id)
-                keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
-            listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
+        keep: dict[int, set[bytes]] = {}
+        for region in regions.zones:
+            by_store: dict[int, set[str]] = {id(regions.store(region)): tx.manifests_owned_in(region)}
+            for idx, storage_type, manifest_id in tx.replica_manifests_in(region):
+                for store in regions.stores_for(regions.placement(region, idx, storage_type)):
+                    by_store.setdefault(id(store), set()).add(manifest_id)
+            keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
+    listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
     for store, path, mtime in listing:
         if progress:
             progress(report)
@@ -106,8 +99,7 @@ def collect(
         else:
             taken.drop()
             report.chunks_deleted += 1
-    backends = [s.backend for s in stores] if regions is None else regions.backends()
-    for backend in {id(b): b for b in backends}.values():
+    for backend in {id(b): b for b in regions.backends()}.values():
         if hasattr(backend, "debris"):
             backend.debris(DEBRIS_SECONDS)  # temp files of writers that died mid-write
     log.info("gc done", extra=report.__dict__)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .disks import SKUS
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, NotSupported
 from .ids import ResourceId, parse_resource_id
 from .validate import (
@@ -64,15 +65,8 @@ OS_TYPES = ("Windows", "Linux")
 OS_STATES = ("Generalized", "Specialized")
 HYPERV_GENERATIONS = ("V1", "V2")
 CACHING = ("None", "ReadOnly", "ReadWrite")
-STORAGE_ACCOUNT_TYPES = (
-    "Standard_LRS",
-    "Premium_LRS",
-    "StandardSSD_LRS",
-    "UltraSSD_LRS",
-    "Premium_ZRS",
-    "StandardSSD_ZRS",
-    "PremiumV2_LRS",
-)
+# An image's disks become managed disks: the same storage types.
+STORAGE_ACCOUNT_TYPES = SKUS
 # Azure VMs attach data disks at LUN 0-63.
 MAX_LUN = 63
 MAX_DISK_GB = 32767

@@ -1,7 +1,7 @@
 """Name rules for galleries and image definitions, with messages that say exactly which rule a name breaks.
 
-Gallery names follow the 2025-03-03 spec's pattern `^[^_\\W][\\w-._]{0,79}(?<![-.])$` (ASCII): start with a letter
-or digit, then letters, digits, `_`, `-`, `.`, at most 80 in all, and no trailing `-` or `.`.
+Gallery names follow Azure's documented rule for galleries, stricter than the spec's pattern: letters, digits, `.`
+and `_`, starting and ending with a letter or digit, no dashes, at most 80.
 Image definition names: letters and digits, with `-`, `_` and `.` allowed only in the middle, at most 80.
 """
 
@@ -15,7 +15,7 @@ _ALNUM = set(string.ascii_letters + string.digits)
 MAX_NAME = 80
 
 
-def _check(kind: str, target: str, name: str, middle: set[str], bad_ends: set[str]) -> None:
+def _check(kind: str, target: str, name: str, middle: set[str], bad_ends: set[str], rule: str = "") -> None:
     allowed = _ALNUM | middle
     if not name:
         raise InvalidResourceName(f"The {kind} name must not be empty.", target)
@@ -27,8 +27,8 @@ def _check(kind: str, target: str, name: str, middle: set[str], bad_ends: set[st
     if bad:
         shown = ", ".join(repr(c) for c in bad)
         raise InvalidResourceName(
-            f"The {kind} name '{name}' contains {shown}; allowed are letters, digits and "
-            f"{' '.join(sorted(middle))} in the middle.",
+            f"The {kind} name '{name}' contains {shown}; "
+            + (rule or f"allowed are letters, digits and {' '.join(sorted(middle))} in the middle."),
             target,
         )
     if name[0] not in _ALNUM:
@@ -38,7 +38,8 @@ def _check(kind: str, target: str, name: str, middle: set[str], bad_ends: set[st
 
 
 def check_gallery_name(name: str) -> None:
-    _check("gallery", "galleryName", name, {"_", "-", "."}, {"-", "."})
+    rule = "a gallery name is letters, digits, '.' and '_', starting and ending with a letter or digit (no dashes)."
+    _check("gallery", "galleryName", name, {"_", "."}, {"_", "."}, rule)
 
 
 def check_image_definition_name(name: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, PropertyChangeNotAllowed
@@ -42,6 +42,14 @@ def require_object(parent: Body, key: str, *, required: bool, target: str | None
     return value
 
 
+@overload
+def check_string(
+    parent: Body, key: str, target: str, *, required: Literal[True], max_len: int | None = None
+) -> str: ...
+@overload
+def check_string(
+    parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None
+) -> str | None: ...
 def check_string(
     parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None
 ) -> str | None:
@@ -60,6 +68,16 @@ def check_string(
     return value
 
 
+@overload
+def check_enum(
+    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: Literal[True], default: None = None
+) -> str: ...
+@overload
+def check_enum(parent: Body, key: str, allowed: Iterable[str], target: str, *, default: str) -> str: ...
+@overload
+def check_enum(
+    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str | None = None
+) -> str | None: ...
 def check_enum(
     parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str | None = None
 ) -> str | None:
@@ -127,7 +145,7 @@ def check_datetime(parent: Body, key: str, target: str) -> str | None:
         parent.pop(key, None)
         return None
     parse_datetime(value, target)
-    return value
+    return str(value)
 
 
 def fold_location(body: Body) -> None:

@@ -6,9 +6,8 @@ zeros, so "1.01.0" is a valid name that orders with 1.1.0; ties between such nam
 the order total and `latest` deterministic.
 
 `latest` is the highest version that is eligible: fully provisioned, not excluded from latest, and, when resolving
-for a region, not excluded in that region and usable there. Which regions are usable is the caller's knowledge
-(today: every target region; once replication is tracked: those whose replica is Completed), handed in through
-`VersionFacts.usable_regions`.
+for a region, not excluded in that region and usable there. Which regions are usable is the caller's knowledge (those
+where the version's replicas are Completed: domain/replication), handed in through `VersionFacts.usable_regions`.
 
 The body rules live in `publishing` (publishingProfile) and `sources` (storageProfile); this module puts them
 together: `normalize_version` returns the canonical spec, `check_version_update` says what an update may change.

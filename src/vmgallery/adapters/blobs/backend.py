@@ -1,4 +1,4 @@
-"""The one narrow interface every blob backend implements (folder now; Azure Blob and S3 with replication).
+"""The one narrow interface every blob backend implements: folder, Azure Blob, S3, and memory (a fake for tests).
 
 Contract: `put` is atomic (readers see the whole object or none) and durable when it returns; objects are never
 modified in place; `touch` refreshes an object's modification time and returns False if the object is gone;

@@ -90,10 +90,9 @@ def gc(
     with _status() as show:
         report = collect(
             service.db,
-            [],
+            service.services.stores,
             time.time,
             service.settings.gc_grace_seconds,
-            regions=service.services.stores,
             progress=lambda r: show(f"Collecting garbage: {r.chunks_kept} chunks kept, {r.chunks_deleted} freed"),
         )
     typer.echo(json.dumps(report.__dict__, indent=2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import admin, disks, galleries, groups, images, snapshots, versions
+from .configuration import app as configuration
 from .login import login
 from .options import CONTEXT
 from .serve import serve, worker
@@ -26,3 +27,4 @@ app.add_typer(disks.app, name="disk")
 app.add_typer(snapshots.app, name="snapshot")
 app.add_typer(images.app, name="image")
 app.add_typer(admin.app, name="admin")
+app.add_typer(configuration, name="config")

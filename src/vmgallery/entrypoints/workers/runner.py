@@ -82,7 +82,7 @@ class WorkerPool:
         every worker process at once: the sweep never deletes what a writer refreshed or a manifest names."""
         while not self._stop.wait(self.gc_interval):
             try:
-                collect(self.db, [], self.clock, self.gc_grace, regions=self.services.stores)
+                collect(self.db, self.services.stores, self.clock, self.gc_grace)
             except Exception:
                 log.exception("garbage collection failed; it will run again")
 
