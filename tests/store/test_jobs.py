@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
-from vmgallery.app.operations import OperationWaiter, Provision, run_job
+from vmgallery.app.operations import JobKinds, OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
 from vmgallery.config import Settings
 from vmgallery.domain import errors
@@ -68,7 +68,7 @@ def test_failed_create_leaves_no_resource(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
     job = _claim(db, "w", time.time())
-    run_job(db, job, "w", time.time, handlers={"provision": Failing()})
+    run_job(db, job, "w", time.time, kinds=JobKinds({"provision": Failing()}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None
@@ -85,11 +85,11 @@ def test_failed_update_restores_the_previous_resource(db, service):
     group, gallery = _ids()
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Provision()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Provision()}))
     op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
     with db.read() as tx:
         assert tx.get(gallery.key).body["properties"]["description"] == "new"
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Failing()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Failing()}))
     with db.read() as tx:
         row = tx.get(gallery.key)
         assert tx.get_operation(op.id).status == "Failed"
@@ -107,7 +107,7 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
         def finish(self, tx, op, result):
             raise RuntimeError("disk on fire")
 
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Crash()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Crash()}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
     assert failed.status == "Failed"
@@ -132,6 +132,6 @@ def test_a_job_interrupted_too_often_or_of_unknown_kind_fails_its_operation(db, 
     other = _ids()[1]
     service.put(ResourceId(other.subscription, "rg", None, ()), {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(other, {"location": "eastus"}, GALLERY).operation
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({}))
     with db.read() as tx:
         assert tx.get_operation(op.id).status == "Failed"
