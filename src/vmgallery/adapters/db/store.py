@@ -163,7 +163,10 @@ class _DiskBytes:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        return self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+        # RETURNING, not rowcount: PostgreSQL reports -1 for an insert that returns the generated key.
+        primary = list(table.primary_key)[0]
+        inserted = self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing().returning(primary))
+        return inserted.first() is not None
 
     def put_manifest(self, manifest: Manifest, now: float) -> str:
         self._insert_ignore(

@@ -42,6 +42,7 @@ def _replica_subject(payload: dict) -> str:
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("subject_key", sa.String(1200), nullable=True))
+        batch.alter_column("operation_id", existing_type=sa.String(64), nullable=True)
     conn = op.get_bind()
     conn.execute(
         jobs.update()
@@ -68,7 +69,6 @@ def upgrade() -> None:
                 live[subject] = row.id
         conn.execute(jobs.update().where(jobs.c.id == row.id).values(**values))
     with op.batch_alter_table("jobs") as batch:
-        batch.alter_column("operation_id", existing_type=sa.String(64), nullable=True)
         batch.alter_column("subject_key", existing_type=sa.String(1200), nullable=False)
         batch.create_index("ix_jobs_subject_key", ["subject_key"])
         batch.create_index(
