@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from vmgallery.adapters.blobs.chunks import Manifest
 from vmgallery.adapters.db.store import OperationRow
 from vmgallery.app import replication
+from vmgallery.app.operations import JobContext, LeaseLost
 from vmgallery.domain import replication as rules
 from vmgallery.domain.replication import COMPLETED, FAILED, PENDING, REPLICATING
 
@@ -170,3 +171,21 @@ def test_a_version_whose_capture_has_not_named_its_disks_is_not_created(db):
     with db.write() as tx:
         replication.settle_version(tx, key, time.time())
     assert _ended(db, key, op_id) == ("Creating", "InProgress")
+
+
+def test_a_worker_whose_job_was_taken_over_writes_nothing_more(db):
+    key, _ = _version(db, ("westus", 0, PENDING))
+    now = time.time()
+    with db.write() as tx:
+        replication.queue_copy(tx, key, "westus", 0, now)
+        first = tx.claim_job("host:1:a", now, 5)
+    with db.write() as tx:
+        second = tx.claim_job("host:2:b", now + 6, 60)  # the first worker went silent past its lease
+    assert second.id == first.id
+    with pytest.raises(LeaseLost):
+        with JobContext(db, time.time, "host:1:a", first).holding_lease() as tx:
+            replication.move(tx, key, "westus", 0, expected=PENDING, to=REPLICATING, now=time.time())
+    assert _state(db, key, "westus") == PENDING
+    with JobContext(db, time.time, "host:2:b", second).holding_lease() as tx:
+        assert replication.move(tx, key, "westus", 0, expected=PENDING, to=REPLICATING, now=time.time())
+    assert _state(db, key, "westus") == REPLICATING

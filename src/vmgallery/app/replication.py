@@ -77,12 +77,27 @@ def move(
     to: str,
     now: float,
     error: str | None = None,
-    **counters: int,
+    bytes_total: int | None = None,
+    bytes_done: int | None = None,
+    bytes_copied: int | None = None,
+    chunks_copied: int | None = None,
 ) -> bool:
     """The one way a replica's state changes: a move the transition table allows (else RefusedTransition), applied
     only if the row is still in `expected`. False: another writer moved it first, or it is gone."""
     rules.check_move(expected, to)
-    return tx.move_replica(version_key, region, idx, expected=expected, to=to, now=now, error=error, **counters)
+    return tx.move_replica(
+        version_key,
+        region,
+        idx,
+        expected=expected,
+        to=to,
+        now=now,
+        error=error,
+        bytes_total=bytes_total,
+        bytes_done=bytes_done,
+        bytes_copied=bytes_copied,
+        chunks_copied=chunks_copied,
+    )
 
 
 def sync_replicas(
