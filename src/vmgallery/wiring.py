@@ -17,9 +17,8 @@ from .adapters.storage_accounts import StorageAccounts
 from .app.access import DiskAccess, SasSigner
 from .app.disks import IMPORT_HANDLERS
 from .app.images import IMAGE_HANDLERS
-from .app.operations import HANDLERS as BASE_HANDLERS
-from .app.operations import OperationWaiter
-from .app.replication import REPLICATION_HANDLERS, RegionThrottle
+from .app.operations import OPERATION_JOBS, JobKinds, OperationWaiter
+from .app.replication import BACKGROUND_JOBS, RegionThrottle
 from .app.resources import Resources
 from .app.versions import VERSION_HANDLERS
 from .config import Settings, masked_url
@@ -27,7 +26,10 @@ from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
 from .entrypoints.workers.runner import WorkerPool
 
-HANDLERS = {**BASE_HANDLERS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS, **REPLICATION_HANDLERS}
+JOB_KINDS = JobKinds(
+    operation={**OPERATION_JOBS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS},
+    background=BACKGROUND_JOBS,
+)
 
 log = logging.getLogger("vmgallery")
 
@@ -91,7 +93,7 @@ def build_service(settings: Settings) -> Service:
         threads=settings.workers,
         lease_seconds=settings.lease_seconds,
         services=services,
-        handlers=HANDLERS,
+        kinds=JOB_KINDS,
         gc_interval_seconds=settings.gc_interval_seconds,
         gc_grace_seconds=settings.gc_grace_seconds,
     )

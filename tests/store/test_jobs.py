@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
-from vmgallery.app.operations import OperationWaiter, Provision, run_job
+from vmgallery.app.operations import JobKinds, OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
 from vmgallery.config import Settings
 from vmgallery.domain import errors
@@ -40,7 +40,7 @@ def test_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(db, service
 
     now = time.time()
     job = _claim(db, "host:1:a", now, lease=5)
-    assert job is not None
+    assert (job.operation_id, job.subject_key) == (outcome.operation.id, gallery.key)
     assert _claim(db, "host:2:b", now + 1) is None  # leased
     taken = _claim(db, "host:2:b", now + 6)  # the first worker went silent past its lease
     assert taken is not None and taken.id == job.id and taken.attempts == 2
@@ -67,7 +67,7 @@ def test_failed_create_leaves_no_resource(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
     job = _claim(db, "w", time.time())
-    run_job(db, job, "w", time.time, handlers={"provision": Failing()})
+    run_job(db, job, "w", time.time, kinds=JobKinds({"provision": Failing()}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None
@@ -84,11 +84,11 @@ def test_failed_update_restores_the_previous_resource(db, service):
     group, gallery = _ids()
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Provision()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Provision()}))
     op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
     with db.read() as tx:
         assert tx.get(gallery.key).body["properties"]["description"] == "new"
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Failing()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Failing()}))
     with db.read() as tx:
         row = tx.get(gallery.key)
         assert tx.get_operation(op.id).status == "Failed"
@@ -106,7 +106,7 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
         def finish(self, tx, op, result):
             raise RuntimeError("disk on fire")
 
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Crash()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Crash()}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
     assert failed.status == "Failed"
@@ -131,6 +131,36 @@ def test_a_job_interrupted_too_often_or_of_unknown_kind_fails_its_operation(db, 
     other = _ids()[1]
     service.put(ResourceId(other.subscription, "rg", None, ()), {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(other, {"location": "eastus"}, GALLERY).operation
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({}))
     with db.read() as tx:
         assert tx.get_operation(op.id).status == "Failed"
+
+
+def test_a_background_job_runs_from_its_own_registry_and_finishes_no_operation(db, service):
+    group, gallery = _ids()
+    service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
+    op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
+    ran = []
+
+    class Note:
+        def work(self, ctx):
+            return ctx.job.subject_key
+
+        def commit(self, tx, job, result, now):
+            ran.append(result)
+
+        def failed(self, tx, job, error, now):
+            raise AssertionError(error)
+
+    waiting = _claim(db, "w", time.time())
+    with db.write() as tx:
+        tx.retry_job(waiting.id, time.time() + 3600)  # the gallery's operation job waits
+        assert tx.queue_background_job(kind="note", subject_key="subject-1", payload={}, now=time.time())
+        assert tx.queue_background_job(kind="provision", subject_key="subject-2", payload={}, now=time.time())
+    kinds = JobKinds({"note": Note()}, {"note": Note()})  # a name in both: the row says which kind of job it is
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=kinds)
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=kinds)  # "provision" is no background kind
+    assert ran == ["subject-1"]
+    with db.read() as tx:
+        assert tx.get_operation(op.id).status == "InProgress"  # untouched by either
+        assert tx.pending_jobs() == 1  # the operation's own job, still waiting

@@ -13,8 +13,8 @@ from vmgallery.adapters.blobs.chunks import write_image
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.app.gc import collect
-from vmgallery.app.operations import _run_background
-from vmgallery.app.replication import RegionThrottle, Replicate, job_id, sync_replicas
+from vmgallery.app.operations import JobKinds, run_job
+from vmgallery.app.replication import RegionThrottle, Replicate, subject, sync_replicas
 
 CHUNK = 4096
 VERSION = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/versions/1.0.0"
@@ -80,8 +80,8 @@ def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_pat
         with db.write() as tx:
             sync_replicas(tx, regions, VERSION, spec("eastus", "westus"), time.time(), "eastus", captured=True)
             job = tx.claim_job("test-worker", time.time(), 60)
-        assert job.operation_id == job_id(VERSION, "westus", 0)
-        _run_background(db, job, "test-worker", time.time, Replicate(), services, 60)
+        assert job.operation_id is None and job.subject_key == subject(VERSION, "westus", 0)
+        run_job(db, job, "test-worker", time.time, JobKinds(background={"replicate": Replicate()}), services, 60)
 
     west.run_job = add_westus_and_replicate
     report = collect(db, regions, time.time, grace_seconds=3600)

@@ -1,18 +1,25 @@
-"""Finishing operations: the job handlers, and how a request waits for its operation.
+"""Running jobs: the two kinds a worker knows, and how a request waits for its operation.
 
-A job has two phases. `work` does the slow part (reading a VHD blob, hashing chunks) outside any transaction; it
-must be idempotent, because after a crash another worker runs it again. `finish` commits the outcome in one
-transaction with the operation's end, so it happens exactly once. If either raises, the operation is marked Failed
-and the resource put back as it was: a failed create leaves no resource, a failed update or delete the previous one.
+An **operation job** finishes an ARM operation (a create, update or delete a client polls). It has two phases.
+`work` does the slow part (reading a VHD blob, hashing chunks) outside any transaction; it must be idempotent,
+because after a crash another worker runs it again. `finish` commits the outcome in one transaction with the
+operation's end, so it happens exactly once. If either raises, the operation is marked Failed and the resource put
+back as it was: a failed create leaves no resource, a failed update or delete the previous one.
+
+A **background job** works on a subject no client waits on (a replica's copy): `work`, then `commit` in one
+transaction; on failure `failed` records what went wrong and says when to try again. It finishes no operation.
+
+Each kind has its own registry (`JobKinds`); a job row is an operation job exactly when it names an operation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,19 +49,50 @@ class JobContext:
         with self.db.write() as tx:
             if not tx.extend_lease(self.job.id, self.owner, now + self.lease_seconds):
                 raise LeaseLost(f"job {self.job.id} was taken over by another worker")
-            if percent is not None:
+            if percent is not None and self.job.operation_id is not None:
                 tx.set_operation_percent(self.job.operation_id, percent)
         self._last_beat = now
+
+    @contextlib.contextmanager
+    def holding_lease(self) -> Iterator[Tx]:
+        """A write transaction that commits only while this worker still holds the job's lease (else LeaseLost):
+        a worker that lost its job writes nothing more of it."""
+        with self.db.write() as tx:
+            if not tx.owns_job(self.job.id, self.owner):
+                raise LeaseLost(f"job {self.job.id} was taken over by another worker")
+            yield tx
 
 
 class LeaseLost(Exception):
     pass
 
 
-class Handler(Protocol):
+class OperationJob(Protocol):
+    """Finishes an ARM operation: `finish` returns KEEP_RUNNING when the operation's end is decided elsewhere."""
+
     def work(self, ctx: JobContext, op: OperationRow) -> Any: ...
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None: ...
+    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any: ...
+
+
+class BackgroundJob(Protocol):
+    """Works on `job.subject_key` with no operation behind it."""
+
+    def work(self, ctx: JobContext) -> Any: ...
+
+    def commit(self, tx: Tx, job: JobRow, result: Any, now: float) -> None: ...
+
+    def failed(self, tx: Tx, job: JobRow, error: Exception, now: float) -> float | None:
+        """Record the failure; when to run again, or None to end the job."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobKinds:
+    """The job kinds a worker runs, by name, one registry per kind of job."""
+
+    operation: Mapping[str, OperationJob] = field(default_factory=dict)
+    background: Mapping[str, BackgroundJob] = field(default_factory=dict)
 
 
 def _set_state(body: dict, state: str) -> dict:
@@ -91,9 +129,10 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
     return [r.key for r in sorted(rows, key=lambda r: r.key.count("/"), reverse=True)]
 
 
-HANDLERS: dict[str, Handler] = {"provision": Provision()}
+OPERATION_JOBS: dict[str, OperationJob] = {"provision": Provision()}
 MAX_ATTEMPTS = 5
-# What a finish returns when its operation goes on after the job (a version waiting for its source region's replicas).
+# What a finish returns when its operation's end is decided elsewhere (a version's create ends when its source region's
+# replicas are complete: `replication.settle_version`).
 KEEP_RUNNING = object()
 
 
@@ -134,15 +173,21 @@ def run_job(
     job: JobRow,
     owner: str,
     clock: Callable[[], float],
-    handlers: dict[str, Handler] = HANDLERS,
+    kinds: JobKinds = JobKinds(OPERATION_JOBS),
     services: Any = None,
     lease_seconds: float = 60.0,
 ) -> None:
-    """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
-    handler = handlers.get(job.kind)
-    if getattr(handler, "operationless", False):
-        _run_background(db, job, owner, clock, handler, services, lease_seconds)
-        return
+    """Run one claimed job to its end (or to its next try, for a background job)."""
+    ctx = JobContext(db, clock, owner, job, services, lease_seconds)
+    if job.operation_id is None:
+        _run_background(ctx, kinds.background.get(job.kind))
+    else:
+        _run_operation(ctx, job.operation_id, kinds.operation.get(job.kind))
+
+
+def _run_operation(ctx: JobContext, operation_id: str, handler: OperationJob | None) -> None:
+    """Succeeded, or Failed with the resource restored."""
+    db, job, owner, clock = ctx.db, ctx.job, ctx.owner, ctx.clock
     try:
         if handler is None:
             raise errors.InternalError(f"No worker here knows how to run a '{job.kind}' job.")
@@ -151,24 +196,20 @@ def run_job(
             # end it rather than let leases hand it round for ever.
             raise errors.InternalError(f"The operation was abandoned after {job.attempts - 1} interrupted attempts.")
         with db.read() as tx:
-            op = tx.get_operation(job.operation_id)
+            op = tx.get_operation(operation_id)
             mine = tx.owns_job(job.id, owner)
         if not mine:
             return  # our lease expired and another worker took over
-        result = (
-            handler.work(JobContext(db, clock, owner, job, services, lease_seconds), op)
-            if op is not None and op.status == "InProgress"
-            else None
-        )
+        result = handler.work(ctx, op) if op is not None and op.status == "InProgress" else None
         with db.write() as tx:
             if not tx.owns_job(job.id, owner):
                 return
-            op = tx.get_operation(job.operation_id)
+            op = tx.get_operation(operation_id)
             if op is not None and op.status == "InProgress":
                 if handler.finish(tx, op, result) is not KEEP_RUNNING:
                     tx.finish_operation(op.id, "Succeeded", clock())
             tx.finish_job(job.id, "done")
-        log.info("job finished", extra={"job": job.id, "kind": job.kind, "operation": job.operation_id})
+        log.info("job finished", extra={"job": job.id, "kind": job.kind, "operation": operation_id})
     except LeaseLost:
         log.warning("lease lost; another worker continues", extra={"job": job.id})
     except Exception as exc:  # a handler's failure must fail its operation, never the worker
@@ -179,16 +220,20 @@ def run_job(
         )
         if not isinstance(exc, errors.ArmError):
             log.exception("job crashed", extra={"job": job.id, "kind": job.kind})
-        _fail(db, job, owner, error, clock)
+        _fail(db, job, operation_id, owner, error, clock)
 
 
-def _run_background(
-    db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any, lease_seconds: float
-) -> None:
-    """A job with no operation behind it (a replica's copy): commit on success; on failure let the handler record
-    it and say when to try again."""
+def _run_background(ctx: JobContext, handler: BackgroundJob | None) -> None:
+    """Commit on success; on failure let the handler record it and say when to try again."""
+    db, job, owner, clock = ctx.db, ctx.job, ctx.owner, ctx.clock
+    if handler is None:
+        log.error("no worker here knows this kind of job", extra={"job": job.id, "kind": job.kind})
+        with db.write() as tx:
+            if tx.owns_job(job.id, owner):
+                tx.finish_job(job.id, "failed")
+        return
     try:
-        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), None)
+        result = handler.work(ctx)
         with db.write() as tx:
             if tx.owns_job(job.id, owner):
                 handler.commit(tx, job, result, clock())
@@ -206,11 +251,13 @@ def _run_background(
                 tx.retry_job(job.id, retry_at)
 
 
-def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: Callable[[], float]) -> None:
+def _fail(
+    db: Database, job: JobRow, operation_id: str, owner: str, error: errors.ArmError, clock: Callable[[], float]
+) -> None:
     with db.write() as tx:
         if not tx.owns_job(job.id, owner):
             return
-        op = tx.get_operation(job.operation_id)
+        op = tx.get_operation(operation_id)
         if op is not None and op.status == "InProgress":
             if op.action == "create":
                 tx.drop_contents(op.resource_key)
@@ -220,4 +267,4 @@ def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: 
                 tx.update(op.resource_key, state=state, body=op.prior_body, now=clock())
             tx.finish_operation(op.id, "Failed", clock(), {"status": error.status, **error.body()})
         tx.finish_job(job.id, "failed")
-    log.warning("operation failed", extra={"job": job.id, "operation": job.operation_id, "code": error.code})
+    log.warning("operation failed", extra={"job": job.id, "operation": operation_id, "code": error.code})

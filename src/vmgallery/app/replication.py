@@ -1,16 +1,19 @@
 """The replication engine: make each version's replicas exist, copying only the chunks a store lacks.
 
-A replica's job (kind `replicate`) reads the version's manifests, and for every chunk the destination store lacks
-copies the stored frame from a replica that has it, verifying the digest before it is written. Work is idempotent
-(a chunk already present is only refreshed), so a job resumed after its worker died re-copies at most the batch
-that was not yet durable (`replication_batch_bytes`). A failure
-marks the replica Failed with what went wrong and retries it later with backoff, leaving every other replica alone.
+A replica's job (background kind `replicate`, its subject the replica) reads the version's manifests, and for every
+chunk the destination store lacks copies the stored frame from a replica that has it, verifying the digest before it
+is written. Work is idempotent (a chunk already present is only refreshed), so a job resumed after its worker died
+re-copies at most the batch that was not yet durable (`replication_batch_bytes`). A failure marks the replica Failed
+with what went wrong and retries it later with backoff, leaving every other replica alone.
+
+Every replica state write goes through `move`: it must be a move the domain's transition table allows, and it names
+the state it expects to leave, so a writer that lost a race learns it and acts on what the row says now. A replica
+has one live job at a time, and that job writes only while it holds its lease.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 import time
@@ -22,9 +25,9 @@ from typing import Any
 
 from ..adapters.blobs.backend import Batch
 from ..adapters.blobs.chunks import ChunkStore, CorruptChunk, Manifest, MissingChunk
-from ..adapters.db.store import OperationRow, Tx
+from ..adapters.db.store import JobRow, Tx
 from ..domain import replication as rules
-from .operations import KEEP_RUNNING, JobContext, _set_state
+from .operations import JobContext, _set_state
 
 log = logging.getLogger("vmgallery.replication")
 
@@ -49,9 +52,52 @@ COUNTERS = Counters()
 _lock = threading.Lock()
 
 
-def job_id(version_key: str, region: str, idx: int) -> str:
-    """A short, stable name for a replica's job (the payload says which replica it is)."""
-    return "replica:" + hashlib.sha1(f"{version_key}|{region}|{idx}".encode()).hexdigest()
+def subject(version_key: str, region: str, idx: int) -> str:
+    """What a replica's job works on, as the jobs table names it: the replica under its version's key."""
+    return f"{version_key}/replicas/{region}/{idx}"
+
+
+def queue_copy(tx: Tx, version_key: str, region: str, idx: int, now: float) -> bool:
+    """Queue the replica's copy job unless it has a live one already (which will see the replica as it is now)."""
+    return tx.queue_background_job(
+        kind="replicate",
+        subject_key=subject(version_key, region, idx),
+        payload={"version": version_key, "region": region, "index": idx},
+        now=now,
+    )
+
+
+def move(
+    tx: Tx,
+    version_key: str,
+    region: str,
+    idx: int,
+    *,
+    expected: str,
+    to: str,
+    now: float,
+    error: str | None = None,
+    bytes_total: int | None = None,
+    bytes_done: int | None = None,
+    bytes_copied: int | None = None,
+    chunks_copied: int | None = None,
+) -> bool:
+    """The one way a replica's state changes: a move the transition table allows (else RefusedTransition), applied
+    only if the row is still in `expected`. False: another writer moved it first, or it is gone."""
+    rules.check_move(expected, to)
+    return tx.move_replica(
+        version_key,
+        region,
+        idx,
+        expected=expected,
+        to=to,
+        now=now,
+        error=error,
+        bytes_total=bytes_total,
+        bytes_done=bytes_done,
+        bytes_copied=bytes_copied,
+        chunks_copied=chunks_copied,
+    )
 
 
 def sync_replicas(
@@ -77,12 +123,7 @@ def sync_replicas(
             state=rules.COMPLETED if primary and captured else rules.PENDING,
         )
         if not primary:
-            tx.insert_job(
-                operation_id=job_id(version_key, w.region, w.index),
-                kind="replicate",
-                payload={"version": version_key, "region": w.region, "index": w.index},
-                now=now,
-            )
+            queue_copy(tx, version_key, w.region, w.index, now)
     return plan
 
 
@@ -100,10 +141,6 @@ def usable_regions(tx: Tx, version_key: str) -> set[str]:
     return {region for region, s in by_region.items() if all(x == rules.COMPLETED for x in s)}
 
 
-def source_complete(tx: Tx, version_key: str, source_region: str) -> bool:
-    return all(r.state == rules.COMPLETED for r in tx.replicas_of(version_key) if r.region == source_region)
-
-
 def capture_is_first_replica(ctx: JobContext, version_key: str, source_region: str) -> bool:
     """Whether the source region's primary store, where a capture lands, is the version's first replica there (it
     is not when that replica is premium)."""
@@ -113,13 +150,27 @@ def capture_is_first_replica(ctx: JobContext, version_key: str, source_region: s
     return first is not None and stores.is_primary(stores.placement(source_region, 0, first.storage_type))
 
 
-def finish_capture(tx: Tx, version_key: str, source_region: str, now: float, first_replica: bool) -> Any:
+def finish_capture(tx: Tx, version_key: str, source_region: str, now: float, first_replica: bool) -> None:
     """The capture landed in the source region's primary store: if that is the first replica there, it is complete
-    (else its job copies it); the version is Succeeded once its whole source region is complete (else the create
-    operation goes on until the replicas there are done)."""
+    (else its job copies it). Then the version may be ready."""
     if first_replica:
-        tx.update_replica(version_key, source_region, 0, state=rules.COMPLETED, updated_at=now)
-    return None if source_complete(tx, version_key, source_region) else KEEP_RUNNING
+        move(tx, version_key, source_region, 0, expected=rules.PENDING, to=rules.COMPLETED, now=now)
+    settle_version(tx, version_key, now)
+
+
+def settle_version(tx: Tx, version_key: str, now: float) -> None:
+    """The one place a version's create ends: once its capture has landed and every replica in its source region
+    is Completed (`rules.source_complete`), the version is Succeeded and its create operation with it. Called by
+    whichever comes last, the capture or a source-region replica's copy, in the transaction that made it so."""
+    version = tx.get(version_key, for_update=True)
+    if version is None or version.state != "Creating" or not tx.contents(version_key):
+        return
+    if not rules.source_complete(states(tx, version_key), version.location):
+        return
+    tx.update(version.key, state="Succeeded", body=_set_state(version.body, "Succeeded"), now=now)
+    active = tx.active_operation(version_key)
+    if active is not None and active.action == "create":
+        tx.finish_operation(active.id, "Succeeded", now)
 
 
 def _manifests(tx: Tx, version_key: str) -> list[Manifest]:
@@ -160,9 +211,7 @@ class RegionThrottle:
 class Replicate:
     """One replica of one version: copy what its store lacks, verify, then mark it Completed."""
 
-    operationless = True
-
-    def work(self, ctx: JobContext, op: OperationRow | None) -> Any:
+    def work(self, ctx: JobContext) -> Any:
         p = ctx.job.payload
         stores = ctx.services.stores
         with ctx.db.read() as tx:
@@ -185,18 +234,21 @@ class Replicate:
         dests = stores.stores_for(stores.placement(p["region"], p["index"], row.storage_type))
         chunks = _chunks(manifests)
         total = sum(size for _, size in chunks)
-        with ctx.db.write() as tx:
+        with ctx.holding_lease() as tx:
             self._claim_slot(ctx, tx)
-            tx.update_replica(
+            started = move(
+                tx,
                 p["version"],
                 p["region"],
                 p["index"],
-                state=rules.REPLICATING,
+                expected=row.state,
+                to=rules.REPLICATING,
+                now=ctx.clock(),
                 bytes_total=total,
                 bytes_done=0,
-                error=None,
-                updated_at=ctx.clock(),
             )
+            if not started:
+                raise NotReady("the replica changed state while its copy was being planned")
         region, throttle = p["region"], ctx.services.throttle
 
         batches = [(dest, dest.backend.batch()) for dest in dests]
@@ -236,16 +288,18 @@ class Replicate:
                 if time.monotonic() - last_report > 0.5:
                     last_report = time.monotonic()
                     ctx.heartbeat()
-                    with ctx.db.write() as tx:
-                        tx.update_replica(
+                    with ctx.holding_lease() as tx:
+                        recorded = tx.replica_progress(
                             p["version"],
                             p["region"],
                             p["index"],
                             bytes_done=done,
                             bytes_copied=copied,
                             chunks_copied=copied_chunks,
-                            updated_at=ctx.clock(),
+                            now=ctx.clock(),
                         )
+                    if not recorded:  # removed, or removed and added again: look again
+                        raise NotReady("the replica left Replicating during its copy")
             pool.shutdown()
             for _, batch in batches:
                 batch.commit()
@@ -270,27 +324,27 @@ class Replicate:
         if len(busy) >= limit:
             raise NotReady(f"region {p['region']} is already copying as many replicas as it may at once ({limit})")
 
-    def commit(self, tx: Tx, job, result: Any, now: float) -> None:
+    def commit(self, tx: Tx, job: JobRow, result: Any, now: float) -> None:
         p = job.payload
-        if result is None or tx.get_replica(p["version"], p["region"], p["index"]) is None:
+        if result is None:
             return
-        tx.update_replica(
+        copied = move(
+            tx,
             p["version"],
             p["region"],
             p["index"],
-            state=rules.COMPLETED,
+            expected=rules.REPLICATING,
+            to=rules.COMPLETED,
+            now=now,
             bytes_done=result["bytes_total"],
             bytes_copied=result["bytes_copied"],
             chunks_copied=result["chunks_copied"],
-            error=None,
-            updated_at=now,
         )
-        version = tx.get(p["version"], for_update=True)
-        if version is not None and version.state == "Creating" and source_complete(tx, p["version"], version.location):
-            tx.update(version.key, state="Succeeded", body=_set_state(version.body, "Succeeded"), now=now)
-            active = tx.active_operation(version.key)
-            if active is not None:
-                tx.finish_operation(active.id, "Succeeded", now)
+        if not copied:
+            if tx.get_replica(p["version"], p["region"], p["index"]) is None:
+                return
+            raise NotReady("the replica left Replicating during its copy")
+        settle_version(tx, p["version"], now)
         log.info(
             "replica complete",
             extra={
@@ -301,20 +355,23 @@ class Replicate:
             },
         )
 
-    def failed(self, tx: Tx, job, error: Exception, now: float) -> float | None:
-        """Record what failed and when to try again (None: never; the replica is gone)."""
+    def failed(self, tx: Tx, job: JobRow, error: Exception, now: float) -> float | None:
+        """Record what failed and when to try again (None: never; the replica is gone, or complete after all)."""
         p = job.payload
-        if tx.get_replica(p["version"], p["region"], p["index"]) is None:
+        row = tx.get_replica(p["version"], p["region"], p["index"])
+        if row is None or row.state == rules.COMPLETED:
             return None
         if isinstance(error, NotReady):
             return now + RETRY_BASE_SECONDS
-        tx.update_replica(
+        move(
+            tx,
             p["version"],
             p["region"],
             p["index"],
-            state=rules.FAILED,
+            expected=row.state,
+            to=rules.FAILED,
+            now=now,
             error=f"{type(error).__name__}: {error}",
-            updated_at=now,
         )
         log.warning(
             "replica failed; will retry",
@@ -361,7 +418,7 @@ def _copy_chunk(sources: list[ChunkStore], dest: ChunkStore, digest: bytes, batc
     raise MissingChunk(f"no replica holds a sound copy of chunk {digest.hex()}: {'; '.join(errors)}")
 
 
-REPLICATION_HANDLERS = {"replicate": Replicate()}
+BACKGROUND_JOBS = {"replicate": Replicate()}
 
 
 class ReplicaReader:

@@ -170,7 +170,7 @@ class Resources:
         )
         tx.insert_operation(op)
         if job:
-            tx.insert_job(operation_id=op.id, kind=job, payload=None, now=now)
+            tx.queue_operation_job(operation_id=op.id, subject_key=rid.key, kind=job, now=now)
         return op
 
     def _busy(self, tx: Tx, rid: ResourceId, kind: Kind) -> OperationRow | None:

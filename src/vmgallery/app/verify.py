@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..adapters.blobs.chunks import CorruptChunk, MissingChunk
 from ..adapters.db.store import Database
 from ..domain import replication as rules
-from .replication import _chunks, _copy_chunk, _manifests, job_id
+from .replication import _chunks, _copy_chunk, _manifests, move, queue_copy
 
 log = logging.getLogger("vmgallery.verify")
 
@@ -78,13 +78,16 @@ def verify(db: Database, stores, repair: bool, clock, progress=None) -> VerifyRe
                 except (MissingChunk, CorruptChunk) as exc:
                     report.unrepairable.append(f"{key} {r.region}/{r.idx} {digest.hex()}: {exc}")
                     with db.write() as tx:
-                        tx.update_replica(
-                            key, r.region, r.idx, state=rules.FAILED, error=f"verify: {exc}", updated_at=clock()
-                        )
-                        tx.insert_job(
-                            operation_id=job_id(key, r.region, r.idx),
-                            kind="replicate",
-                            payload={"version": key, "region": r.region, "index": r.idx},
+                        failed = move(
+                            tx,
+                            key,
+                            r.region,
+                            r.idx,
+                            expected=rules.COMPLETED,
+                            to=rules.FAILED,
                             now=clock(),
+                            error=f"verify: {exc}",
                         )
+                        if failed:
+                            queue_copy(tx, key, r.region, r.idx, clock())
     return report

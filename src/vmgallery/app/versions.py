@@ -20,7 +20,7 @@ from ..domain.ids import ResourceId, parse_resource_id
 from ..domain.validate import Body
 from . import replication
 from .disks import Prepared, import_blob, iso, source_row
-from .operations import KEEP_RUNNING, JobContext, _set_state
+from .operations import KEEP_RUNNING, JobContext
 
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 GIB = 1 << 30
@@ -289,11 +289,9 @@ class VersionCapture:
 
 
 def _captured(tx: Tx, op: OperationRow, first_replica: bool) -> Any:
-    row = tx.get(op.resource_key, for_update=True)
-    outcome = replication.finish_capture(tx, row.key, row.location, time.time(), first_replica)
-    if outcome is not KEEP_RUNNING:
-        tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
-    return outcome
+    """The version's create ends when its source region is complete, which `replication.settle_version` decides."""
+    replication.finish_capture(tx, op.resource_key, op.location, time.time(), first_replica)
+    return KEEP_RUNNING
 
 
 class VersionImport:

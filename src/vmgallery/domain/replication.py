@@ -1,8 +1,9 @@
 """Replication rules: which replicas a version should have, how replica states add up per region, and what a change
 of target regions would do.
 
-A replica is (region, index). Its states: Pending -> Replicating -> Completed, or Failed (retried with backoff).
-A region is Completed when all its replicas are; that is when the version may be used there.
+A replica is (region, index). Its states move only along `TRANSITIONS`: Pending -> Replicating -> Completed, or
+Failed (retried with backoff). A region is Completed when all its replicas are; that is when the version may be used
+there. A version being created is ready when every replica in its source region is Completed (`source_complete`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,32 @@ from .errors import Conflict
 from .validate import Body
 
 PENDING, REPLICATING, COMPLETED, FAILED = "Pending", "Replicating", "Completed", "Failed"
+STATES = (PENDING, REPLICATING, COMPLETED, FAILED)
+
+# Every move a replica's state may make, and what makes it. A write names the state it expects to leave, and the
+# store applies it only if the row is still in that state, so of two writers racing for one row exactly one wins.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (PENDING, COMPLETED): "the capture itself is the replica (the source region's primary store)",
+    (PENDING, REPLICATING): "its copy starts",
+    (FAILED, REPLICATING): "its copy is retried",
+    # The job's lease passed to another worker (the first one died): only the lease holder may write, so this is
+    # the new holder taking the copy over, never a second copier.
+    (REPLICATING, REPLICATING): "its copy is resumed",
+    (REPLICATING, COMPLETED): "its copy is verified and durable",
+    (PENDING, FAILED): "its copy could not start",
+    (REPLICATING, FAILED): "its copy failed",
+    (FAILED, FAILED): "its retry failed again",
+    (COMPLETED, FAILED): "verification found a chunk that no other replica can repair",
+}
+
+
+class RefusedTransition(ValueError):
+    """A replica state write the table does not allow: a bug in the caller, never a client's fault."""
+
+
+def check_move(current: str, to: str) -> None:
+    if (current, to) not in TRANSITIONS:
+        raise RefusedTransition(f"a replica cannot go from {current} to {to}")
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,11 @@ class ReplicaState:
     bytes_total: int
     bytes_done: int
     error: str | None = None
+
+
+def source_complete(states: Iterable[ReplicaState], source_region: str) -> bool:
+    """Whether a version being created is ready: every replica in its source region is Completed."""
+    return all(s.state == COMPLETED for s in states if s.region == source_region)
 
 
 def region_state(states: Iterable[ReplicaState]) -> tuple[str, int, str]:

@@ -60,10 +60,15 @@ class OperationRow:
 @dataclass
 class JobRow:
     id: int
-    operation_id: str
+    operation_id: str | None  # None for a background job
+    subject_key: str
     kind: str
     payload: Any
     attempts: int
+
+
+def _job(row) -> JobRow:
+    return JobRow(row.id, row.operation_id, row.subject_key, row.kind, row.payload, row.attempts)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -97,8 +102,8 @@ class Database:
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision; existing data is kept (Alembic migrations)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` (the newest by default); existing data is kept (Alembic migrations)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.connect() as conn:
@@ -109,7 +114,7 @@ class Database:
             try:
                 with conn.begin():
                     cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, "head")
+                    command.upgrade(cfg, revision)
             finally:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
@@ -152,12 +157,16 @@ class _DiskBytes:
     conn: Connection
     is_sqlite: bool
 
-    def _insert_ignore(self, table, **values) -> None:
+    def _insert_ignore(self, table, **values) -> bool:
+        """Insert unless a unique key is taken already; whether it was inserted."""
         if self.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         else:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+        # RETURNING, not rowcount: PostgreSQL reports -1 for an insert that returns the generated key.
+        primary = list(table.primary_key)[0]
+        inserted = self.conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing().returning(primary))
+        return inserted.first() is not None
 
     def put_manifest(self, manifest: Manifest, now: float) -> str:
         self._insert_ignore(
@@ -316,11 +325,67 @@ class _DiskBytes:
             )
         ).first()
 
-    def update_replica(self, version_key: str, region: str, idx: int, **values) -> None:
-        self.conn.execute(
-            update(replicas)
-            .where(replicas.c.version_key == version_key, replicas.c.region == region, replicas.c.idx == idx)
-            .values(**values)
+    def move_replica(
+        self,
+        version_key: str,
+        region: str,
+        idx: int,
+        *,
+        expected: str,
+        to: str,
+        now: float,
+        error: str | None = None,
+        bytes_total: int | None = None,
+        bytes_done: int | None = None,
+        bytes_copied: int | None = None,
+        chunks_copied: int | None = None,
+    ) -> bool:
+        """Compare-and-set a replica's state: move it from `expected` to `to` (with its error, None clearing it, and
+        the counters given), only if it is still in `expected`. False: another writer moved it first, or it is gone."""
+        counters = {
+            "bytes_total": bytes_total,
+            "bytes_done": bytes_done,
+            "bytes_copied": bytes_copied,
+            "chunks_copied": chunks_copied,
+        }
+        return (
+            self.conn.execute(
+                update(replicas)
+                .where(
+                    replicas.c.version_key == version_key,
+                    replicas.c.region == region,
+                    replicas.c.idx == idx,
+                    replicas.c.state == expected,
+                )
+                .values(state=to, error=error, updated_at=now, **{k: v for k, v in counters.items() if v is not None})
+            ).rowcount
+            == 1
+        )
+
+    def replica_progress(
+        self,
+        version_key: str,
+        region: str,
+        idx: int,
+        *,
+        bytes_done: int,
+        bytes_copied: int,
+        chunks_copied: int,
+        now: float,
+    ) -> bool:
+        """Record how far a copy is, only while the replica is Replicating; False if it is not (any more)."""
+        return (
+            self.conn.execute(
+                update(replicas)
+                .where(
+                    replicas.c.version_key == version_key,
+                    replicas.c.region == region,
+                    replicas.c.idx == idx,
+                    replicas.c.state == "Replicating",
+                )
+                .values(bytes_done=bytes_done, bytes_copied=bytes_copied, chunks_copied=chunks_copied, updated_at=now)
+            ).rowcount
+            == 1
         )
 
     def replicas_in(self, region: str, *, state: str, updated_after: float):
@@ -487,17 +552,34 @@ class Tx(_DiskBytes):
         )
 
     # -- jobs ----------------------------------------------------------------------------------------------
-    def insert_job(self, *, operation_id: str, kind: str, payload: Any, now: float) -> None:
+    def queue_operation_job(self, *, operation_id: str, subject_key: str, kind: str, now: float) -> None:
+        """Queue the job that finishes an operation on the resource `subject_key`."""
         self.conn.execute(
             insert(jobs).values(
                 operation_id=operation_id,
+                subject_key=subject_key,
                 kind=kind,
-                payload=payload,
+                payload=None,
                 state="queued",
                 attempts=0,
                 not_before=0,
                 created_at=now,
             )
+        )
+
+    def queue_background_job(self, *, kind: str, subject_key: str, payload: dict[str, Any], now: float) -> bool:
+        """Queue a background job on `subject_key` unless one is queued or running on it already (False then): a
+        subject has one live background job at a time (a unique partial index says so to every process)."""
+        return self._insert_ignore(
+            jobs,
+            operation_id=None,
+            subject_key=subject_key,
+            kind=kind,
+            payload=payload,
+            state="queued",
+            attempts=0,
+            not_before=0,
+            created_at=now,
         )
 
     def claim_job(self, owner: str, now: float, lease: float) -> JobRow | None:
@@ -512,8 +594,7 @@ class Tx(_DiskBytes):
                 .values(state="running", lease_owner=owner, lease_until=now + lease, attempts=jobs.c.attempts + 1)
             )
             if claimed.rowcount == 1:
-                job = self.conn.execute(select(jobs).where(jobs.c.id == row.id)).one()
-                return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
+                return _job(self.conn.execute(select(jobs).where(jobs.c.id == row.id)).one())
         return None
 
     def claim_operation_job(self, operation_id: str, owner: str, now: float, lease: float) -> JobRow | None:
@@ -525,8 +606,7 @@ class Tx(_DiskBytes):
         )
         if claimed.rowcount != 1:
             return None
-        job = self.conn.execute(select(jobs).where(jobs.c.operation_id == operation_id)).one()
-        return JobRow(job.id, job.operation_id, job.kind, job.payload, job.attempts)
+        return _job(self.conn.execute(select(jobs).where(jobs.c.operation_id == operation_id)).one())
 
     def owns_job(self, job_id: int, owner: str) -> bool:
         return (

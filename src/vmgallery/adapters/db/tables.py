@@ -3,7 +3,10 @@
 - `resources`: every ARM resource; `body` (the ARM JSON) is the record of truth, the other columns are lower-cased
   lookup keys. `seq` grows with every insert, which is what makes list paging stable while items are added.
 - `operations`: what `Azure-AsyncOperation` URLs report on.
-- `jobs`: the work behind operations, claimed by workers with a lease so any worker can finish what another started.
+- `jobs`: work claimed by workers with a lease, so any worker can finish what another started. An operation job
+  finishes the operation `operation_id`; a background job (a replica's copy) has none. `subject_key` is what either
+  works on: the operation's resource, or the replica (`<version key>/replicas/<region>/<index>`). A subject has at
+  most one live background job, so a replica has one copier at a time.
 - `manifests`, `disk_contents`, `upload_chunks`: the bytes of disks (docs/storage-format.md).
 - `replicas`: each replica of a version in a region and how far its copy is (the replication engine's state).
 - `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
@@ -25,9 +28,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
+
+# The rows the one-live-job-per-subject rule covers (the migration creates the same partial index).
+LIVE_BACKGROUND_JOB = text("operation_id IS NULL AND state IN ('queued', 'running')")
 
 resources = Table(
     "resources",
@@ -74,7 +81,8 @@ jobs = Table(
     "jobs",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("operation_id", String(64), nullable=False, index=True),
+    Column("operation_id", String(64), nullable=True, index=True),
+    Column("subject_key", String(1200), nullable=False, index=True),
     Column("kind", String(40), nullable=False),
     Column("payload", JSON, nullable=True),
     Column("state", String(20), nullable=False),
@@ -84,6 +92,13 @@ jobs = Table(
     Column("not_before", Float, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Index("ix_jobs_ready", "state", "not_before"),
+    Index(
+        "ux_jobs_live_background",
+        "subject_key",
+        unique=True,
+        sqlite_where=LIVE_BACKGROUND_JOB,
+        postgresql_where=LIVE_BACKGROUND_JOB,
+    ),
 )
 
 manifests = Table(

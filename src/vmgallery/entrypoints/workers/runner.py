@@ -16,7 +16,7 @@ from typing import Any
 
 from ...adapters.db.store import Database
 from ...app.gc import collect
-from ...app.operations import HANDLERS, OperationWaiter, run_job
+from ...app.operations import OPERATION_JOBS, JobKinds, OperationWaiter, run_job
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -32,7 +32,7 @@ class WorkerPool:
         lease_seconds: float = 60.0,
         idle_poll_seconds: float = 0.5,
         services: Any = None,
-        handlers: dict | None = None,
+        kinds: JobKinds | None = None,
         gc_interval_seconds: float = 0,
         gc_grace_seconds: float = 3600,
     ):
@@ -40,7 +40,7 @@ class WorkerPool:
         self.gc_interval = gc_interval_seconds
         self.gc_grace = gc_grace_seconds
         self.services = services
-        self.handlers = handlers or HANDLERS
+        self.kinds = kinds or JobKinds(OPERATION_JOBS)
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
@@ -106,7 +106,7 @@ class WorkerPool:
                 job,
                 owner,
                 self.clock,
-                handlers=self.handlers,
+                kinds=self.kinds,
                 services=self.services,
                 lease_seconds=self.lease,
             )
@@ -126,7 +126,7 @@ class WorkerPool:
                 job,
                 owner,
                 self.clock,
-                handlers=self.handlers,
+                kinds=self.kinds,
                 services=self.services,
                 lease_seconds=self.lease,
             )

@@ -1,0 +1,153 @@
+"""Upgrading a database written before jobs had subjects (revision 0003), with a replica's copy in flight: its job
+keeps going under the new model and completes the replica; operation jobs keep their operation. And back down."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from vmgallery.adapters.blobs.chunks import write_image
+from vmgallery.adapters.blobs.regions import RegionStores
+from vmgallery.adapters.db.store import MIGRATIONS, Database, OperationRow
+from vmgallery.app.operations import JobKinds, run_job
+from vmgallery.app.replication import BACKGROUND_JOBS, RegionThrottle
+
+from ..conftest import PgDatabase
+
+CHUNK = 4096
+VERSION = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/versions/1.0.0"
+GALLERY = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g2"
+OLD_JOBS = sa.table(
+    "jobs",
+    *(sa.column(c) for c in ("operation_id", "kind", "state", "lease_owner", "lease_until", "attempts")),
+    sa.column("payload", sa.JSON),
+    sa.column("not_before"),
+    sa.column("created_at"),
+)
+
+
+def old_replica_job_id(version_key: str, region: str, idx: int) -> str:
+    """What revision 0003's code put in jobs.operation_id for a replica's copy."""
+    return "replica:" + hashlib.sha1(f"{version_key}|{region}|{idx}".encode()).hexdigest()
+
+
+@pytest.fixture
+def old_db(backend, tmp_path):
+    pg = PgDatabase() if backend == "postgresql" else None
+    database = Database(pg.url if pg else f"sqlite:///{tmp_path / 'm.db'}")
+    database.migrate("0003")
+    yield database
+    database.dispose()
+    if pg:
+        pg.drop()
+
+
+def _downgrade(db: Database, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.connect() as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
+    db = old_db
+    regions = RegionStores(tmp_path / "blobs", ("eastus", "westus"), chunk_size=CHUNK, grace_seconds=3600)
+    data = os.urandom(CHUNK * 5)
+    manifest = write_image(
+        regions.store("eastus"), (data[i : i + CHUNK] for i in range(0, len(data), CHUNK)), len(data)
+    )
+    now = time.time()
+    with db.write() as tx:
+        tx.insert(
+            key=VERSION,
+            type="microsoft.compute/galleries/images/versions",
+            parent_key=VERSION.rsplit("/", 2)[0],
+            subscription="s",
+            group_key=None,
+            location="eastus",
+            natural_key=None,
+            state="Succeeded",
+            body={"properties": {"provisioningState": "Succeeded"}},
+            now=now,
+        )
+        tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
+        tx.add_replica(VERSION, "eastus", 0, "Standard_LRS", now, state="Completed")
+        tx.add_replica(VERSION, "westus", 0, "Standard_LRS", now, state="Replicating")
+        tx.insert_operation(
+            OperationRow(
+                "op-1",
+                GALLERY,
+                GALLERY,
+                "microsoft.compute",
+                "s",
+                "eastus",
+                "create",
+                "InProgress",
+                0,
+                None,
+                None,
+                now,
+                None,
+            )
+        )
+        payload = {"version": VERSION, "region": "westus", "index": 0}
+        common = dict(attempts=1, not_before=0, created_at=now)
+        tx.conn.execute(OLD_JOBS.insert().values(operation_id="op-1", kind="provision", state="queued", **common))
+        # A stray second job for the same replica, queued by an old verify, then the copy a worker was running
+        # when the server stopped for the upgrade (its lease long run out).
+        replica_job = old_replica_job_id(VERSION, "westus", 0)
+        tx.conn.execute(
+            OLD_JOBS.insert().values(
+                operation_id=replica_job, kind="replicate", payload=payload, state="queued", **common
+            )
+        )
+        tx.conn.execute(
+            OLD_JOBS.insert().values(
+                operation_id=replica_job,
+                kind="replicate",
+                payload=payload,
+                state="running",
+                lease_owner="oldhost:1:x:0",
+                lease_until=now - 600,
+                **common,
+            )
+        )
+
+    db.migrate()
+
+    assert db.schema_revision() == "0004"
+    with db.read() as tx:
+        rows = tx.conn.execute(sa.text("SELECT id, operation_id, subject_key, state FROM jobs ORDER BY id")).all()
+    assert [tuple(r)[1:] for r in rows] == [
+        ("op-1", GALLERY, "queued"),
+        (None, f"{VERSION}/replicas/westus/0", "done"),  # the stray duplicate
+        (None, f"{VERSION}/replicas/westus/0", "running"),
+    ]
+
+    # A worker of the new code takes the interrupted copy over and finishes it.
+    with db.write() as tx:
+        job = tx.claim_job("newhost:2:y:0", time.time(), 60)
+        assert job is not None and job.id == rows[0].id  # the operation job first: it is the oldest
+        tx.retry_job(job.id, not_before=time.time() + 3600)
+        job = tx.claim_job("newhost:2:y:0", time.time(), 60)
+    assert job.id == rows[2].id and job.operation_id is None and job.attempts == 2
+    services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}), replication_batch_bytes=1 << 20)
+    run_job(db, job, "newhost:2:y:0", time.time, JobKinds(background=BACKGROUND_JOBS), services, 60)
+    with db.read() as tx:
+        replica = tx.get_replica(VERSION, "westus", 0)
+        assert tx.conn.execute(sa.text("SELECT state FROM jobs WHERE id = :id"), {"id": job.id}).scalar() == "done"
+    assert replica.state == "Completed" and replica.chunks_copied == 5
+    assert b"".join(regions.store("westus").get(d) for d in manifest.digests) == data
+
+    _downgrade(db, "0003")
+    with db.read() as tx:
+        ids = tx.conn.execute(sa.text("SELECT operation_id FROM jobs ORDER BY id")).scalars().all()
+    assert ids == ["op-1", old_replica_job_id(VERSION, "westus", 0), old_replica_job_id(VERSION, "westus", 0)]
