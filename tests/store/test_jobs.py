@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from vmgallery.adapters.blobs.regions import RegionStores
+from vmgallery.adapters.storage_accounts import StorageAccounts
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
 from vmgallery.app.operations import OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
@@ -19,7 +21,11 @@ from vmgallery.domain.ids import ResourceId
 @pytest.fixture
 def service(db, tmp_path):
     settings = replace(Settings(data_dir=tmp_path), sync_wait_seconds=0)
-    return Resources(db, settings, time.time, OperationWaiter(db))
+    stores = RegionStores(tmp_path / "blobs", settings.regions)
+    return Resources(db, settings, time.time, OperationWaiter(db), stores, StorageAccounts({}))
+
+
+PROVISION = {"provision": Provision(time.time)}
 
 
 def _ids():
@@ -46,10 +52,10 @@ def test_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(db, service
     taken = _claim(db, "host:2:b", now + 6)  # the first worker went silent past its lease
     assert taken is not None and taken.id == job.id and taken.attempts == 2
 
-    run_job(db, job, "host:1:a", time.time)  # the old owner wakes up: it must not act
+    run_job(db, job, "host:1:a", time.time, PROVISION)  # the old owner wakes up: it must not act
     with db.read() as tx:
         assert tx.get_operation(outcome.operation.id).status == "InProgress"
-    run_job(db, taken, "host:2:b", time.time)
+    run_job(db, taken, "host:2:b", time.time, PROVISION)
     with db.read() as tx:
         assert tx.get_operation(outcome.operation.id).status == "Succeeded"
         assert tx.get(gallery.key).state == "Succeeded"
@@ -68,7 +74,7 @@ def test_failed_create_leaves_no_resource(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
     job = _claim(db, "w", time.time())
-    run_job(db, job, "w", time.time, handlers={"provision": Failing()})
+    run_job(db, job, "w", time.time, handlers={"provision": Failing(time.time)})
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None
@@ -85,11 +91,11 @@ def test_failed_update_restores_the_previous_resource(db, service):
     group, gallery = _ids()
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Provision()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers=PROVISION)
     op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
     with db.read() as tx:
         assert tx.get(gallery.key).body["properties"]["description"] == "new"
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Failing()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Failing(time.time)})
     with db.read() as tx:
         row = tx.get(gallery.key)
         assert tx.get_operation(op.id).status == "Failed"
@@ -107,7 +113,7 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
         def finish(self, tx, op, result):
             raise RuntimeError("disk on fire")
 
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Crash()})
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, handlers={"provision": Crash(time.time)})
     with db.read() as tx:
         failed = tx.get_operation(op.id)
     assert failed.status == "Failed"
@@ -123,7 +129,7 @@ def test_a_job_interrupted_too_often_or_of_unknown_kind_fails_its_operation(db, 
     job = None
     for attempt in range(6):  # five workers die holding it; the sixth claim gives up
         job = _claim(db, f"w{attempt}", now + attempt * 100, lease=1)
-    run_job(db, job, "w5", time.time)
+    run_job(db, job, "w5", time.time, PROVISION)
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None and tx.pending_jobs() == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import definitions, galleries, names
@@ -19,6 +20,10 @@ from ..domain.validate import Body, check_tags, fold_location, forbid_changes, s
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
+from .ports import ResourceRow, Transaction
+
+if TYPE_CHECKING:
+    from .resources import Resources
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,16 @@ class Kind:
     long_running: bool = True
     read_only: tuple[str, ...] = ()
     # Create-time work beyond the row: resolve sources, name manifests, choose the job (app.disks.Prepared).
-    prepare: Callable | None = None
+    prepare: Callable[[Resources, Transaction, ResourceId, Body, str], disks_app.Prepared] | None = None
     # What a create answers when finished / still running (disks: 200/202, as their SDK accepts no 201).
     created_status: int = 201
     accepted_status: int = 201
     # `$expand=ReplicationStatus` on GET: (tx, row) -> body.
-    expand: Callable | None = None
+    expand: Callable[[Transaction, ResourceRow], Body] | None = None
     # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
-    on_update: Callable | None = None
+    on_update: Callable[[Resources, Transaction, ResourceRow, Body], None] | None = None
     # A dry run of an update: (resources, tx, existing row, new spec) -> what it would do.
-    plan: Callable | None = None
+    plan: Callable[[Resources, Transaction, ResourceRow, Body], Body] | None = None
 
     @property
     def type_key(self) -> str:

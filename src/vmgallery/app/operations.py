@@ -12,25 +12,24 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..adapters.db.store import Database, JobRow, OperationRow, Tx
 from ..domain import errors
+from ..domain.validate import Body
+from .ports import Clock, JobRow, Metadata, OperationRow, Transaction
 
 log = logging.getLogger("vmgallery.operations")
 
 
 @dataclass
 class JobContext:
-    """What a handler's slow phase may use: the database, the services, and its lease."""
+    """What a handler's slow phase may use: the database and its lease (handlers hold their own adapters)."""
 
-    db: Database
-    clock: Callable[[], float]
+    db: Metadata
+    clock: Clock
     owner: str
     job: JobRow
-    services: Any = None
     lease_seconds: float = 60.0
     _last_beat: float = field(default=0.0)
 
@@ -54,10 +53,11 @@ class LeaseLost(Exception):
 class Handler(Protocol):
     def work(self, ctx: JobContext, op: OperationRow) -> Any: ...
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None: ...
+    def finish(self, tx: Transaction, op: OperationRow, result: Any) -> object: ...
 
 
-def _set_state(body: dict, state: str) -> dict:
+def with_state(body: Body, state: str) -> Body:
+    """A copy of a resource body in another provisioning state."""
     body = copy.deepcopy(body)
     body.setdefault("properties", {})["provisioningState"] = state
     return body
@@ -66,10 +66,13 @@ def _set_state(body: dict, state: str) -> dict:
 class Provision:
     """Metadata-only operations: the row already holds the new state; make it final (or remove it)."""
 
-    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def work(self, ctx: JobContext, op: OperationRow) -> None:
         return None
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
+    def finish(self, tx: Transaction, op: OperationRow, result: None) -> None:
         row = tx.get(op.resource_key, for_update=True)
         if op.action == "delete":
             if row is not None:
@@ -80,10 +83,10 @@ class Provision:
             return
         if row is None:
             raise errors.NotFound(f"The resource '{op.resource_id}' disappeared while it was being provisioned.")
-        tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
+        tx.update(row.key, state="Succeeded", body=with_state(row.body, "Succeeded"), now=self.clock())
 
 
-def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
+def _descendants_first(tx: Transaction, key: str, type_: str) -> list[str]:
     """Keys of what a delete takes with it, deepest first. Only a resource group holds anything at delete time."""
     if type_ != "microsoft.resources/resourcegroups":
         return []
@@ -91,7 +94,6 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
     return [r.key for r in sorted(rows, key=lambda r: r.key.count("/"), reverse=True)]
 
 
-HANDLERS: dict[str, Handler] = {"provision": Provision()}
 MAX_ATTEMPTS = 5
 # What a finish returns when its operation goes on after the job (a version waiting for its source region's replicas).
 KEEP_RUNNING = object()
@@ -100,7 +102,7 @@ KEEP_RUNNING = object()
 class OperationWaiter:
     """Lets a request thread wait for its operation, woken early by in-process workers."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Metadata):
         self.db = db
         self._cond = threading.Condition()
         self._kick = threading.Event()
@@ -130,18 +132,17 @@ class OperationWaiter:
 
 
 def run_job(
-    db: Database,
+    db: Metadata,
     job: JobRow,
     owner: str,
-    clock: Callable[[], float],
-    handlers: dict[str, Handler] = HANDLERS,
-    services: Any = None,
+    clock: Clock,
+    handlers: dict[str, Any],
     lease_seconds: float = 60.0,
 ) -> None:
     """Run one claimed job to its end: Succeeded, or Failed with the resource restored."""
     handler = handlers.get(job.kind)
     if getattr(handler, "operationless", False):
-        _run_background(db, job, owner, clock, handler, services, lease_seconds)
+        _run_background(db, job, owner, clock, handler, lease_seconds)
         return
     try:
         if handler is None:
@@ -156,7 +157,7 @@ def run_job(
         if not mine:
             return  # our lease expired and another worker took over
         result = (
-            handler.work(JobContext(db, clock, owner, job, services, lease_seconds), op)
+            handler.work(JobContext(db, clock, owner, job, lease_seconds), op)
             if op is not None and op.status == "InProgress"
             else None
         )
@@ -182,13 +183,11 @@ def run_job(
         _fail(db, job, owner, error, clock)
 
 
-def _run_background(
-    db: Database, job: JobRow, owner: str, clock: Callable[[], float], handler, services: Any, lease_seconds: float
-) -> None:
+def _run_background(db: Metadata, job: JobRow, owner: str, clock: Clock, handler: Any, lease_seconds: float) -> None:
     """A job with no operation behind it (a replica's copy): commit on success; on failure let the handler record
     it and say when to try again."""
     try:
-        result = handler.work(JobContext(db, clock, owner, job, services, lease_seconds), None)
+        result = handler.work(JobContext(db, clock, owner, job, lease_seconds), None)
         with db.write() as tx:
             if tx.owns_job(job.id, owner):
                 handler.commit(tx, job, result, clock())
@@ -206,7 +205,7 @@ def _run_background(
                 tx.retry_job(job.id, retry_at)
 
 
-def _fail(db: Database, job: JobRow, owner: str, error: errors.ArmError, clock: Callable[[], float]) -> None:
+def _fail(db: Metadata, job: JobRow, owner: str, error: errors.ArmError, clock: Clock) -> None:
     with db.write() as tx:
         if not tx.owns_job(job.id, owner):
             return

@@ -30,7 +30,7 @@ def verify(
 ) -> None:
     """Check every replica's chunks (present, and matching their digests); exit 1 if any is bad and unrepaired."""
     service = _service(data_dir, database_url)
-    report = verify_replicas(service.db, service.services.stores, repair, time.time)
+    report = verify_replicas(service.db, service.stores, repair, time.time)
     typer.echo(json.dumps(report.__dict__ | {"sound": report.sound}, indent=2))
     raise typer.Exit(0 if report.sound else 1)
 
@@ -42,5 +42,5 @@ def gc(
 ) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
     service = _service(data_dir, database_url)
-    report = collect(service.db, [], time.time, service.settings.gc_grace_seconds, regions=service.services.stores)
+    report = collect(service.db, [], time.time, service.settings.gc_grace_seconds, regions=service.stores)
     typer.echo(json.dumps(report.__dict__, indent=2))

@@ -16,7 +16,8 @@ from typing import Any
 
 from ...adapters.db.store import Database
 from ...app.gc import collect
-from ...app.operations import HANDLERS, OperationWaiter, run_job
+from ...app.operations import OperationWaiter, run_job
+from ...app.ports import RegionStores
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -31,16 +32,16 @@ class WorkerPool:
         threads: int = 1,
         lease_seconds: float = 60.0,
         idle_poll_seconds: float = 0.5,
-        services: Any = None,
-        handlers: dict | None = None,
+        stores: RegionStores | None = None,
+        handlers: dict[str, Any] | None = None,
         gc_interval_seconds: float = 0,
         gc_grace_seconds: float = 3600,
     ):
         self.db = db
         self.gc_interval = gc_interval_seconds
         self.gc_grace = gc_grace_seconds
-        self.services = services
-        self.handlers = handlers or HANDLERS
+        self.stores = stores
+        self.handlers = handlers or {}
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
@@ -71,7 +72,7 @@ class WorkerPool:
             t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        if self.gc_interval > 0 and self.services is not None:
+        if self.gc_interval > 0 and self.stores is not None:
             t = threading.Thread(target=self._collect_garbage, name="gc", daemon=True)
             t.start()
             self._threads.append(t)
@@ -82,7 +83,7 @@ class WorkerPool:
         every worker process at once: the sweep never deletes what a writer refreshed or a manifest names."""
         while not self._stop.wait(self.gc_interval):
             try:
-                collect(self.db, [], self.clock, self.gc_grace, regions=self.services.stores)
+                collect(self.db, [], self.clock, self.gc_grace, regions=self.stores)
             except Exception:
                 log.exception("garbage collection failed; it will run again")
 
@@ -107,7 +108,6 @@ class WorkerPool:
                 owner,
                 self.clock,
                 handlers=self.handlers,
-                services=self.services,
                 lease_seconds=self.lease,
             )
             self.waiter.finished()
@@ -127,7 +127,6 @@ class WorkerPool:
                 owner,
                 self.clock,
                 handlers=self.handlers,
-                services=self.services,
                 lease_seconds=self.lease,
             )
             self.waiter.finished()
