@@ -65,7 +65,7 @@ class DiskAccess:
                 tx,
                 stored_id(row, rid),
                 kind,
-                _region(row),
+                row.region,
                 "beginGetAccess",
                 None,
                 job=None,
@@ -83,7 +83,7 @@ class DiskAccess:
             tx.revoke_grants(row.key)
             state = row.body["properties"].get("diskState", "Unattached")
             if state == "ActiveUpload":
-                store = res.stores.store(_region(row))
+                store = res.stores.store(row.region)
                 size = int(row.body["properties"]["creationData"]["uploadSizeBytes"])
                 manifest = fold_upload(tx, row.key, size, store.chunk_size)
                 tx.put_manifest(manifest, res.clock())
@@ -91,7 +91,7 @@ class DiskAccess:
             new = copy.deepcopy(row.body)
             new["properties"]["diskState"] = rules.state_after_end(state)
             tx.update(row.key, state=row.state, body=new, now=res.clock())
-            op = res.record_operation(tx, stored_id(row, rid), kind, _region(row), "endGetAccess", None, job=None)
+            op = res.record_operation(tx, stored_id(row, rid), kind, row.region, "endGetAccess", None, job=None)
         return Outcome(202, None, op)
 
     def resolve(self, grant_id: str, params: dict[str, str], need: str) -> Target:
@@ -107,7 +107,7 @@ class DiskAccess:
             row = tx.get(grant.resource_key)
             if row is None:
                 raise SasDenied("The disk of this SAS no longer exists.")
-            region = _region(row)
+            region = row.region
             if grant.access == "Write":
                 size = int(row.body["properties"]["creationData"]["uploadSizeBytes"])
                 return Target(row, "Write", size, None, region, res.stores.store(region))
@@ -126,9 +126,3 @@ class DiskAccess:
             return target.manifest
         chunk_size = self.resources.stores.store(target.region).chunk_size
         return upload_manifest(self.resources.db, target.row.key, target.size, chunk_size)
-
-
-def _region(row: ResourceRow) -> str:
-    if row.location is None:
-        raise errors.InternalError(f"The resource '{row.key}' has no location.")
-    return row.location

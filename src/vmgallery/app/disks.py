@@ -17,7 +17,7 @@ from ..domain import errors
 from ..domain.ids import ResourceId
 from ..domain.manifests import Manifest
 from ..domain.timestamps import arm_time
-from ..domain.validate import Body
+from ..domain.validate import Body, given
 from ..domain.vhd import is_azure_vhd_size, parse_vhd_footer, vhd_footer
 from . import sources
 from .content import write_image
@@ -78,7 +78,7 @@ def prepare_disk(
     spec, creation = rules.normalize_disk(spec, snapshot=snapshot)
     now = resources.clock()
     if creation.option == "Empty":
-        manifest = footer_manifest(resources.stores, location, creation.size_bytes, now)
+        manifest = footer_manifest(resources.stores, location, given(creation.size_bytes, "diskSizeGB"), now)
         tx.put_manifest(manifest, now)
         return Prepared(
             _fill(spec, location=location, image_size=manifest.size, state="Unattached", now=now), {"disk": manifest.id}
@@ -87,7 +87,11 @@ def prepare_disk(
         return Prepared(_fill(spec, location=location, image_size=creation.size_bytes, state="ReadyToUpload", now=now))
     if creation.option == "Copy":
         source, manifest_id = sources.disk(
-            tx, creation.source_id, "source disk or snapshot", "properties.creationData.sourceResourceId", location
+            tx,
+            given(creation.source_id, "sourceResourceId"),
+            "source disk or snapshot",
+            "properties.creationData.sourceResourceId",
+            location,
         )
         _inherit(spec, source.body)
         manifest = tx.get_manifest(manifest_id)
@@ -96,7 +100,11 @@ def prepare_disk(
         )
     if creation.option == "FromImage":
         made = sources.version_disk(
-            tx, creation.source_id, creation.source_lun, location, resources.settings.shallow_max_disks
+            tx,
+            given(creation.source_id, "galleryImageReference"),
+            creation.source_lun,
+            location,
+            resources.settings.shallow_max_disks,
         )
         for key, value in made.facts.items():
             spec["properties"].setdefault(key, value)
@@ -106,7 +114,8 @@ def prepare_disk(
             {"disk": made.manifest_id},
             source=(made.version_key, made.replica),
         )
-    sources.known_account(resources.accounts, creation.storage_account_id, "properties.creationData.storageAccountId")
+    account = given(creation.storage_account_id, "storageAccountId")
+    sources.known_account(resources.accounts, account, "properties.creationData.storageAccountId")
     return Prepared(_fill(spec, location=location, image_size=None, state="Unattached", now=now), job="disk_import")
 
 

@@ -15,7 +15,7 @@ from ..domain import errors
 from ..domain import images as rules
 from ..domain.ids import ResourceId
 from ..domain.manifests import Manifest
-from ..domain.validate import Body
+from ..domain.validate import Body, given
 from . import sources
 from .disks import Prepared, import_blob
 from .operations import JobContext, with_state
@@ -39,11 +39,12 @@ def prepare_image(resources: Resources, tx: Transaction, rid: ResourceId, spec: 
     blobs = False
     for disk in rules.image_disks(spec):
         if disk.kind == "vhd":
-            sources.account_of(resources.accounts, disk.uri, disk.target)
+            sources.account_of(resources.accounts, given(disk.uri, "blobUri"), disk.target)
             blobs = True
             continue
-        source, manifest_id = sources.disk(tx, disk.id.text, NOUNS[disk.kind], disk.target, location)
-        what = f"{NOUNS[disk.kind]} '{disk.id.text}'"
+        source_id = given(disk.id, "managedDisk/snapshot id").text
+        source, manifest_id = sources.disk(tx, source_id, NOUNS[disk.kind], disk.target, location)
+        what = f"{NOUNS[disk.kind]} '{source_id}'"
         rules.check_source_facts(spec, disk, source.body, what)
         manifest = tx.get_manifest(manifest_id)
         _set_size(spec, disk, rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), what))
@@ -77,9 +78,10 @@ class ImageImport:
         vhds = [d for d in rules.image_disks(row.body) if d.kind == "vhd"]
         manifests: dict[str, Manifest] = {}
         for index, disk in enumerate(vhds):
-            account = sources.account_of(self.accounts, disk.uri, disk.target)
+            uri = given(disk.uri, "blobUri")
+            account = sources.account_of(self.accounts, uri, disk.target)
             manifest = import_blob(
-                _Share(ctx, index, len(vhds)), self.stores, self.accounts, op.location, account, disk.uri, disk.target
+                _Share(ctx, index, len(vhds)), self.stores, self.accounts, op.location, account, uri, disk.target
             )
             rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), f"blob '{disk.uri}'")
             manifests[disk.slot] = manifest

@@ -16,7 +16,7 @@ from ..domain import images as images_rules
 from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
-from ..domain.validate import Body, check_tags, fold_location, forbid_changes, strip_read_only
+from ..domain.validate import Body, check_tags, fold_location, forbid_changes, given, strip_read_only
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
@@ -46,7 +46,7 @@ class Kind:
     noun: str
     plural: str
     api_versions: tuple[str, ...]
-    check_name: Callable[[str], None]
+    check_name: Callable[[str], object]
     normalize: Normalize  # (request body, context) -> canonical spec
     check_update: Callable[[Body, Body], None]  # (old spec, new spec) -> raises if not allowed
     parent_type: str | None = None
@@ -193,7 +193,7 @@ IMAGE_VERSION = Kind(
     api_versions=GALLERY_API_VERSIONS,
     check_name=versions_rules.parse_version_name,
     normalize=lambda b, c: versions_rules.normalize_version(
-        b, location=c.location, regions=c.regions, existing=c.existing
+        b, location=given(c.location, "location"), regions=c.regions, existing=c.existing
     ),
     check_update=versions_rules.check_version_update,
     parent_type=IMAGE_DEFINITION.type,

@@ -123,6 +123,8 @@ class OperationWaiter:
         while True:
             with self.db.read() as tx:
                 op = tx.get_operation(op_id)
+            if op is None:
+                raise errors.NotFound(f"Operation '{op_id}' was not found.", "operationId")
             remaining = deadline - time.monotonic()
             if op.status != "InProgress" or remaining <= 0:
                 return op

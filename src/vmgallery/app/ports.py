@@ -54,6 +54,13 @@ class ResourceRow:
     state: str
     body: Body
 
+    @property
+    def region(self) -> str:
+        """The location of a resource that has one (everything but subscriptions)."""
+        if self.location is None:
+            raise ValueError(f"the resource {self.key} has no location")
+        return self.location
+
 
 @dataclass
 class OperationRow:

@@ -184,7 +184,7 @@ class Replicate:
             manifests = manifests_of(tx, p["version"])
         if not manifests:  # a capture names its manifests when its chunks are all in the source region
             raise NotReady("the version's capture has not landed yet")
-        source_region = version.location
+        source_region = version.region
         # Prefer copies in the destination's own region, then the source region's; the source region's primary
         # store, where the capture landed, is always a source of last resort.
         sources.sort(key=lambda r: (r.region != p["region"], r.region != source_region, r.idx))
@@ -294,7 +294,7 @@ class Replicate:
             updated_at=now,
         )
         version = tx.get(p["version"], for_update=True)
-        if version is not None and version.state == "Creating" and source_complete(tx, p["version"], version.location):
+        if version is not None and version.state == "Creating" and source_complete(tx, p["version"], version.region):
             tx.update(version.key, state="Succeeded", body=with_state(version.body, "Succeeded"), now=now)
             active = tx.active_operation(version.key)
             if active is not None:
@@ -328,7 +328,7 @@ class Replicate:
             "replica failed; will retry",
             extra={"version": p["version"], "region": p["region"], "replica": p["index"], "error": str(error)},
         )
-        return now + min(RETRY_BASE_SECONDS * 2 ** (job.attempts - 1), RETRY_MAX_SECONDS)
+        return now + min(RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1), RETRY_MAX_SECONDS)
 
 
 class NotReady(Exception):
@@ -388,7 +388,7 @@ class ReplicaReader:
             except (MissingChunk, CorruptChunk) as exc:
                 failed.append((store, exc))
                 continue
-            for bad, exc in failed:
+            for bad, problem in failed:
                 try:
                     copy_chunk([store], bad, digest)
                 except Exception:
@@ -398,7 +398,7 @@ class ReplicaReader:
                     COUNTERS.healed += 1
                 log.warning(
                     "healed a chunk from another replica",
-                    extra={"chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(exc)},
+                    extra={"chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(problem)},
                 )
             return data
         raise failed[-1][1] if failed else MissingChunk(digest.hex())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..domain import deletion, errors
 from ..domain.ids import ResourceId, normalize_location, parse_resource_id
-from ..domain.validate import Body, merge_patch
+from ..domain.validate import Body, given, merge_patch
 from .kinds import KINDS, RESOURCE_GROUP, Context, Kind
 from .operations import OperationWaiter
 from .ports import (
@@ -104,7 +104,7 @@ class Resources:
         group = self._group(tx, rid)
         if kind.parent_type == RESOURCE_GROUP.type:
             return group
-        parent_id = rid.parent
+        parent_id = given(rid.parent, "parent")
         parent = tx.get(parent_id.key, for_update=True)
         if parent is None:
             raise errors.ParentResourceNotFound(
@@ -137,7 +137,7 @@ class Resources:
         )
 
     def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
-        body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
+        body: Body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
         body.update({k: v for k, v in spec.items() if k not in ("id", "name", "type", "location")})
         if kind.read_only_fill:
             kind.read_only_fill(body, rid)
@@ -217,7 +217,7 @@ class Resources:
         try:
             with self.db.write() as tx:
                 parent = self._parent(tx, rid, kind)
-                if kind.parent_type and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
+                if parent is not None and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
                     raise errors.InvalidParameter(
                         f"The {kind.noun} must be in its parent's location '{parent.location}', not '{location}'.",
                         "location",
@@ -275,9 +275,10 @@ class Resources:
                     )
                     if not kind.long_running:
                         return Outcome(201, body)
-                    for slot, manifest_id in (prepared.contents if prepared else {}).items():
+                    if prepared is not None:
                         source_key, replica = prepared.source or (None, None)
-                        tx.set_content(rid.key, slot, manifest_id, source_key, replica)
+                        for slot, manifest_id in prepared.contents.items():
+                            tx.set_content(rid.key, slot, manifest_id, source_key, replica)
                     job = prepared.job if prepared else "provision"
                     op = self.record_operation(tx, rid, kind, location, "create", None, job=job)
                     status_running, status_done = kind.accepted_status, kind.created_status
@@ -300,11 +301,11 @@ class Resources:
             spec = _carry_read_only(existing.body, spec, kind.read_only)
             rid = stored_id(existing, rid)
             state = "Updating" if kind.long_running else "Succeeded"
-            body = self._full_body(kind, rid, spec, existing.location, state)
+            body = self._full_body(kind, rid, spec, existing.region, state)
             tx.update(rid.key, state=state, body=body, now=self.clock())
             if not kind.long_running:
                 return Outcome(200, body)
-            op = self.record_operation(tx, rid, kind, existing.location, "update", existing.body)
+            op = self.record_operation(tx, rid, kind, existing.region, "update", existing.body)
         self.waiter.kick()
         return self._settle(op, 200, 200, True)
 
@@ -317,7 +318,9 @@ class Resources:
             existing, spec = self._patched(tx, rid, raw, kind, for_update=False)
             return kind.plan(self, tx, existing, spec)
 
-    def _patched(self, tx: Transaction, rid: ResourceId, raw: Body, kind: Kind, *, for_update: bool):
+    def _patched(
+        self, tx: Transaction, rid: ResourceId, raw: Body, kind: Kind, *, for_update: bool
+    ) -> tuple[ResourceRow, Body]:
         """The existing resource and the spec a PATCH with `raw` makes of it, checked as an update."""
         parent = self._parent(tx, rid, kind)
         existing = tx.get(rid.key, for_update=for_update)
@@ -404,6 +407,7 @@ class Resources:
                     )
                 rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key)
             else:
+                parent = given(parent, "a parent, a group or a subscription to list in")
                 check_subscription(parent.subscription)
                 if tx.get(parent.key) is None:
                     if tx.get(parent.group_key) is None:
@@ -449,7 +453,7 @@ class Resources:
         if clash is not None and clash.key != rid.key:
             raise errors.Conflict(
                 f"The {kind.noun} '{clash.body['name']}' in this gallery already has "
-                f"{kind.describe_natural(spec)}; they must be unique within a gallery.",
+                f"{given(kind.describe_natural, 'describe_natural')(spec)}; they must be unique within a gallery.",
                 "properties.identifier",
                 code="GalleryImageIdentifierAlreadyExists",
             )

@@ -124,7 +124,8 @@ def definition_of(tx: Transaction, version_row: ResourceRow) -> Body:
     definition = tx.get(_parent(parse_resource_id(version_row.body["id"])).key)
     if definition is None:
         raise errors.NotFound(f"The image definition of '{version_row.body['id']}' was not found.")
-    return definition.body["properties"]
+    props: Body = definition.body["properties"]
+    return props
 
 
 @dataclass

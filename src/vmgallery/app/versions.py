@@ -16,7 +16,7 @@ from ..domain.disks import FOOTER, raw_size_gb
 from ..domain.ids import ResourceId
 from ..domain.manifests import Manifest
 from ..domain.timestamps import arm_time
-from ..domain.validate import Body
+from ..domain.validate import Body, given
 from . import replication, sources
 from .disks import Prepared, import_blob
 from .operations import KEEP_RUNNING, JobContext, with_state
@@ -42,12 +42,12 @@ def prepare_version(resources: Resources, tx: Transaction, rid: ResourceId, spec
     definition = tx.get(rid.parent.key) if rid.parent else None
     if definition is None:
         raise errors.ParentResourceNotFound(f"The image definition of '{rid.text}' was not found.", rid.text)
-    given = src.version_sources(spec)
+    chosen = src.version_sources(spec)
     contents: dict[str, str] = {}
     job = "version_capture"
-    if given.kind == src.MANAGED_IMAGE:
-        row = sources.finished(tx, given.id.text, "managed image", given.target)
-        sources.in_region(row, location, "managed image", given.target)
+    if chosen.kind == src.MANAGED_IMAGE:
+        row = sources.finished(tx, given(chosen.id, "source.id").text, "managed image", chosen.target)
+        sources.in_region(row, location, "managed image", chosen.target)
         contents = tx.contents(row.key)
         os_disk = row.body["properties"]["storageProfile"]["osDisk"]
         os_size, data = _disk_facts(tx, contents)
@@ -58,9 +58,9 @@ def prepare_version(resources: Resources, tx: Transaction, rid: ResourceId, spec
             os_disk_size_bytes=os_size,
             data_disk_sizes=data,
         )
-    elif given.kind == src.GALLERY_IMAGE_VERSION:
-        row = sources.version(tx, given.id, location, given.target)
-        sources.in_region(row, location, "gallery image version", given.target)
+    elif chosen.kind == src.GALLERY_IMAGE_VERSION:
+        row = sources.version(tx, given(chosen.id, "source.id"), location, chosen.target)
+        sources.in_region(row, location, "gallery image version", chosen.target)
         contents = tx.contents(row.key)
         props = sources.definition_of(tx, row)
         os_size, data = _disk_facts(tx, contents)
@@ -75,15 +75,16 @@ def prepare_version(resources: Resources, tx: Transaction, rid: ResourceId, spec
     else:
         os_facts: dict[str, str | None] = {}
         sizes: dict[int | None, int] = {}
-        for disk in (given.os_disk, *given.data_disks):
+        for disk in (given(chosen.os_disk, "osDiskImage"), *chosen.data_disks):
             if disk.kind == "vhd":
-                account = disk.storage_account.text
+                account = given(disk.storage_account, "storageAccountId").text
                 sources.known_account(resources.accounts, account, disk.target.replace(".uri", ".storageAccountId"))
-                sizes[disk.lun] = sources.vhd_raw_size(resources.accounts, account, disk.uri, disk.target)
+                uri = given(disk.uri, "uri")
+                sizes[disk.lun] = sources.vhd_raw_size(resources.accounts, account, uri, disk.target)
                 job = "version_import"
                 continue
             what = "disk" if disk.kind == "disk" else "snapshot"
-            row, manifest_id = sources.disk(tx, disk.id.text, what, disk.target, location)
+            row, manifest_id = sources.disk(tx, given(disk.id, "source.id").text, what, disk.target, location)
             contents[slot_of(disk.lun)] = manifest_id
             sizes[disk.lun] = tx.get_manifest(manifest_id).size - FOOTER
             if disk.lun is None:
@@ -111,7 +112,7 @@ def _checked_plan(tx: Transaction, existing: ResourceRow, spec: Body) -> replica
     current = tx.replicas_of(existing.key)
     plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
     holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
-    replication_rules.check_removal(plan, spec, holding, existing.location)
+    replication_rules.check_removal(plan, spec, holding, existing.region)
     return plan
 
 
@@ -142,7 +143,7 @@ def update_version(resources: Resources, tx: Transaction, existing: ResourceRow,
     hold data), the version stays usable throughout."""
     _checked_plan(tx, existing, spec)
     replication.sync_replicas(
-        tx, resources.stores, existing.key, spec, resources.clock(), _location(existing), captured=True
+        tx, resources.stores, existing.key, spec, resources.clock(), existing.region, captured=True
     )
 
 
@@ -194,7 +195,7 @@ def _captured(tx: Transaction, op: OperationRow, first_replica: bool, now: float
     row = tx.get(op.resource_key, for_update=True)
     if row is None:
         raise errors.NotFound(f"The gallery image version '{op.resource_id}' disappeared while it was captured.")
-    outcome = replication.finish_capture(tx, row.key, _location(row), now, first_replica)
+    outcome = replication.finish_capture(tx, row.key, row.region, now, first_replica)
     if outcome is not KEEP_RUNNING:
         tx.update(row.key, state="Succeeded", body=with_state(row.body, "Succeeded"), now=now)
     return outcome
@@ -211,12 +212,14 @@ class VersionImport:
             row = tx.get(op.resource_key)
         if row is None:
             raise errors.NotFound(f"The gallery image version '{op.resource_id}' disappeared while it was imported.")
-        given = src.version_sources(row.body)
+        chosen = src.version_sources(row.body)
         imported = {}
-        for disk in (given.os_disk, *given.data_disks):
+        for disk in (given(chosen.os_disk, "osDiskImage"), *chosen.data_disks):
             if disk.kind == "vhd":
+                account = given(disk.storage_account, "storageAccountId").text
+                uri = given(disk.uri, "uri")
                 imported[slot_of(disk.lun)] = import_blob(
-                    ctx, self.stores, self.accounts, op.location, disk.storage_account.text, disk.uri, disk.target
+                    ctx, self.stores, self.accounts, op.location, account, uri, disk.target
                 )
         return imported, replication.capture_is_first_replica(ctx, self.stores, op.resource_key, op.location)
 
@@ -233,9 +236,3 @@ class VersionImport:
         _fill_sizes(body, {slot: tx.get_manifest(m).size for slot, m in tx.contents(row.key).items()})
         tx.update(row.key, state=row.state, body=body, now=now)
         return _captured(tx, op, first_replica, now)
-
-
-def _location(row: ResourceRow) -> str:
-    if row.location is None:
-        raise errors.InternalError(f"The resource '{row.key}' has no location.")
-    return row.location

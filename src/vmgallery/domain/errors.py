@@ -6,13 +6,20 @@ code base picks status codes.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArmError(Exception):
     status: int = 400
     code: str = "BadRequest"
 
     def __init__(
-        self, message: str, target: str | None = None, *, code: str | None = None, details: list[dict] | None = None
+        self,
+        message: str,
+        target: str | None = None,
+        *,
+        code: str | None = None,
+        details: list[dict[str, Any]] | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -21,8 +28,8 @@ class ArmError(Exception):
         if code is not None:
             self.code = code
 
-    def body(self) -> dict:
-        error: dict = {"code": self.code, "message": self.message}
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.target is not None:
             error["target"] = self.target
         if self.details:

@@ -149,7 +149,8 @@ def parse_vhd_footer(data: bytes, *, verify_checksum: bool = True) -> VhdFooter:
         raise VhdFooterError(
             f"VHD footer checksum mismatch: stored {values[14]:#010x}, computed {_checksum(data):#010x}"
         )
-    return VhdFooter(*values[1:], checksum_ok=checksum_ok)
+    fields: tuple[object, ...] = (*values[1:], checksum_ok)
+    return VhdFooter(*fields)  # type: ignore[arg-type]
 
 
 # ---- Azure's size rule ------------------------------------------------------------------------------------------
