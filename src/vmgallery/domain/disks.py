@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import Conflict, InvalidParameter, MissingRequiredProperty
+from .errors import InvalidParameter, MissingRequiredProperty, OperationNotAllowed
 from .ids import parse_resource_id
 from .validate import (
     Body,
@@ -183,17 +183,11 @@ def check_grant(body: Body, disk_state: str, name: str) -> tuple[str, int]:
     if seconds is None:
         raise MissingRequiredProperty("durationInSeconds is required.", "durationInSeconds")
     if access == "Write" and disk_state not in ("ReadyToUpload", "ActiveUpload"):
-        raise Conflict(
-            f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.",
-            "access",
-            code="OperationNotAllowed",
+        raise OperationNotAllowed(
+            f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.", "access"
         )
     if access == "Read" and disk_state not in ("Unattached", "ActiveSAS"):
-        raise Conflict(
-            f"Read access is not possible while the disk '{name}' is {disk_state}.",
-            "access",
-            code="OperationNotAllowed",
-        )
+        raise OperationNotAllowed(f"Read access is not possible while the disk '{name}' is {disk_state}.", "access")
     return access, seconds
 
 
