@@ -21,7 +21,10 @@ from .fakes import FakeClock, FakeMetadata, FakeStorageAccounts, fake_region_sto
 
 REGIONS = ("eastus", "westus")
 MIB = 1 << 20
-ACCOUNT = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/data/providers/Microsoft.Storage/storageAccounts/vhds"
+ACCOUNT = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/data"
+    "/providers/Microsoft.Storage/storageAccounts/vhds"
+)
 BLOB = "https://vhds.blob.core.windows.net/images/linux.vhd"
 
 
