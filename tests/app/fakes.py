@@ -412,8 +412,8 @@ class FakeTransaction:
                 setattr(row, name, value)
 
     def replicas_in(self, region: str, *, state: str, updated_after: float) -> list[ReplicaRow]:
-        rows = self.t.replicas.values()
-        return copy.deepcopy([r for r in rows if (r.region, r.state) == (region, state) and r.updated_at > updated_after])
+        rows = [r for r in self.t.replicas.values() if (r.region, r.state) == (region, state)]
+        return copy.deepcopy([r for r in rows if r.updated_at > updated_after])
 
     def drop_replica(self, version_key: str, region: str, idx: int) -> None:
         self._writing()
