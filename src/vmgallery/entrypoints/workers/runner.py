@@ -14,10 +14,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ...adapters.db.store import Database
 from ...app.gc import collect
 from ...app.operations import OperationWaiter, run_job
-from ...app.ports import RegionStores
+from ...app.ports import Metadata, RegionStores
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -25,7 +24,7 @@ log = logging.getLogger("vmgallery.worker")
 class WorkerPool:
     def __init__(
         self,
-        db: Database,
+        db: Metadata,
         waiter: OperationWaiter,
         clock: Callable[[], float],
         *,
