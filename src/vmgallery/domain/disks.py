@@ -20,10 +20,10 @@ from .validate import (
     require_object,
     strip_read_only,
 )
+from .vhd import FOOTER_SIZE, MIB
 
-MIB = 1 << 20
 GIB = 1 << 30
-FOOTER = 512
+FOOTER = FOOTER_SIZE  # a disk image is its raw bytes and a fixed-VHD footer
 MAX_DISK_GB = 32767
 MAX_SAS_SECONDS = 7 * 24 * 3600
 
