@@ -40,8 +40,10 @@ from typing import Any
 
 import blake3
 
-from vmgallery.adapters.blobs.chunks import ChunkStore, Manifest, iter_range, write_image
+from vmgallery.adapters.blobs.chunks import ChunkStore
 from vmgallery.adapters.blobs.folder import FolderBackend
+from vmgallery.app.content import iter_range, write_image
+from vmgallery.domain.manifests import Manifest
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 CHUNK_SIZES = (256 * KiB, 512 * KiB, 1 * MiB, 2 * MiB, 4 * MiB)

@@ -12,36 +12,38 @@ from fastapi import FastAPI
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
 from .adapters.db.store import Database
-from .adapters.security import ensure_admin_token, ensure_secret
+from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
-from .app.access import DiskAccess, SasSigner
-from .app.disks import IMPORT_HANDLERS
-from .app.images import IMAGE_HANDLERS
-from .app.operations import OPERATION_JOBS, JobKinds, OperationWaiter
-from .app.replication import BACKGROUND_JOBS, RegionThrottle
+from .app.access import DiskAccess
+from .app.disks import DiskImport
+from .app.images import ImageImport
+from .app.operations import JobKinds, OperationWaiter, Provision
+from .app.ports import Clock
+from .app.replication import RegionThrottle, Replicate
 from .app.resources import Resources
-from .app.versions import VERSION_HANDLERS
+from .app.versions import VersionCapture, VersionImport
 from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
 from .entrypoints.workers.runner import WorkerPool
 
-JOB_KINDS = JobKinds(
-    operation={**OPERATION_JOBS, **IMPORT_HANDLERS, **VERSION_HANDLERS, **IMAGE_HANDLERS},
-    background=BACKGROUND_JOBS,
-)
-
 log = logging.getLogger("vmgallery")
 
 
-@dataclass
-class Services:
-    """The adapters use cases and job handlers reach for."""
-
-    stores: RegionStores
-    accounts: StorageAccounts
-    throttle: RegionThrottle
-    replication_batch_bytes: int = 256 << 20
+def job_kinds(
+    stores: RegionStores, accounts: StorageAccounts, throttle: RegionThrottle, batch_bytes: int, clock: Clock
+) -> JobKinds:
+    """Every job kind and the handler that runs it, each given the adapters it uses."""
+    return JobKinds(
+        operation={
+            "provision": Provision(clock),
+            "disk_import": DiskImport(stores, accounts, clock),
+            "image_import": ImageImport(stores, accounts, clock),
+            "version_import": VersionImport(stores, accounts, clock),
+            "version_capture": VersionCapture(stores, clock),
+        },
+        background={"replicate": Replicate(stores, throttle, batch_bytes)},
+    )
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Service:
     resources: Resources
     access: DiskAccess
     workers: WorkerPool
-    services: Services
+    stores: RegionStores
 
 
 def build_service(settings: Settings) -> Service:
@@ -70,36 +72,34 @@ def build_service(settings: Settings) -> Service:
         normalize_location(region): zone_backend(spec, name=f"{normalize_location(region)}/premium")
         for region, spec in settings.premium_zones.items()
     }
-    services = Services(
-        RegionStores(
-            settings.data_dir / "blobs",
-            settings.regions,
-            settings.chunk_size,
-            settings.gc_grace_seconds,
-            zones=zones,
-            zones_per_region=settings.zones_per_region,
-            premium=premium,
-        ),
-        StorageAccounts(settings.storage_accounts),
-        RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency),
-        settings.replication_batch_bytes,
+    stores = RegionStores(
+        settings.data_dir / "blobs",
+        settings.regions,
+        settings.chunk_size,
+        settings.gc_grace_seconds,
+        zones=zones,
+        zones_per_region=settings.zones_per_region,
+        premium=premium,
     )
-    resources = Resources(db, settings, time.time, waiter, services)
+    accounts = StorageAccounts(settings.storage_accounts)
+    throttle = RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency)
+    clock = time.time
+    resources = Resources(db, settings, clock, waiter, stores, accounts)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(
         db,
         waiter,
-        time.time,
+        clock,
         threads=settings.workers,
         lease_seconds=settings.lease_seconds,
-        services=services,
-        kinds=JOB_KINDS,
+        stores=stores,
+        kinds=job_kinds(stores, accounts, throttle, settings.replication_batch_bytes, clock),
         gc_interval_seconds=settings.gc_interval_seconds,
         gc_grace_seconds=settings.gc_grace_seconds,
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers, services)
+    return Service(settings, db, waiter, resources, access, workers, stores)
 
 
 def build_app(service: Service) -> FastAPI:

@@ -12,21 +12,16 @@ from pathlib import Path
 import pytest
 
 from vmgallery.adapters.disks import formats
-from vmgallery.adapters.disks.formats import (
+from vmgallery.adapters.disks.formats import QemuImgError, UnsupportedImage, from_raw, probe, same_contents, to_raw
+from vmgallery.domain.vhd import (
     MIB,
     DiskType,
-    QemuImgError,
-    UnsupportedImage,
     VhdFooterError,
     azure_upload_size,
     azure_virtual_size,
     chs_geometry,
-    from_raw,
     is_azure_vhd_size,
     parse_vhd_footer,
-    probe,
-    same_contents,
-    to_raw,
     vhd_footer,
 )
 

@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
 from vmgallery.adapters.disks.formats import parse_vhd_footer, vhd_footer
-from vmgallery.app.access import SasSigner
+from vmgallery.adapters.security import SasSigner
 
 MIB = 1 << 20
 

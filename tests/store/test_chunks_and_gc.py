@@ -11,20 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmgallery.adapters.blobs.chunks import (
-    ChunkStore,
-    CorruptChunk,
-    Manifest,
-    MissingChunk,
-    chunk_path,
-    iter_range,
-    read_range,
-    write_image,
-)
+from vmgallery.adapters.blobs.chunks import ChunkStore, chunk_path
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.memory import MemoryBackend
 from vmgallery.adapters.blobs.regions import RegionStores
+from vmgallery.app.content import iter_range, read_range, write_image
 from vmgallery.app.gc import collect
+from vmgallery.domain.manifests import CorruptChunk, Manifest, MissingChunk
 
 CHUNK = 4096
 REGION = "eastus"

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from vmgallery.adapters.blobs.regions import RegionStores
+from vmgallery.adapters.storage_accounts import StorageAccounts
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
 from vmgallery.app.operations import JobKinds, OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
@@ -18,7 +20,11 @@ from vmgallery.domain.ids import ResourceId
 @pytest.fixture
 def service(db, tmp_path):
     settings = Settings(data_dir=tmp_path, sync_wait_seconds=0)
-    return Resources(db, settings, time.time, OperationWaiter(db))
+    stores = RegionStores(tmp_path / "blobs", settings.regions)
+    return Resources(db, settings, time.time, OperationWaiter(db), stores, StorageAccounts({}))
+
+
+PROVISION = JobKinds({"provision": Provision(time.time)})
 
 
 def _ids():
@@ -45,10 +51,10 @@ def test_expired_lease_is_taken_over_and_the_old_owner_cannot_finish(db, service
     taken = _claim(db, "host:2:b", now + 6)  # the first worker went silent past its lease
     assert taken is not None and taken.id == job.id and taken.attempts == 2
 
-    run_job(db, job, "host:1:a", time.time)  # the old owner wakes up: it must not act
+    run_job(db, job, "host:1:a", time.time, PROVISION)  # the old owner wakes up: it must not act
     with db.read() as tx:
         assert tx.get_operation(outcome.operation.id).status == "InProgress"
-    run_job(db, taken, "host:2:b", time.time)
+    run_job(db, taken, "host:2:b", time.time, PROVISION)
     with db.read() as tx:
         assert tx.get_operation(outcome.operation.id).status == "Succeeded"
         assert tx.get(gallery.key).state == "Succeeded"
@@ -67,7 +73,7 @@ def test_failed_create_leaves_no_resource(db, service):
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     op = service.put(gallery, {"location": "eastus"}, GALLERY).operation
     job = _claim(db, "w", time.time())
-    run_job(db, job, "w", time.time, kinds=JobKinds({"provision": Failing()}))
+    run_job(db, job, "w", time.time, kinds=JobKinds({"provision": Failing(time.time)}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None
@@ -84,11 +90,11 @@ def test_failed_update_restores_the_previous_resource(db, service):
     group, gallery = _ids()
     service.put(group, {"location": "eastus"}, RESOURCE_GROUP)
     service.put(gallery, {"location": "eastus", "properties": {"description": "old"}}, GALLERY)
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Provision()}))
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=PROVISION)
     op = service.patch(gallery, {"properties": {"description": "new"}}, GALLERY).operation
     with db.read() as tx:
         assert tx.get(gallery.key).body["properties"]["description"] == "new"
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Failing()}))
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Failing(time.time)}))
     with db.read() as tx:
         row = tx.get(gallery.key)
         assert tx.get_operation(op.id).status == "Failed"
@@ -106,7 +112,7 @@ def test_a_crashing_handler_fails_its_operation_not_the_worker(db, service):
         def finish(self, tx, op, result):
             raise RuntimeError("disk on fire")
 
-    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Crash()}))
+    run_job(db, _claim(db, "w", time.time()), "w", time.time, kinds=JobKinds({"provision": Crash(time.time)}))
     with db.read() as tx:
         failed = tx.get_operation(op.id)
     assert failed.status == "Failed"
@@ -122,7 +128,7 @@ def test_a_job_interrupted_too_often_or_of_unknown_kind_fails_its_operation(db, 
     job = None
     for attempt in range(6):  # five workers die holding it; the sixth claim gives up
         job = _claim(db, f"w{attempt}", now + attempt * 100, lease=1)
-    run_job(db, job, "w5", time.time)
+    run_job(db, job, "w5", time.time, PROVISION)
     with db.read() as tx:
         failed = tx.get_operation(op.id)
         assert tx.get(gallery.key) is None and tx.pending_jobs() == 0

@@ -6,18 +6,18 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from vmgallery.adapters.blobs.chunks import write_image
 from vmgallery.adapters.blobs.regions import RegionStores
-from vmgallery.adapters.db.store import MIGRATIONS, Database, OperationRow
+from vmgallery.adapters.db.store import MIGRATIONS, Database
+from vmgallery.app.content import write_image
 from vmgallery.app.operations import JobKinds, run_job
-from vmgallery.app.replication import BACKGROUND_JOBS, RegionThrottle
+from vmgallery.app.ports import OperationRow
+from vmgallery.app.replication import RegionThrottle, Replicate
 
 from ..conftest import PgDatabase
 
@@ -139,8 +139,8 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
         tx.retry_job(job.id, not_before=time.time() + 3600)
         job = tx.claim_job("newhost:2:y:0", time.time(), 60)
     assert job.id == rows[2].id and job.operation_id is None and job.attempts == 2
-    services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}), replication_batch_bytes=1 << 20)
-    run_job(db, job, "newhost:2:y:0", time.time, JobKinds(background=BACKGROUND_JOBS), services, 60)
+    replicate = Replicate(regions, RegionThrottle({}), 1 << 20)
+    run_job(db, job, "newhost:2:y:0", time.time, JobKinds(background={"replicate": replicate}), 60)
     with db.read() as tx:
         replica = tx.get_replica(VERSION, "westus", 0)
         assert tx.conn.execute(sa.text("SELECT state FROM jobs WHERE id = :id"), {"id": job.id}).scalar() == "done"

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmgallery.adapters.blobs.chunks import Manifest
-from vmgallery.adapters.db.store import OperationRow
 from vmgallery.app import replication
 from vmgallery.app.operations import JobContext, LeaseLost
+from vmgallery.app.ports import OperationRow
 from vmgallery.domain import replication as rules
+from vmgallery.domain.manifests import Manifest
 from vmgallery.domain.replication import COMPLETED, FAILED, PENDING, REPLICATING
 
 PARENT = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i"

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import time
-from types import SimpleNamespace
 
-from vmgallery.adapters.blobs.chunks import write_image
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.regions import RegionStores
+from vmgallery.app.content import write_image
 from vmgallery.app.gc import collect
 from vmgallery.app.operations import JobKinds, run_job
 from vmgallery.app.replication import RegionThrottle, Replicate, subject, sync_replicas
@@ -74,14 +73,14 @@ def test_gc_puts_back_what_a_replica_job_found_present_in_its_window(db, tmp_pat
         )
         tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
         sync_replicas(tx, regions, VERSION, spec("eastus"), now, "eastus", captured=True)
-    services = SimpleNamespace(stores=regions, throttle=RegionThrottle({}), replication_batch_bytes=1 << 20)
+    replicate = Replicate(regions, RegionThrottle({}), 1 << 20)
 
     def add_westus_and_replicate():
         with db.write() as tx:
             sync_replicas(tx, regions, VERSION, spec("eastus", "westus"), time.time(), "eastus", captured=True)
             job = tx.claim_job("test-worker", time.time(), 60)
         assert job.operation_id is None and job.subject_key == subject(VERSION, "westus", 0)
-        run_job(db, job, "test-worker", time.time, JobKinds(background={"replicate": Replicate()}), services, 60)
+        run_job(db, job, "test-worker", time.time, JobKinds(background={"replicate": replicate}), 60)
 
     west.run_job = add_westus_and_replicate
     report = collect(db, regions, time.time, grace_seconds=3600)

@@ -1,20 +1,30 @@
-"""Bootstrap credentials: the admin bearer token and the self-signed TLS certificate, made once per data dir.
+"""Bootstrap credentials: the admin bearer token and the self-signed TLS certificate, made once per data dir; and
+the SAS signer of disk grants (`app.ports.Signer`), an HMAC-SHA256 over the grant with the server's SAS key.
 
 Both are written atomically (temporary file, fsync, rename), so a crash never leaves half a key behind.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 import ipaddress
 import os
 import secrets
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..app.ports import SasDenied
+
+SAS_VERSION = "2021-08-06"
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -103,3 +113,31 @@ def ensure_certificate(
     )
     write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return True
+
+
+class SasSigner:
+    def __init__(self, key: bytes):
+        self.key = key
+
+    def signature(self, grant_id: str, permissions: str, expiry: int) -> str:
+        mac = hmac.new(self.key, f"{grant_id}\n{permissions}\n{expiry}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def query(self, grant_id: str, permissions: str, expiry: int) -> str:
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry))
+        return (
+            f"sv={SAS_VERSION}&sr=b&sp={permissions}&se={quote(expires)}&st={expiry}"
+            f"&sig={self.signature(grant_id, permissions, expiry)}"
+        )
+
+    def check(self, grant_id: str, params: dict[str, str], now: float) -> str:
+        """The permissions a URL's query carries; SasDenied unless it is authentic and unexpired."""
+        try:
+            permissions, expiry, sig = params["sp"], int(params["st"]), params["sig"]
+        except (KeyError, ValueError):
+            raise SasDenied("The URL is not a vmgallery SAS (sp, st and sig are required).") from None
+        if not hmac.compare_digest(sig, self.signature(grant_id, permissions, expiry)):
+            raise SasDenied("Signature did not match: the URL was altered or was not issued by this server.")
+        if now > expiry:
+            raise SasDenied(f"The SAS expired at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expiry))}.")
+        return permissions

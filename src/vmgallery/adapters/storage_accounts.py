@@ -15,7 +15,7 @@ an endpoint and a credential in DATA_DIR/config.toml:
 Account ids match case-insensitively, as ARM's do. A blob URL must lie under its account's endpoint: naming one
 account and reading another is refused, so a caller cannot use the operator's credential on other accounts.
 Every read after the first pins the blob's ETag: a blob that changes mid-copy fails the copy instead of mixing two
-versions. Errors are this module's exceptions; no azure exception escapes.
+versions. Errors are this module's exceptions, all `app.ports.StorageAccountError`; no azure exception escapes.
 """
 
 from __future__ import annotations
@@ -39,19 +39,11 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobClient, BlobServiceClient
 
+from ..app.ports import StorageAccountError
 from ..domain.ids import parse_resource_id
 
 CREDENTIAL_KEYS = ("account_key", "sas_token", "connection_string")
 CONFIG_KEYS = ("blob_endpoint",) + CREDENTIAL_KEYS
-
-
-class StorageAccountError(Exception):
-    """Base of this module's errors; `account_id` and `uri` name what was being read."""
-
-    def __init__(self, message: str, *, account_id: str | None = None, uri: str | None = None):
-        super().__init__(message)
-        self.account_id = account_id
-        self.uri = uri
 
 
 class StorageAccountNotConfigured(StorageAccountError):

@@ -1,63 +1,26 @@
 """SAS access to a disk's or snapshot's bytes: beginGetAccess, endGetAccess, and what a signed URL may do.
 
-A grant is a row (`grants`) and a signed URL naming it: the signature (HMAC-SHA256 with the server's SAS key)
-stops tampering, the expiry stops late use, and endGetAccess deletes the row, which revokes every URL at once.
+A grant is a row (`grants`) and a signed URL naming it: the signature (the `Signer` port, keyed with the server's
+SAS key) stops tampering, the expiry stops late use, and endGetAccess deletes the row, which revokes every URL at
+once.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import hmac
 import secrets
-import time
 from dataclasses import dataclass
-from urllib.parse import quote
 
-from ..adapters.blobs.chunks import Manifest
-from ..adapters.db.store import ResourceRow
 from ..domain import disks as rules
 from ..domain import errors
 from ..domain.ids import ResourceId
+from ..domain.manifests import Manifest
+from ..domain.validate import Body
 from .kinds import Kind
-from .replication import ReplicaReader, reader_for
-from .resources import Outcome, Resources, _stored_id, check_subscription
-from .uploads import fold_upload
-
-SAS_VERSION = "2021-08-06"
-
-
-class SasDenied(Exception):
-    """A signed URL that is invalid, tampered with, expired or revoked (the data plane answers 403)."""
-
-
-class SasSigner:
-    def __init__(self, key: bytes):
-        self.key = key
-
-    def signature(self, grant_id: str, permissions: str, expiry: int) -> str:
-        mac = hmac.new(self.key, f"{grant_id}\n{permissions}\n{expiry}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-    def query(self, grant_id: str, permissions: str, expiry: int) -> str:
-        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry))
-        return (
-            f"sv={SAS_VERSION}&sr=b&sp={permissions}&se={quote(expires)}&st={expiry}"
-            f"&sig={self.signature(grant_id, permissions, expiry)}"
-        )
-
-    def check(self, grant_id: str, params: dict[str, str], now: float) -> str:
-        """The permissions a URL's query carries; SasDenied unless it is authentic and unexpired."""
-        try:
-            permissions, expiry, sig = params["sp"], int(params["st"]), params["sig"]
-        except (KeyError, ValueError):
-            raise SasDenied("The URL is not a vmgallery SAS (sp, st and sig are required).") from None
-        if not hmac.compare_digest(sig, self.signature(grant_id, permissions, expiry)):
-            raise SasDenied("Signature did not match: the URL was altered or was not issued by this server.")
-        if now > expiry:
-            raise SasDenied(f"The SAS expired at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expiry))}.")
-        return permissions
+from .ports import ChunkReader, ResourceRow, SasDenied, Signer
+from .replication import reader_for
+from .resources import Outcome, Resources, check_subscription, stored_id
+from .uploads import fold_upload, upload_manifest, write_pages
 
 
 @dataclass
@@ -69,28 +32,26 @@ class Target:
     size: int
     manifest: Manifest | None  # None while uploading: the bytes are the upload's chunk rows
     region: str
-    reader: ReplicaReader | None = None
+    reader: ChunkReader  # where the bytes are read from (while uploading: the region's primary store)
 
 
 class DiskAccess:
-    def __init__(self, resources: Resources, signer: SasSigner):
+    def __init__(self, resources: Resources, signer: Signer):
         self.resources = resources
         self.signer = signer
 
-    def begin(self, rid: ResourceId, body, kind: Kind, base_url: str) -> Outcome:
+    def begin(self, rid: ResourceId, body: Body, kind: Kind, base_url: str) -> Outcome:
         check_subscription(rid.subscription)
         res = self.resources
         with res.db.write() as tx:
             row = tx.get(rid.key, for_update=True)
             if row is None:
-                raise res._not_found(rid, kind)
+                raise res.not_found(rid, kind)
             props = row.body["properties"]
             state = props.get("diskState", "Unattached")
             access, seconds = rules.check_grant(copy.deepcopy(body), state, row.body["name"])
             if row.state != "Succeeded":
-                raise errors.Conflict(
-                    f"The {kind.noun} '{row.body['name']}' is {row.state}.", "access", code="OperationNotAllowed"
-                )
+                raise errors.OperationNotAllowed(f"The {kind.noun} '{row.body['name']}' is {row.state}.", "access")
             grant_id = secrets.token_hex(16)
             expiry = int(res.clock()) + seconds
             tx.add_grant(grant_id, row.key, access, expiry)
@@ -100,11 +61,11 @@ class DiskAccess:
             # An upload URL may also read, so a client resuming a killed upload can list what already landed.
             permissions = "rw" if access == "Write" else "r"
             url = f"{base_url}/_blob/sas/{grant_id}?{self.signer.query(grant_id, permissions, expiry)}"
-            op = res._operation(
+            op = res.record_operation(
                 tx,
-                _stored_id(row, rid),
+                stored_id(row, rid),
                 kind,
-                row.location,
+                row.region,
                 "beginGetAccess",
                 None,
                 job=None,
@@ -118,11 +79,11 @@ class DiskAccess:
         with res.db.write() as tx:
             row = tx.get(rid.key, for_update=True)
             if row is None:
-                raise res._not_found(rid, kind)
+                raise res.not_found(rid, kind)
             tx.revoke_grants(row.key)
             state = row.body["properties"].get("diskState", "Unattached")
             if state == "ActiveUpload":
-                store = res.services.stores.store(row.location)
+                store = res.stores.store(row.region)
                 size = int(row.body["properties"]["creationData"]["uploadSizeBytes"])
                 manifest = fold_upload(tx, row.key, size, store.chunk_size)
                 tx.put_manifest(manifest, res.clock())
@@ -130,12 +91,12 @@ class DiskAccess:
             new = copy.deepcopy(row.body)
             new["properties"]["diskState"] = rules.state_after_end(state)
             tx.update(row.key, state=row.state, body=new, now=res.clock())
-            op = res._operation(tx, _stored_id(row, rid), kind, row.location, "endGetAccess", None, job=None)
+            op = res.record_operation(tx, stored_id(row, rid), kind, row.region, "endGetAccess", None, job=None)
         return Outcome(202, None, op)
 
     def resolve(self, grant_id: str, params: dict[str, str], need: str) -> Target:
         """The disk a signed URL may `need` ('r' or 'w'); SasDenied otherwise."""
-        permissions = self.signer.check(grant_id, params, time.time())
+        permissions = self.signer.check(grant_id, params, self.resources.clock())
         if need not in permissions:
             raise SasDenied(f"This SAS grants '{permissions}', not '{need}'.")
         res = self.resources
@@ -146,9 +107,22 @@ class DiskAccess:
             row = tx.get(grant.resource_key)
             if row is None:
                 raise SasDenied("The disk of this SAS no longer exists.")
+            region = row.region
             if grant.access == "Write":
                 size = int(row.body["properties"]["creationData"]["uploadSizeBytes"])
-                return Target(row, "Write", size, None, row.location)
+                return Target(row, "Write", size, None, region, res.stores.store(region))
             manifest = tx.get_manifest(tx.contents(row.key)["disk"])
-            reader = reader_for(tx, res.services.stores, row.key, row.location)
-            return Target(row, "Read", manifest.size, manifest, row.location, reader)
+            reader = reader_for(tx, res.stores, row.key, region)
+            return Target(row, "Read", manifest.size, manifest, region, reader)
+
+    def write(self, target: Target, offset: int, data: bytes | None, length: int | None = None) -> None:
+        """Page writes into a disk being uploaded (data None: clear `length` bytes)."""
+        store = self.resources.stores.store(target.region)
+        write_pages(self.resources.db, store, target.row.key, target.size, offset, data, length)
+
+    def manifest(self, target: Target) -> Manifest:
+        """The bytes a signed URL reads: the disk's manifest, or the upload so far."""
+        if target.manifest is not None:
+            return target.manifest
+        chunk_size = self.resources.stores.store(target.region).chunk_size
+        return upload_manifest(self.resources.db, target.row.key, target.size, chunk_size)

@@ -9,13 +9,10 @@ it needs is either fresh or copied anew."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.blobs.regions import RegionStores
-from ..adapters.db.store import Database
+from .ports import ChunkStore, Clock, ConcurrentChange, Metadata, RegionStores, Transaction
 
 log = logging.getLogger("vmgallery.gc")
 
@@ -33,11 +30,11 @@ class GcReport:
 class _Live:
     """The chunks each store must keep, built from manifests (each unpacked once)."""
 
-    def __init__(self, tx):
+    def __init__(self, tx: Transaction):
         self.tx = tx
         self._chunks: dict[str, set[bytes]] = {}
 
-    def of(self, manifest_ids) -> set[bytes]:
+    def of(self, manifest_ids: Iterable[str]) -> set[bytes]:
         live: set[bytes] = set()
         for manifest_id in manifest_ids:
             if manifest_id not in self._chunks:
@@ -47,9 +44,9 @@ class _Live:
 
 
 def collect(
-    db: Database,
+    db: Metadata,
     regions: RegionStores,
-    clock: Callable[[], float],
+    clock: Clock,
     grace_seconds: float,
     progress: Callable[[GcReport], None] | None = None,
 ) -> GcReport:
@@ -65,7 +62,7 @@ def collect(
                 if manifest_id not in tx.used_manifest_ids():
                     tx.delete_manifest(manifest_id)
                     report.manifests_deleted += 1
-        except IntegrityError:
+        except ConcurrentChange:
             pass  # a resource started using it meanwhile (the foreign key says so): keep it
 
     cutoff = clock() - grace_seconds
@@ -76,13 +73,15 @@ def collect(
         # store keeps those this pass.
         common = live.of(every - tx.used_manifest_ids()) | {bytes.fromhex(d) for d in tx.upload_digests()}
         keep: dict[int, set[bytes]] = {}
-        for region in regions.zones:
+        for region in regions.regions:
             by_store: dict[int, set[str]] = {id(regions.store(region)): tx.manifests_owned_in(region)}
             for idx, storage_type, manifest_id in tx.replica_manifests_in(region):
                 for store in regions.stores_for(regions.placement(region, idx, storage_type)):
                     by_store.setdefault(id(store), set()).add(manifest_id)
             keep.update({key: live.of(ids) | common for key, ids in by_store.items()})
-    listing = (entry for region in regions.zones for entry in regions.chunks_in(region))
+    listing: Iterator[tuple[ChunkStore, str, float]] = (
+        entry for region in regions.regions for entry in regions.chunks_in(region)
+    )
     for store, path, mtime in listing:
         if progress:
             progress(report)
@@ -90,7 +89,7 @@ def collect(
         if digest in keep.get(id(store), common) or mtime >= cutoff:
             report.chunks_kept += 1
             continue
-        taken = store.backend.take(path)
+        taken = store.take(path)
         if taken is None:
             continue
         if taken.mtime >= cutoff:
@@ -99,8 +98,6 @@ def collect(
         else:
             taken.drop()
             report.chunks_deleted += 1
-    for backend in {id(b): b for b in regions.backends()}.values():
-        if hasattr(backend, "debris"):
-            backend.debris(DEBRIS_SECONDS)  # temp files of writers that died mid-write
+    regions.debris(DEBRIS_SECONDS)  # temporary files of writers that died mid-write
     log.info("gc done", extra=report.__dict__)
     return report

@@ -8,31 +8,23 @@ the configured one whose blob endpoint the URL lies under.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..adapters.blobs.chunks import Manifest
-from ..adapters.db.store import OperationRow, Tx
 from ..domain import disks as disk_rules
 from ..domain import errors
 from ..domain import images as rules
-from ..domain.validate import Body
-from .disks import Prepared, import_blob, source_row
-from .operations import JobContext, _set_state
+from ..domain.ids import ResourceId
+from ..domain.manifests import Manifest
+from ..domain.validate import Body, given
+from . import sources
+from .disks import Prepared, import_blob
+from .operations import JobContext, with_state
+from .ports import Clock, OperationRow, RegionStores, StorageAccounts, Transaction
+
+if TYPE_CHECKING:
+    from .resources import Resources
 
 NOUNS = {"disk": "managed disk", "snapshot": "snapshot"}
-
-
-def _account_for(services, disk: rules.ImageDisk) -> str:
-    account = services.accounts.account_for(disk.uri)
-    if account is None:
-        raise errors.InvalidParameter(
-            f"The blob '{disk.uri}' is not in a storage account known to this server; the operator maps storage "
-            "accounts to blob endpoints in the server's config.toml ([storage_accounts]).",
-            disk.target,
-        )
-    return account
 
 
 def _set_size(spec: Body, disk: rules.ImageDisk, size_gb: int) -> None:
@@ -41,29 +33,18 @@ def _set_size(spec: Body, disk: rules.ImageDisk, size_gb: int) -> None:
     target["diskSizeGB"] = size_gb
 
 
-def prepare_image(resources, tx: Tx, rid, spec: Body, location: str) -> Prepared:
+def prepare_image(resources: Resources, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
     """Check every source and name the manifests of the managed ones; blobs are left to the import job."""
-    services = resources.services
     contents: dict[str, str] = {}
     blobs = False
     for disk in rules.image_disks(spec):
         if disk.kind == "vhd":
-            _account_for(services, disk)
+            sources.account_of(resources.accounts, given(disk.uri, "blobUri"), disk.target)
             blobs = True
             continue
-        what = f"{NOUNS[disk.kind]} '{disk.id.text}'"
-        source = source_row(tx, disk.id.text, NOUNS[disk.kind], disk.target)
-        if source.location != location:
-            raise errors.InvalidParameter(
-                f"The {what} is in '{source.location}'; an image in '{location}' can only use sources in its own "
-                "region.",
-                disk.target,
-            )
-        manifest_id = tx.contents(source.key).get("disk")
-        if manifest_id is None:
-            raise errors.Conflict(
-                f"The {what} has no content yet (its upload has not ended).", disk.target, code="OperationNotAllowed"
-            )
+        source_id = given(disk.id, "managedDisk/snapshot id").text
+        source, manifest_id = sources.disk(tx, source_id, NOUNS[disk.kind], disk.target, location)
+        what = f"{NOUNS[disk.kind]} '{source_id}'"
         rules.check_source_facts(spec, disk, source.body, what)
         manifest = tx.get_manifest(manifest_id)
         _set_size(spec, disk, rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), what))
@@ -86,32 +67,37 @@ class _Share:
 class ImageImport:
     """Read the image's VHD blobs into chunks (slow, idempotent), then name their manifests (once)."""
 
-    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+    def __init__(self, stores: RegionStores, accounts: StorageAccounts, clock: Clock):
+        self.stores, self.accounts, self.clock = stores, accounts, clock
+
+    def work(self, ctx: JobContext, op: OperationRow) -> dict[str, Manifest]:
         with ctx.db.read() as tx:
             row = tx.get(op.resource_key)
+        if row is None:
+            raise errors.NotFound(f"The image '{op.resource_id}' disappeared while it was being imported.")
         vhds = [d for d in rules.image_disks(row.body) if d.kind == "vhd"]
         manifests: dict[str, Manifest] = {}
         for index, disk in enumerate(vhds):
-            account = _account_for(ctx.services, disk)
+            uri = given(disk.uri, "blobUri")
+            account = sources.account_of(self.accounts, uri, disk.target)
             manifest = import_blob(
-                _Share(ctx, index, len(vhds)), ctx.services, op.location, account, disk.uri, disk.target
+                _Share(ctx, index, len(vhds)), self.stores, self.accounts, op.location, account, uri, disk.target
             )
             rules.size_gb_fits(disk, disk_rules.raw_size_gb(manifest.size), f"blob '{disk.uri}'")
             manifests[disk.slot] = manifest
-        return {"manifests": manifests}
+        return manifests
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
-        manifests: dict[str, Manifest] = result["manifests"]
+    def finish(self, tx: Transaction, op: OperationRow, manifests: dict[str, Manifest]) -> None:
         row = tx.get(op.resource_key, for_update=True)
-        body = _set_state(row.body, "Succeeded")
+        if row is None:
+            raise errors.NotFound(f"The image '{op.resource_id}' disappeared while it was being imported.")
+        now = self.clock()
+        body = with_state(row.body, "Succeeded")
         for disk in rules.image_disks(body):
             manifest = manifests.get(disk.slot)
             if manifest is None:
                 continue
-            tx.put_manifest(manifest, time.time())
+            tx.put_manifest(manifest, now)
             tx.set_content(row.key, disk.slot, manifest.id)
             _set_size(body, disk, disk.size_gb or disk_rules.raw_size_gb(manifest.size))
-        tx.update(row.key, state="Succeeded", body=body, now=time.time())
-
-
-IMAGE_HANDLERS: dict[str, Callable] = {"image_import": ImageImport()}
+        tx.update(row.key, state="Succeeded", body=body, now=now)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import definitions, galleries, names
@@ -15,10 +16,14 @@ from ..domain import images as images_rules
 from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
-from ..domain.validate import Body, check_tags, fold_location, forbid_changes, strip_read_only
+from ..domain.validate import Body, check_tags, fold_location, forbid_changes, given, strip_read_only
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
+from .ports import ResourceRow, Transaction
+
+if TYPE_CHECKING:
+    from .resources import Resources
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,7 @@ class Kind:
     noun: str
     plural: str
     api_versions: tuple[str, ...]
-    check_name: Callable[[str], None]
+    check_name: Callable[[str], object]
     normalize: Normalize  # (request body, context) -> canonical spec
     check_update: Callable[[Body, Body], None]  # (old spec, new spec) -> raises if not allowed
     parent_type: str | None = None
@@ -53,18 +58,18 @@ class Kind:
     long_running: bool = True
     read_only: tuple[str, ...] = ()
     # Create-time work beyond the row: resolve sources, name manifests, choose the job (app.disks.Prepared).
-    prepare: Callable | None = None
+    prepare: Callable[[Resources, Transaction, ResourceId, Body, str], disks_app.Prepared] | None = None
     # What a create answers when finished / still running, and what an update answers (disks: 202 for both, as
     # Azure answers and their SDK accepts; it accepts no 201).
     created_status: int = 201
     accepted_status: int = 201
     updated_status: int = 200
     # `$expand=ReplicationStatus` on GET: (tx, row) -> body.
-    expand: Callable | None = None
+    expand: Callable[[Transaction, ResourceRow], Body] | None = None
     # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
-    on_update: Callable | None = None
+    on_update: Callable[[Resources, Transaction, ResourceRow, Body], None] | None = None
     # A dry run of an update: (resources, tx, existing row, new spec) -> what it would do.
-    plan: Callable | None = None
+    plan: Callable[[Resources, Transaction, ResourceRow, Body], Body] | None = None
 
     @property
     def type_key(self) -> str:
@@ -194,7 +199,7 @@ IMAGE_VERSION = Kind(
     api_versions=GALLERY_API_VERSIONS,
     check_name=versions_rules.parse_version_name,
     normalize=lambda b, c: versions_rules.normalize_version(
-        b, location=c.location, regions=c.regions, existing=c.existing
+        b, location=given(c.location, "location"), regions=c.regions, existing=c.existing
     ),
     check_update=versions_rules.check_version_update,
     parent_type=IMAGE_DEFINITION.type,

@@ -19,25 +19,25 @@ import copy
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..adapters.db.store import Database, JobRow, OperationRow, Tx
 from ..domain import errors
+from ..domain.validate import Body
+from .ports import Clock, JobRow, Metadata, OperationRow, Transaction
 
 log = logging.getLogger("vmgallery.operations")
 
 
 @dataclass
 class JobContext:
-    """What a handler's slow phase may use: the database, the services, and its lease."""
+    """What a handler's slow phase may use: the database and its lease (handlers hold their own adapters)."""
 
-    db: Database
-    clock: Callable[[], float]
+    db: Metadata
+    clock: Clock
     owner: str
     job: JobRow
-    services: Any = None
     lease_seconds: float = 60.0
     _last_beat: float = field(default=0.0)
 
@@ -54,7 +54,7 @@ class JobContext:
         self._last_beat = now
 
     @contextlib.contextmanager
-    def holding_lease(self) -> Iterator[Tx]:
+    def holding_lease(self) -> Iterator[Transaction]:
         """A write transaction that commits only while this worker still holds the job's lease (else LeaseLost):
         a worker that lost its job writes nothing more of it."""
         with self.db.write() as tx:
@@ -72,7 +72,7 @@ class OperationJob(Protocol):
 
     def work(self, ctx: JobContext, op: OperationRow) -> Any: ...
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any: ...
+    def finish(self, tx: Transaction, op: OperationRow, result: Any) -> Any: ...
 
 
 class BackgroundJob(Protocol):
@@ -80,9 +80,9 @@ class BackgroundJob(Protocol):
 
     def work(self, ctx: JobContext) -> Any: ...
 
-    def commit(self, tx: Tx, job: JobRow, result: Any, now: float) -> None: ...
+    def commit(self, tx: Transaction, job: JobRow, result: Any, now: float) -> None: ...
 
-    def failed(self, tx: Tx, job: JobRow, error: Exception, now: float) -> float | None:
+    def failed(self, tx: Transaction, job: JobRow, error: Exception, now: float) -> float | None:
         """Record the failure; when to run again, or None to end the job."""
         ...
 
@@ -95,7 +95,8 @@ class JobKinds:
     background: Mapping[str, BackgroundJob] = field(default_factory=dict)
 
 
-def _set_state(body: dict, state: str) -> dict:
+def with_state(body: Body, state: str) -> Body:
+    """A copy of a resource body in another provisioning state."""
     body = copy.deepcopy(body)
     body.setdefault("properties", {})["provisioningState"] = state
     return body
@@ -104,10 +105,13 @@ def _set_state(body: dict, state: str) -> dict:
 class Provision:
     """Metadata-only operations: the row already holds the new state; make it final (or remove it)."""
 
-    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+    def __init__(self, clock: Clock):
+        self.clock = clock
+
+    def work(self, ctx: JobContext, op: OperationRow) -> None:
         return None
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> None:
+    def finish(self, tx: Transaction, op: OperationRow, result: Any) -> None:
         row = tx.get(op.resource_key, for_update=True)
         if op.action == "delete":
             if row is not None:
@@ -118,10 +122,10 @@ class Provision:
             return
         if row is None:
             raise errors.NotFound(f"The resource '{op.resource_id}' disappeared while it was being provisioned.")
-        tx.update(row.key, state="Succeeded", body=_set_state(row.body, "Succeeded"), now=time.time())
+        tx.update(row.key, state="Succeeded", body=with_state(row.body, "Succeeded"), now=self.clock())
 
 
-def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
+def _descendants_first(tx: Transaction, key: str, type_: str) -> list[str]:
     """Keys of what a delete takes with it, deepest first. Only a resource group holds anything at delete time."""
     if type_ != "microsoft.resources/resourcegroups":
         return []
@@ -129,7 +133,6 @@ def _descendants_first(tx: Tx, key: str, type_: str) -> list[str]:
     return [r.key for r in sorted(rows, key=lambda r: r.key.count("/"), reverse=True)]
 
 
-OPERATION_JOBS: dict[str, OperationJob] = {"provision": Provision()}
 MAX_ATTEMPTS = 5
 # What a finish returns when its operation's end is decided elsewhere (a version's create ends when its source region's
 # replicas are complete: `replication.settle_version`).
@@ -139,7 +142,7 @@ KEEP_RUNNING = object()
 class OperationWaiter:
     """Lets a request thread wait for its operation, woken early by in-process workers."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Metadata):
         self.db = db
         self._cond = threading.Condition()
         self._kick = threading.Event()
@@ -160,6 +163,8 @@ class OperationWaiter:
         while True:
             with self.db.read() as tx:
                 op = tx.get_operation(op_id)
+            if op is None:
+                raise errors.NotFound(f"Operation '{op_id}' was not found.", "operationId")
             remaining = deadline - time.monotonic()
             if op.status != "InProgress" or remaining <= 0:
                 return op
@@ -169,16 +174,15 @@ class OperationWaiter:
 
 
 def run_job(
-    db: Database,
+    db: Metadata,
     job: JobRow,
     owner: str,
-    clock: Callable[[], float],
-    kinds: JobKinds = JobKinds(OPERATION_JOBS),
-    services: Any = None,
+    clock: Clock,
+    kinds: JobKinds,
     lease_seconds: float = 60.0,
 ) -> None:
     """Run one claimed job to its end (or to its next try, for a background job)."""
-    ctx = JobContext(db, clock, owner, job, services, lease_seconds)
+    ctx = JobContext(db, clock, owner, job, lease_seconds)
     if job.operation_id is None:
         _run_background(ctx, kinds.background.get(job.kind))
     else:
@@ -251,9 +255,7 @@ def _run_background(ctx: JobContext, handler: BackgroundJob | None) -> None:
                 tx.retry_job(job.id, retry_at)
 
 
-def _fail(
-    db: Database, job: JobRow, operation_id: str, owner: str, error: errors.ArmError, clock: Callable[[], float]
-) -> None:
+def _fail(db: Metadata, job: JobRow, operation_id: str, owner: str, error: errors.ArmError, clock: Clock) -> None:
     with db.write() as tx:
         if not tx.owns_job(job.id, owner):
             return

@@ -19,17 +19,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
-from ..adapters.blobs.backend import Batch
-from ..adapters.blobs.chunks import ChunkStore, CorruptChunk, Manifest, MissingChunk
-from ..adapters.db.store import JobRow, Tx
 from ..domain import replication as rules
-from .operations import JobContext, _set_state
+from ..domain.manifests import CorruptChunk, Manifest, MissingChunk
+from ..domain.validate import Body
+from .operations import JobContext, with_state
+from .ports import Batch, ChunkStore, JobRow, RegionStores, Transaction
 
 log = logging.getLogger("vmgallery.replication")
+T = TypeVar("T")
 
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 300.0
@@ -57,7 +58,7 @@ def subject(version_key: str, region: str, idx: int) -> str:
     return f"{version_key}/replicas/{region}/{idx}"
 
 
-def queue_copy(tx: Tx, version_key: str, region: str, idx: int, now: float) -> bool:
+def queue_copy(tx: Transaction, version_key: str, region: str, idx: int, now: float) -> bool:
     """Queue the replica's copy job unless it has a live one already (which will see the replica as it is now)."""
     return tx.queue_background_job(
         kind="replicate",
@@ -68,7 +69,7 @@ def queue_copy(tx: Tx, version_key: str, region: str, idx: int, now: float) -> b
 
 
 def move(
-    tx: Tx,
+    tx: Transaction,
     version_key: str,
     region: str,
     idx: int,
@@ -101,7 +102,13 @@ def move(
 
 
 def sync_replicas(
-    tx: Tx, stores, version_key: str, spec: dict, now: float, source_region: str, captured: bool
+    tx: Transaction,
+    stores: RegionStores,
+    version_key: str,
+    spec: Body,
+    now: float,
+    source_region: str,
+    captured: bool,
 ) -> rules.Plan:
     """Make the replica rows match the spec; queue a job for each new replica (the source's first replica is the
     capture itself, unless it is premium: then a job copies the capture to the premium zone)."""
@@ -127,30 +134,29 @@ def sync_replicas(
     return plan
 
 
-def states(tx: Tx, version_key: str) -> list[rules.ReplicaState]:
+def states(tx: Transaction, version_key: str) -> list[rules.ReplicaState]:
     return [
         rules.ReplicaState(r.region, r.idx, r.state, r.bytes_total, r.bytes_done, r.error)
         for r in tx.replicas_of(version_key)
     ]
 
 
-def usable_regions(tx: Tx, version_key: str) -> set[str]:
+def usable_regions(tx: Transaction, version_key: str) -> set[str]:
     by_region: dict[str, list[str]] = {}
     for r in tx.replicas_of(version_key):
         by_region.setdefault(r.region, []).append(r.state)
     return {region for region, s in by_region.items() if all(x == rules.COMPLETED for x in s)}
 
 
-def capture_is_first_replica(ctx: JobContext, version_key: str, source_region: str) -> bool:
+def capture_is_first_replica(ctx: JobContext, stores: RegionStores, version_key: str, source_region: str) -> bool:
     """Whether the source region's primary store, where a capture lands, is the version's first replica there (it
     is not when that replica is premium)."""
     with ctx.db.read() as tx:
         first = tx.get_replica(version_key, source_region, 0)
-    stores = ctx.services.stores
     return first is not None and stores.is_primary(stores.placement(source_region, 0, first.storage_type))
 
 
-def finish_capture(tx: Tx, version_key: str, source_region: str, now: float, first_replica: bool) -> None:
+def finish_capture(tx: Transaction, version_key: str, source_region: str, now: float, first_replica: bool) -> None:
     """The capture landed in the source region's primary store: if that is the first replica there, it is complete
     (else its job copies it). Then the version may be ready."""
     if first_replica:
@@ -158,26 +164,27 @@ def finish_capture(tx: Tx, version_key: str, source_region: str, now: float, fir
     settle_version(tx, version_key, now)
 
 
-def settle_version(tx: Tx, version_key: str, now: float) -> None:
+def settle_version(tx: Transaction, version_key: str, now: float) -> None:
     """The one place a version's create ends: once its capture has landed and every replica in its source region
     is Completed (`rules.source_complete`), the version is Succeeded and its create operation with it. Called by
     whichever comes last, the capture or a source-region replica's copy, in the transaction that made it so."""
     version = tx.get(version_key, for_update=True)
     if version is None or version.state != "Creating" or not tx.contents(version_key):
         return
-    if not rules.source_complete(states(tx, version_key), version.location):
+    if not rules.source_complete(states(tx, version_key), version.region):
         return
-    tx.update(version.key, state="Succeeded", body=_set_state(version.body, "Succeeded"), now=now)
+    tx.update(version.key, state="Succeeded", body=with_state(version.body, "Succeeded"), now=now)
     active = tx.active_operation(version_key)
     if active is not None and active.action == "create":
         tx.finish_operation(active.id, "Succeeded", now)
 
 
-def _manifests(tx: Tx, version_key: str) -> list[Manifest]:
+def manifests_of(tx: Transaction, version_key: str) -> list[Manifest]:
     return [tx.get_manifest(m) for m in sorted(set(tx.contents(version_key).values()))]
 
 
-def _chunks(manifests: list[Manifest]) -> list[tuple[bytes, int]]:
+def chunks_of(manifests: list[Manifest]) -> list[tuple[bytes, int]]:
+    """Each distinct chunk of the manifests, with its length."""
     seen: dict[bytes, int] = {}
     for m in manifests:
         for i, d in enumerate(m.digests):
@@ -211,19 +218,22 @@ class RegionThrottle:
 class Replicate:
     """One replica of one version: copy what its store lacks, verify, then mark it Completed."""
 
-    def work(self, ctx: JobContext) -> Any:
-        p = ctx.job.payload
-        stores = ctx.services.stores
+    def __init__(self, stores: RegionStores, throttle: RegionThrottle, batch_bytes: int):
+        self.stores, self.throttle, self.batch_bytes = stores, throttle, batch_bytes
+
+    def work(self, ctx: JobContext) -> dict[str, int] | None:
+        p = _payload(ctx.job)
+        stores = self.stores
         with ctx.db.read() as tx:
             row = tx.get_replica(p["version"], p["region"], p["index"])
             version = tx.get(p["version"])
             if row is None or version is None or row.state == rules.COMPLETED:
                 return None  # the replica was removed, or is already there
             sources = [r for r in tx.replicas_of(p["version"]) if r.state == rules.COMPLETED]
-            manifests = _manifests(tx, p["version"])
+            manifests = manifests_of(tx, p["version"])
         if not manifests:  # a capture names its manifests when its chunks are all in the source region
             raise NotReady("the version's capture has not landed yet")
-        source_region = version.location
+        source_region = version.region
         # Prefer copies in the destination's own region, then the source region's; the source region's primary
         # store, where the capture landed, is always a source of last resort.
         sources.sort(key=lambda r: (r.region != p["region"], r.region != source_region, r.idx))
@@ -232,10 +242,10 @@ class Replicate:
             + [stores.store(source_region)]
         )
         dests = stores.stores_for(stores.placement(p["region"], p["index"], row.storage_type))
-        chunks = _chunks(manifests)
+        chunks = chunks_of(manifests)
         total = sum(size for _, size in chunks)
         with ctx.holding_lease() as tx:
-            self._claim_slot(ctx, tx)
+            self._claim_slot(ctx, tx, p)
             started = move(
                 tx,
                 p["version"],
@@ -249,9 +259,9 @@ class Replicate:
             )
             if not started:
                 raise NotReady("the replica changed state while its copy was being planned")
-        region, throttle = p["region"], ctx.services.throttle
+        region, throttle = p["region"], self.throttle
 
-        batches = [(dest, dest.backend.batch()) for dest in dests]
+        batches = [(dest, dest.batch()) for dest in dests]
 
         def copy(digest: bytes, size: int) -> int:
             """Copies made (one per store of the replica that lacks the chunk)."""
@@ -259,7 +269,7 @@ class Replicate:
             for dest, batch in batches:
                 if dest.refresh(digest):
                     continue
-                _copy_chunk([s for s in source_stores if s is not dest], dest, digest, batch)
+                copy_chunk([s for s in source_stores if s is not dest], dest, digest, batch)
                 throttle.take(region, size)
                 made += 1
             return made
@@ -276,7 +286,7 @@ class Replicate:
                 staged += made * size
                 # Durable together (one file-system flush on folder zones, not two per chunk) every so many bytes
                 # and before the replica is Completed; a worker killed in between re-copies at most that much.
-                if staged >= ctx.services.replication_batch_bytes:
+                if staged >= self.batch_bytes:
                     for _, batch in batches:
                         batch.commit()
                     staged = 0
@@ -305,14 +315,12 @@ class Replicate:
                 batch.commit()
         return {"bytes_total": total, "bytes_copied": copied, "chunks_copied": copied_chunks}
 
-    @staticmethod
-    def _claim_slot(ctx: JobContext, tx: Tx) -> None:
+    def _claim_slot(self, ctx: JobContext, tx: Transaction, p: Body) -> None:
         """With `replication_concurrency` for the region: a replica copying is one whose row is Replicating and was
         updated within a lease (a dead worker's row stops counting when its lease would have run out); the check
         and the claim are one transaction under the region's lock, so every worker process sees the same count. A
         job finding the region full is retried shortly (NotReady) rather than holding its lease while it waits."""
-        p = ctx.job.payload
-        limit = ctx.services.throttle.concurrency.get(p["region"])
+        limit = self.throttle.concurrency.get(p["region"])
         if not limit:
             return
         tx.lock(f"replication-slots:{p['region']}")
@@ -324,8 +332,8 @@ class Replicate:
         if len(busy) >= limit:
             raise NotReady(f"region {p['region']} is already copying as many replicas as it may at once ({limit})")
 
-    def commit(self, tx: Tx, job: JobRow, result: Any, now: float) -> None:
-        p = job.payload
+    def commit(self, tx: Transaction, job: JobRow, result: dict[str, int] | None, now: float) -> None:
+        p = _payload(job)
         if result is None:
             return
         copied = move(
@@ -355,9 +363,9 @@ class Replicate:
             },
         )
 
-    def failed(self, tx: Tx, job: JobRow, error: Exception, now: float) -> float | None:
+    def failed(self, tx: Transaction, job: JobRow, error: Exception, now: float) -> float | None:
         """Record what failed and when to try again (None: never; the replica is gone, or complete after all)."""
-        p = job.payload
+        p = _payload(job)
         row = tx.get_replica(p["version"], p["region"], p["index"])
         if row is None or row.state == rules.COMPLETED:
             return None
@@ -377,17 +385,17 @@ class Replicate:
             "replica failed; will retry",
             extra={"version": p["version"], "region": p["region"], "replica": p["index"], "error": str(error)},
         )
-        return now + min(RETRY_BASE_SECONDS * 2 ** (job.attempts - 1), RETRY_MAX_SECONDS)
+        return now + min(RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1), RETRY_MAX_SECONDS)
 
 
 class NotReady(Exception):
     """Not yet, and not a failure: the capture has not landed, or the region is copying as much as it may."""
 
 
-def _in_order(pool: Executor, fn: Callable[..., Any], items: Iterable[tuple], window: int) -> Iterator[Any]:
+def _in_order(pool: Executor, fn: Callable[..., T], items: Iterable[tuple[object, ...]], window: int) -> Iterator[T]:
     """`fn(*item)` for each item on the pool, the results in order, at most `window` in flight (each holds a
     frame in memory). The first exception is raised and what was not started yet is cancelled."""
-    pending: deque = deque()
+    pending: deque[Future[T]] = deque()
     try:
         for item in items:
             pending.append(pool.submit(fn, *item))
@@ -400,13 +408,13 @@ def _in_order(pool: Executor, fn: Callable[..., Any], items: Iterable[tuple], wi
             future.cancel()
 
 
-def _copy_chunk(sources: list[ChunkStore], dest: ChunkStore, digest: bytes, batch: Batch | None = None) -> None:
+def copy_chunk(sources: list[ChunkStore], dest: ChunkStore, digest: bytes, batch: Batch | None = None) -> None:
     """Copy a chunk's stored frame from the first source whose copy is sound. The frame is read unverified:
     `put_frame` decodes it and checks its digest before writing, so it is verified once, not on both ends."""
     errors = []
     for store in sources:
         try:
-            frame = store._frame(digest)
+            frame = store.read_frame(digest)
         except MissingChunk as exc:
             errors.append(str(exc))
             continue
@@ -418,9 +426,6 @@ def _copy_chunk(sources: list[ChunkStore], dest: ChunkStore, digest: bytes, batc
     raise MissingChunk(f"no replica holds a sound copy of chunk {digest.hex()}: {'; '.join(errors)}")
 
 
-BACKGROUND_JOBS = {"replicate": Replicate()}
-
-
 class ReplicaReader:
     """Reads chunks from a list of stores in order of preference. A chunk missing or corrupt in one store is read
     from the next, and the bad store is repaired from the good copy (self-healing), with a log line and a count."""
@@ -429,8 +434,8 @@ class ReplicaReader:
         self.stores = stores
         self.chunk_size = stores[0].chunk_size
 
-    def _zero(self, n: int) -> bytes:
-        return self.stores[0]._zero(n)
+    def zeros(self, n: int) -> bytes:
+        return self.stores[0].zeros(n)
 
     def get(self, digest: bytes) -> bytes:
         failed: list[tuple[ChunkStore, Exception]] = []
@@ -440,9 +445,9 @@ class ReplicaReader:
             except (MissingChunk, CorruptChunk) as exc:
                 failed.append((store, exc))
                 continue
-            for bad, exc in failed:
+            for bad, problem in failed:
                 try:
-                    _copy_chunk([store], bad, digest)
+                    copy_chunk([store], bad, digest)
                 except Exception:
                     log.exception("could not repair a chunk", extra={"store": bad.name})
                     continue
@@ -450,13 +455,13 @@ class ReplicaReader:
                     COUNTERS.healed += 1
                 log.warning(
                     "healed a chunk from another replica",
-                    extra={"chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(exc)},
+                    extra={"chunk": digest.hex(), "store": bad.name, "from": store.name, "problem": str(problem)},
                 )
             return data
         raise failed[-1][1] if failed else MissingChunk(digest.hex())
 
 
-def reader_for(tx: Tx, stores, resource_key: str, region: str) -> ReplicaReader:
+def reader_for(tx: Transaction, stores: RegionStores, resource_key: str, region: str) -> ReplicaReader:
     """The stores a resource's bytes are read from: for a disk made from a version, the version's replica it was
     given first, then the region's other replicas, then other regions' (to heal from); else the region's primary."""
     source_key, preferred = tx.content_source(resource_key)
@@ -474,3 +479,9 @@ def _unique(stores: list[ChunkStore]) -> list[ChunkStore]:
         if all(s is not u for u in unique):
             unique.append(s)
     return unique
+
+
+def _payload(job: JobRow) -> Body:
+    if job.payload is None:
+        raise ValueError(f"replica job {job.id} has no payload")
+    return job.payload

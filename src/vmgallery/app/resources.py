@@ -14,18 +14,24 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from ..adapters.db.store import Database, OperationRow, ResourceRow, Tx
 from ..config import Settings
-from ..domain import errors
+from ..domain import deletion, errors
 from ..domain.ids import ResourceId, normalize_location, parse_resource_id
 from ..domain.known_properties import KNOWN_PROPERTIES
-from ..domain.validate import Body, carry_read_only, merge_patch, prune
+from ..domain.validate import Body, carry_read_only, given, merge_patch, prune
 from .kinds import KINDS, RESOURCE_GROUP, Context, Kind
 from .operations import OperationWaiter
+from .ports import (
+    Clock,
+    ConcurrentChange,
+    Metadata,
+    OperationRow,
+    RegionStores,
+    ResourceRow,
+    StorageAccounts,
+    Transaction,
+)
 
 QUICK_JOBS = ("provision", "version_capture")  # metadata only: a request may run them itself
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -57,14 +63,16 @@ def check_subscription(subscription: str) -> None:
 class Resources:
     def __init__(
         self,
-        db: Database,
+        db: Metadata,
         settings: Settings,
-        clock: Callable[[], float],
+        clock: Clock,
         waiter: OperationWaiter,
-        services: Any = None,
+        stores: RegionStores,
+        accounts: StorageAccounts,
     ):
         self.db = db
-        self.services = services
+        self.stores = stores
+        self.accounts = accounts
         # Runs an operation's quick (metadata-only) job in the request's thread; set when this process has workers.
         self.inline: Callable[[str], None] | None = None
         self.settings = settings
@@ -84,7 +92,7 @@ class Resources:
             )
         return location
 
-    def _group(self, tx: Tx, rid: ResourceId) -> ResourceRow:
+    def _group(self, tx: Transaction, rid: ResourceId) -> ResourceRow:
         group = tx.get(rid.group_key, for_update=True)
         if group is None:
             raise errors.ResourceGroupNotFound(
@@ -92,13 +100,13 @@ class Resources:
             )
         return group
 
-    def _parent(self, tx: Tx, rid: ResourceId, kind: Kind) -> ResourceRow | None:
+    def _parent(self, tx: Transaction, rid: ResourceId, kind: Kind) -> ResourceRow | None:
         if kind.parent_type is None:
             return None
         group = self._group(tx, rid)
         if kind.parent_type == RESOURCE_GROUP.type:
             return group
-        parent_id = rid.parent
+        parent_id = given(rid.parent, "parent")
         parent = tx.get(parent_id.key, for_update=True)
         if parent is None:
             raise errors.ParentResourceNotFound(
@@ -132,16 +140,16 @@ class Resources:
         )
 
     def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
-        body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
+        body: Body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
         body.update({k: v for k, v in spec.items() if k not in ("id", "name", "type", "location")})
         if kind.read_only_fill:
             kind.read_only_fill(body, rid)
         body.setdefault("properties", {})["provisioningState"] = state
         return body
 
-    def _operation(
+    def record_operation(
         self,
-        tx: Tx,
+        tx: Transaction,
         rid: ResourceId,
         kind: Kind,
         location: str,
@@ -173,14 +181,13 @@ class Resources:
             tx.queue_operation_job(operation_id=op.id, subject_key=rid.key, kind=job, now=now)
         return op
 
-    def _busy(self, tx: Tx, rid: ResourceId, kind: Kind) -> OperationRow | None:
+    def _busy(self, tx: Transaction, rid: ResourceId, kind: Kind) -> OperationRow | None:
         active = tx.active_operation(rid.key)
         if active is not None and active.action != "delete":
-            raise errors.Conflict(
+            raise errors.OperationNotAllowed(
                 f"Another operation ({active.action}, id {active.id}) on {kind.noun} '{rid.name}' is in progress; "
                 "retry when it has finished.",
                 rid.name,
-                code="OperationNotAllowed",
             )
         return active
 
@@ -213,7 +220,7 @@ class Resources:
         try:
             with self.db.write() as tx:
                 parent = self._parent(tx, rid, kind)
-                if kind.parent_type and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
+                if parent is not None and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
                     raise errors.InvalidParameter(
                         f"The {kind.noun} must be in its parent's location '{parent.location}', not '{location}'.",
                         "location",
@@ -228,9 +235,7 @@ class Resources:
                 spec = self._spec(kind, raw, parent, location, existing)
                 if existing is not None:
                     if self._busy(tx, rid, kind):
-                        raise errors.Conflict(
-                            f"The {kind.noun} '{rid.name}' is being deleted.", rid.name, code="OperationNotAllowed"
-                        )
+                        raise errors.OperationNotAllowed(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name)
                     if existing.location != location:
                         raise errors.PropertyChangeNotAllowed(
                             f"The location of an existing {kind.noun} cannot change from '{existing.location}' "
@@ -242,14 +247,14 @@ class Resources:
                     if kind.on_update:
                         kind.on_update(self, tx, existing, spec)
                     spec = carry_read_only(existing.body, spec, kind.read_only)
-                    rid = _stored_id(existing, rid)
+                    rid = stored_id(existing, rid)
                     if not kind.long_running:
                         body = _servable(self._full_body(kind, rid, spec, location, "Succeeded"))
                         tx.update(rid.key, state="Succeeded", body=body, now=now)
                         return Outcome(200, body)
                     body = _servable(self._full_body(kind, rid, spec, location, "Updating"))
                     tx.update(rid.key, state="Updating", body=body, now=now)
-                    op = self._operation(tx, rid, kind, location, "update", existing.body)
+                    op = self.record_operation(tx, rid, kind, location, "update", existing.body)
                     status_running = status_done = kind.updated_status
                     quick = True
                 else:
@@ -273,14 +278,15 @@ class Resources:
                     )
                     if not kind.long_running:
                         return Outcome(201, body)
-                    for slot, manifest_id in (prepared.contents if prepared else {}).items():
+                    if prepared is not None:
                         source_key, replica = prepared.source or (None, None)
-                        tx.set_content(rid.key, slot, manifest_id, source_key, replica)
+                        for slot, manifest_id in prepared.contents.items():
+                            tx.set_content(rid.key, slot, manifest_id, source_key, replica)
                     job = prepared.job if prepared else "provision"
-                    op = self._operation(tx, rid, kind, location, "create", None, job=job)
+                    op = self.record_operation(tx, rid, kind, location, "create", None, job=job)
                     status_running, status_done = kind.accepted_status, kind.created_status
                     quick = job in QUICK_JOBS
-        except IntegrityError:
+        except ConcurrentChange:
             raise errors.Conflict(
                 f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; retry.", rid.name
             ) from None
@@ -296,13 +302,13 @@ class Resources:
             if kind.on_update:
                 kind.on_update(self, tx, existing, spec)
             spec = carry_read_only(existing.body, spec, kind.read_only)
-            rid = _stored_id(existing, rid)
+            rid = stored_id(existing, rid)
             state = "Updating" if kind.long_running else "Succeeded"
-            body = _servable(self._full_body(kind, rid, spec, existing.location, state))
+            body = _servable(self._full_body(kind, rid, spec, existing.region, state))
             tx.update(rid.key, state=state, body=body, now=self.clock())
             if not kind.long_running:
                 return Outcome(200, body)
-            op = self._operation(tx, rid, kind, existing.location, "update", existing.body)
+            op = self.record_operation(tx, rid, kind, existing.region, "update", existing.body)
         self.waiter.kick()
         return self._settle(op, kind.updated_status, kind.updated_status, True)
 
@@ -315,16 +321,16 @@ class Resources:
             existing, spec = self._patched(tx, rid, raw, kind, for_update=False)
             return kind.plan(self, tx, existing, spec)
 
-    def _patched(self, tx: Tx, rid: ResourceId, raw: Body, kind: Kind, *, for_update: bool):
+    def _patched(
+        self, tx: Transaction, rid: ResourceId, raw: Body, kind: Kind, *, for_update: bool
+    ) -> tuple[ResourceRow, Body]:
         """The existing resource and the spec a PATCH with `raw` makes of it, checked as an update."""
         parent = self._parent(tx, rid, kind)
         existing = tx.get(rid.key, for_update=for_update)
         if existing is None:
-            raise self._not_found(rid, kind)
+            raise self.not_found(rid, kind)
         if self._busy(tx, rid, kind):
-            raise errors.Conflict(
-                f"The {kind.noun} '{rid.name}' is being deleted.", rid.name, code="OperationNotAllowed"
-            )
+            raise errors.OperationNotAllowed(f"The {kind.noun} '{rid.name}' is being deleted.", rid.name)
         given = raw.get("location")
         if given is not None and (not isinstance(given, str) or normalize_location(given) != existing.location):
             raise errors.PropertyChangeNotAllowed(
@@ -346,7 +352,7 @@ class Resources:
             if row is None:
                 if kind.parent_type:
                     self._parent(tx, rid, kind)
-                raise self._not_found(rid, kind)
+                raise self.not_found(rid, kind)
             if expand and expand.lower() == "replicationstatus" and kind.expand:
                 return kind.expand(tx, row)
             return row.body
@@ -361,23 +367,22 @@ class Resources:
             if active is not None:
                 op = active
             else:
-                if kind is not RESOURCE_GROUP:
+                if not deletion.cascades(kind.type_key):
                     children = tx.children(rid.key, MAX_LISTED_CHILDREN)
-                    if children:
-                        total = tx.count_children(rid.key)
-                        shown = ", ".join(f"'{c.body['name']}'" for c in children)
-                        more = f" and {total - len(children)} more" if total > len(children) else ""
-                        noun = KINDS[children[0].type].noun
-                        raise errors.OperationNotAllowed(
-                            f"The {kind.noun} '{existing.body['name']}' cannot be deleted because it contains "
-                            f"{total} {noun}(s): {shown}{more}. Delete them first.",
-                            rid.name,
-                        )
+                    deletion.check_delete(
+                        kind.type_key,
+                        kind.noun,
+                        existing.body["name"],
+                        [c.body["name"] for c in children],
+                        tx.count_children(rid.key) if children else 0,
+                        KINDS[children[0].type].noun if children else "",
+                        rid.name,
+                    )
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())
-                op = self._operation(
-                    tx, _stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
+                op = self.record_operation(
+                    tx, stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
                 )
         self.waiter.kick()
         return self._settle(op, 202, 202, True)  # as ARM answers every long-running DELETE, done or not
@@ -405,6 +410,7 @@ class Resources:
                     )
                 rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key)
             else:
+                parent = given(parent, "a parent, a group or a subscription to list in")
                 check_subscription(parent.subscription)
                 if tx.get(parent.key) is None:
                     if tx.get(parent.group_key) is None:
@@ -430,7 +436,7 @@ class Resources:
             return op, row.body if row else None
 
     # -- rules that need the store ---------------------------------------------------------------------------
-    def _check_quota(self, tx: Tx, kind: Kind, rid: ResourceId, location: str) -> None:
+    def _check_quota(self, tx: Transaction, kind: Kind, rid: ResourceId, location: str) -> None:
         if kind.quota is None:
             return
         limit = kind.quota(self.settings)
@@ -443,19 +449,19 @@ class Resources:
                 "location",
             )
 
-    def _check_natural(self, tx: Tx, kind: Kind, rid: ResourceId, spec: Body) -> None:
+    def _check_natural(self, tx: Transaction, kind: Kind, rid: ResourceId, spec: Body) -> None:
         if kind.natural_key is None:
             return
         clash = tx.find_natural(_parent_key(rid), kind.type_key, kind.natural_key(spec))
         if clash is not None and clash.key != rid.key:
             raise errors.Conflict(
                 f"The {kind.noun} '{clash.body['name']}' in this gallery already has "
-                f"{kind.describe_natural(spec)}; they must be unique within a gallery.",
+                f"{given(kind.describe_natural, 'describe_natural')(spec)}; they must be unique within a gallery.",
                 "properties.identifier",
                 code="GalleryImageIdentifierAlreadyExists",
             )
 
-    def _not_found(self, rid: ResourceId, kind: Kind) -> errors.ArmError:
+    def not_found(self, rid: ResourceId, kind: Kind) -> errors.ArmError:
         if kind is RESOURCE_GROUP:
             return errors.ResourceGroupNotFound(f"Resource group '{rid.name}' could not be found.", "resourceGroupName")
         return errors.NotFound(
@@ -485,6 +491,6 @@ def _parent_key(rid: ResourceId) -> str:
     return parent.key if parent is not None else f"/subscriptions/{rid.subscription}".lower()
 
 
-def _stored_id(row: ResourceRow, rid: ResourceId) -> ResourceId:
+def stored_id(row: ResourceRow, rid: ResourceId) -> ResourceId:
     """The id with the casing the resource was created with (ARM keeps it)."""
     return parse_resource_id(row.body["id"]) or rid

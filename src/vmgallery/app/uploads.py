@@ -8,14 +8,16 @@ only rows that name whole, stored chunks: the client resumes by writing again.
 
 from __future__ import annotations
 
-from ..adapters.blobs.chunks import ChunkStore, Manifest
-from ..adapters.db.store import Database, Tx
+from collections.abc import Iterator
+
+from ..domain.manifests import Manifest
+from .ports import ChunkStore, Metadata, Transaction
 
 PAGE = 512
 MAX_WRITE = 4 << 20
 
 
-def _pieces(store: ChunkStore, size: int, offset: int, length: int):
+def _pieces(store: ChunkStore, size: int, offset: int, length: int) -> Iterator[tuple[int, int, int, int, int]]:
     """(chunk index, chunk start, chunk length, lo, hi) for every chunk [offset, offset+length) touches."""
     cs = store.chunk_size
     end = offset + length
@@ -26,7 +28,7 @@ def _pieces(store: ChunkStore, size: int, offset: int, length: int):
 
 
 def write_pages(
-    db: Database,
+    db: Metadata,
     store: ChunkStore,
     disk_key: str,
     size: int,
@@ -35,7 +37,10 @@ def write_pages(
     length: int | None = None,
 ) -> None:
     """Write `data` at `offset` (or, with data None, clear `length` bytes to zeros)."""
-    length = len(data) if data is not None else length
+    if data is not None:
+        length = len(data)
+    elif length is None:
+        raise ValueError("clearing pages needs a length")
     pending = list(_pieces(store, size, offset, length))
     while pending:
         with db.read() as tx:
@@ -59,7 +64,7 @@ def write_pages(
         pending = retry
 
 
-def fold_upload(tx: Tx, disk_key: str, size: int, chunk_size: int) -> Manifest:
+def fold_upload(tx: Transaction, disk_key: str, size: int, chunk_size: int) -> Manifest:
     """The finished upload as a manifest; its rows are removed in the same transaction."""
     rows = tx.upload_rows(disk_key)
     count = -(-size // chunk_size)
@@ -68,7 +73,7 @@ def fold_upload(tx: Tx, disk_key: str, size: int, chunk_size: int) -> Manifest:
     return manifest
 
 
-def upload_manifest(db: Database, disk_key: str, size: int, chunk_size: int) -> Manifest:
+def upload_manifest(db: Metadata, disk_key: str, size: int, chunk_size: int) -> Manifest:
     """The upload so far as a manifest (read-only view, rows kept): for reads and page lists during an upload."""
     with db.read() as tx:
         rows = tx.upload_rows(disk_key)

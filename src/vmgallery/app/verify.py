@@ -8,12 +8,13 @@ a replica that cannot be repaired is marked Failed, so replication copies it aga
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..adapters.blobs.chunks import CorruptChunk, MissingChunk
-from ..adapters.db.store import Database
 from ..domain import replication as rules
-from .replication import _chunks, _copy_chunk, _manifests, move, queue_copy
+from ..domain.manifests import CorruptChunk, MissingChunk
+from .ports import Clock, Metadata, RegionStores, ReplicaRow
+from .replication import chunks_of, copy_chunk, manifests_of, move, queue_copy
 
 log = logging.getLogger("vmgallery.verify")
 
@@ -32,15 +33,21 @@ class VerifyReport:
         return self.missing == self.corrupt == 0 or (self.repaired == self.missing + self.corrupt)
 
 
-def verify(db: Database, stores, repair: bool, clock, progress=None) -> VerifyReport:
+def verify(
+    db: Metadata,
+    stores: RegionStores,
+    repair: bool,
+    clock: Clock,
+    progress: Callable[[VerifyReport, int], None] | None = None,
+) -> VerifyReport:
     """`progress(report, replicas_total)`, if given, is called after each chunk is checked."""
     report = VerifyReport()
     with db.read() as tx:
         rows = [r for r in tx.all_replicas() if r.state == rules.COMPLETED]
-        by_version = {}
+        by_version: dict[str, list[ReplicaRow]] = {}
         for r in rows:
             by_version.setdefault(r.version_key, []).append(r)
-        chunks = {key: _chunks(_manifests(tx, key)) for key in by_version}
+        chunks = {key: chunks_of(manifests_of(tx, key)) for key in by_version}
     for key, replicas in by_version.items():
         placed = {
             (r.region, r.idx): stores.stores_for(stores.placement(r.region, r.idx, r.storage_type)) for r in replicas
@@ -73,7 +80,7 @@ def verify(db: Database, stores, repair: bool, clock, progress=None) -> VerifyRe
                     continue
                 others = [s for s in every if s is not store]
                 try:
-                    _copy_chunk(others, store, digest)
+                    copy_chunk(others, store, digest)
                     report.repaired += 1
                 except (MissingChunk, CorruptChunk) as exc:
                     report.unrepairable.append(f"{key} {r.region}/{r.idx} {digest.hex()}: {exc}")

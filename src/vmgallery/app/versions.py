@@ -7,112 +7,27 @@ source is imported by a job, after every rule has been checked (sizes included, 
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..adapters.db.store import OperationRow, ResourceRow, Tx
 from ..domain import errors
 from ..domain import replication as replication_rules
 from ..domain import sources as src
-from ..domain import versions as rules
-from ..domain.disks import FOOTER
-from ..domain.ids import ResourceId, parse_resource_id
-from ..domain.validate import Body
-from . import replication
-from .disks import Prepared, import_blob, iso, source_row
+from ..domain.disks import FOOTER, raw_size_gb
+from ..domain.ids import ResourceId
+from ..domain.manifests import Manifest
+from ..domain.timestamps import arm_time
+from ..domain.validate import Body, given
+from . import replication, sources
+from .disks import Prepared, import_blob
 from .operations import KEEP_RUNNING, JobContext
+from .ports import Clock, OperationRow, RegionStores, ResourceRow, StorageAccounts, Transaction
+from .sources import slot_of
 
-VERSION_TYPE = "microsoft.compute/galleries/images/versions"
-GIB = 1 << 30
-
-
-def slot_of(lun: int | None) -> str:
-    return "os" if lun is None else f"data:{lun}"
+if TYPE_CHECKING:
+    from .resources import Resources
 
 
-def _size_gb(image_size: int) -> int:
-    return -(-(image_size - FOOTER) // GIB)
-
-
-def resolve(tx: Tx, rid: ResourceId, region: str | None, target: str) -> ResourceRow:
-    """The version a reference names, `latest` resolved among versions usable in `region`."""
-    if rid.name.lower() != "latest":
-        row = tx.get(rid.key)
-        if row is None:
-            raise errors.NotFound(f"The gallery image version '{rid.text}' was not found.", target)
-        if row.state != "Succeeded":
-            raise errors.Conflict(
-                f"The gallery image version '{rid.text}' is {row.state}.", target, code="OperationNotAllowed"
-            )
-        return row
-    definition = rid.parent
-    rows = {r.body["name"]: r for r in tx.page(type=VERSION_TYPE, after=0, limit=10**6, parent_key=definition.key)}
-    candidates = [
-        rules.version_facts(name, r.body, usable_regions=replication.usable_regions(tx, r.key))
-        for name, r in rows.items()
-    ]
-    name = rules.latest_version(candidates, region)
-    if name is None:
-        if tx.get(definition.key) is None:
-            raise errors.NotFound(f"The gallery image definition '{definition.text}' was not found.", target)
-        where = f" in region '{region}'" if region else ""
-        raise errors.NotFound(
-            f"The gallery image definition '{definition.name}' has no version that can be "
-            f"used as latest{where} (none finished, or all excluded from latest).",
-            target,
-        )
-    return rows[name]
-
-
-def resolve_disk(tx: Tx, version_id: str, lun: int | None, location: str, settings) -> tuple[str, dict, tuple]:
-    """For a disk made FromImage: the manifest of the version's OS disk (or data disk `lun`), OS facts, and which of
-    the version's replicas in the disk's region the disk reads first (spread round-robin over them)."""
-    target = "properties.creationData.galleryImageReference.id"
-    row = resolve(tx, parse_resource_id(version_id), location, target)
-    if location not in replication.usable_regions(tx, row.key):
-        raise errors.Conflict(
-            f"The gallery image version '{row.body['id']}' is not (yet) replicated to "
-            f"'{location}'; its replication status says where it is usable.",
-            target,
-            code="OperationNotAllowed",
-        )
-    made = tx.count_made_from(row.key)
-    profile = row.body["properties"]["publishingProfile"]
-    if profile.get("replicationMode") == "Shallow" and made >= settings.shallow_max_disks:
-        raise errors.Conflict(
-            f"The shallow version '{row.body['id']}' already has {made} disks made from it; a shallow version "
-            f"serves at most {settings.shallow_max_disks} (replicate it fully to deploy more).",
-            target,
-            code="OperationNotAllowed",
-        )
-    replicas = [r.idx for r in tx.replicas_of(row.key) if r.region == location]
-    manifest_id = tx.contents(row.key).get(slot_of(lun))
-    if manifest_id is None:
-        raise errors.InvalidParameter(
-            f"The gallery image version '{row.body['id']}' has no data disk at lun {lun}.",
-            "properties.creationData.galleryImageReference.lun",
-        )
-    facts: dict[str, Any] = {}
-    if lun is None:
-        definition = tx.get(parse_resource_id(row.body["id"]).parent.key).body["properties"]
-        facts = {
-            "osType": definition["osType"],
-            "hyperVGeneration": definition.get("hyperVGeneration", "V1"),
-            "supportedCapabilities": {"architecture": definition.get("architecture", "x64")},
-        }
-    return manifest_id, facts, (row.key, replicas[made % len(replicas)])
-
-
-def _same_region(row: ResourceRow, location: str, what: str, target: str) -> None:
-    if row.location != location:
-        raise errors.InvalidParameter(
-            f"The {what} '{row.body['id']}' is in '{row.location}'; a version's sources must be in its own region "
-            f"'{location}'.",
-            target,
-        )
-
-
-def _disk_facts(tx: Tx, contents: dict[str, str]) -> tuple[int | None, dict[int, int]]:
+def _disk_facts(tx: Transaction, contents: dict[str, str]) -> tuple[int | None, dict[int, int]]:
     """Raw disk sizes (disk images less their VHD footer) of the OS disk and each data disk."""
     os_size = tx.get_manifest(contents["os"]).size - FOOTER if "os" in contents else None
     data = {
@@ -123,14 +38,16 @@ def _disk_facts(tx: Tx, contents: dict[str, str]) -> tuple[int | None, dict[int,
     return os_size, data
 
 
-def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: str) -> Prepared:
-    definition = tx.get(rid.parent.key)
-    sources = src.version_sources(spec)
+def prepare_version(resources: Resources, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
+    definition = tx.get(rid.parent.key) if rid.parent else None
+    if definition is None:
+        raise errors.ParentResourceNotFound(f"The image definition of '{rid.text}' was not found.", rid.text)
+    chosen = src.version_sources(spec)
     contents: dict[str, str] = {}
     job = "version_capture"
-    if sources.kind == src.MANAGED_IMAGE:
-        row = source_row(tx, sources.id.text, "managed image", sources.target)
-        _same_region(row, location, "managed image", sources.target)
+    if chosen.kind == src.MANAGED_IMAGE:
+        row = sources.finished(tx, given(chosen.id, "source.id").text, "managed image", chosen.target)
+        sources.in_region(row, location, "managed image", chosen.target)
         contents = tx.contents(row.key)
         os_disk = row.body["properties"]["storageProfile"]["osDisk"]
         os_size, data = _disk_facts(tx, contents)
@@ -141,11 +58,11 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
             os_disk_size_bytes=os_size,
             data_disk_sizes=data,
         )
-    elif sources.kind == src.GALLERY_IMAGE_VERSION:
-        row = resolve(tx, sources.id, location, sources.target)
-        _same_region(row, location, "gallery image version", sources.target)
+    elif chosen.kind == src.GALLERY_IMAGE_VERSION:
+        row = sources.version(tx, given(chosen.id, "source.id"), location, chosen.target)
+        sources.in_region(row, location, "gallery image version", chosen.target)
         contents = tx.contents(row.key)
-        props = tx.get(parse_resource_id(row.body["id"]).parent.key).body["properties"]
+        props = sources.definition_of(tx, row)
         os_size, data = _disk_facts(tx, contents)
         facts = src.SourceFacts(
             os_type=props["osType"],
@@ -156,35 +73,18 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
             data_disk_sizes=data,
         )
     else:
-        os_facts: dict[str, Any] = {}
+        os_facts: dict[str, str | None] = {}
         sizes: dict[int | None, int] = {}
-        for disk in (sources.os_disk, *sources.data_disks):
+        for disk in (given(chosen.os_disk, "osDiskImage"), *chosen.data_disks):
             if disk.kind == "vhd":
-                account = disk.storage_account.text
-                if account not in resources.services.accounts:
-                    raise errors.InvalidParameter(
-                        f"The storage account '{account}' is not known to this server; the operator maps storage "
-                        "accounts to blob endpoints in config.toml ([storage_accounts]).",
-                        disk.target.replace(".uri", ".storageAccountId"),
-                    )
-                try:
-                    sizes[disk.lun] = resources.services.accounts.open_blob(account, disk.uri).size - FOOTER
-                except Exception as exc:
-                    raise errors.InvalidParameter(
-                        f"The VHD blob '{disk.uri}' cannot be read: {exc}", disk.target
-                    ) from None
+                account = given(disk.storage_account, "storageAccountId").text
+                sources.known_account(resources.accounts, account, disk.target.replace(".uri", ".storageAccountId"))
+                uri = given(disk.uri, "uri")
+                sizes[disk.lun] = sources.vhd_raw_size(resources.accounts, account, uri, disk.target)
                 job = "version_import"
                 continue
             what = "disk" if disk.kind == "disk" else "snapshot"
-            row = source_row(tx, disk.id.text, what, disk.target)
-            _same_region(row, location, what, disk.target)
-            manifest_id = tx.contents(row.key).get("disk")
-            if manifest_id is None:
-                raise errors.Conflict(
-                    f"The {what} '{disk.id.text}' has no content yet (its upload has not ended).",
-                    disk.target,
-                    code="OperationNotAllowed",
-                )
+            row, manifest_id = sources.disk(tx, given(disk.id, "source.id").text, what, disk.target, location)
             contents[slot_of(disk.lun)] = manifest_id
             sizes[disk.lun] = tx.get_manifest(manifest_id).size - FOOTER
             if disk.lun is None:
@@ -200,26 +100,27 @@ def prepare_version(resources, tx: Tx, rid: ResourceId, spec: Body, location: st
             data_disk_sizes={lun: size for lun, size in sizes.items() if lun is not None},
         )
     src.check_source_fits(definition.body, spec, facts)
-    spec["properties"]["publishingProfile"]["publishedDate"] = iso(resources.clock())
+    now = resources.clock()
+    spec["properties"]["publishingProfile"]["publishedDate"] = arm_time(now)
     _fill_sizes(spec, {slot: tx.get_manifest(m).size for slot, m in contents.items()})
-    replication.sync_replicas(tx, resources.services.stores, rid.key, spec, resources.clock(), location, captured=False)
+    replication.sync_replicas(tx, resources.stores, rid.key, spec, now, location, captured=False)
     return Prepared(spec, contents, job=job)
 
 
-def _checked_plan(tx: Tx, existing: ResourceRow, spec: Body) -> replication_rules.Plan:
+def _checked_plan(tx: Transaction, existing: ResourceRow, spec: Body) -> replication_rules.Plan:
     """The replica changes an update asks for, refused if it drops replicated regions without the safety flag."""
     current = tx.replicas_of(existing.key)
     plan = replication_rules.plan(((r.region, r.idx) for r in current), spec)
     holding = {r.region for r in current if r.state != replication_rules.PENDING or r.bytes_done}
-    replication_rules.check_removal(plan, spec, holding, existing.location)
+    replication_rules.check_removal(plan, spec, holding, existing.region)
     return plan
 
 
-def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) -> Body:
+def plan_version_update(resources: Resources, tx: Transaction, existing: ResourceRow, spec: Body) -> Body:
     """The replicas an update would add and remove, and the bytes each added region lacks (so would receive)."""
     plan = _checked_plan(tx, existing, spec)
-    stores = resources.services.stores
-    chunks = replication._chunks(replication._manifests(tx, existing.key))
+    stores = resources.stores
+    chunks = replication.chunks_of(replication.manifests_of(tx, existing.key))
     added: dict[str, int] = {}
     moving: dict[str, int] = {}
     for w in plan.added:
@@ -237,12 +138,12 @@ def plan_version_update(resources, tx: Tx, existing: ResourceRow, spec: Body) ->
     }
 
 
-def update_version(resources, tx: Tx, existing: ResourceRow, spec: Body) -> None:
+def update_version(resources: Resources, tx: Transaction, existing: ResourceRow, spec: Body) -> None:
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""
     _checked_plan(tx, existing, spec)
     replication.sync_replicas(
-        tx, resources.services.stores, existing.key, spec, resources.clock(), existing.location, captured=True
+        tx, resources.stores, existing.key, spec, resources.clock(), existing.region, captured=True
     )
 
 
@@ -250,7 +151,7 @@ def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
     """Echo each disk's size (and lun) in storageProfile, as Azure does."""
     profile = spec["properties"].setdefault("storageProfile", {})
     if "os" in sizes:
-        profile.setdefault("osDiskImage", {})["sizeInGB"] = _size_gb(sizes["os"])
+        profile.setdefault("osDiskImage", {})["sizeInGB"] = raw_size_gb(sizes["os"])
         # A capture of an image or version caches its OS disk ReadOnly, as Azure's examples answer.
         profile["osDiskImage"].setdefault("hostCaching", "ReadOnly" if "source" in profile else "ReadWrite")
     data = {int(s.split(":")[1]): size for s, size in sizes.items() if s.startswith("data:")}
@@ -258,12 +159,12 @@ def _fill_sizes(spec: Body, sizes: dict[str, int]) -> None:
         disks = {d["lun"]: d for d in profile.get("dataDiskImages", [])}
         for lun, size in sorted(data.items()):
             disk = disks.setdefault(lun, {"lun": lun})
-            disk["sizeInGB"] = _size_gb(size)
+            disk["sizeInGB"] = raw_size_gb(size)
             disk.setdefault("hostCaching", "None")
         profile["dataDiskImages"] = [disks[lun] for lun in sorted(disks)]
 
 
-def replication_status(tx: Tx, row: ResourceRow) -> Body:
+def replication_status(tx: Transaction, row: ResourceRow) -> Body:
     """`$expand=ReplicationStatus`: per region, from its replicas; while the capture runs, the source region's
     first replica shows the capture's progress."""
     states = replication.states(tx, row.key)
@@ -281,44 +182,54 @@ def replication_status(tx: Tx, row: ResourceRow) -> Body:
 class VersionCapture:
     """A version whose bytes are already in vmgallery: the capture is the manifests the create named."""
 
-    def work(self, ctx: JobContext, op: OperationRow) -> Any:
-        return replication.capture_is_first_replica(ctx, op.resource_key, op.location)
+    def __init__(self, stores: RegionStores, clock: Clock):
+        self.stores, self.clock = stores, clock
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
-        return _captured(tx, op, result)
+    def work(self, ctx: JobContext, op: OperationRow) -> bool:
+        return replication.capture_is_first_replica(ctx, self.stores, op.resource_key, op.location)
+
+    def finish(self, tx: Transaction, op: OperationRow, first_replica: bool) -> object:
+        return _captured(tx, op, first_replica, self.clock())
 
 
-def _captured(tx: Tx, op: OperationRow, first_replica: bool) -> Any:
+def _captured(tx: Transaction, op: OperationRow, first_replica: bool, now: float) -> object:
     """The version's create ends when its source region is complete, which `replication.settle_version` decides."""
-    replication.finish_capture(tx, op.resource_key, op.location, time.time(), first_replica)
+    replication.finish_capture(tx, op.resource_key, op.location, now, first_replica)
     return KEEP_RUNNING
 
 
 class VersionImport:
     """A version with VHD blob sources: import each blob (slow, idempotent), then name the manifests (once)."""
 
-    def work(self, ctx: JobContext, op: OperationRow) -> Any:
+    def __init__(self, stores: RegionStores, accounts: StorageAccounts, clock: Clock):
+        self.stores, self.accounts, self.clock = stores, accounts, clock
+
+    def work(self, ctx: JobContext, op: OperationRow) -> tuple[dict[str, Manifest], bool]:
         with ctx.db.read() as tx:
             row = tx.get(op.resource_key)
-        sources = src.version_sources(row.body)
+        if row is None:
+            raise errors.NotFound(f"The gallery image version '{op.resource_id}' disappeared while it was imported.")
+        chosen = src.version_sources(row.body)
         imported = {}
-        for disk in (sources.os_disk, *sources.data_disks):
+        for disk in (given(chosen.os_disk, "osDiskImage"), *chosen.data_disks):
             if disk.kind == "vhd":
+                account = given(disk.storage_account, "storageAccountId").text
+                uri = given(disk.uri, "uri")
                 imported[slot_of(disk.lun)] = import_blob(
-                    ctx, ctx.services, op.location, disk.storage_account.text, disk.uri, disk.target
+                    ctx, self.stores, self.accounts, op.location, account, uri, disk.target
                 )
-        return imported, replication.capture_is_first_replica(ctx, op.resource_key, op.location)
+        return imported, replication.capture_is_first_replica(ctx, self.stores, op.resource_key, op.location)
 
-    def finish(self, tx: Tx, op: OperationRow, result: Any) -> Any:
+    def finish(self, tx: Transaction, op: OperationRow, result: tuple[dict[str, Manifest], bool]) -> object:
         imported, first_replica = result
         row = tx.get(op.resource_key, for_update=True)
+        if row is None:
+            raise errors.NotFound(f"The gallery image version '{op.resource_id}' disappeared while it was imported.")
+        now = self.clock()
         for slot, manifest in imported.items():
-            tx.put_manifest(manifest, time.time())
+            tx.put_manifest(manifest, now)
             tx.set_content(row.key, slot, manifest.id)
         body = dict(row.body)
         _fill_sizes(body, {slot: tx.get_manifest(m).size for slot, m in tx.contents(row.key).items()})
-        tx.update(row.key, state=row.state, body=body, now=time.time())
-        return _captured(tx, op, first_replica)
-
-
-VERSION_HANDLERS = {"version_import": VersionImport(), "version_capture": VersionCapture()}
+        tx.update(row.key, state=row.state, body=body, now=now)
+        return _captured(tx, op, first_replica, now)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import (
-    Conflict,
     InvalidParameter,
     MissingRequiredProperty,
     NotSupported,
@@ -31,10 +30,10 @@ from .validate import (
     require_object,
     strip_read_only,
 )
+from .vhd import FOOTER_SIZE, MIB
 
-MIB = 1 << 20
 GIB = 1 << 30
-FOOTER = 512
+FOOTER = FOOTER_SIZE  # a disk image is its raw bytes and a fixed-VHD footer
 MAX_DISK_GB = 32767
 MAX_SAS_SECONDS = 7 * 24 * 3600
 
@@ -395,17 +394,11 @@ def check_grant(body: Body, disk_state: str, name: str) -> tuple[str, int]:
     if seconds is None:
         raise MissingRequiredProperty("durationInSeconds is required.", "durationInSeconds")
     if access == "Write" and disk_state not in ("ReadyToUpload", "ActiveUpload"):
-        raise Conflict(
-            f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.",
-            "access",
-            code="OperationNotAllowed",
+        raise OperationNotAllowed(
+            f"Write access needs a disk created with createOption Upload; '{name}' is {disk_state}.", "access"
         )
     if access == "Read" and disk_state not in ("Unattached", "ActiveSAS"):
-        raise Conflict(
-            f"Read access is not possible while the disk '{name}' is {disk_state}.",
-            "access",
-            code="OperationNotAllowed",
-        )
+        raise OperationNotAllowed(f"Read access is not possible while the disk '{name}' is {disk_state}.", "access")
     return access, seconds
 
 

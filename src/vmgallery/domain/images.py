@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .disks import SKUS
-from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, NotSupported
+from .errors import InvalidParameter, MissingRequiredProperty, NotSupported
 from .ids import ResourceId, parse_resource_id
 from .validate import (
     Body,
@@ -25,6 +25,7 @@ from .validate import (
     check_int,
     check_tags,
     check_uri,
+    data_disk_luns,
     forbid_changes,
     require_object,
     strip_read_only,
@@ -151,23 +152,8 @@ def _data_disks(profile: Body) -> list[Body]:
     data = profile.get("dataDisks")
     if data is None:
         data = profile["dataDisks"] = []
-    if not isinstance(data, list):
-        raise InvalidRequestContent(f"'{target}' must be a list, not {type(data).__name__}.", target)
-    luns: dict[int, int] = {}
-    for i, disk in enumerate(data):
+    for i, disk, _lun in data_disk_luns(data, target, "dataDisks", MAX_LUN):
         at = f"{target}[{i}]"
-        if not isinstance(disk, dict):
-            raise InvalidRequestContent(f"'{at}' must be an object with a lun, not {disk!r}.", at)
-        if disk.get("lun") is None:
-            raise MissingRequiredProperty(f"Required property '{at}.lun' is missing.", f"{at}.lun")
-        lun = check_int(disk, "lun", f"{at}.lun", minimum=0, maximum=MAX_LUN)
-        if lun in luns:
-            raise InvalidParameter(
-                f"Data disk lun {lun} is used twice: dataDisks[{luns[lun]}] and dataDisks[{i}]; "
-                "each data disk needs its own lun.",
-                f"{at}.lun",
-            )
-        luns[lun] = i
         _normalize_disk(disk, at, os_disk=False)
     return data
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import Conflict
+from .errors import Conflict, OperationNotAllowed
 from .validate import Body
 
 PENDING, REPLICATING, COMPLETED, FAILED = "Pending", "Replicating", "Completed", "Failed"
@@ -146,10 +146,9 @@ def check_removal(plan_: Plan, new_spec: Body, holding: set[str], source_region:
         if r not in {t["name"] for t in new_spec["properties"]["publishingProfile"]["targetRegions"]}
     }
     if source_region in gone:
-        raise Conflict(
+        raise OperationNotAllowed(
             f"The source region '{source_region}' cannot be removed from the target regions.",
             "properties.publishingProfile.targetRegions",
-            code="OperationNotAllowed",
         )
     replicated = sorted(gone & holding)
     allowed = (new_spec["properties"].get("safetyProfile") or {}).get("allowDeletionOfReplicatedLocations") is True

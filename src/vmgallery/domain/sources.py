@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import InvalidParameter, MissingRequiredProperty, NotSupported, PropertyChangeNotAllowed
 from .ids import ResourceId, parse_resource_id
-from .validate import Body, check_enum, check_int, check_uri, require_object
+from .validate import Body, check_enum, check_uri, data_disk_luns, require_object
 
 STORAGE = "properties.storageProfile"
 HOST_CACHING = ("None", "ReadOnly", "ReadWrite")
@@ -62,7 +62,7 @@ class SourceSpec:
     @property
     def latest(self) -> bool:
         """The source is `.../versions/latest`: the app resolves it to the definition's latest version."""
-        return self.kind == GALLERY_IMAGE_VERSION and self.id.name.lower() == "latest"
+        return self.kind == GALLERY_IMAGE_VERSION and self.id is not None and self.id.name.lower() == "latest"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,11 @@ def image_source_kind(rid: ResourceId) -> str | None:
 
 
 def disk_source_kind(rid: ResourceId) -> str | None:
-    return {("microsoft.compute", "disks"): "disk", ("microsoft.compute", "snapshots"): "snapshot"}.get(_types(rid))
+    kinds: dict[tuple[str, ...], str] = {
+        ("microsoft.compute", "disks"): "disk",
+        ("microsoft.compute", "snapshots"): "snapshot",
+    }
+    return kinds.get(_types(rid))
 
 
 def _normalize_image_source(profile: Body) -> None:
@@ -176,10 +180,10 @@ def _normalize_disk_source(disk: Body, target: str) -> bool:
             )
         rid = _compute_id(source["id"], f"{target}.id")
         if disk_source_kind(rid) is None:
-            if image_source_kind(rid):
+            image_kind = image_source_kind(rid)
+            if image_kind:
                 raise InvalidParameter(
-                    f"'{source['id']}' is a {NOUNS[image_source_kind(rid)]}; it goes in storageProfile.source.id, "
-                    f"not {target}.id.",
+                    f"'{source['id']}' is a {NOUNS[image_kind]}; it goes in storageProfile.source.id, not {target}.id.",
                     f"{target}.id",
                 )
             raise InvalidParameter(
@@ -234,23 +238,8 @@ def normalize_storage_profile(props: Body) -> None:
     if data is None:
         profile.pop("dataDiskImages", None)
         data = []
-    elif not isinstance(data, list):
-        raise InvalidParameter(f"'{STORAGE}.dataDiskImages' must be a list, not {data!r}.", f"{STORAGE}.dataDiskImages")
-    luns: dict[int, int] = {}
-    for i, disk in enumerate(data):
+    for i, disk, lun in data_disk_luns(data, f"{STORAGE}.dataDiskImages", "dataDiskImages", MAX_LUN):
         at = f"{STORAGE}.dataDiskImages[{i}]"
-        if not isinstance(disk, dict):
-            raise InvalidParameter(f"{at} must be an object with a lun, not {disk!r}.", at)
-        if disk.get("lun") is None:
-            raise MissingRequiredProperty(f"Required property '{at}.lun' is missing.", f"{at}.lun")
-        lun = check_int(disk, "lun", f"{at}.lun", minimum=0, maximum=MAX_LUN)
-        if lun in luns:
-            raise InvalidParameter(
-                f"Data disk lun {lun} is used twice: dataDiskImages[{luns[lun]}] and "
-                f"dataDiskImages[{i}]; each data disk needs its own lun.",
-                f"{at}.lun",
-            )
-        luns[lun] = i
         has_source = _normalize_disk(disk, at)
         if has_image and has_source:
             raise InvalidParameter(
@@ -282,8 +271,8 @@ def normalize_storage_profile(props: Body) -> None:
 def _disk_source(disk: Body, lun: int | None, target: str) -> DiskSource:
     source = disk["source"]
     if "id" in source:
-        rid = parse_resource_id(source["id"])
-        return DiskSource(lun, disk_source_kind(rid), rid, None, None, f"{target}.source.id")
+        rid = _stored_id(source["id"])
+        return DiskSource(lun, _known(disk_source_kind(rid)), rid, None, None, f"{target}.source.id")
     return DiskSource(
         lun, "vhd", None, source["uri"], parse_resource_id(source["storageAccountId"]), f"{target}.source.uri"
     )
@@ -293,12 +282,26 @@ def version_sources(spec: Body) -> SourceSpec:
     """The sources of a normalized version spec (as returned by `normalize_version`)."""
     profile = spec["properties"]["storageProfile"]
     if "source" in profile:
-        rid = parse_resource_id(profile["source"]["id"])
-        return SourceSpec(image_source_kind(rid), rid, None, (), f"{STORAGE}.source.id")
+        rid = _stored_id(profile["source"]["id"])
+        return SourceSpec(_known(image_source_kind(rid)), rid, None, (), f"{STORAGE}.source.id")
     os_disk = _disk_source(profile["osDiskImage"], None, f"{STORAGE}.osDiskImage")
     data = sorted(((d["lun"], i, d) for i, d in enumerate(profile.get("dataDiskImages", []))), key=lambda x: x[0])
     disks = tuple(_disk_source(d, lun, f"{STORAGE}.dataDiskImages[{i}]") for lun, i, d in data)
     return SourceSpec(DISKS, None, os_disk, disks, os_disk.target)
+
+
+def _stored_id(text: str) -> ResourceId:
+    """An id of a normalized spec (checked when the spec was made)."""
+    rid = parse_resource_id(text)
+    if rid is None:
+        raise ValueError(f"a normalized version spec holds '{text}', which is not a resource id")
+    return rid
+
+
+def _known(kind: str | None) -> str:
+    if kind is None:
+        raise ValueError("a normalized version spec names a source of an unknown kind")
+    return kind
 
 
 # -- a PUT over an existing version ------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def _same(old: Any, new: Any) -> bool:
         a, b = parse_resource_id(old), parse_resource_id(new)
         if a is not None and b is not None:
             return a.key == b.key
-    return old == new
+    return bool(old == new)
 
 
 def _keep_source(old: Any, parent: Body, key: str, keys: tuple[str, ...], target: str) -> None:

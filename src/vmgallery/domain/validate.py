@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit
 
 from .errors import InvalidParameter, InvalidRequestContent, MissingRequiredProperty, PropertyChangeNotAllowed
@@ -42,14 +42,28 @@ def require_object(parent: Body, key: str, *, required: bool, target: str | None
     return value
 
 
+T = TypeVar("T")
+
+
+def given(value: T | None, what: str) -> T:
+    """A part a normalized spec always has for its kind (the rules that made the spec checked it is there)."""
+    if value is None:
+        raise ValueError(f"a normalized spec lacks {what}")
+    return value
+
+
 @overload
 def check_string(
     parent: Body, key: str, target: str, *, required: Literal[True], max_len: int | None = None
 ) -> str: ...
+
+
 @overload
 def check_string(
     parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None
 ) -> str | None: ...
+
+
 def check_string(
     parent: Body, key: str, target: str, *, required: bool = False, max_len: int | None = None
 ) -> str | None:
@@ -72,12 +86,20 @@ def check_string(
 def check_enum(
     parent: Body, key: str, allowed: Iterable[str], target: str, *, required: Literal[True], default: None = None
 ) -> str: ...
-@overload
-def check_enum(parent: Body, key: str, allowed: Iterable[str], target: str, *, default: str) -> str: ...
+
+
 @overload
 def check_enum(
-    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str | None = None
+    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str
+) -> str: ...
+
+
+@overload
+def check_enum(
+    parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: None = None
 ) -> str | None: ...
+
+
 def check_enum(
     parent: Body, key: str, allowed: Iterable[str], target: str, *, required: bool = False, default: str | None = None
 ) -> str | None:
@@ -327,3 +349,27 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def data_disk_luns(data: object, target: str, name: str, max_lun: int) -> list[tuple[int, Body, int]]:
+    """(index, disk, lun) of each entry of a data-disk list, every lun present, in range and used once."""
+    if not isinstance(data, list):
+        raise InvalidParameter(f"'{target}' must be a list, not {type(data).__name__}.", target)
+    luns: dict[int, int] = {}
+    out: list[tuple[int, Body, int]] = []
+    for i, disk in enumerate(data):
+        at = f"{target}[{i}]"
+        if not isinstance(disk, dict):
+            raise InvalidParameter(f"'{at}' must be an object with a lun, not {disk!r}.", at)
+        lun = check_int(disk, "lun", f"{at}.lun", minimum=0, maximum=max_lun)
+        if lun is None:
+            raise MissingRequiredProperty(f"Required property '{at}.lun' is missing.", f"{at}.lun")
+        if lun in luns:
+            raise InvalidParameter(
+                f"Data disk lun {lun} is used twice: {name}[{luns[lun]}] and {name}[{i}]; "
+                "each data disk needs its own lun.",
+                f"{at}.lun",
+            )
+        luns[lun] = i
+        out.append((i, disk, lun))
+    return out

@@ -164,7 +164,7 @@ class FolderBackend:
                 except FileNotFoundError:
                     continue
 
-    def take(self, path: str):
+    def take(self, path: str) -> _TakenFile | None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         holding = self.tmp / f"{uuid.uuid4().hex}.taken"
         try:

@@ -61,10 +61,13 @@ class MemoryBackend:
             if path.startswith(prefix):
                 yield path, mtime
 
-    def take(self, path: str):
+    def take(self, path: str) -> _TakenBlob | None:
         with self.lock:
             entry = self.objects.pop(path, None)
         return _TakenBlob(self, path, *entry) if entry else None
 
     def batch(self) -> Immediate:
         return Immediate(self)
+
+    def debris(self, older_than: float) -> int:
+        return 0  # a put is one assignment: nothing is left half-written

@@ -116,6 +116,9 @@ class _ObjectBackend:
     def batch(self) -> Immediate:
         return Immediate(self)
 
+    def debris(self, older_than: float) -> int:
+        return 0  # a put is one request: the store keeps the whole object or none
+
     def _forget(self, path: str) -> None:
         """Remove what `touch` left beside an object (nothing, unless the store needs a marker)."""
 

@@ -7,9 +7,8 @@ Layout of one region (folder backends, the embedded default: DATA_DIR/blobs/<reg
     zone2/chunks/...             replica 1 of a ZRS version (ZRS spreads replicas over distinct zones)
     premium/replica2/chunks/...  replica 2 of a Premium version, in a region with a premium zone (`premium_zones`)
 
-Replica i of a version goes to (zone, slot): ZRS -> (i mod Z, i div Z); LRS -> (0, i); Premium_LRS/PremiumV2_LRS
--> (premium, i) where the region has a premium zone, else as LRS. Slot 0 of a zone is its root, so a region's
-standard replica 0 is its primary store and replicas of different versions share chunks (dedup).
+Which zone and slot replica i of a version goes to is a rule of the domain (domain/placement.py); this module maps
+placements to stores. Implements `app.ports.RegionStores`.
 
 The primary store is where captures land and where a region's own disks, snapshots and images find their bytes, so
 it must hold every version the region has: a premium replica 0 fills the primary store too (`stores_for`).
@@ -19,36 +18,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from ...domain.manifests import DEFAULT_CHUNK_SIZE
+from ...domain.placement import Placement, place
 from .backend import BlobBackend
-from .chunks import DEFAULT_CHUNK_SIZE, ChunkStore
+from .chunks import ChunkStore
 from .folder import FolderBackend
 
 DEFAULT_ZONES = 3
 _CHUNK_PATH = re.compile(r"(?:replica([1-9][0-9]*)/)?chunks/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class Placement:
-    region: str
-    index: int
-    zone: int
-    slot: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.region}/zone{self.zone + 1}" + (f"/replica{self.slot}" if self.slot else "")
-
-
-def place(region: str, index: int, storage_type: str, zones: int, premium: bool = False) -> Placement:
-    """`zones`: the region's standard zones; with `premium`, zone number `zones` is its premium zone."""
-    if storage_type == "Standard_ZRS":
-        return Placement(region, index, index % zones, index // zones)
-    if premium and storage_type.startswith("Premium"):
-        return Placement(region, index, zones, index)
-    return Placement(region, index, 0, index)
 
 
 class RegionStores:
@@ -104,7 +83,11 @@ class RegionStores:
         return self._store(placement.region, placement.zone, placement.slot)
 
     def is_primary(self, placement: Placement) -> bool:
-        return (placement.zone, placement.slot) == (0, 0)
+        return placement.is_primary
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.zones)
 
     def stores_for(self, placement: Placement) -> list[ChunkStore]:
         """The stores a replica fills (and GC keeps its chunks in): its own, and for replica 0 the region's primary
@@ -122,5 +105,6 @@ class RegionStores:
                 if m:
                     yield self._store(region, zone, int(m[1] or 0)), path, mtime
 
-    def backends(self) -> list[BlobBackend]:
-        return [b for zones in self.zones.values() for b in zones]
+    def debris(self, older_than: float) -> int:
+        backends = {id(b): b for zones in self.zones.values() for b in zones}
+        return sum(b.debris(older_than) for b in backends.values())

@@ -2,7 +2,8 @@
 
 `Database.write()` opens a transaction that may change rows (on SQLite it takes the write lock up front with
 BEGIN IMMEDIATE, so two writers never deadlock on a lock upgrade); `Database.read()` a consistent read. Both yield
-a `Tx`, the repository: every query the application runs is a method here.
+a `Tx`, the repository: every query the application runs is a method here. Together they implement
+`app.ports.Metadata` and `app.ports.Transaction`; a constraint a write breaks leaves as `ConcurrentChange`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,53 +21,14 @@ from sqlalchemy import Connection, create_engine, delete, event, func, insert, s
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ..blobs.chunks import Manifest
+from ...app.ports import ConcurrentChange, GrantRow, JobRow, OperationRow, ReplicaRow, ResourceRow
+from ...domain.manifests import Manifest
 from .tables import disk_contents, grants, jobs, manifests, operations, replicas, resources, upload_chunks
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-@dataclass
-class ResourceRow:
-    seq: int
-    key: str
-    type: str
-    parent_key: str
-    location: str | None
-    natural_key: str | None
-    state: str
-    body: dict[str, Any]
-
-
-@dataclass
-class OperationRow:
-    id: str
-    resource_key: str
-    resource_id: str
-    namespace: str
-    subscription: str
-    location: str
-    action: str
-    status: str
-    percent: int
-    error: dict | None
-    prior_body: dict | None
-    start_time: float
-    end_time: float | None
-    result: dict | None = None
-
-
-@dataclass
-class JobRow:
-    id: int
-    operation_id: str | None  # None for a background job
-    subject_key: str
-    kind: str
-    payload: Any
-    attempts: int
-
-
-def _job(row) -> JobRow:
+def _job(row: Any) -> JobRow:
     return JobRow(row.id, row.operation_id, row.subject_key, row.kind, row.payload, row.attempts)
 
 
@@ -129,9 +90,12 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Tx]:
-        with self.engine.connect().execution_options(vmg_write=True) as conn:
-            with conn.begin():
-                yield Tx(conn, self.is_sqlite)
+        try:
+            with self.engine.connect().execution_options(vmg_write=True) as conn:
+                with conn.begin():
+                    yield Tx(conn, self.is_sqlite)
+        except IntegrityError as exc:
+            raise ConcurrentChange(str(exc.orig)) from exc
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
@@ -149,6 +113,10 @@ def _resource(row) -> ResourceRow:
 
 def _operation(row) -> OperationRow:
     return OperationRow(**{c: getattr(row, c) for c in OperationRow.__dataclass_fields__})
+
+
+def _replica(row) -> ReplicaRow:
+    return ReplicaRow(**{c: getattr(row, c) for c in ReplicaRow.__dataclass_fields__})
 
 
 class _DiskBytes:
@@ -287,8 +255,9 @@ class _DiskBytes:
             insert(grants).values(id=grant_id, resource_key=resource_key, access=access, expires_at=expires_at)
         )
 
-    def get_grant(self, grant_id: str):
-        return self.conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+    def get_grant(self, grant_id: str) -> GrantRow | None:
+        row = self.conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+        return GrantRow(row.id, row.resource_key, row.access, row.expires_at) if row else None
 
     def revoke_grants(self, resource_key: str) -> None:
         self.conn.execute(delete(grants).where(grants.c.resource_key == resource_key))
@@ -313,17 +282,19 @@ class _DiskBytes:
             )
         )
 
-    def replicas_of(self, version_key: str):
-        return self.conn.execute(
+    def replicas_of(self, version_key: str) -> list[ReplicaRow]:
+        rows = self.conn.execute(
             select(replicas).where(replicas.c.version_key == version_key).order_by(replicas.c.region, replicas.c.idx)
-        ).all()
+        )
+        return [_replica(r) for r in rows]
 
-    def get_replica(self, version_key: str, region: str, idx: int):
-        return self.conn.execute(
+    def get_replica(self, version_key: str, region: str, idx: int) -> ReplicaRow | None:
+        row = self.conn.execute(
             select(replicas).where(
                 replicas.c.version_key == version_key, replicas.c.region == region, replicas.c.idx == idx
             )
         ).first()
+        return _replica(row) if row else None
 
     def move_replica(
         self,
@@ -388,12 +359,13 @@ class _DiskBytes:
             == 1
         )
 
-    def replicas_in(self, region: str, *, state: str, updated_after: float):
-        return self.conn.execute(
+    def replicas_in(self, region: str, *, state: str, updated_after: float) -> list[ReplicaRow]:
+        rows = self.conn.execute(
             select(replicas).where(
                 replicas.c.region == region, replicas.c.state == state, replicas.c.updated_at > updated_after
             )
-        ).all()
+        )
+        return [_replica(r) for r in rows]
 
     def drop_replica(self, version_key: str, region: str, idx: int) -> None:
         self.conn.execute(
@@ -405,10 +377,9 @@ class _DiskBytes:
     def drop_replicas(self, version_key: str) -> None:
         self.conn.execute(delete(replicas).where(replicas.c.version_key == version_key))
 
-    def all_replicas(self):
-        return self.conn.execute(
-            select(replicas).order_by(replicas.c.version_key, replicas.c.region, replicas.c.idx)
-        ).all()
+    def all_replicas(self) -> list[ReplicaRow]:
+        rows = self.conn.execute(select(replicas).order_by(replicas.c.version_key, replicas.c.region, replicas.c.idx))
+        return [_replica(r) for r in rows]
 
     def upload_digests(self) -> set[str]:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())

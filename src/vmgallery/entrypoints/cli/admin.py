@@ -61,7 +61,7 @@ def verify(
     with _status() as show:
         report = verify_replicas(
             service.db,
-            service.services.stores,
+            service.stores,
             repair,
             time.time,
             progress=lambda r, total: show(
@@ -90,7 +90,7 @@ def gc(
     with _status() as show:
         report = collect(
             service.db,
-            service.services.stores,
+            service.stores,
             time.time,
             service.settings.gc_grace_seconds,
             progress=lambda r: show(f"Collecting garbage: {r.chunks_kept} chunks kept, {r.chunks_deleted} freed"),

@@ -31,6 +31,7 @@ from ...app.resources import Outcome, Resources
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
+from ...domain.timestamps import arm_time
 from . import blobs as blob_plane
 from . import parsing
 
@@ -362,11 +363,11 @@ class ArmApi:
             body: dict[str, Any] = {
                 "name": op.id,
                 "status": op.status,
-                "startTime": _iso(op.start_time),
+                "startTime": arm_time(op.start_time),
                 "percentComplete": op.percent,
             }
             if op.end_time is not None:
-                body["endTime"] = _iso(op.end_time)
+                body["endTime"] = arm_time(op.end_time)
             if op.error:
                 body["error"] = op.error.get("error")
             headers = {"Retry-After": RETRY_AFTER} if op.status == "InProgress" else {}
@@ -426,10 +427,6 @@ def _echoed(value: str | None) -> str | None:
     if value and len(value) <= 256 and value.isascii() and value.isprintable():
         return value
     return None
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}+00:00"
 
 
 def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:

@@ -19,9 +19,10 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from ...adapters.blobs.chunks import iter_range
-from ...app.access import DiskAccess, SasDenied
-from ...app.uploads import MAX_WRITE, PAGE, upload_manifest, write_pages
+from ...app.access import DiskAccess
+from ...app.content import iter_range
+from ...app.ports import SasDenied
+from ...app.uploads import MAX_WRITE, PAGE
 
 log = logging.getLogger("vmgallery.blobs")
 
@@ -116,7 +117,6 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                     "InvalidPageRange",
                     f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).",
                 )
-            store = access.resources.services.stores.store(target.region)
             if mode == "update":
                 try:
                     data = await request.body()
@@ -127,13 +127,9 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                     raise StorageError(
                         400, "InvalidHeaderValue", f"The body has {len(data)} bytes but the range names {length}."
                     )
-                await run_in_threadpool(
-                    write_pages, access.resources.db, store, target.row.key, target.size, start, data
-                )
+                await run_in_threadpool(access.write, target, start, data)
             else:
-                await run_in_threadpool(
-                    write_pages, access.resources.db, store, target.row.key, target.size, start, None, length
-                )
+                await run_in_threadpool(access.write, target, start, None, length)
             return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
         except StorageError as exc:
             return storage_error(exc)
@@ -141,10 +137,7 @@ def register(app: FastAPI, access: DiskAccess) -> None:
     async def get(request: Request, grant_id: str):
         try:
             target = await resolve(request, grant_id, "r")
-            store = access.resources.services.stores.store(target.region)
-            manifest = target.manifest or await run_in_threadpool(
-                upload_manifest, access.resources.db, target.row.key, target.size, store.chunk_size
-            )
+            manifest = target.manifest or await run_in_threadpool(access.manifest, target)
             if request.query_params.get("comp") == "pagelist":
                 return _page_list(manifest, target)
             headers = _blob_headers(target)
@@ -173,7 +166,7 @@ def register(app: FastAPI, access: DiskAccess) -> None:
                 headers["Content-Range"] = f"bytes {start}-{end}/{manifest.size}"
             headers["Content-Length"] = str(end - start + 1)
             return StreamingResponse(
-                iter_range(target.reader or store, manifest, start, end + 1),
+                iter_range(target.reader, manifest, start, end + 1),
                 status_code=status,
                 headers=headers,
                 media_type="application/octet-stream",

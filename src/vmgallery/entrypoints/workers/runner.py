@@ -12,11 +12,10 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-from ...adapters.db.store import Database
 from ...app.gc import collect
-from ...app.operations import OPERATION_JOBS, JobKinds, OperationWaiter, run_job
+from ...app.operations import JobKinds, OperationWaiter, run_job
+from ...app.ports import Metadata, RegionStores
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -24,14 +23,14 @@ log = logging.getLogger("vmgallery.worker")
 class WorkerPool:
     def __init__(
         self,
-        db: Database,
+        db: Metadata,
         waiter: OperationWaiter,
         clock: Callable[[], float],
         *,
         threads: int = 1,
         lease_seconds: float = 60.0,
         idle_poll_seconds: float = 0.5,
-        services: Any = None,
+        stores: RegionStores | None = None,
         kinds: JobKinds | None = None,
         gc_interval_seconds: float = 0,
         gc_grace_seconds: float = 3600,
@@ -39,8 +38,8 @@ class WorkerPool:
         self.db = db
         self.gc_interval = gc_interval_seconds
         self.gc_grace = gc_grace_seconds
-        self.services = services
-        self.kinds = kinds or JobKinds(OPERATION_JOBS)
+        self.stores = stores
+        self.kinds = kinds or JobKinds()
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
@@ -71,7 +70,7 @@ class WorkerPool:
             t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        if self.gc_interval > 0 and self.services is not None:
+        if self.gc_interval > 0 and self.stores is not None:
             t = threading.Thread(target=self._collect_garbage, name="gc", daemon=True)
             t.start()
             self._threads.append(t)
@@ -82,7 +81,8 @@ class WorkerPool:
         every worker process at once: the sweep never deletes what a writer refreshed or a manifest names."""
         while not self._stop.wait(self.gc_interval):
             try:
-                collect(self.db, self.services.stores, self.clock, self.gc_grace)
+                if self.stores is not None:
+                    collect(self.db, self.stores, self.clock, self.gc_grace)
             except Exception:
                 log.exception("garbage collection failed; it will run again")
 
@@ -107,7 +107,6 @@ class WorkerPool:
                 owner,
                 self.clock,
                 kinds=self.kinds,
-                services=self.services,
                 lease_seconds=self.lease,
             )
             self.waiter.finished()
@@ -127,7 +126,6 @@ class WorkerPool:
                 owner,
                 self.clock,
                 kinds=self.kinds,
-                services=self.services,
                 lease_seconds=self.lease,
             )
             self.waiter.finished()
