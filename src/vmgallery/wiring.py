@@ -14,6 +14,7 @@ from .adapters.blobs.regions import RegionStores
 from .adapters.db.store import Database
 from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
+from .app import gc
 from .app.access import DiskAccess
 from .app.disks import DiskImport
 from .app.images import ImageImport
@@ -31,7 +32,13 @@ log = logging.getLogger("vmgallery")
 
 
 def job_kinds(
-    stores: RegionStores, accounts: StorageAccounts, throttle: RegionThrottle, batch_bytes: int, clock: Clock
+    stores: RegionStores,
+    accounts: StorageAccounts,
+    throttle: RegionThrottle,
+    batch_bytes: int,
+    clock: Clock,
+    gc_grace_seconds: float,
+    gc_interval_seconds: float,
 ) -> JobKinds:
     """Every job kind and the handler that runs it, each given the adapters it uses."""
     return JobKinds(
@@ -42,7 +49,10 @@ def job_kinds(
             "version_import": VersionImport(stores, accounts, clock),
             "version_capture": VersionCapture(stores, clock),
         },
-        background={"replicate": Replicate(stores, throttle, batch_bytes)},
+        background={
+            "replicate": Replicate(stores, throttle, batch_bytes),
+            gc.JOB_KIND: gc.GarbageCollection(stores, gc_grace_seconds, gc_interval_seconds),
+        },
     )
 
 
@@ -92,10 +102,16 @@ def build_service(settings: Settings) -> Service:
         clock,
         threads=settings.workers,
         lease_seconds=settings.lease_seconds,
-        stores=stores,
-        kinds=job_kinds(stores, accounts, throttle, settings.replication_batch_bytes, clock),
+        kinds=job_kinds(
+            stores,
+            accounts,
+            throttle,
+            settings.replication_batch_bytes,
+            clock,
+            settings.gc_grace_seconds,
+            settings.gc_interval_seconds,
+        ),
         gc_interval_seconds=settings.gc_interval_seconds,
-        gc_grace_seconds=settings.gc_grace_seconds,
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation

@@ -21,6 +21,7 @@ from .fakes import FakeClock, FakeMetadata, FakeStorageAccounts, fake_region_sto
 
 REGIONS = ("eastus", "westus")
 MIB = 1 << 20
+GC_INTERVAL = 900.0
 ACCOUNT = (
     "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/data"
     "/providers/Microsoft.Storage/storageAccounts/vhds"
@@ -122,5 +123,5 @@ def world() -> World:
     stores = fake_region_stores(REGIONS, settings.chunk_size, clock)
     accounts = FakeStorageAccounts({ACCOUNT: {BLOB: fixed_vhd(b"\x01" * MIB)}})
     resources = Resources(db, settings, clock, OperationWaiter(db), stores, accounts)
-    kinds = job_kinds(stores, accounts, RegionThrottle({}), 1 << 20, clock)
+    kinds = job_kinds(stores, accounts, RegionThrottle({}), 1 << 20, clock, settings.gc_grace_seconds, GC_INTERVAL)
     return World(resources, db, clock, kinds, str(uuid.uuid4()))

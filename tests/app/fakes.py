@@ -236,14 +236,16 @@ class FakeTransaction:
         job_id = max(self.t.jobs, default=0) + 1
         self.t.jobs[job_id] = _Job(job_id, operation_id, subject_key, kind, None)
 
-    def queue_background_job(self, *, kind: str, subject_key: str, payload: Body, now: float) -> bool:
+    def queue_background_job(
+        self, *, kind: str, subject_key: str, payload: Body, now: float, not_before: float = 0
+    ) -> bool:
         self._writing()
         live = ("queued", "running")
         jobs = self.t.jobs.values()
         if any(j.operation_id is None and j.subject_key == subject_key and j.state in live for j in jobs):
             return False  # one live background job per subject, as the schema's partial unique index says
         job_id = max(self.t.jobs, default=0) + 1
-        self.t.jobs[job_id] = _Job(job_id, None, subject_key, kind, copy.deepcopy(payload))
+        self.t.jobs[job_id] = _Job(job_id, None, subject_key, kind, copy.deepcopy(payload), not_before=not_before)
         return True
 
     def _claim(self, job: _Job, owner: str, now: float, lease: float) -> JobRow:

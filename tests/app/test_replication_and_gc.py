@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from vmgallery.app import gc
 from vmgallery.app.content import write_image
 from vmgallery.app.gc import collect
 from vmgallery.app.kinds import IMAGE_VERSION
 from vmgallery.domain import errors
+
+from .conftest import GC_INTERVAL
 
 
 def _regions(*names: str, safety: bool = False) -> dict:
@@ -72,3 +75,22 @@ def test_gc_drops_unused_manifests_and_old_unnamed_chunks_and_keeps_the_rest(wor
         assert tx.all_manifest_ids() == {named.id}
     assert all(store.has(d) for d in named.live())
     assert store.has(fresh) and not store.has(orphan.digests[0])
+
+
+def test_the_gc_job_collects_then_queues_its_next_run_one_interval_later(world):
+    store = world.resources.stores.store("eastus")
+    old = store.put(b"\x07" * store.chunk_size)
+    world.clock.advance(2 * 3600)  # past the grace period: garbage
+    with world.db.write() as tx:
+        assert gc.schedule(tx, world.clock(), GC_INTERVAL)
+        assert not gc.schedule(tx, world.clock(), GC_INTERVAL)  # one live GC job, whoever asks
+    world.clock.advance(GC_INTERVAL - 1)
+    assert world.run_jobs() == 0 and store.has(old)  # not due yet
+
+    world.clock.advance(1)
+    assert world.run_jobs() == 1  # collected, and queued again rather than run again at once
+    assert not store.has(old)
+    with world.db.read() as tx:
+        assert tx.pending_jobs() == 1
+    world.clock.advance(GC_INTERVAL)
+    assert world.run_jobs() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -9,12 +10,15 @@ import pytest
 
 from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.adapters.storage_accounts import StorageAccounts
+from vmgallery.app import gc
+from vmgallery.app.gc import GarbageCollection
 from vmgallery.app.kinds import GALLERY, RESOURCE_GROUP
 from vmgallery.app.operations import JobKinds, OperationWaiter, Provision, run_job
 from vmgallery.app.resources import Resources
 from vmgallery.config import Settings
 from vmgallery.domain import errors
 from vmgallery.domain.ids import ResourceId
+from vmgallery.entrypoints.workers.runner import WorkerPool
 
 
 @pytest.fixture
@@ -170,3 +174,79 @@ def test_a_background_job_runs_from_its_own_registry_and_finishes_no_operation(d
     with db.read() as tx:
         assert tx.get_operation(op.id).status == "InProgress"  # untouched by either
         assert tx.pending_jobs() == 1  # the operation's own job, still waiting
+
+
+class Clock:
+    """Wall-clock time a test moves (a GC job waits one interval between runs)."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+
+class GatedCollection(GarbageCollection):
+    """The real collection, whose first run holds until the test lets it go; a run that starts while another is
+    running is recorded (and not held, so the test cannot hang)."""
+
+    def __init__(self, stores, interval, fail=False):
+        super().__init__(stores, grace_seconds=3600, interval_seconds=interval)
+        self.entered, self.release, self.lock = threading.Event(), threading.Event(), threading.Lock()
+        self.active, self.overlaps, self.fail = 0, 0, fail
+
+    def work(self, ctx):
+        with self.lock:
+            self.active += 1
+            self.overlaps += self.active > 1
+            first = not self.entered.is_set()
+            self.entered.set()
+        try:
+            if first:
+                assert self.release.wait(30)
+            if self.fail:
+                raise OSError("a zone's disk is unreachable")
+            return super().work(ctx)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def _pool(db, clock, collection):
+    # threads=0: the test runs each pool's claim loop itself, in the order it wants.
+    kinds = JobKinds(background={gc.JOB_KIND: collection})
+    return WorkerPool(db, OperationWaiter(db), clock, threads=0, kinds=kinds, gc_interval_seconds=INTERVAL)
+
+
+INTERVAL = 900.0
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["succeeds", "fails"])
+def test_two_worker_pools_never_run_two_gc_jobs_at_once_and_each_run_queues_the_next(db, tmp_path, fail):
+    clock = Clock()
+    collection = GatedCollection(RegionStores(tmp_path / "blobs", ("eastus",)), INTERVAL, fail)
+    first, second = _pool(db, clock, collection), _pool(db, clock, collection)
+    first.start()
+    second.start()
+    with db.read() as tx:
+        assert tx.pending_jobs() == 1  # both pools asked for a GC job; the deployment has one
+
+    assert first.run_pending("a") == 0  # due one interval after the pools started
+    clock.now += INTERVAL
+    ran = []
+    running = threading.Thread(target=lambda: ran.append(first.run_pending("a")))
+    running.start()
+    assert collection.entered.wait(30)
+    assert second.run_pending("b") == 0  # the one GC job is running under the first pool's lease
+    collection.release.set()
+    running.join(30)
+    # A failed run is logged and retried like a finished one: the worker carries on.
+    assert ran == [1] and collection.overlaps == 0
+
+    ended = clock.now
+    clock.now = ended + INTERVAL - 1
+    assert second.run_pending("b") == 0
+    clock.now = ended + INTERVAL
+    assert second.run_pending("b") == 1 and collection.overlaps == 0
+    with db.read() as tx:
+        assert tx.pending_jobs() == 1

@@ -4,7 +4,10 @@ Safe against concurrent writers without stopping them (docs/storage-format.md): 
 manifests placed on it and of every manifest nothing uses yet (so a transaction about to reference one keeps its
 chunks for this pass); only chunks older than the grace period are candidates, and a candidate refreshed by a writer
 while being taken is put back. A replica job refreshes every chunk it finds present before relying on it, so a chunk
-it needs is either fresh or copied anew."""
+it needs is either fresh or copied anew.
+
+Workers run it as a recurring background job (`GarbageCollection`): every run has the one subject `JOB_SUBJECT`, so the
+jobs table's partial unique index lets one be queued or running in the whole deployment, however many workers."""
 
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .ports import ChunkStore, Clock, ConcurrentChange, Metadata, RegionStores, Transaction
+from .operations import JobContext
+from .ports import ChunkStore, Clock, ConcurrentChange, JobRow, Metadata, RegionStores, Transaction
 
 log = logging.getLogger("vmgallery.gc")
 
 DEBRIS_SECONDS = 24 * 3600
+JOB_KIND = "gc"
+JOB_SUBJECT = "gc"
 
 
 @dataclass
@@ -101,3 +107,30 @@ def collect(
     regions.debris(DEBRIS_SECONDS)  # temporary files of writers that died mid-write
     log.info("gc done", extra=report.__dict__)
     return report
+
+
+class GarbageCollection:
+    """`collect` as a background job that runs again `interval_seconds` after each run ends, failed or not."""
+
+    def __init__(self, regions: RegionStores, grace_seconds: float, interval_seconds: float):
+        self.regions = regions
+        self.grace_seconds = grace_seconds
+        self.interval_seconds = interval_seconds
+
+    def work(self, ctx: JobContext) -> GcReport:
+        # A long sweep keeps its lease, so no other worker starts a second collector meanwhile.
+        return collect(ctx.db, self.regions, ctx.clock, self.grace_seconds, progress=lambda _: ctx.heartbeat())
+
+    def commit(self, tx: Transaction, job: JobRow, result: GcReport, now: float) -> float:
+        return now + self.interval_seconds
+
+    def failed(self, tx: Transaction, job: JobRow, error: Exception, now: float) -> float:
+        log.error("garbage collection failed; it will run again", exc_info=error)
+        return now + self.interval_seconds
+
+
+def schedule(tx: Transaction, now: float, interval_seconds: float) -> bool:
+    """Queue the first garbage collection `interval_seconds` from now, unless one is queued or running already."""
+    return tx.queue_background_job(
+        kind=JOB_KIND, subject_key=JOB_SUBJECT, payload={}, now=now, not_before=now + interval_seconds
+    )

@@ -6,8 +6,9 @@ because after a crash another worker runs it again. `finish` commits the outcome
 operation's end, so it happens exactly once. If either raises, the operation is marked Failed and the resource put
 back as it was: a failed create leaves no resource, a failed update or delete the previous one.
 
-A **background job** works on a subject no client waits on (a replica's copy): `work`, then `commit` in one
-transaction; on failure `failed` records what went wrong and says when to try again. It finishes no operation.
+A **background job** works on a subject no client waits on (a replica's copy, garbage collection): `work`, then
+`commit` in one transaction; on failure `failed` records what went wrong. Either says when to run again (a recurring
+job, a retry) or that the job is over. It finishes no operation.
 
 Each kind has its own registry (`JobKinds`); a job row is an operation job exactly when it names an operation.
 """
@@ -80,7 +81,9 @@ class BackgroundJob(Protocol):
 
     def work(self, ctx: JobContext) -> Any: ...
 
-    def commit(self, tx: Transaction, job: JobRow, result: Any, now: float) -> None: ...
+    def commit(self, tx: Transaction, job: JobRow, result: Any, now: float) -> float | None:
+        """Record the outcome; when to run again, or None to end the job."""
+        ...
 
     def failed(self, tx: Transaction, job: JobRow, error: Exception, now: float) -> float | None:
         """Record the failure; when to run again, or None to end the job."""
@@ -228,7 +231,7 @@ def _run_operation(ctx: JobContext, operation_id: str, handler: OperationJob | N
 
 
 def _run_background(ctx: JobContext, handler: BackgroundJob | None) -> None:
-    """Commit on success; on failure let the handler record it and say when to try again."""
+    """Commit on success, or let the handler record the failure; either way the handler says when to run again."""
     db, job, owner, clock = ctx.db, ctx.job, ctx.owner, ctx.clock
     if handler is None:
         log.error("no worker here knows this kind of job", extra={"job": job.id, "kind": job.kind})
@@ -240,8 +243,11 @@ def _run_background(ctx: JobContext, handler: BackgroundJob | None) -> None:
         result = handler.work(ctx)
         with db.write() as tx:
             if tx.owns_job(job.id, owner):
-                handler.commit(tx, job, result, clock())
-                tx.finish_job(job.id, "done")
+                again_at = handler.commit(tx, job, result, clock())
+                if again_at is None:
+                    tx.finish_job(job.id, "done")
+                else:
+                    tx.retry_job(job.id, again_at)
     except LeaseLost:
         log.warning("lease lost; another worker continues", extra={"job": job.id})
     except Exception as exc:

@@ -538,9 +538,12 @@ class Tx(_DiskBytes):
             )
         )
 
-    def queue_background_job(self, *, kind: str, subject_key: str, payload: dict[str, Any], now: float) -> bool:
-        """Queue a background job on `subject_key` unless one is queued or running on it already (False then): a
-        subject has one live background job at a time (a unique partial index says so to every process)."""
+    def queue_background_job(
+        self, *, kind: str, subject_key: str, payload: dict[str, Any], now: float, not_before: float = 0
+    ) -> bool:
+        """Queue a background job on `subject_key`, to run from `not_before` on, unless one is queued or running on it
+        already (False then): a subject has one live background job at a time (a unique partial index says so to
+        every process)."""
         return self._insert_ignore(
             jobs,
             operation_id=None,
@@ -549,7 +552,7 @@ class Tx(_DiskBytes):
             payload=payload,
             state="queued",
             attempts=0,
-            not_before=0,
+            not_before=not_before,
             created_at=now,
         )
 

@@ -13,9 +13,9 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from ...app.gc import collect
+from ...app import gc
 from ...app.operations import JobKinds, OperationWaiter, run_job
-from ...app.ports import Metadata, RegionStores
+from ...app.ports import Metadata
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -30,21 +30,19 @@ class WorkerPool:
         threads: int = 1,
         lease_seconds: float = 60.0,
         idle_poll_seconds: float = 0.5,
-        stores: RegionStores | None = None,
         kinds: JobKinds | None = None,
         gc_interval_seconds: float = 0,
-        gc_grace_seconds: float = 3600,
     ):
         self.db = db
         self.gc_interval = gc_interval_seconds
-        self.gc_grace = gc_grace_seconds
-        self.stores = stores
         self.kinds = kinds or JobKinds()
         self.waiter = waiter
         self.clock = clock
         self.threads = threads
         self.lease = lease_seconds
-        self.idle_poll = idle_poll_seconds
+        # An idle worker looks for ready jobs this often, so a collection runs close to its interval when that is
+        # shorter.
+        self.idle_poll = min(idle_poll_seconds, gc_interval_seconds) if gc_interval_seconds > 0 else idle_poll_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -66,25 +64,15 @@ class WorkerPool:
 
     def start(self) -> None:
         self.reclaim_dead_local_leases()
+        if self.gc_interval > 0 and gc.JOB_KIND in self.kinds.background:
+            # Each collection queues the next; this starts the chain in a new deployment (or one whose GC job ended).
+            with self.db.write() as tx:
+                gc.schedule(tx, self.clock(), self.gc_interval)
         for i in range(self.threads):
             t = threading.Thread(target=self._loop, args=(f"{self.owner_prefix}:{i}",), name=f"worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        if self.gc_interval > 0 and self.stores is not None:
-            t = threading.Thread(target=self._collect_garbage, name="gc", daemon=True)
-            t.start()
-            self._threads.append(t)
         log.info("workers started", extra={"threads": self.threads, "owner": self.owner_prefix})
-
-    def _collect_garbage(self) -> None:
-        """Every gc_interval seconds, free chunks and manifests nothing uses any more (app/gc.py). Safe to run in
-        every worker process at once: the sweep never deletes what a writer refreshed or a manifest names."""
-        while not self._stop.wait(self.gc_interval):
-            try:
-                if self.stores is not None:
-                    collect(self.db, self.stores, self.clock, self.gc_grace)
-            except Exception:
-                log.exception("garbage collection failed; it will run again")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the job at hand, take no new one (graceful shutdown)."""
