@@ -158,3 +158,18 @@ def subscription() -> str:
 def http(server):
     with server.http() as client:
         yield client
+
+
+# Lines workers hand over at their end (pytest-xdist's workeroutput), printed in the controller's summary: the
+# fuzzing run's tally (tests/fuzz/conftest.py).
+WORKER_SUMMARY: list[str] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    WORKER_SUMMARY.extend(getattr(node, "workeroutput", {}).get("fuzz_summary", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in WORKER_SUMMARY:
+        terminalreporter.write_line(line)

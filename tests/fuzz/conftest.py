@@ -18,10 +18,23 @@ class Tally:
 TALLIES: dict[str, Tally] = {}
 
 
+def summary_lines() -> list[str]:
+    return [
+        f"fuzz[{name}]: {t.requests} requests over {len(t.operations)} operations, "
+        f"{t.server_errors} server errors, {t.mismatches} schema mismatches "
+        f"(statuses: {', '.join(f'{mode} {status}: {n}' for (mode, status), n in sorted(t.statuses.items()))})"
+        for name, t in TALLIES.items()
+    ]
+
+
+def pytest_sessionfinish(session):
+    # Under pytest-xdist the run happens in a worker, whose terminal nobody sees: hand the lines to the controller
+    # (tests/conftest.py prints them).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["fuzz_summary"] = summary_lines()
+
+
 def pytest_terminal_summary(terminalreporter):
-    for name, t in TALLIES.items():
-        terminalreporter.write_line(
-            f"fuzz[{name}]: {t.requests} requests over {len(t.operations)} operations, "
-            f"{t.server_errors} server errors, {t.mismatches} schema mismatches "
-            f"(statuses: {', '.join(f'{mode} {status}: {n}' for (mode, status), n in sorted(t.statuses.items()))})"
-        )
+    for line in summary_lines():
+        terminalreporter.write_line(line)
