@@ -47,20 +47,29 @@ def write_pages(
             based = {idx: tx.upload_digest(disk_key, idx) for idx, *_ in pending}
         staged = []
         for idx, start, clen, lo, hi in pending:
-            piece = data[lo - offset : hi - offset] if data is not None else bytes(hi - lo)
-            if (lo, hi) == (start, start + clen):
-                chunk = piece
+            old = based[idx]
+            piece = data[lo - offset : hi - offset] if data is not None else store.zeros(hi - lo)
+            # A memcmp against a zero buffer (tens of µs a MiB, bench/zero_pages.py): zeros over a whole chunk or
+            # over a hole leave a hole, so they are neither read, hashed nor stored.
+            if (data is None or piece == store.zeros(hi - lo)) and (old is None or (lo, hi) == (start, start + clen)):
+                new = None
             else:
-                old = based[idx]
-                base = store.get(bytes.fromhex(old)) if old else bytes(clen)
-                chunk = base[: lo - start] + piece + base[hi - start :]
-            digest = store.put(chunk)
-            staged.append((idx, start, clen, lo, hi, digest.hex() if digest else None))
+                if (lo, hi) == (start, start + clen):
+                    chunk = piece
+                else:
+                    base = store.get(bytes.fromhex(old)) if old else store.zeros(clen)
+                    chunk = base[: lo - start] + piece + base[hi - start :]
+                digest = store.put(chunk)  # None if the patched chunk came out all zeros: a hole
+                new = digest.hex() if digest else None
+            # Unchanged (zeros onto a hole, or the same bytes again): correct as of the read above, so no row write.
+            if new != old:
+                staged.append((idx, start, clen, lo, hi, new))
         retry = []
-        with db.write() as tx:
-            for idx, start, clen, lo, hi, new in staged:
-                if not tx.swap_upload_chunk(disk_key, idx, based[idx], new):
-                    retry.append((idx, start, clen, lo, hi))
+        if staged:
+            with db.write() as tx:
+                for idx, start, clen, lo, hi, new in staged:
+                    if not tx.swap_upload_chunk(disk_key, idx, based[idx], new):
+                        retry.append((idx, start, clen, lo, hi))
         pending = retry
 
 
