@@ -1,9 +1,10 @@
 """Page writes into a disk being uploaded (docs/storage-format.md, Uploads).
 
-Each affected chunk is written to the chunk store first; then one transaction swaps the upload's chunk rows with
-compare-and-set on the digests the write was based on. A chunk another writer changed in between is rebuilt on its
-new content and swapped again, so concurrent writers to one chunk never lose each other's bytes. A crash leaves
-only rows that name whole, stored chunks: the client resumes by writing again.
+Each affected chunk is written to the chunk store first (zeros over a whole chunk or over a hole leave a hole:
+nothing to store); then one transaction swaps the upload's chunk rows with compare-and-set on the digests the write
+was based on. A chunk another writer changed in between is rebuilt on its new content and swapped again, so
+concurrent writers to one chunk never lose each other's bytes. A crash leaves only rows that name whole, stored
+chunks: the client resumes by writing again.
 """
 
 from __future__ import annotations
@@ -48,13 +49,14 @@ def write_pages(
         staged = []
         for idx, start, clen, lo, hi in pending:
             old = based[idx]
-            piece = data[lo - offset : hi - offset] if data is not None else store.zeros(hi - lo)
-            # A memcmp against a zero buffer (tens of µs a MiB, bench/zero_pages.py): zeros over a whole chunk or
-            # over a hole leave a hole, so they are neither read, hashed nor stored.
-            if (data is None or piece == store.zeros(hi - lo)) and (old is None or (lo, hi) == (start, start + clen)):
+            whole = (lo, hi) == (start, start + clen)
+            # A memcmp against a zero buffer in place (tens of µs a MiB, bench/zero_pages.py): zeros over a whole
+            # chunk or over a hole leave a hole, so they are neither copied, read, hashed nor stored.
+            if (data is None or data.startswith(store.zeros(hi - lo), lo - offset)) and (old is None or whole):
                 new = None
             else:
-                if (lo, hi) == (start, start + clen):
+                piece = data[lo - offset : hi - offset] if data is not None else store.zeros(hi - lo)
+                if whole:
                     chunk = piece
                 else:
                     base = store.get(bytes.fromhex(old)) if old else store.zeros(clen)
