@@ -221,6 +221,48 @@ def test_copies_and_snapshots_share_bytes(compute, server, group):
     assert read_disk(compute, server, group, "d2") == data
 
 
+def test_zero_pages_store_nothing_and_zeroed_chunks_become_holes(compute, server, group):
+    data = vhd(bytes(6 * MIB))
+    sas = upload_disk(compute, server, group, "z1", data, end=False)  # upload_disk sends only the footer
+    footer = (6 * MIB, 6 * MIB + 511)
+    client = blob_client(server, sas)
+    before = _chunk_files(server)
+    client.upload_page(bytes(4 * MIB), offset=0, length=4 * MIB)
+    client.upload_page(bytes(4096), offset=4 * MIB + 4096, length=4096)
+    client.clear_page(offset=MIB, length=2 * MIB)
+    client.clear_page(offset=5 * MIB + 512, length=1024)
+    assert _chunk_files(server) == before and [(r.start, r.end) for r in client.list_page_ranges()] == [footer]
+
+    written = bytearray(data)
+    written[0:MIB] = os.urandom(MIB)  # chunk 0 whole, then cleared whole
+    written[2 * MIB + 4096 : 2 * MIB + 8192] = os.urandom(4096)  # chunk 2 in part, then zeroed by a page write
+    written[4 * MIB : 4 * MIB + 512] = os.urandom(512)  # chunk 4 in part, then cleared in part
+    written[5 * MIB + 512 : 5 * MIB + 1024] = os.urandom(512)  # chunk 5 keeps its data
+    for start, end in (
+        (0, MIB),
+        (2 * MIB + 4096, 2 * MIB + 8192),
+        (4 * MIB, 4 * MIB + 512),
+        (5 * MIB + 512, 5 * MIB + 1024),
+    ):
+        client.upload_page(bytes(written[start:end]), offset=start, length=end - start)
+    assert [(r.start, r.end) for r in client.list_page_ranges()] == [
+        (0, MIB - 1),
+        (2 * MIB, 3 * MIB - 1),
+        (4 * MIB, 6 * MIB + 511),
+    ]
+    stored = _chunk_files(server)
+    assert stored == before + 4
+    client.clear_page(offset=0, length=MIB)
+    client.upload_page(bytes(8192), offset=2 * MIB, length=8192)
+    client.clear_page(offset=4 * MIB, length=4096)
+    assert [(r.start, r.end) for r in client.list_page_ranges()] == [(5 * MIB, 6 * MIB + 511)]
+    assert _chunk_files(server) == stored  # the zeroed chunks were holes, not new all-zero chunk files
+    compute.disks.begin_revoke_access(group, "z1").result()
+    expected = bytearray(data)
+    expected[5 * MIB + 512 : 5 * MIB + 1024] = written[5 * MIB + 512 : 5 * MIB + 1024]
+    assert read_disk(compute, server, group, "z1") == bytes(expected)
+
+
 def test_empty_disk_is_zeros_with_a_footer(compute, server, group):
     compute.disks.begin_create_or_update(
         group, "e1", {"location": "eastus", "properties": {"diskSizeGB": 1, "creationData": {"createOption": "Empty"}}}
