@@ -26,6 +26,8 @@ from vmgallery.app.ports import (
     ResourceRow,
     StorageAccountError,
 )
+from vmgallery.app.replication import usable_regions
+from vmgallery.domain import versions as version_rules
 from vmgallery.domain.manifests import Manifest
 from vmgallery.domain.validate import Body
 
@@ -182,6 +184,20 @@ class FakeTransaction:
             for r in self.t.resources.values()
             if (r.subscription, r.row.location, r.row.type) == (subscription, location, type)
         )
+
+    def latest_version(self, definition_key: str, region: str | None) -> ResourceRow | None:
+        """The rule applied to every version, as the store's one query must agree with."""
+        rows = {
+            r.row.key.rsplit("/", 1)[1]: r.row
+            for r in self.t.resources.values()
+            if r.row.parent_key == definition_key and r.row.type == "microsoft.compute/galleries/images/versions"
+        }
+        facts = [
+            version_rules.version_facts(name, row.body, usable_regions=usable_regions(self, row.key))
+            for name, row in rows.items()
+        ]
+        name = version_rules.latest_version(facts, region)
+        return _copy(rows[name]) if name else None
 
     def page(
         self,

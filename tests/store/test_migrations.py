@@ -24,6 +24,13 @@ from ..conftest import PgDatabase
 CHUNK = 4096
 VERSION = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g/images/i/versions/1.0.0"
 GALLERY = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/galleries/g2"
+OLD_RESOURCES = sa.table(
+    "resources",
+    *(sa.column(c) for c in ("key", "type", "parent_key", "subscription", "location", "state")),
+    sa.column("body", sa.JSON),
+    sa.column("created_at"),
+    sa.column("updated_at"),
+)
 OLD_JOBS = sa.table(
     "jobs",
     *(sa.column(c) for c in ("operation_id", "kind", "state", "lease_owner", "lease_until", "attempts")),
@@ -66,17 +73,19 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
     )
     now = time.time()
     with db.write() as tx:
-        tx.insert(
-            key=VERSION,
-            type="microsoft.compute/galleries/images/versions",
-            parent_key=VERSION.rsplit("/", 2)[0],
-            subscription="s",
-            group_key=None,
-            location="eastus",
-            natural_key=None,
-            state="Succeeded",
-            body={"properties": {"provisioningState": "Succeeded"}},
-            now=now,
+        # Written as revision 0003's schema has it (today's Tx also writes columns added since).
+        tx.conn.execute(
+            OLD_RESOURCES.insert().values(
+                key=VERSION,
+                type="microsoft.compute/galleries/images/versions",
+                parent_key=VERSION.rsplit("/", 2)[0],
+                subscription="s",
+                location="eastus",
+                state="Succeeded",
+                body={"properties": {"provisioningState": "Succeeded"}},
+                created_at=now,
+                updated_at=now,
+            )
         )
         tx.set_content(VERSION, "os", tx.put_manifest(manifest, now))
         tx.add_replica(VERSION, "eastus", 0, "Standard_LRS", now, state="Completed")
@@ -123,7 +132,7 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
 
     db.migrate()
 
-    assert db.schema_revision() == "0004"
+    assert db.schema_revision() == "0005"
     with db.read() as tx:
         rows = tx.conn.execute(sa.text("SELECT id, operation_id, subject_key, state FROM jobs ORDER BY id")).all()
     assert [tuple(r)[1:] for r in rows] == [

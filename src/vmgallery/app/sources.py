@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..domain import errors
-from ..domain import versions as version_rules
 from ..domain.disks import FOOTER
 from ..domain.ids import ResourceId, parse_resource_id
 from ..domain.validate import Body
 from .ports import ResourceRow, StorageAccountError, StorageAccounts, Transaction
 from .replication import usable_regions
 
-VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 _CONFIGURE = "the operator maps storage accounts to blob endpoints in the server's config.toml ([storage_accounts])."
 
 
@@ -102,12 +100,8 @@ def version(tx: Transaction, rid: ResourceId, region: str | None, target: str) -
             raise errors.OperationNotAllowed(f"The gallery image version '{rid.text}' is {row.state}.", target)
         return row
     definition = _parent(rid)
-    rows = {r.body["name"]: r for r in tx.page(type=VERSION_TYPE, after=0, limit=10**6, parent_key=definition.key)}
-    candidates = [
-        version_rules.version_facts(name, r.body, usable_regions=usable_regions(tx, r.key)) for name, r in rows.items()
-    ]
-    name = version_rules.latest_version(candidates, region)
-    if name is None:
+    row = tx.latest_version(definition.key, region)
+    if row is None:
         if tx.get(definition.key) is None:
             raise errors.NotFound(f"The gallery image definition '{definition.text}' was not found.", target)
         where = f" in region '{region}'" if region else ""
@@ -116,7 +110,7 @@ def version(tx: Transaction, rid: ResourceId, region: str | None, target: str) -
             f"used as latest{where} (none finished, or all excluded from latest).",
             target,
         )
-    return rows[name]
+    return row
 
 
 def definition_of(tx: Transaction, version_row: ResourceRow) -> Body:

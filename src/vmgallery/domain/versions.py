@@ -90,6 +90,13 @@ def version_key(name: str) -> tuple[int, int, int, str]:
     return (*parse_version_name(name), name)
 
 
+def latest_rank(name: str) -> str:
+    """`version_key` as one text that sorts the same byte by byte (fixed-width parts, then the name), so a database
+    index can hand out the highest version without reading the others."""
+    major, minor, patch = parse_version_name(name)
+    return f"{major:010d}.{minor:010d}.{patch:010d}/{name}"
+
+
 # -- latest ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VersionFacts:

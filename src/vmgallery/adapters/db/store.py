@@ -17,15 +17,29 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Connection, create_engine, delete, event, exists, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...app.ports import ConcurrentChange, GrantRow, JobRow, OperationRow, ReplicaRow, ResourceRow
+from ...domain import versions as version_rules
+from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
-from .tables import disk_contents, grants, jobs, manifests, operations, replicas, resources, upload_chunks
+from ...domain.replication import COMPLETED
+from .tables import (
+    disk_contents,
+    grants,
+    jobs,
+    latest_exclusions,
+    manifests,
+    operations,
+    replicas,
+    resources,
+    upload_chunks,
+)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 
 
 def _job(row: Any) -> JobRow:
@@ -431,16 +445,55 @@ class Tx(_DiskBytes):
                 body=body,
                 created_at=now,
                 updated_at=now,
+                **self._latest_facts(key, type, body),
             )
         )
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
+        type = str(body.get("type", "")).lower()
         self.conn.execute(
-            update(resources).where(resources.c.key == key).values(state=state, body=body, updated_at=now)
+            update(resources)
+            .where(resources.c.key == key)
+            .values(state=state, body=body, updated_at=now, **self._latest_facts(key, type, body))
         )
 
     def delete(self, key: str) -> None:
         self.conn.execute(delete(resources).where(resources.c.key == key))
+        self.conn.execute(delete(latest_exclusions).where(latest_exclusions.c.version_key == key))
+
+    def _latest_facts(self, key: str, type: str, body: dict) -> dict[str, str | None]:
+        """For a version: rewrite the regions it is excluded from latest in, and return its `latest_rank` column
+        (NULL while it may not be latest anywhere: not finished, or excluded from latest)."""
+        if type != VERSION_TYPE:
+            return {}
+        name = key.rsplit("/", 1)[1]
+        facts = version_rules.version_facts(name, body)
+        self.conn.execute(delete(latest_exclusions).where(latest_exclusions.c.version_key == key))
+        for region in sorted(facts.excluded_in_regions):
+            self.conn.execute(insert(latest_exclusions).values(version_key=key, region=region))
+        eligible = facts.eligible()
+        return {"latest_rank": version_rules.latest_rank(name) if eligible else None}
+
+    def latest_version(self, definition_key: str, region: str | None) -> ResourceRow | None:
+        """The highest version of the definition that may be latest (in `region` when given), in one query that walks
+        `ix_resources_latest` down from the top."""
+        q = select(resources).where(
+            resources.c.parent_key == definition_key,
+            resources.c.type == VERSION_TYPE,
+            resources.c.latest_rank.is_not(None),
+        )
+        if region is not None:
+            region = normalize_location(region)
+            here = (replicas.c.version_key == resources.c.key) & (replicas.c.region == region)
+            q = q.where(
+                exists().where(here),
+                ~exists().where(here, replicas.c.state != COMPLETED),
+                ~exists().where(
+                    latest_exclusions.c.version_key == resources.c.key, latest_exclusions.c.region == region
+                ),
+            )
+        row = self.conn.execute(q.order_by(resources.c.latest_rank.desc()).limit(1)).first()
+        return _resource(row) if row else None
 
     def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
         row = self.conn.execute(

@@ -9,6 +9,10 @@
   most one live background job, so a replica has one copier at a time.
 - `manifests`, `disk_contents`, `upload_chunks`: the bytes of disks (docs/storage-format.md).
 - `replicas`: each replica of a version in a region and how far its copy is (the replication engine's state).
+- `latest_exclusions` and `resources.latest_rank`: what resolving `latest` needs, kept by every write of a version
+  so one indexed query finds it. `latest_rank` is `domain.versions.latest_rank` of a version that may be latest (NULL
+  for other resources and for versions not Succeeded or excluded from latest); `latest_exclusions` names the regions
+  a version's targetRegions exclude from latest.
 - `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
 """
 
@@ -33,6 +37,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Ranks compare byte by byte on both databases (PostgreSQL's default collation may not).
+RANK = String(100).with_variant(String(100, collation="C"), "postgresql")
+
 # The rows the one-live-job-per-subject rule covers (the migration creates the same partial index).
 LIVE_BACKGROUND_JOB = text("operation_id IS NULL AND state IN ('queued', 'running')")
 
@@ -51,11 +58,21 @@ resources = Table(
     Column("body", JSON, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("latest_rank", RANK, nullable=True),
     Index("ix_resources_parent", "parent_key", "type", "seq"),
     Index("ix_resources_scope", "subscription", "type", "seq"),
     Index("ix_resources_group", "group_key", "type", "seq"),
     Index("ix_resources_quota", "subscription", "location", "type"),
     Index("ux_resources_natural", "parent_key", "type", "natural_key", unique=True),
+    Index("ix_resources_latest", "parent_key", "type", "latest_rank"),
+)
+
+latest_exclusions = Table(
+    "latest_exclusions",
+    metadata,
+    Column("version_key", String(1024), nullable=False),
+    Column("region", String(100), nullable=False),
+    PrimaryKeyConstraint("version_key", "region"),
 )
 
 operations = Table(
@@ -118,7 +135,7 @@ disk_contents = Table(
     Column("slot", String(40), nullable=False),
     Column("manifest_id", String(64), ForeignKey("manifests.id"), nullable=False, index=True),
     # A disk made from a version: which version and which of its replicas in the disk's region it reads first.
-    Column("source_key", String(1024), nullable=True),
+    Column("source_key", String(1024), nullable=True, index=True),
     Column("replica", Integer, nullable=True),
     PrimaryKeyConstraint("resource_key", "slot"),
 )
