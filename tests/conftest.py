@@ -160,16 +160,17 @@ def http(server):
         yield client
 
 
-# Lines workers hand over at their end (pytest-xdist's workeroutput), printed in the controller's summary: the
-# fuzzing run's tally (tests/fuzz/conftest.py).
-WORKER_SUMMARY: list[str] = []
-
-
+# The fuzzing run's tally (tests/fuzz/conftest.py): added up here from what pytest-xdist workers hand over at their
+# end, or filled in this process without workers; printed once in the summary.
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
-    WORKER_SUMMARY.extend(getattr(node, "workeroutput", {}).get("fuzz_summary", []))
+    from tests.fuzz import conftest as fuzz
+
+    fuzz.merge(getattr(node, "workeroutput", {}).get("fuzz_tallies", {}))
 
 
 def pytest_terminal_summary(terminalreporter):
-    for line in WORKER_SUMMARY:
+    from tests.fuzz import conftest as fuzz
+
+    for line in fuzz.summary_lines():
         terminalreporter.write_line(line)

@@ -1,4 +1,4 @@
-"""The fuzzing run's tally, printed at the end of the session so CI logs (and the merger) can quote it."""
+"""The fuzzing run's tally, printed at the end of the session (by tests/conftest.py) so CI logs can quote it."""
 
 from __future__ import annotations
 
@@ -23,18 +23,39 @@ def summary_lines() -> list[str]:
         f"fuzz[{name}]: {t.requests} requests over {len(t.operations)} operations, "
         f"{t.server_errors} server errors, {t.mismatches} schema mismatches "
         f"(statuses: {', '.join(f'{mode} {status}: {n}' for (mode, status), n in sorted(t.statuses.items()))})"
-        for name, t in TALLIES.items()
+        for name, t in sorted(TALLIES.items())
     ]
 
 
+def exported() -> dict[str, dict]:
+    """The tallies as plain data, for a pytest-xdist worker to hand to the controller."""
+    return {
+        name: {
+            "requests": t.requests,
+            "operations": sorted(t.operations),
+            "server_errors": t.server_errors,
+            "mismatches": t.mismatches,
+            "statuses": [[mode, status, n] for (mode, status), n in t.statuses.items()],
+        }
+        for name, t in TALLIES.items()
+    }
+
+
+def merge(data: dict[str, dict]) -> None:
+    """Add a worker's exported tallies to this process's (each worker ran some of each backend's operations)."""
+    for name, d in data.items():
+        t = TALLIES.setdefault(name, Tally())
+        t.requests += d["requests"]
+        t.operations.update(d["operations"])
+        t.server_errors += d["server_errors"]
+        t.mismatches += d["mismatches"]
+        for mode, status, n in d["statuses"]:
+            t.statuses[(mode, status)] += n
+
+
 def pytest_sessionfinish(session):
-    # Under pytest-xdist the run happens in a worker, whose terminal nobody sees: hand the lines to the controller
-    # (tests/conftest.py prints them).
+    # Under pytest-xdist the run happens in workers, whose terminals nobody sees: each hands its tallies to the
+    # controller, which adds them up and prints them (tests/conftest.py).
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput["fuzz_summary"] = summary_lines()
-
-
-def pytest_terminal_summary(terminalreporter):
-    for line in summary_lines():
-        terminalreporter.write_line(line)
+        workeroutput["fuzz_tallies"] = exported()
