@@ -6,7 +6,6 @@ the CLI makes goes through `ArmClient.send`.
 
 from __future__ import annotations
 
-import ssl
 import sys
 import uuid
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from ... import __version__
 from .profile import Profile
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 TIMEOUT_SECONDS = 60.0
@@ -36,6 +37,8 @@ class CliError(Exception):
 def _tls(profile: Profile) -> ssl.SSLContext | bool:
     if not profile.ca_bundle:
         return True
+    import ssl  # with the first client, as httpx: `--version` and `--help` never need it
+
     try:
         return ssl.create_default_context(cafile=profile.ca_bundle)
     except (OSError, ssl.SSLError) as exc:

@@ -7,7 +7,6 @@ is nothing to wait for. Otherwise a spinner with the operation's percentComplete
 from __future__ import annotations
 
 import time
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 from .client import ArmClient, CliError
@@ -28,6 +27,8 @@ def retry_after(response: httpx.Response) -> float:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # rare (ARM sends seconds): not loaded with every command
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError):
