@@ -16,7 +16,6 @@ instead of being ignored. `load_sources` also says where each value came from, f
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -27,17 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator
 
 from .domain.ids import normalize_location
+from .paths import default_data_dir
 
 DEFAULT_REGIONS = ("eastus", "westus", "westeurope")
 
 # Values `vmgallery config show` never prints; a database URL's password is masked inside the URL.
 SECRET_KEYS = frozenset({"account_key", "sas_token", "secret_access_key", "connection_string"})
 MASK = "***"
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "vmgallery"
 
 
 class ConfigError(ValueError):

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import typer
 
-from ...app.gc import collect
-from ...app.verify import verify as verify_replicas
-from ...config import load_settings
-from ...logs import setup_logging
-from ...wiring import build_service
-
 app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Operator commands (run where the data dir / database is)."
 )
 
 
 def _service(data_dir: Path | None, database_url: str | None):
+    # The server's modules load here, not at import: every other command would pay for them at start.
+    from ...config import load_settings
+    from ...logs import setup_logging
+    from ...wiring import build_service
+
     setup_logging("warning")
     return build_service(load_settings(data_dir, database_url=database_url, workers=0))
 
@@ -57,6 +56,8 @@ def verify(
     repair: bool = typer.Option(False, "--repair", help="Rewrite bad chunks from a good replica."),
 ) -> None:
     """Check every replica's chunks (present, and matching their digests); exit 1 if any is bad and unrepaired."""
+    from ...app.verify import verify as verify_replicas
+
     service = _service(data_dir, database_url)
     with _status() as show:
         report = verify_replicas(
@@ -86,6 +87,8 @@ def gc(
     database_url: str | None = typer.Option(None, "--database-url"),
 ) -> None:
     """Free chunks and manifests nothing uses any more (workers also do this periodically)."""
+    from ...app.gc import collect
+
     service = _service(data_dir, database_url)
     with _status() as show:
         report = collect(

@@ -6,15 +6,18 @@ the CLI makes goes through `ArmClient.send`.
 
 from __future__ import annotations
 
-import ssl
+import sys
 import uuid
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ... import __version__
 from .profile import Profile
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 TIMEOUT_SECONDS = 60.0
 
@@ -34,6 +37,8 @@ class CliError(Exception):
 def _tls(profile: Profile) -> ssl.SSLContext | bool:
     if not profile.ca_bundle:
         return True
+    import ssl  # with the first client, as httpx: `--version` and `--help` never need it
+
     try:
         return ssl.create_default_context(cafile=profile.ca_bundle)
     except (OSError, ssl.SSLError) as exc:
@@ -74,6 +79,12 @@ class ArmClient:
     def __init__(self, profile: Profile, transport: httpx.BaseTransport | None = None, fixes: Fixes = COMMAND_FIXES):
         if not profile.token:
             raise CliError(f"No access token: {fixes.token}.")
+        # httpx loads with the first client, not at start: `--version` and `--help` never need it. Its package also
+        # imports its own command line (click, rich, pygments: about 60 ms) whenever those are installed, as typer's
+        # are; marked absent, it falls back to a stub `httpx.main`, which this CLI never calls.
+        sys.modules.setdefault("httpx._main", None)
+        import httpx
+
         self.profile = profile
         self._fixes = fixes
         self.subscription = profile.subscription
@@ -95,6 +106,8 @@ class ArmClient:
         """One request; `url` is a path under the endpoint or an absolute URL the server handed out."""
         params = {"api-version": api_version} if api_version else None
         headers = {"x-ms-client-request-id": str(uuid.uuid4())}
+        import httpx
+
         try:
             response = self._http.request(method, url, params=params, json=body, headers=headers)
         except httpx.ConnectError as exc:

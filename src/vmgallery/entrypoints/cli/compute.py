@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from . import arm, transfer
+from . import arm
 from .client import ArmClient, CliError
 from .options import AzCommand, Endpoint, NoWait, Output, Query, ResourceGroup, Subscription
 from .output import Columns, OutputFormat, emit, flatten
@@ -138,6 +138,8 @@ def add_access(app: typer.Typer, type_: str, noun: str) -> None:
         subscription: Subscription = None,
         endpoint: Endpoint = None,
     ) -> None:
+        from . import transfer
+
         with connect(endpoint, subscription) as client:
             path = arm.compute_resource(client.subscription, resource_group, type_, name)
             url = transfer.grant(client, path, arm.DISK_API, access_level.value, duration_in_seconds)
@@ -147,6 +149,8 @@ def add_access(app: typer.Typer, type_: str, noun: str) -> None:
     def revoke_access(
         resource_group: ResourceGroup, name: Name, subscription: Subscription = None, endpoint: Endpoint = None
     ) -> None:
+        from . import transfer
+
         with connect(endpoint, subscription) as client:
             transfer.revoke(
                 client, arm.compute_resource(client.subscription, resource_group, type_, name), arm.DISK_API

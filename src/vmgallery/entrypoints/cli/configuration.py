@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ...config import ConfigError, describe, load_sources
 from .options import CONTEXT
 
 app = typer.Typer(
@@ -27,6 +26,8 @@ def show(
 ) -> None:
     """Print the effective configuration, one `key = value  # source` line each (flag, file or default); secrets
     (account keys, SAS tokens, secret access keys, connection strings, database passwords) are masked."""
+    from ...config import ConfigError, describe, load_sources
+
     try:
         loaded = load_sources(data_dir, database_url=database_url, regions=regions, workers=workers)
     except ConfigError as exc:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from . import arm, transfer
+from . import arm
 from .client import ArmClient, CliError
 from .compute import HyperVOption, Name, OsTypeOption, add_access, add_read_delete, storage_source
 from .options import AzCommand, Endpoint, Location, NoWait, Output, Query, ResourceGroup, Subscription, Tags, sub_app
@@ -260,6 +260,9 @@ def upload(
     endpoint: Endpoint = None,
 ) -> None:
     """Create a disk from a local disk image: convert, create for upload, send the pages, finish."""
+    # Loaded by the commands that move bytes only: it brings the disk formats and progress bars.
+    from . import transfer
+
     with connect(endpoint, subscription) as client, tempfile.TemporaryDirectory(prefix="vmgallery-") as workdir:
         path = arm.compute_resource(client.subscription, resource_group, "disks", name)
         disk = _existing(client, path)
@@ -313,6 +316,8 @@ def download(
     endpoint: Endpoint = None,
 ) -> None:
     """Download a disk's bytes into a file: a fixed VHD as served, or raw, VHDX, qcow2 or VMDK."""
+    from . import transfer
+
     with connect(endpoint, subscription) as client:
         path = arm.compute_resource(client.subscription, resource_group, "disks", name)
         transfer.download(client, path, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value))

@@ -7,13 +7,12 @@ is nothing to wait for. Otherwise a spinner with the operation's percentComplete
 from __future__ import annotations
 
 import time
-from email.utils import parsedate_to_datetime
-
-import httpx
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+from typing import TYPE_CHECKING
 
 from .client import ArmClient, CliError
+
+if TYPE_CHECKING:
+    import httpx
 
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 # ARM's own fallback is 30 s; a vmgallery server always sends Retry-After, so this only guards odd proxies.
@@ -28,6 +27,8 @@ def retry_after(response: httpx.Response) -> float:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # rare (ARM sends seconds): not loaded with every command
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError):
@@ -64,6 +65,10 @@ def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
     url = response.headers["Azure-AsyncOperation"]
     # The first look is at once: a DELETE answers 202 even when it has already finished, as ARM's do.
     delay = 0.0
+    # rich loads only when a bar is shown: most commands finish without one.
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn
+
     console = Console(stderr=True)
     with Progress(
         SpinnerColumn(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ... import __version__
 from . import admin, disks, galleries, groups, images, snapshots, versions
 from .configuration import app as configuration
 from .login import login
@@ -17,6 +18,23 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="vmgallery: a self-hosted compute image gallery speaking Azure's ARM API.",
 )
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"vmgallery {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    pass
+
+
 app.command()(serve)
 app.command()(worker)
 app.command()(login)

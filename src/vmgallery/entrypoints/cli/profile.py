@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ...config import default_data_dir
+from ...paths import default_data_dir
 
 DEFAULT_ENDPOINT = "https://127.0.0.1:8443"
 # Subscriptions are plain GUID namespaces on a vmgallery server; scripts that never name one share this one.

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
 from ...domain.ids import normalize_location
 from . import arm
 from .client import ArmClient, CliError
 from .output import OutputFormat, emit
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 COMPLETED, FAILED = "Completed", "Failed"
 # The server's refusal to drop regions holding replicas without safetyProfile.allowDeletionOfReplicatedLocations.
@@ -202,6 +203,9 @@ class BarView:
     STYLES = {COMPLETED: "green", FAILED: "red"}
 
     def __init__(self, console: Console) -> None:
+        # rich loads only when bars are shown, not with every command that imports this module.
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -220,6 +224,8 @@ class BarView:
         self._progress.stop()
 
     def update(self, rows: dict[str, dict]) -> None:
+        from rich.markup import escape
+
         for name, row in rows.items():
             state = row.get("state") or ""
             style = self.STYLES.get(state, "yellow")
@@ -232,6 +238,8 @@ class BarView:
 
 
 def _view() -> BarView | LineView:
+    from rich.console import Console
+
     console = Console(stderr=True)
     return BarView(console) if console.is_terminal else LineView()
 

@@ -8,15 +8,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
-from ...adapters.security import ensure_certificate
-from ...config import Settings, load_settings
-from ...logs import setup_logging
-from ...wiring import build_app, build_service
-from ..http.parsing import MAX_HEAD
+if TYPE_CHECKING:
+    from ...config import Settings
 
 
 def serve(
@@ -41,6 +38,15 @@ def serve(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Start the API server (HTTPS by default) with in-process workers."""
+    # The server's modules load here, not at import: every other command would pay for them at start.
+    import uvicorn
+
+    from ...adapters.security import ensure_certificate
+    from ...config import load_settings
+    from ...logs import setup_logging
+    from ...wiring import build_app, build_service
+    from ..http.parsing import MAX_HEAD
+
     setup_logging(log_level)
     settings = load_settings(
         data_dir,
@@ -67,7 +73,16 @@ def serve(
             err=True,
         )
     typer.echo(f"admin token in {settings.token_path}", err=True)
-    server = _AnnouncingServer(
+
+    class AnnouncingServer(uvicorn.Server):
+        """uvicorn's server, printing what a user does next once it listens (the last lines they see)."""
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                typer.echo(next_steps(settings, scheme), err=True)
+
+    server = AnnouncingServer(
         uvicorn.Config(
             app,
             host=settings.host,
@@ -77,23 +92,9 @@ def serve(
             # Heads up to this size reach the app, which refuses oversized URLs and headers as ARM errors (414/431).
             h11_max_incomplete_event_size=MAX_HEAD,
             **ssl,
-        ),
-        next_steps(settings, scheme),
+        )
     )
     server.run()
-
-
-class _AnnouncingServer(uvicorn.Server):
-    """uvicorn's server, printing what a user does next once it listens (the last lines they see)."""
-
-    def __init__(self, config: uvicorn.Config, announcement: str):
-        super().__init__(config)
-        self._announcement = announcement
-
-    async def startup(self, sockets=None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            typer.echo(self._announcement, err=True)
 
 
 def next_steps(settings: Settings, scheme: str) -> str:
@@ -125,6 +126,10 @@ def worker(
     log_level: str = typer.Option("info", "--log-level"),
 ) -> None:
     """Run background workers only (scale-out: several of these, sharing PostgreSQL)."""
+    from ...config import load_settings
+    from ...logs import setup_logging
+    from ...wiring import build_service
+
     setup_logging(log_level)
     settings = load_settings(data_dir, database_url=database_url, workers=threads)
     service = build_service(settings)

@@ -21,7 +21,7 @@ import jmespath
 import typer
 
 from ...domain.ids import normalize_location
-from . import arm, replication, transfer
+from . import arm, replication
 from .client import ArmClient, CliError
 from .disks import DiskFile, Format, disk_body
 from .options import (
@@ -684,6 +684,9 @@ def download(
     endpoint: Endpoint = None,
 ) -> None:
     """Download an image version's OS disk (or a data disk) into a file, through a temporary disk."""
+    # Loaded by the commands that move bytes only: it brings the disk formats and progress bars.
+    from . import transfer
+
     with connect(endpoint, subscription) as client:
         definition = arm.definition(client.subscription, resource_group, gallery_name, gallery_image_definition)
         version_id = arm.version(
