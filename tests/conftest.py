@@ -160,17 +160,29 @@ def http(server):
         yield client
 
 
-# The fuzzing run's tally (tests/fuzz/conftest.py): added up here from what pytest-xdist workers hand over at their
-# end, or filled in this process without workers; printed once in the summary.
+# Lines a test wants in the run's summary (the examples conformance count), and the fuzzing run's tally
+# (tests/fuzz/conftest.py): pytest-xdist workers hand theirs to the controller at their end, which prints them all
+# once; without workers they are printed from this process.
+SUMMARY_LINES: list[str] = []
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["summary_lines"] = list(SUMMARY_LINES)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     from tests.fuzz import conftest as fuzz
 
-    fuzz.merge(getattr(node, "workeroutput", {}).get("fuzz_tallies", {}))
+    output = getattr(node, "workeroutput", {})
+    SUMMARY_LINES.extend(output.get("summary_lines", []))
+    fuzz.merge(output.get("fuzz_tallies", {}))
 
 
 def pytest_terminal_summary(terminalreporter):
     from tests.fuzz import conftest as fuzz
 
-    for line in fuzz.summary_lines():
+    for line in [*SUMMARY_LINES, *fuzz.summary_lines()]:
         terminalreporter.write_line(line)
