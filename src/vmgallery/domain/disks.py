@@ -111,7 +111,7 @@ READ_ONLY = (
     "properties.incrementalSnapshotFamilyId",
     "properties.burstingEnabledTime",
 )
-# Server facts an update keeps. The size in bytes is not among them: a resize sets it (see `resized`).
+# Server facts an update keeps. The size in bytes is not among them: a resize sets it (app/disks.update_disk).
 CARRIED = tuple(p for p in READ_ONLY if p != "properties.diskSizeBytes")
 # What the spec's DiskUpdateProperties and SnapshotUpdateProperties accept (besides tags and sku).
 DISK_UPDATABLE = {

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from ...app import gc
 from ...app.operations import JobKinds, OperationWaiter, run_job
-from ...app.ports import Metadata
+from ...app.ports import JobRow, Metadata
 
 log = logging.getLogger("vmgallery.worker")
 
@@ -89,15 +89,7 @@ class WorkerPool:
         with self.db.write() as tx:
             job = tx.claim_operation_job(operation_id, owner, self.clock(), self.lease)
         if job is not None:
-            run_job(
-                self.db,
-                job,
-                owner,
-                self.clock,
-                kinds=self.kinds,
-                lease_seconds=self.lease,
-            )
-            self.waiter.finished()
+            self._run(job, owner)
 
     def run_pending(self, owner: str | None = None) -> int:
         """Run jobs until none is ready; returns how many ran."""
@@ -108,17 +100,13 @@ class WorkerPool:
                 job = tx.claim_job(owner, self.clock(), self.lease)
             if job is None:
                 return ran
-            run_job(
-                self.db,
-                job,
-                owner,
-                self.clock,
-                kinds=self.kinds,
-                lease_seconds=self.lease,
-            )
-            self.waiter.finished()
+            self._run(job, owner)
             ran += 1
         return ran
+
+    def _run(self, job: JobRow, owner: str) -> None:
+        run_job(self.db, job, owner, self.clock, kinds=self.kinds, lease_seconds=self.lease)
+        self.waiter.finished()
 
     def _loop(self, owner: str) -> None:
         while not self._stop.is_set():
