@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ..domain import disks as rules
 from ..domain import errors
@@ -24,11 +24,17 @@ from ..domain.vhd import is_azure_vhd_size, parse_vhd_footer, vhd_footer
 from . import sources
 from .content import read_range, write_image
 from .operations import JobContext, with_state
-from .ports import Clock, OperationRow, RegionStores, ResourceRow, StorageAccountError, StorageAccounts, Transaction
+from .ports import (
+    Clock,
+    Dependencies,
+    OperationRow,
+    RegionStores,
+    ResourceRow,
+    StorageAccountError,
+    StorageAccounts,
+    Transaction,
+)
 from .replication import reader_for
-
-if TYPE_CHECKING:
-    from .resources import Resources
 
 
 @dataclass
@@ -80,7 +86,7 @@ def _inherit(spec: Body, source: Body, snapshot: bool) -> None:
 
 
 def prepare_disk(
-    resources: Resources, tx: Transaction, rid: ResourceId, spec: Body, location: str, *, snapshot: bool = False
+    resources: Dependencies, tx: Transaction, rid: ResourceId, spec: Body, location: str, *, snapshot: bool = False
 ) -> Prepared:
     spec, creation = rules.normalize_disk(spec, snapshot=snapshot)
     now = resources.clock()
@@ -129,7 +135,7 @@ def prepare_disk(
 
 
 def update_disk(
-    resources: Resources, tx: Transaction, existing: ResourceRow, spec: Body, *, snapshot: bool = False
+    resources: Dependencies, tx: Transaction, existing: ResourceRow, spec: Body, *, snapshot: bool = False
 ) -> None:
     """An accepted update: a larger diskSizeGB grows the bytes (zeros past the old end, the footer moved to the new
     one); the size and performance Azure reports follow the new size and sku."""

@@ -8,8 +8,6 @@ the configured one whose blob endpoint the URL lies under.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..domain import disks as disk_rules
 from ..domain import errors
 from ..domain import images as rules
@@ -19,10 +17,7 @@ from ..domain.validate import Body, given
 from . import sources
 from .disks import Prepared, import_blob
 from .operations import JobContext, with_state
-from .ports import Clock, OperationRow, RegionStores, StorageAccounts, Transaction
-
-if TYPE_CHECKING:
-    from .resources import Resources
+from .ports import Clock, Dependencies, OperationRow, RegionStores, StorageAccounts, Transaction
 
 NOUNS = {"disk": "managed disk", "snapshot": "snapshot"}
 
@@ -33,7 +28,7 @@ def _set_size(spec: Body, disk: rules.ImageDisk, size_gb: int) -> None:
     target["diskSizeGB"] = size_gb
 
 
-def prepare_image(resources: Resources, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
+def prepare_image(resources: Dependencies, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
     """Check every source and name the manifests of the managed ones; blobs are left to the import job."""
     contents: dict[str, str] = {}
     blobs = False

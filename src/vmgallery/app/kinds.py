@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..domain import definitions, galleries, names
@@ -20,10 +19,7 @@ from ..domain.validate import Body, check_tags, fold_location, forbid_changes, g
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
-from .ports import ResourceRow, Transaction
-
-if TYPE_CHECKING:
-    from .resources import Resources
+from .ports import Dependencies, ResourceRow, Transaction
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,7 @@ class Kind:
     long_running: bool = True
     read_only: tuple[str, ...] = ()
     # Create-time work beyond the row: resolve sources, name manifests, choose the job (app.disks.Prepared).
-    prepare: Callable[[Resources, Transaction, ResourceId, Body, str], disks_app.Prepared] | None = None
+    prepare: Callable[[Dependencies, Transaction, ResourceId, Body, str], disks_app.Prepared] | None = None
     # What a create answers when finished / still running, and what an update answers (disks: 202 for both, as
     # Azure answers and their SDK accepts; it accepts no 201).
     created_status: int = 201
@@ -67,9 +63,9 @@ class Kind:
     # `$expand=ReplicationStatus` on GET: (tx, row) -> body.
     expand: Callable[[Transaction, ResourceRow], Body] | None = None
     # Side effects of an accepted update beyond the row: (resources, tx, existing row, new spec).
-    on_update: Callable[[Resources, Transaction, ResourceRow, Body], None] | None = None
+    on_update: Callable[[Dependencies, Transaction, ResourceRow, Body], None] | None = None
     # A dry run of an update: (resources, tx, existing row, new spec) -> what it would do.
-    plan: Callable[[Resources, Transaction, ResourceRow, Body], Body] | None = None
+    plan: Callable[[Dependencies, Transaction, ResourceRow, Body], Body] | None = None
 
     @property
     def type_key(self) -> str:

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..config import Settings
 from ..domain.manifests import Manifest
 from ..domain.placement import Placement
 from ..domain.validate import Body
@@ -408,3 +409,17 @@ class Signer(Protocol):
     def check(self, grant_id: str, params: dict[str, str], now: float) -> str:
         """The permissions a URL's query carries; SasDenied unless it is authentic and unexpired."""
         ...
+
+
+# -- what a resource kind's hooks use -----------------------------------------------------------------------------
+class Dependencies(Protocol):
+    """What the kinds table's hooks (prepare, on_update, plan) use of the use case that calls them."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def stores(self) -> RegionStores: ...
+    @property
+    def accounts(self) -> StorageAccounts: ...

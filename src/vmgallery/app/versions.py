@@ -7,8 +7,6 @@ source is imported by a job, after every rule has been checked (sizes included, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..domain import errors
 from ..domain import replication as replication_rules
 from ..domain import sources as src
@@ -20,11 +18,8 @@ from ..domain.validate import Body, given
 from . import replication, sources
 from .disks import Prepared, import_blob
 from .operations import KEEP_RUNNING, JobContext
-from .ports import Clock, OperationRow, RegionStores, ResourceRow, StorageAccounts, Transaction
+from .ports import Clock, Dependencies, OperationRow, RegionStores, ResourceRow, StorageAccounts, Transaction
 from .sources import slot_of
-
-if TYPE_CHECKING:
-    from .resources import Resources
 
 
 def _disk_facts(tx: Transaction, contents: dict[str, str]) -> tuple[int | None, dict[int, int]]:
@@ -38,7 +33,7 @@ def _disk_facts(tx: Transaction, contents: dict[str, str]) -> tuple[int | None, 
     return os_size, data
 
 
-def prepare_version(resources: Resources, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
+def prepare_version(resources: Dependencies, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> Prepared:
     definition = tx.get(rid.parent.key) if rid.parent else None
     if definition is None:
         raise errors.ParentResourceNotFound(f"The image definition of '{rid.text}' was not found.", rid.text)
@@ -116,7 +111,7 @@ def _checked_plan(tx: Transaction, existing: ResourceRow, spec: Body) -> replica
     return plan
 
 
-def plan_version_update(resources: Resources, tx: Transaction, existing: ResourceRow, spec: Body) -> Body:
+def plan_version_update(resources: Dependencies, tx: Transaction, existing: ResourceRow, spec: Body) -> Body:
     """The replicas an update would add and remove, and the bytes each added region lacks (so would receive)."""
     plan = _checked_plan(tx, existing, spec)
     stores = resources.stores
@@ -138,7 +133,7 @@ def plan_version_update(resources: Resources, tx: Transaction, existing: Resourc
     }
 
 
-def update_version(resources: Resources, tx: Transaction, existing: ResourceRow, spec: Body) -> None:
+def update_version(resources: Dependencies, tx: Transaction, existing: ResourceRow, spec: Body) -> None:
     """Target-region changes: new replicas are queued, dropped ones deleted (only with the safety flag when they
     hold data), the version stays usable throughout."""
     _checked_plan(tx, existing, spec)
