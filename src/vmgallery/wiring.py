@@ -7,8 +7,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from fastapi import FastAPI
-
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
 from .adapters.db.store import Database
@@ -26,6 +24,7 @@ from .app.versions import VersionCapture, VersionImport
 from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
+from .entrypoints.http.blobs import DataPlane
 from .entrypoints.workers.runner import WorkerPool
 
 log = logging.getLogger("vmgallery")
@@ -118,7 +117,7 @@ def build_service(settings: Settings) -> Service:
     return Service(settings, db, waiter, resources, access, workers, stores)
 
 
-def build_app(service: Service) -> FastAPI:
+def build_app(service: Service) -> DataPlane:
     token = ensure_admin_token(service.settings.token_path)
 
     @contextlib.asynccontextmanager
@@ -131,4 +130,4 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    return create_app(service.resources, token, lifespan=lifespan, access=service.access)
+    return DataPlane(create_app(service.resources, token, lifespan=lifespan, access=service.access), service.access)

@@ -32,7 +32,6 @@ from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
-from . import blobs as blob_plane
 from . import parsing
 
 log = logging.getLogger("vmgallery.http")
@@ -440,8 +439,6 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
     )
     api = ArmApi(resources, admin_token, access)
     app.state.max_body_bytes = resources.settings.max_body_bytes
-    if access is not None:
-        blob_plane.register(app, access)
 
     @app.get("/healthz", tags=["service"])
     async def healthz():
