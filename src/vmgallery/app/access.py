@@ -21,7 +21,7 @@ from .kinds import Kind
 from .ports import ChunkReader, ResourceRow, SasDenied, Signer
 from .replication import reader_for
 from .resources import Outcome, Resources, check_subscription, stored_id
-from .uploads import fold_upload, upload_manifest, write_pages
+from .uploads import StreamedWrite, fold_upload, upload_manifest, write_pages
 
 
 @dataclass
@@ -127,6 +127,16 @@ class DiskAccess:
         write_pages(
             self.resources.db, store, target.row.key, target.size, offset, data, length, mapper=self._staging.map
         )
+
+    def begin_write(self, target: Target, offset: int, length: int) -> StreamedWrite:
+        """A page write whose body the caller feeds in as it arrives (StreamedWrite), then commits."""
+        store = self.resources.stores.store(target.region)
+        return StreamedWrite(
+            self.resources.db, store, target.row.key, target.size, offset, length, self._staging.submit
+        )
+
+    def commit_write(self, write: StreamedWrite) -> None:
+        write.commit(self._staging.map)
 
     def manifest(self, target: Target) -> Manifest:
         """The bytes a signed URL reads: the disk's manifest, or the upload so far."""

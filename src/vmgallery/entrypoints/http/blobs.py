@@ -173,16 +173,23 @@ class DataPlane:
                     f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).",
                 )
             if mode == "update":
+                write = await run_in_threadpool(self.access.begin_write, target, start, length)
+                received = 0
                 try:
-                    data = await request.body()
+                    # Into the write's buffer as the body arrives: each chunk is staged once its bytes are in.
+                    async for part in request.stream():
+                        if received + len(part) <= length:
+                            write.body[received : received + len(part)] = part
+                        received += len(part)
+                        write.received(min(received, length))
                 except ClientDisconnect:
                     log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
                     return Response(status_code=400)
-                if len(data) != length:
+                if received != length:
                     raise StorageError(
-                        400, "InvalidHeaderValue", f"The body has {len(data)} bytes but the range names {length}."
+                        400, "InvalidHeaderValue", f"The body has {received} bytes but the range names {length}."
                     )
-                await run_in_threadpool(self.access.write, target, start, data)
+                await run_in_threadpool(self.access.commit_write, write)
             else:
                 await run_in_threadpool(self.access.write, target, start, None, length)
             return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
