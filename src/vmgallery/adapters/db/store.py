@@ -244,12 +244,8 @@ class _DiskBytes:
         if old is None:
             if new is None:
                 return self.upload_digest(disk_key, idx) is None
-            try:
-                with self.conn.begin_nested():
-                    self.conn.execute(insert(upload_chunks).values(disk_key=disk_key, idx=idx, digest=new))
-                return True
-            except IntegrityError:
-                return False
+            # One statement, not a savepoint around an insert that may fail: four of these per 4 MiB page write.
+            return self._insert_ignore(upload_chunks, disk_key=disk_key, idx=idx, digest=new)
         where = (upload_chunks.c.disk_key == disk_key) & (upload_chunks.c.idx == idx) & (upload_chunks.c.digest == old)
         if new is None:
             return self.conn.execute(delete(upload_chunks).where(where)).rowcount == 1

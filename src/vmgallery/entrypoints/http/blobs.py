@@ -19,10 +19,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ...app.access import DiskAccess
+from ...app.access import DiskAccess, Target
 from ...app.content import iter_range
 from ...app.ports import SasDenied
-from ...app.uploads import MAX_WRITE, PAGE
+from ...app.uploads import MAX_WRITE, PAGE, StreamedWrite
 
 log = logging.getLogger("vmgallery.blobs")
 
@@ -64,6 +64,27 @@ def _range(request: Request) -> tuple[int, int] | None:
     start = int(m.group(1))
     end = int(m.group(2)) if m.group(2) else None
     return start, end
+
+
+def _page_write(request: Request) -> tuple[str, int, int]:
+    """A Put Page's mode and range (start, end inclusive), checked as far as they can be without the disk."""
+    mode = (request.headers.get("x-ms-page-write") or "").lower()
+    if mode not in ("update", "clear"):
+        raise StorageError(400, "InvalidHeaderValue", "x-ms-page-write must be 'update' or 'clear'.")
+    rng = _range(request)
+    if rng is None or rng[1] is None:
+        raise StorageError(400, "MissingRequiredHeader", "Put Page needs x-ms-range: bytes=start-end.")
+    start, end = rng
+    length = end - start + 1
+    if start % PAGE or length <= 0 or length % PAGE:
+        raise StorageError(
+            416,
+            "InvalidPageRange",
+            f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be multiples of 512).",
+        )
+    if length > MAX_WRITE:
+        raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
+    return mode, start, end
 
 
 def _blob_headers(target) -> dict[str, str]:
@@ -149,31 +170,37 @@ class DataPlane:
                 raise StorageError(
                     400, "UnsupportedOperation", "Only Put Page (?comp=page) is supported on a disk's upload URL."
                 )
-            target = await self.resolve(request, grant_id, "w")
-            mode = (request.headers.get("x-ms-page-write") or "").lower()
-            if mode not in ("update", "clear"):
-                raise StorageError(400, "InvalidHeaderValue", "x-ms-page-write must be 'update' or 'clear'.")
-            rng = _range(request)
-            if rng is None or rng[1] is None:
-                raise StorageError(400, "MissingRequiredHeader", "Put Page needs x-ms-range: bytes=start-end.")
-            start, end = rng
-            length = end - start + 1
-            if start % PAGE or length <= 0 or length % PAGE:
+            # The headers are read first, but a problem with them is told only after the signature is checked.
+            problem, mode, start, end = None, "", 0, 0
+            try:
+                mode, start, end = _page_write(request)
+            except StorageError as exc:
+                problem = exc
+            params = dict(request.query_params)
+
+            def begin() -> tuple[Target, StreamedWrite | None]:
+                # One trip to a thread for both: the body waits in the socket until the write is ready for it.
+                target = self.access.resolve(grant_id, params, "w")
+                if problem or mode != "update" or end >= target.size:
+                    return target, None
+                return target, self.access.begin_write(target, start, end - start + 1)
+
+            try:
+                target, write = await run_in_threadpool(begin)
+            except SasDenied as exc:
                 raise StorageError(
-                    416,
-                    "InvalidPageRange",
-                    f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be multiples of 512).",
-                )
-            if length > MAX_WRITE:
-                raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
+                    403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
+                ) from None
+            if problem:
+                raise problem
             if end >= target.size:
                 raise StorageError(
                     416,
                     "InvalidPageRange",
                     f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).",
                 )
-            if mode == "update":
-                write = await run_in_threadpool(self.access.begin_write, target, start, length)
+            length = end - start + 1
+            if write is not None:
                 received = 0
                 try:
                     # Into the write's buffer as the body arrives: each chunk is staged once its bytes are in.
