@@ -128,12 +128,10 @@ class DiskAccess:
             self.resources.db, store, target.row.key, target.size, offset, data, length, mapper=self._staging.map
         )
 
-    def begin_write(self, target: Target, offset: int, length: int) -> StreamedWrite:
-        """A page write whose body the caller feeds in as it arrives (StreamedWrite), then commits."""
+    def begin_write(self, target: Target, offset: int, body: bytearray) -> StreamedWrite:
+        """A page write whose `body` the caller fills as it arrives (StreamedWrite), then commits."""
         store = self.resources.stores.store(target.region)
-        return StreamedWrite(
-            self.resources.db, store, target.row.key, target.size, offset, length, self._staging.submit
-        )
+        return StreamedWrite(self.resources.db, store, target.row.key, target.size, offset, body, self._staging.submit)
 
     def commit_write(self, write: StreamedWrite) -> None:
         write.commit(self._staging.map)

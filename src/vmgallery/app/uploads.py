@@ -108,11 +108,11 @@ class StreamedWrite:
     takes them after the grace period)."""
 
     def __init__(
-        self, db: Metadata, store: ChunkStore, disk_key: str, size: int, offset: int, length: int, submit: Submit
+        self, db: Metadata, store: ChunkStore, disk_key: str, size: int, offset: int, body: bytearray, submit: Submit
     ):
         self.db, self.store, self.disk_key, self.offset, self.submit = db, store, disk_key, offset, submit
-        self.body = bytearray(length)  # the caller fills it in order, then calls `received`
-        self.pieces = list(_pieces(store, size, offset, length))
+        self.body = body  # the caller fills it in order, and calls `received` as it goes
+        self.pieces = list(_pieces(store, size, offset, len(body)))
         self.based = _based(db, disk_key, self.pieces)
         self._staging: list[Future[Staged]] = []
 

@@ -7,6 +7,7 @@ Errors are the storage service's XML with `x-ms-error-code`, which the storage S
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import re
@@ -177,20 +178,41 @@ class DataPlane:
             except StorageError as exc:
                 problem = exc
             params = dict(request.query_params)
+            body = bytearray(end - start + 1) if mode == "update" and problem is None else None
 
             def begin() -> tuple[Target, StreamedWrite | None]:
-                # One trip to a thread for both: the body waits in the socket until the write is ready for it.
                 target = self.access.resolve(grant_id, params, "w")
-                if problem or mode != "update" or end >= target.size:
+                if body is None or end >= target.size:
                     return target, None
-                return target, self.access.begin_write(target, start, end - start + 1)
+                return target, self.access.begin_write(target, start, body)
 
+            # The signature check and the write's start run on a thread while the body arrives: nothing is staged
+            # before the check has passed, and a refused request is answered as soon as it is known.
+            starting = asyncio.ensure_future(run_in_threadpool(begin))
+            received, disconnected = 0, False
+            if body is not None:
+                try:
+                    async for part in request.stream():
+                        if received + len(part) <= len(body):
+                            body[received : received + len(part)] = part
+                        received += len(part)
+                        if starting.done():
+                            if starting.exception() is not None:
+                                break
+                            write = starting.result()[1]
+                            if write is not None:
+                                write.received(min(received, len(body)))
+                except ClientDisconnect:
+                    disconnected = True
             try:
-                target, write = await run_in_threadpool(begin)
+                target, write = await starting
             except SasDenied as exc:
                 raise StorageError(
                     403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
                 ) from None
+            if disconnected:
+                log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
+                return Response(status_code=400)
             if problem:
                 raise problem
             if end >= target.size:
@@ -201,17 +223,6 @@ class DataPlane:
                 )
             length = end - start + 1
             if write is not None:
-                received = 0
-                try:
-                    # Into the write's buffer as the body arrives: each chunk is staged once its bytes are in.
-                    async for part in request.stream():
-                        if received + len(part) <= length:
-                            write.body[received : received + len(part)] = part
-                        received += len(part)
-                        write.received(min(received, length))
-                except ClientDisconnect:
-                    log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
-                    return Response(status_code=400)
                 if received != length:
                     raise StorageError(
                         400, "InvalidHeaderValue", f"The body has {received} bytes but the range names {length}."
