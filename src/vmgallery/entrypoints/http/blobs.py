@@ -8,6 +8,8 @@ Errors are the storage service's XML with `x-ms-error-code`, which the storage S
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import email.utils
 import logging
 import re
@@ -102,6 +104,10 @@ def _blob_headers(target) -> dict[str, str]:
 
 
 SAS_PREFIX = "/_blob/sas/"
+# Page writes pass 1 MiB buffers through several threads, and glibc keeps what they free in per-thread arenas: once
+# the data plane has been idle this long, the free memory goes back to the system (bench/README.md: idle RSS).
+IDLE_TRIM_SECONDS = 1.0
+_malloc_trim = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
 
 
 class DataPlane:
@@ -114,6 +120,8 @@ class DataPlane:
     def __init__(self, app: ASGIApp, access: DiskAccess):
         self.app = app
         self.access = access
+        self._in_flight = 0
+        self._trim: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SAS_PREFIX):
@@ -122,6 +130,9 @@ class DataPlane:
         started = time.monotonic()
         request = Request(scope, receive)
         request_id = str(uuid.uuid4())
+        self._in_flight += 1
+        if self._trim is not None:
+            self._trim.cancel()
         try:
             response = await self._dispatch(request, scope["path"][len(SAS_PREFIX) :])
         except Exception:
@@ -134,7 +145,12 @@ class DataPlane:
         client_request_id = request.headers.get("x-ms-client-request-id")
         if client_request_id and len(client_request_id) <= 256 and client_request_id.isascii():
             response.headers["x-ms-client-request-id"] = client_request_id
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and _malloc_trim is not None:
+                self._trim = asyncio.get_running_loop().call_later(IDLE_TRIM_SECONDS, _malloc_trim, 0)
         log.info(
             "request",
             extra={
