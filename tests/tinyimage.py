@@ -57,6 +57,7 @@ for s in /etc/init.d/S??*; do
 done
 echo "{INIT_DONE}"
 sync
+mount -o remount,ro /
 poweroff -f
 """
 

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from ...app.build_engine import BuildEngine
 from .guestfs import GuestfsEngine
+from .vm import VmEngine
 
-ENGINES = ("guestfs",)
+ENGINES = ("guestfs", "vm")
 
 
 def engine_named(name: str, *, accel: str = "auto", network: bool = True, work_dir: Path | None = None) -> BuildEngine:
     if name == "guestfs":
         return GuestfsEngine(accel=accel, network=network, work_dir=work_dir)
+    if name == "vm":
+        return VmEngine(accel=accel, network=network, work_dir=work_dir)
     raise ValueError(f"unknown build engine {name!r}: one of {', '.join(ENGINES)}")

@@ -138,7 +138,7 @@ def upload(g, number, source, dest):
     except RuntimeError as e:
         emit(ev="line", step=number, text=f"cannot upload {dest}: {e}")
         return 1
-    emit(ev="line", step=number, text=f"uploaded {os.path.getsize(source)} bytes to {dest}")
+    emit(ev="line", step=number, text=f"copied {os.path.getsize(source)} bytes to {dest}")
     return 0
 
 

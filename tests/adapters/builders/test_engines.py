@@ -1,75 +1,37 @@
-"""The guestfs engine on a real disk: libguestfs under TCG runs the steps, debugfs reads the result, QEMU boots it.
+"""Both build engines on a real disk, under TCG: guestfs (a libguestfs appliance) and vm (QEMU boots the disk); debugfs
+reads the result back and QEMU boots it to see the init script a step installed do its work.
 
-An appliance launch costs 25-60 s on a busy 2-core machine, so one build carries most of the cases (shell output and
-exit codes, a File step, the tail, the stop at a failing step), and the others launch only when they must.
+An appliance launch costs 25-60 s on a busy 2-core machine and a boot 10-20 s, so one build per engine carries most of
+the cases (shell output and exit codes, a File step, the tail, the stop at a failing step), and the others start a
+machine only when they must.
 """
 
 from __future__ import annotations
 
-import threading
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.adapters.builders.procs import processes_naming
+from tests.adapters.builders.common import LINUX, PAYLOAD, Recorder, processes_naming, standard_steps
 from tests.tinyimage import boot, read_file, stat_file, tiny_image  # noqa: F401  (the session fixture)
 from vmgallery.adapters.builders import engine_named
 from vmgallery.app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine
 
-LINUX = Machine(vcpus=2, memory_mb=1024, os_type="Linux", hyper_v_generation="V1")
-PAYLOAD = b"payload from the host \xe2\x9c\x93\n"
-
-WRITE_FILES = """\
-echo "building on $(grep ^ID= /etc/os-release)"
-echo to-stderr >&2
-echo "built by vmgallery" > /etc/built-by-vmgallery
-cat > /etc/init.d/S50vmgallery <<'EOF'
-#!/bin/sh
-echo "vmgallery-init: $(cat /etc/built-by-vmgallery) / $(cat /usr/share/vmg/payload.txt)"
-EOF
-chmod 755 /etc/init.d/S50vmgallery
-echo $((6 * 7))
-"""
+ENGINES = ("guestfs", "vm")
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.lines: list[tuple[int, str, str]] = []
-        self.seen = threading.Event()
-        self.wanted: str | None = None
-
-    def __call__(self, step: BuildStep, line: str) -> None:
-        self.lines.append((step.number, step.name, line))
-        if self.wanted is not None and line == self.wanted:
-            self.seen.set()
-
-    def of(self, number: int) -> list[str]:
-        return [line for n, _, line in self.lines if n == number and not line.startswith("guestfs:")]
-
-
-@pytest.fixture(scope="module")
-def build(tiny_image, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("guestfs-build")
+@pytest.fixture(scope="module", params=ENGINES)
+def build(request, tiny_image, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"{request.param}-build")
     disk = tiny_image.copy(folder / "disk.raw")
     payload = folder / "payload.txt"
     payload.write_bytes(PAYLOAD)
-    steps = [
-        BuildStep(1, "write-files", "customize", shell=WRITE_FILES),
-        BuildStep(2, "copy-payload", "customize", upload_from=payload, upload_to="/usr/share/vmg/payload.txt"),
-        BuildStep(
-            3,
-            "check",
-            "validate",
-            shell="test -f /usr/share/vmg/payload.txt && echo payload-present\n"
-            "i=1; while [ $i -le 30 ]; do echo line $i; i=$((i + 1)); done",
-        ),  # fmt: skip
-        BuildStep(4, "fails", "customize", shell="echo about to fail; exit 7"),
-        BuildStep(5, "never", "customize", shell="touch /never-runs"),
-    ]
+    steps = standard_steps(payload)
     recorder = Recorder()
     started = time.monotonic()
-    results = engine_named("guestfs", accel="tcg", network=False).run(
+    results = engine_named(request.param, accel="tcg", network=False).run(
         disk, steps, LINUX, on_line=recorder, should_stop=lambda: None, deadline=started + 600
     )
     return disk, results, recorder, folder
@@ -90,7 +52,7 @@ def test_output_lines_come_tagged_with_their_step_stderr_included(build):
     _, results, recorder, _ = build
     assert recorder.lines[0][:2] == (1, "write-files")  # the engine says it is starting before anything else
     assert recorder.of(1) == ["building on ID=vmgtiny", "to-stderr", "42"]
-    assert recorder.of(2) == [f"uploaded {len(PAYLOAD)} bytes to /usr/share/vmg/payload.txt"]
+    assert recorder.of(2) == [f"copied {len(PAYLOAD)} bytes to /usr/share/vmg/payload.txt"]
     assert recorder.of(3) == ["payload-present", *(f"line {i}" for i in range(1, 31))]
     assert recorder.of(4) == ["about to fail"]
     assert recorder.of(5) == []
@@ -106,6 +68,8 @@ def test_the_disk_holds_what_the_steps_wrote_and_nothing_after_the_failure(build
     assert read_file(disk, "/usr/share/vmg/payload.txt") == PAYLOAD
     assert "Mode:  0755" in stat_file(disk, "/etc/init.d/S50vmgallery")
     assert read_file(disk, "/never-runs") is None
+    assert read_file(disk, "/etc/init.d/S00vmg-agent") is None  # the vm engine's agent is gone again
+    assert read_file(disk, "/var/lib/vmg-agent/agent.sh") is None
     assert read_file(disk, "/etc/os-release").startswith(b'NAME="vmgallery tiny"')  # the rest is untouched
 
 
@@ -121,7 +85,8 @@ def test_no_process_outlives_the_build(build):
     assert processes_naming(str(folder)) == []
 
 
-def test_cancel_mid_step_ends_the_appliance_and_keeps_the_finished_steps(tiny_image, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cancel_mid_step_ends_the_machine_and_keeps_the_finished_steps(engine, tiny_image, tmp_path):
     disk = tiny_image.copy(tmp_path / "disk.raw")
     steps = [
         BuildStep(1, "quick", "customize", shell="echo quick done"),
@@ -131,7 +96,7 @@ def test_cancel_mid_step_ends_the_appliance_and_keeps_the_finished_steps(tiny_im
     recorder.wanted = "started"
     started = time.monotonic()
     with pytest.raises(BuildInterrupted) as raised:
-        engine_named("guestfs", accel="tcg", network=False).run(
+        engine_named(engine, accel="tcg", network=False).run(
             disk,
             steps,
             LINUX,
@@ -146,11 +111,12 @@ def test_cancel_mid_step_ends_the_appliance_and_keeps_the_finished_steps(tiny_im
     assert processes_naming(str(tmp_path)) == []
 
 
-def test_the_deadline_interrupts_the_appliance_launch_and_leaves_no_process(tiny_image, tmp_path):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_deadline_interrupts_the_start_and_leaves_no_process(engine, tiny_image, tmp_path):
     disk = tiny_image.copy(tmp_path / "disk.raw")
     started = time.monotonic()
     with pytest.raises(BuildInterrupted) as raised:
-        engine_named("guestfs", accel="tcg", network=False).run(
+        engine_named(engine, accel="tcg", network=False).run(
             disk,
             [BuildStep(1, "any", "customize", shell="true")],
             LINUX,
@@ -205,3 +171,43 @@ def test_an_empty_build_starts_nothing(tmp_path):
         )
         == []
     )
+
+
+def test_the_vm_engine_restarts_the_guest_for_a_reboot_step_and_goes_on_after_it(tiny_image, tmp_path):
+    disk = tiny_image.copy(tmp_path / "disk.raw")
+    steps = [
+        BuildStep(1, "before", "customize", shell="cat /proc/sys/kernel/random/boot_id > /root/first-boot"),
+        BuildStep(2, "restart", "customize", reboot=True),
+        BuildStep(
+            3,
+            "after",
+            "customize",
+            shell='[ "$(cat /proc/sys/kernel/random/boot_id)" != "$(cat /root/first-boot)" ] && echo another boot',
+        ),  # fmt: skip
+    ]
+    recorder = Recorder()
+    results = engine_named("vm", accel="tcg", network=False).run(
+        disk, steps, LINUX, on_line=recorder, should_stop=lambda: None, deadline=time.monotonic() + 600
+    )
+    assert [(r.number, r.exit_code) for r in results] == [(1, 0), (2, 0), (3, 0)]
+    assert recorder.of(3) == ["another boot"]
+    assert (2, "restart", "vm: restarting the guest") in recorder.lines
+    assert read_file(disk, "/var/lib/vmg-agent/done") is None
+    assert read_file(disk, "/etc/init.d/S00vmg-agent") is None
+    assert processes_naming(str(tmp_path)) == []
+
+
+def test_the_vm_engine_needs_a_kernel_under_boot(tmp_path):
+    disk = tmp_path / "nokernel.raw"
+    with open(disk, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["/sbin/mkfs.ext4", "-q", "-F", str(disk)], check=True)
+    with pytest.raises(BuildEngineError, match="no kernel and initrd under /boot"):
+        engine_named("vm", accel="tcg").run(
+            disk,
+            [BuildStep(1, "any", "customize", shell="true")],
+            LINUX,
+            on_line=lambda step, line: None,
+            should_stop=lambda: None,
+            deadline=time.monotonic() + 600,
+        )
