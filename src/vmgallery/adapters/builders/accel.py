@@ -38,14 +38,19 @@ def choose(setting: str = "auto") -> str:
 
 
 def kvm_boots(timeout: float = PROBE_TIMEOUT) -> bool:
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
+    return os.access("/dev/kvm", os.R_OK | os.W_OK) and boots("kvm", timeout)
+
+
+def boots(accel: str, timeout: float) -> bool:
+    """Whether the host's kernel boots to a marker from its initramfs under `accel` within `timeout` seconds."""
     qemu = shutil.which("qemu-system-x86_64")
     kernel = host_kernel()
     busybox = shutil.which("busybox") or "/bin/busybox"
     if qemu is None or kernel is None or not Path(busybox).exists():
         return False
     with tempfile.TemporaryDirectory(prefix="vmg-kvm-probe-") as tmp:
+        if accel == "tcg":
+            kernel = extract_vmlinux(kernel, Path(tmp) / "vmlinux")
         initrd = Path(tmp) / "initrd.cpio"
         script = b"#!/bin/busybox sh\n/bin/busybox echo " + _MARKER + b"\n/bin/busybox poweroff -f\n"
         initrd.write_bytes(
@@ -58,8 +63,9 @@ def kvm_boots(timeout: float = PROBE_TIMEOUT) -> bool:
             )
         )
         args = [
-            qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-smp", "1", "-display", "none", "-monitor", "none",
-            "-nodefaults", "-no-reboot", "-serial", "stdio", "-kernel", str(kernel), "-initrd", str(initrd),
+            qemu, "-accel", accel, "-cpu", "host" if accel == "kvm" else "max", "-m", "256", "-smp", "1",
+            "-display", "none", "-monitor", "none", "-nodefaults", "-no-reboot", "-serial", "stdio",
+            "-kernel", str(kernel), "-initrd", str(initrd),
             "-append", "console=ttyS0 quiet panic=-1",
         ]  # fmt: skip
         proc = subprocess.Popen(
