@@ -69,8 +69,9 @@ mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do insmod "$m"; done
 root=/dev/vda1
 mode=ro
+init=/sbin/init
 for x in $(cat /proc/cmdline); do
-  case "$x" in root=*) root="${x#root=}" ;; rw) mode=rw ;; esac
+  case "$x" in root=*) root="${x#root=}" ;; rw) mode=rw ;; init=*) init="${x#init=}" ;; esac
 done
 i=0
 while [ ! -b "$root" ] && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
@@ -80,7 +81,7 @@ if ! mount -t ext4 -o "$mode" "$root" /newroot; then
 fi
 umount /proc /sys
 mount --move /dev /newroot/dev 2>/dev/null || umount /dev
-exec switch_root /newroot /sbin/init
+exec switch_root /newroot "$init"
 """
 
 
@@ -88,7 +89,7 @@ exec switch_root /newroot /sbin/init
 class TinyImage:
     raw: Path  # the disk, raw; treat as read-only and copy it before a build changes it
     kernel: Path  # the host kernel as an uncompressed ELF: QEMU boots it through PVH (no decompression in TCG)
-    initrd: Path  # gzip'ed cpio: busybox, virtio and ext4 modules, mounts root= and switch_roots to /sbin/init
+    initrd: Path  # gzip'ed cpio: busybox, virtio and ext4 modules, mounts root= and switch_roots to init= (/sbin/init)
     kernel_version: str
 
     def copy(self, dest: Path) -> Path:
@@ -238,8 +239,8 @@ def _stage_root(root: Path, busybox: Path, version: str, vmlinuz: Path, initrd: 
     os.symlink(f"boot/initrd.img-{version}", root / "initrd.img")
 
 
-def make_disk(root: Path, dest: Path) -> Path:
-    """A raw MBR disk of DISK_SIZE with one bootable ext4 partition (label vmgroot) filled from `root`."""
+def make_disk(root: Path, dest: Path, *, size: int = DISK_SIZE) -> Path:
+    """A raw MBR disk of `size` bytes with one bootable ext4 partition (label vmgroot) filled from `root`."""
     part = dest.with_suffix(".part")
     subprocess.run(
         [
@@ -251,13 +252,13 @@ def make_disk(root: Path, dest: Path) -> Path:
             "-d",
             str(root),
             str(part),
-            f"{(DISK_SIZE - PARTITION_START) // 1024}k",
+            f"{(size - PARTITION_START) // 1024}k",
         ],
         check=True,
         capture_output=True,
     )
     with open(dest, "wb") as f:
-        f.truncate(DISK_SIZE)
+        f.truncate(size)
     subprocess.run(
         ["/sbin/sfdisk", "-q", str(dest)],
         input=b"label: dos\nstart=2048, type=83, bootable\n",

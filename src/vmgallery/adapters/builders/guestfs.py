@@ -77,18 +77,19 @@ class GuestfsEngine:
         if machine.os_type != "Linux" and any(s.shell is not None for s in steps):
             raise BuildEngineError("the guestfs engine runs shell steps on Linux guests only; use the vm engine")
         first = steps[0]
-        accel = accel_probe.choose(self.accel)
-        on_line(first, f"guestfs: starting the libguestfs appliance ({accel})")
+        on_line(first, "guestfs: starting the libguestfs appliance")
+        accel = accel_probe.choose(self.accel)  # the first "auto" in a process probes KVM: seconds, after the line
         env = dict(os.environ, LIBGUESTFS_BACKEND="direct")
         if accel == "tcg":
             env["LIBGUESTFS_BACKEND_SETTINGS"] = "force_tcg"
         with tempfile.TemporaryDirectory(prefix="vmg-guestfs-", dir=self.work_dir) as tmp:
             job = Path(tmp) / "job.json"
             job.write_text(json.dumps(self._job(disk, steps, machine)))
+            on_line(first, f"guestfs: {accel.upper()}, {len(steps)} step(s) in one appliance")
             stderr = open(Path(tmp) / "stderr", "w+b")
             try:
                 proc = subprocess.Popen(
-                    [self.python, "-I", str(RUNNER), str(job)],
+                    [self.python, "-I", str(RUNNER), str(job), str(os.getpid())],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=stderr,

@@ -2,7 +2,7 @@
 
 It runs under the system Python, which has Debian's python3-guestfs bindings (a project virtualenv may not see
 them), and imports nothing of vmgallery. Input: the path of a JSON job file (disk, format, memory, CPUs, network,
-steps). Output, one JSON object per line, flushed at once:
+steps) and the PID of the engine's process. Output, one JSON object per line, flushed at once:
 
     {"ev": "launching"}                                    the appliance is starting
     {"ev": "launched", "seconds": 23.1, "root": "/dev/sda1", "os": "linux vmgtiny"}
@@ -18,14 +18,18 @@ console to us as APPLIANCE events while the call runs. The wrapper's own stdout,
 step's exit code alone. Nothing is written to the guest's disk but what the steps write.
 """
 
+import ctypes
 import json
 import os
 import secrets
 import shlex
+import signal
 import sys
 import time
 
 import guestfs  # type: ignore[import-not-found]
+
+PR_SET_PDEATHSIG = 1
 
 
 def emit(**event):
@@ -78,7 +82,17 @@ class Console:
                 emit(ev="line", step=self.step, text=text)
 
 
+def die_with_parent():
+    # If the engine's process dies, so does this one, and libguestfs's recovery process then ends the appliance:
+    # no build goes on unwatched past its deadline.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(sys.argv[2]):
+        sys.exit(1)  # the parent was already gone
+
+
 def main():
+    die_with_parent()
     with open(sys.argv[1]) as f:
         job = json.load(f)
     g = guestfs.GuestFS(python_return_dict=True)

@@ -90,8 +90,8 @@ class VmEngine:
         if machine.os_type != "Linux":
             raise BuildEngineError("the vm engine boots Linux guests only (their kernel from /boot)")
         first = steps[0]
-        accel = accel_probe.choose(self.accel)
-        on_line(first, f"vm: preparing the guest ({accel})")
+        on_line(first, "vm: preparing the guest")
+        accel = accel_probe.choose(self.accel)  # the first "auto" in a process probes KVM: seconds, after the line
         with tempfile.TemporaryDirectory(prefix="vmg-vm-", dir=self.work_dir) as tmp:
             folder = Path(tmp)
             guest = _Guest.find(disk, folder)
@@ -114,7 +114,9 @@ class VmEngine:
                     start_new_session=True,
                 )
                 try:
-                    on_line(first, f"vm: booting {guest.kernel_name} from partition {guest.partition}")
+                    on_line(
+                        first, f"vm: booting {guest.kernel_name} from partition {guest.partition} ({accel.upper()})"
+                    )
                     return _Session(proc, steps, nonce, on_line, should_stop, deadline, self.boot_timeout).follow(
                         folder
                     )
