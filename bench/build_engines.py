@@ -71,7 +71,7 @@ def virt_customize(disk: Path, payload: Path, accel: str) -> float:
         env["LIBGUESTFS_BACKEND_SETTINGS"] = "force_tcg"
     started = time.monotonic()
     subprocess.run(
-        ["virt-customize", "-q", "-a", str(disk), "--format", "raw", "--no-network", "--smp", "1", "--memsize",
+        ["virt-customize", "-q", "--format", "raw", "-a", str(disk), "--no-network", "--smp", "1", "--memsize",
          "1024", "--run-command", SCRIPT, "--mkdir", "/opt/bench", "--upload", f"{payload}:{DEST}"],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
