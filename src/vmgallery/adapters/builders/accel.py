@@ -19,6 +19,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import blake3
+
 PROBE_TIMEOUT = 10.0  # a kernel boots to its initramfs in about a second under KVM; TCG is never probed
 _MARKER = b"vmgallery-kvm-probe-ok"
 _lock = threading.Lock()
@@ -129,6 +131,22 @@ def extract_vmlinux(bzimage: Path, dest: Path) -> Path:
     if not elf.startswith(b"\x7fELF"):
         return bzimage
     dest.write_bytes(elf)
+    return dest
+
+
+def cached_vmlinux(bzimage: Path, cache: Path | None = None) -> Path:
+    """`extract_vmlinux` once per kernel: the ELF is kept under `cache` (default: vmgallery-kernels in the system's
+    temp folder) by the BLAKE3 of the bzImage, so a build from a source seen before skips the second of host CPU
+    the decompression costs. Returns `bzimage` itself when it holds no xz-compressed ELF."""
+    folder = cache or Path(tempfile.gettempdir()) / "vmgallery-kernels"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{blake3.blake3(bzimage.read_bytes()).hexdigest()}.elf"
+    if dest.exists():
+        return dest
+    partial = folder / f"{dest.name}.{os.getpid()}.{threading.get_ident()}.part"
+    if extract_vmlinux(bzimage, partial) == bzimage:
+        return bzimage
+    os.replace(partial, dest)  # whole or absent: a concurrent build reads either the old state or the new file
     return dest
 
 

@@ -101,7 +101,7 @@ class VmEngine:
             try:
                 steps_disk = _steps_disk(steps, folder / "steps.tar")
                 if accel == "tcg":
-                    guest.kernel = accel_probe.extract_vmlinux(guest.kernel, folder / "vmlinux")
+                    guest.kernel = accel_probe.cached_vmlinux(guest.kernel)
                 args = self._qemu_args(
                     disk, steps_disk, guest, machine, accel, folder, reboots=any(s.reboot for s in steps)
                 )
