@@ -45,7 +45,8 @@ def test_each_step_reports_its_exit_code_and_duration_and_a_failure_stops_the_bu
         (3, "check", 0),
         (4, "fails", 7),
     ]
-    assert all(0 < r.seconds < 120 for r in results)
+    assert all(0 <= r.seconds < 120 for r in results)
+    assert results[0].seconds > 0  # several commands: more than the clocks' resolution (the vm engine's: 10 ms)
 
 
 def test_output_lines_come_tagged_with_their_step_stderr_included(build):

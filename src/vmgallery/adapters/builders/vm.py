@@ -281,7 +281,7 @@ class _Session:
 
     def follow(self, folder: Path) -> list[StepResult]:
         waiting_since: float | None = time.monotonic()  # for the agent's hello, after a start or a reboot
-        started: dict[int, float] = {}
+        started: dict[int, float] = {}  # the guest's uptime at each step's start
         prefix = f"{self.nonce} "
         while True:
             if time.monotonic() >= self.deadline:
@@ -310,16 +310,17 @@ class _Session:
                 waiting_since = None
                 self.on_line(self.first, "vm: the guest is up, its agent runs the steps")
             elif kind == "begin":
-                started[int(rest)] = time.monotonic()
+                number, _, uptime = rest.partition(" ")
+                started[int(number)] = float(uptime)
             elif kind == "line":
                 number, _, text = rest.partition(" ")
                 step = self.steps[int(number)]
                 self.tails[step.number].append(text)
                 self.on_line(step, text)
             elif kind == "rc":
-                number, _, code = rest.partition(" ")
+                number, code, uptime = rest.split(" ")
                 step = self.steps[int(number)]
-                seconds = round(time.monotonic() - started.get(step.number, time.monotonic()), 3)
+                seconds = round(float(uptime) - started.get(step.number, float(uptime)), 3)
                 self.results.append(
                     StepResult(step.number, step.name, int(code), seconds, tuple(self.tails[step.number]))
                 )
