@@ -90,11 +90,12 @@ def sp_token(server, sp: Sp, scope: str = ARM + ".default", **extra) -> str:
     return response.json()["access_token"]
 
 
-def call(server, token: str, path: str, api: str = SUBS_API, method: str = "GET", **kw) -> httpx.Response:
+def call(
+    server, token: str, path: str, api: str = SUBS_API, method: str = "GET", headers: dict | None = None, **kw
+) -> httpx.Response:
     with httpx.Client(base_url=server.url, verify=tls(server), timeout=30) as client:
-        return client.request(
-            method, path, params={"api-version": api}, headers={"Authorization": f"Bearer {token}"}, **kw
-        )
+        headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        return client.request(method, path, params={"api-version": api}, headers=headers, **kw)
 
 
 def claims_of(token: str) -> dict:
@@ -541,3 +542,28 @@ def test_secrets_never_in_the_log(server, http, setup):
     log = "".join(server.log_lines)
     assert "/oauth2/v2.0/token" in log  # the requests were logged...
     assert sp.password not in log and "hunter2-pw" not in log  # ...without what they carried
+
+
+def test_auxiliary_tokens(server, http, setup):
+    """x-ms-authorization-auxiliary: the same caller's tokens for other tenants, each checked like the primary."""
+    home = make_sp(http, setup.tenant, multi=True)
+    other = admin(http, "POST", "/tenants", {"name": "aux"}, 201)["tenantId"]
+    guest = admin(http, "POST", f"/tenants/{other}/servicePrincipals", {"appId": home.app_id}, 201)
+    primary = sp_token(server, home)
+    aux = sp_token(server, Sp(other, home.app_id, guest["objectId"], home.password))
+    ok = call(server, primary, "/subscriptions", headers={"x-ms-authorization-auxiliary": f"Bearer {aux}"})
+    assert ok.status_code == 200, ok.text
+    kid, key = server_key(server)
+    expired = jwt.encode(good_claims(server, home, exp=int(time.time()) - 3600), key, "RS256", headers={"kid": kid})
+    for header, reason in (
+        (f"Bearer {aux}, Bearer {expired}", "(expired)"),
+        (f"Basic {aux}", "Bearer <access token>"),
+        (", ".join([f"Bearer {aux}"] * 4), "at most 3"),
+    ):
+        refused = call(server, primary, "/subscriptions", headers={"x-ms-authorization-auxiliary": header})
+        assert refused.status_code == 401 and reason in refused.json()["error"]["message"], (header[:30], refused.text)
+
+
+def test_rotate_without_a_body(server, http):
+    response = http.post("/vmgallery/identity/signingKeys/rotate")
+    assert response.status_code == 200 and response.json()["kid"]
