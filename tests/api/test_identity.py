@@ -567,3 +567,25 @@ def test_auxiliary_tokens(server, http, setup):
 def test_rotate_without_a_body(server, http):
     response = http.post("/vmgallery/identity/signingKeys/rotate")
     assert response.status_code == 200 and response.json()["kid"]
+
+
+def test_public_url_names_the_issuer_and_the_endpoints(backend, tmp_path):
+    """Behind a load balancer the operator sets public_url: tokens carry it as their issuer and /metadata/endpoints
+    points clients at it, while the token endpoint answers on whatever address the client used."""
+    from ..conftest import running_server
+
+    public = "https://gallery.example.test"
+    with running_server(backend, tmp_path, config=f'public_url = "{public}/"\n') as srv, srv.http() as client:
+        tenant = admin(client, "POST", "/tenants", {"name": "lb"}, 201)["tenantId"]
+        sp = make_sp(client, tenant)
+        token = sp_token(srv, sp)
+        assert claims_of(token)["iss"] == f"{public}/{tenant}/v2.0"
+        assert call(srv, token, "/tenants").status_code == 200
+        meta = client.get("/metadata/endpoints", params={"api-version": "2022-09-01"}).json()
+        assert meta["authentication"]["loginEndpoint"] == public
+        assert meta["microsoftGraphResourceId"] == public + "/"
+        graph = sp_token(srv, sp, public + "//.default")
+        assert claims_of(graph)["aud"] == public + "/"
+        config = client.get(f"/{tenant}/v2.0/.well-known/openid-configuration").json()
+        assert config["issuer"] == f"{public}/{tenant}/v2.0"
+        assert config["token_endpoint"] == f"{srv.url}/{tenant}/oauth2/v2.0/token"

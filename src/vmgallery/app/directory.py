@@ -308,7 +308,7 @@ class Directory:
         if name is None:
             return rows
         if type is PrincipalType.SERVICE_PRINCIPAL:
-            return [r for r in rows if (r.app_id or "").lower() == name.lower() or r.object_id == name.lower()]
+            return [r for r in rows if (r.app_id or "").lower() == name.lower()]
         if type is PrincipalType.USER:
             return [r for r in rows if rules.upn_key(r.name) == rules.upn_key(name)]
         return [r for r in rows if r.name == name]
