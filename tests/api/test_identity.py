@@ -199,12 +199,13 @@ def test_password_grant_as_msal_posts_it(server, http, setup):
 
 
 def test_msal_public_client_password_grant(server, http, setup, monkeypatch):
-    """MSAL's own ROPC flow. Its user-realm lookup goes to the authority's host on port 443 (msal drops the port), which
-    this test server cannot listen on: the host is pre-seeded as one without user-realm discovery, which is what MSAL
-    itself records after a 404 there. The realm endpoint is checked on its own below."""
+    """MSAL's own ROPC flow against the session's server on its free port. MSAL's user-realm lookup goes to the
+    authority's host on port 443 (it drops the port), where this server is not: the host is pre-seeded as one without
+    user-realm discovery, which is what MSAL itself records after a 404 there. The realm endpoint is checked on its
+    own below; test_username_password_credential_on_port_443 runs the whole flow, lookup included."""
     upn = f"bob{uuid.uuid4().hex[:6]}@example.com"
     admin(http, "POST", f"/tenants/{setup.tenant}/users", {"userPrincipalName": upn, "password": "s3cret-pw"}, 201)
-    msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+    monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", {"127.0.0.1"})
     # requests lets REQUESTS_CA_BUNDLE win over a session's own `verify`; it is also how az is told to trust a server.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca)
     client = msal.PublicClientApplication(AZ_CLIENT, authority=f"{server.url}/{setup.tenant}", instance_discovery=False)
@@ -589,3 +590,63 @@ def test_public_url_names_the_issuer_and_the_endpoints(backend, tmp_path):
         config = client.get(f"/{tenant}/v2.0/.well-known/openid-configuration").json()
         assert config["issuer"] == f"{public}/{tenant}/v2.0"
         assert config["token_endpoint"] == f"{srv.url}/{tenant}/oauth2/v2.0/token"
+
+
+def test_username_password_credential_on_port_443(backend, tmp_path, monkeypatch):
+    """UsernamePasswordCredential as it is: MSAL looks the user's realm up on port 443 of the authority's host, so
+    the server listens there (root only; skipped when the port is taken, e.g. by another test run)."""
+    import os
+    import socket
+
+    from azure.identity import UsernamePasswordCredential
+
+    from ..conftest import PgDatabase, Server
+
+    if os.geteuid() != 0:
+        pytest.skip("binding port 443 needs root")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", 443))
+        except OSError:
+            pytest.skip("port 443 is taken")
+    pg = PgDatabase() if backend == "postgresql" else None
+    srv = Server(tmp_path, pg.url if pg else None, port=443)
+    try:
+        try:
+            srv.start()
+        except RuntimeError as failed:
+            if "address already in use" in str(failed).lower():
+                pytest.skip("port 443 was taken while the server started")
+            raise
+        with srv.http() as client:
+            tenant = admin(client, "POST", "/tenants", {"name": "on443"}, 201)["tenantId"]
+            sub = admin(client, "POST", "/subscriptions", {"tenantId": tenant, "name": "s"}, 201)["subscriptionId"]
+            upn = "frank@on443.example"
+            user = admin(
+                client, "POST", f"/tenants/{tenant}/users", {"userPrincipalName": upn, "password": "pa55word!"}, 201
+            )
+        assert srv.url == "https://127.0.0.1:443"
+        authority = "https://127.0.0.1"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", srv.ca)
+        credential = UsernamePasswordCredential(
+            AZ_CLIENT,
+            upn,
+            "pa55word!",
+            tenant_id=tenant,
+            authority=authority,
+            disable_instance_discovery=True,
+            connection_verify=srv.ca,
+        )
+        token = credential.get_token(ARM + ".default")
+        assert claims_of(token.token)["oid"] == user["objectId"]
+        with ResourceManagementClient(
+            credential, sub, base_url=srv.url, credential_scopes=[ARM + ".default"], connection_verify=srv.ca
+        ) as resources:
+            resources.resource_groups.create_or_update("rg-user", {"location": "eastus"})
+            assert [g.name for g in resources.resource_groups.list()] == ["rg-user"]
+        assert any("/common/userrealm/" in line for line in srv.log_lines)
+    finally:
+        srv.stop()
+        if pg:
+            pg.drop()
