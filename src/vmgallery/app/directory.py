@@ -303,15 +303,19 @@ class Directory:
 
     # -- Graph lookups, scoped to the caller's tenant (the admin's: every tenant) -----------------------------
     def find(self, principal: Principal, type: PrincipalType, *, name: str | None = None) -> list[ObjectRow]:
+        """Objects of a type, with an appId (service principals), UPN (users) or display name (groups) if given."""
+        tenant = None if principal.is_admin else principal.tenant_id
         with self.store.read() as tx:
-            rows = tx.objects(None if principal.is_admin else principal.tenant_id, type)
-        if name is None:
-            return rows
-        if type is PrincipalType.SERVICE_PRINCIPAL:
-            return [r for r in rows if (r.app_id or "").lower() == name.lower()]
-        if type is PrincipalType.USER:
-            return [r for r in rows if rules.upn_key(r.name) == rules.upn_key(name)]
-        return [r for r in rows if r.name == name]
+            if name is None:
+                return tx.objects(tenant, type)
+            if type is PrincipalType.SERVICE_PRINCIPAL:
+                rows = tx.service_principals_of(name.lower())
+            elif type is PrincipalType.USER:
+                user = tx.user_by_upn(rules.upn_key(name))
+                rows = [user] if user else []
+            else:
+                rows = [r for r in tx.objects(tenant, type) if r.name == name]
+        return [r for r in rows if tenant is None or r.tenant_id == tenant]
 
     def by_ids(self, principal: Principal, ids: Collection[str]) -> list[ObjectRow]:
         found: list[ObjectRow] = []
