@@ -34,6 +34,7 @@ from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
 from . import blobs as blob_plane
 from . import parsing
+from .identity import ADMIN, IdentityApi, is_public
 
 log = logging.getLogger("vmgallery.http")
 
@@ -169,10 +170,17 @@ async def _json_body(request: Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
+    def __init__(
+        self,
+        resources: Resources,
+        admin_token: str,
+        access: DiskAccess | None = None,
+        identity: IdentityApi | None = None,
+    ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
+        self.identity = identity
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -410,15 +418,29 @@ class ArmApi:
         )
 
     # -- middleware -----------------------------------------------------------------------------------------
-    def authenticate(self, request: Request) -> errors.ArmError | None:
+    async def authenticate(self, request: Request) -> errors.ArmError | None:
+        """Who is calling, on `request.state.principal`: the admin token, or an access token of the authority."""
         header = request.headers.get("authorization")
         if not header:
             return errors.Unauthenticated(
                 "Authentication failed. The 'Authorization' header is missing.", code="AuthenticationFailed"
             )
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
+        token = token.strip()
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.admin_token):
+            request.state.principal = ADMIN
+            return None
+        if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
+        try:
+            request.state.principal = await run_in_threadpool(
+                self.identity.authenticate,
+                token,
+                request.scope["path"],
+                request.headers.get("x-ms-authorization-auxiliary"),
+            )
+        except errors.ArmError as refused:
+            return refused
         return None
 
 
@@ -429,7 +451,13 @@ def _echoed(value: str | None) -> str | None:
     return None
 
 
-def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
+def create_app(
+    resources: Resources,
+    admin_token: str,
+    lifespan=None,
+    access: DiskAccess | None = None,
+    identity: IdentityApi | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
         version="0.1.0",
@@ -438,7 +466,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access)
+    api = ArmApi(resources, admin_token, access, identity)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
@@ -460,6 +488,8 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
+    if identity is not None:
+        identity.register(app)
     api.register(app)
 
     @app.exception_handler(errors.ArmError)
@@ -519,14 +549,14 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         return response
 
     async def _handle(request: Request, call_next, path: str) -> Response:
-        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX):
+        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX) or is_public(path):
             return await call_next(request)
         try:
             parsing.check_head(request)
             parsing.check_query(request)
         except errors.ArmError as refused:
             return arm_error(refused)
-        failure = api.authenticate(request)
+        failure = await api.authenticate(request)
         if failure is not None:
             return arm_error(failure)
         return await call_next(request)
