@@ -16,6 +16,7 @@ from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.authorization import Authorization
 from .app.disks import DiskImport
 from .app.images import ImageImport
 from .app.operations import JobKinds, OperationWaiter, Provision
@@ -65,6 +66,7 @@ class Service:
     access: DiskAccess
     workers: WorkerPool
     stores: RegionStores
+    authorization: Authorization
 
 
 def build_service(settings: Settings) -> Service:
@@ -115,7 +117,7 @@ def build_service(settings: Settings) -> Service:
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers, stores)
+    return Service(settings, db, waiter, resources, access, workers, stores, Authorization(db, accounts, clock))
 
 
 def build_app(service: Service) -> FastAPI:
@@ -131,4 +133,6 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    return create_app(service.resources, token, lifespan=lifespan, access=service.access)
+    return create_app(
+        service.resources, token, lifespan=lifespan, access=service.access, authorization=service.authorization
+    )

@@ -26,6 +26,7 @@ from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
+from .roles import RoleQueries
 from .tables import (
     disk_contents,
     grants,
@@ -399,7 +400,7 @@ class _DiskBytes:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
 
 
-class Tx(_DiskBytes):
+class Tx(_DiskBytes, RoleQueries):
     def __init__(self, conn: Connection, is_sqlite: bool):
         self.conn = conn
         self.is_sqlite = is_sqlite
@@ -536,8 +537,12 @@ class Tx(_DiskBytes):
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
+        within: frozenset[str] | None = None,
     ) -> list[ResourceRow]:
         q = select(resources).where(resources.c.type == type, resources.c.seq > after)
+        if within is not None:
+            keys = sorted(within)
+            q = q.where(resources.c.key.in_(keys) | resources.c.parent_key.in_(keys) | resources.c.group_key.in_(keys))
         if parent_key is not None:
             q = q.where(resources.c.parent_key == parent_key)
         if subscription is not None:

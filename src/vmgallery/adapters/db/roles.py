@@ -1,0 +1,106 @@
+"""Role assignments and custom role definitions over SQLAlchemy Core (app/rbac_store.py's `RoleTransaction`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from ...app.rbac_store import AssignmentRow, CustomRoleRow, GrantRow
+from .role_tables import role_assignments, role_definitions
+
+
+def _assignment(row: Any) -> AssignmentRow:
+    return AssignmentRow(**{c: getattr(row, c) for c in AssignmentRow.__dataclass_fields__})
+
+
+def _custom(row: Any) -> CustomRoleRow:
+    return CustomRoleRow(**{c: getattr(row, c) for c in CustomRoleRow.__dataclass_fields__})
+
+
+_GRANT = select(role_assignments.c.scope_key, role_assignments.c.role_guid, role_definitions.c.body).outerjoin(
+    role_definitions, role_definitions.c.guid == role_assignments.c.role_guid
+)
+
+
+class RoleQueries:
+    conn: Connection
+
+    def grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
+        rows = self.conn.execute(
+            _GRANT.where(
+                role_assignments.c.scope_key.in_(list(scope_keys)),
+                role_assignments.c.principal_id.in_(list(principal_ids)),
+            )
+        )
+        return [GrantRow(r.scope_key, r.role_guid, r.body) for r in rows]
+
+    def grants_of(self, principal_ids: Sequence[str]) -> list[GrantRow]:
+        rows = self.conn.execute(_GRANT.where(role_assignments.c.principal_id.in_(list(principal_ids))))
+        return [GrantRow(r.scope_key, r.role_guid, r.body) for r in rows]
+
+    def assignments(self, *, subscription: str | None = None, principal_id: str | None = None) -> list[AssignmentRow]:
+        q = select(role_assignments)
+        if subscription is not None:
+            q = q.where(role_assignments.c.subscription == subscription)
+        if principal_id is not None:
+            q = q.where(role_assignments.c.principal_id == principal_id)
+        rows = self.conn.execute(q.order_by(role_assignments.c.created_at, role_assignments.c.name))
+        return [_assignment(r) for r in rows]
+
+    def get_assignment(self, name: str) -> AssignmentRow | None:
+        row = self.conn.execute(select(role_assignments).where(role_assignments.c.name == name)).first()
+        return _assignment(row) if row else None
+
+    def find_assignment(self, scope_key: str, principal_id: str, role_guid: str) -> AssignmentRow | None:
+        row = self.conn.execute(
+            select(role_assignments).where(
+                role_assignments.c.scope_key == scope_key,
+                role_assignments.c.principal_id == principal_id,
+                role_assignments.c.role_guid == role_guid,
+            )
+        ).first()
+        return _assignment(row) if row else None
+
+    def insert_assignment(self, row: AssignmentRow) -> None:
+        self.conn.execute(insert(role_assignments).values(**row.__dict__))
+
+    def delete_assignment(self, name: str) -> None:
+        self.conn.execute(delete(role_assignments).where(role_assignments.c.name == name))
+
+    def count_role_assignments(self, role_guid: str) -> int:
+        return self.conn.execute(
+            select(func.count()).select_from(role_assignments).where(role_assignments.c.role_guid == role_guid)
+        ).scalar_one()
+
+    def custom_roles(self, subscription: str | None = None) -> list[CustomRoleRow]:
+        q = select(role_definitions)
+        if subscription is not None:
+            q = q.where(role_definitions.c.subscription == subscription)
+        return [_custom(r) for r in self.conn.execute(q.order_by(role_definitions.c.created_at))]
+
+    def get_custom_role(self, guid: str) -> CustomRoleRow | None:
+        row = self.conn.execute(select(role_definitions).where(role_definitions.c.guid == guid)).first()
+        return _custom(row) if row else None
+
+    def find_custom_role(self, subscription: str, name_key: str) -> CustomRoleRow | None:
+        row = self.conn.execute(
+            select(role_definitions).where(
+                role_definitions.c.subscription == subscription, role_definitions.c.name_key == name_key
+            )
+        ).first()
+        return _custom(row) if row else None
+
+    def put_custom_role(self, row: CustomRoleRow) -> None:
+        values = {**row.__dict__, "name_key": str(row.body.get("roleName", "")).lower()}
+        if self.get_custom_role(row.guid) is None:
+            self.conn.execute(insert(role_definitions).values(**values))
+        else:
+            values.pop("guid")
+            values.pop("created_at")
+            values.pop("created_by")
+            self.conn.execute(update(role_definitions).where(role_definitions.c.guid == row.guid).values(**values))
+
+    def delete_custom_role(self, guid: str) -> None:
+        self.conn.execute(delete(role_definitions).where(role_definitions.c.guid == guid))
