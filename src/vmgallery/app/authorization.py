@@ -125,8 +125,7 @@ class Authorization:
     # -- checks ----------------------------------------------------------------------------------------------
     def access(self, principal: Principal, scope: Scope) -> Access:
         """The caller's grants along `scope`'s path."""
-        with self.db.read() as tx:
-            return _access(tx.grants_along(_ids(principal), scope.path))
+        return _access(self.db.grants_along(_ids(principal), scope.path))
 
     def everywhere(self, principal: Principal) -> Access:
         """All the caller's grants, wherever they sit (for lists and several checks at once)."""

@@ -73,6 +73,10 @@ class RoleTransaction(Transaction, Protocol):
 
 
 class RoleMetadata(Protocol):
+    def grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
+        """`RoleTransaction.grants_along` outside a transaction: what every check of a request runs."""
+        ...
+
     def write(self) -> AbstractContextManager[RoleTransaction]: ...
 
     def read(self) -> AbstractContextManager[RoleTransaction]: ...

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, create_engine, delete, func, insert, select, update
+from sqlalchemy.engine import Engine
 
 from ...app.rbac_store import AssignmentRow, CustomRoleRow, GrantRow
 from .role_tables import role_assignments, role_definitions
@@ -22,6 +24,56 @@ def _custom(row: Any) -> CustomRoleRow:
 _GRANT = select(role_assignments.c.scope_key, role_assignments.c.role_guid, role_definitions.c.body).outerjoin(
     role_definitions, role_definitions.c.guid == role_assignments.c.role_guid
 )
+
+
+class GrantLookup:
+    """The check's one query, on a pooled driver connection without SQLAlchemy's statement machinery: it runs on
+    every request of a caller that is not the admin, and a single SELECT needs no transaction of its own. On
+    PostgreSQL it has its own small pool of autocommit connections, not pinged at checkout (no BEGIN, ROLLBACK or
+    ping round trips); a connection found dead is dropped and the query tried once more on a fresh one."""
+
+    def __init__(self, engine: Engine):
+        if engine.dialect.name == "postgresql":
+            engine = create_engine(
+                engine.url, pool_size=5, max_overflow=10, pool_pre_ping=False, isolation_level="AUTOCOMMIT"
+            )
+        self.engine = engine
+        self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._sql: dict[tuple[int, int], str] = {}
+
+    def _statement(self, scopes: int, ids: int) -> str:
+        sql = self._sql.get((scopes, ids))
+        if sql is None:
+            sql = (
+                "SELECT a.scope_key, a.role_guid, d.body FROM role_assignments a "
+                "LEFT OUTER JOIN role_definitions d ON d.guid = a.role_guid "
+                f"WHERE a.scope_key IN ({', '.join([self.mark] * scopes)}) "
+                f"AND a.principal_id IN ({', '.join([self.mark] * ids)})"
+            )
+            self._sql[(scopes, ids)] = sql
+        return sql
+
+    def grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
+        sql = self._statement(len(scope_keys), len(principal_ids))
+        params = [*scope_keys, *principal_ids]
+        for attempt in (1, 2):
+            conn = self.engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+                cursor.close()
+                break
+            except self.engine.dialect.loaded_dbapi.OperationalError:
+                conn.invalidate()
+                if attempt == 2:
+                    raise
+            finally:
+                conn.close()  # back to the pool (a no-op for an invalidated one)
+        return [GrantRow(key, guid, json.loads(body) if isinstance(body, str) else body) for key, guid, body in rows]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
 
 
 class RoleQueries:

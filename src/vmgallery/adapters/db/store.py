@@ -26,7 +26,7 @@ from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
-from .roles import RoleQueries
+from .roles import GrantLookup, RoleQueries
 from .tables import (
     disk_contents,
     grants,
@@ -77,6 +77,8 @@ class Database:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._grants = GrantLookup(self.engine)
+        self.grants_along = self._grants.grants_along
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (the newest by default); existing data is kept (Alembic migrations)."""
@@ -120,6 +122,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._grants.dispose()
 
 
 def _resource(row) -> ResourceRow:

@@ -267,9 +267,10 @@ class ArmApi:
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
-            await self.guard.check(request, kind.type, "read", rid)
             expand = request.query_params.get("$expand")
-            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind, expand))
+            return JSONResponse(
+                await self.guard.run(request, kind.type, "read", rid, self.resources.get, rid, kind, expand)
+            )
 
         async def delete(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)

@@ -1,0 +1,357 @@
+"""The RBAC matrix end to end: tenants, service principals, groups (nested) and role assignments at every scope made
+through the server's directory and Microsoft.Authorization; then every operation of the API called by every
+principal through azure-identity's ClientSecretCredential and azure-mgmt-compute / azure-mgmt-resource over HTTPS.
+Each allowed cell must work and each forbidden one be 403 AuthorizationFailed naming the principal, the action and
+the scope (a cell in another tenant's subscription is refused before RBAC: 401/403/404); lists show exactly what the
+oracle (tests/store/test_authorization.py's reading of the built-in roles) says the caller may read."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.store.test_authorization import reaches, role_allows
+from vmgallery.domain import rbac
+
+identity = pytest.importorskip("azure.identity")
+from azure.core.exceptions import HttpResponseError  # noqa: E402
+from azure.mgmt.compute import ComputeManagementClient  # noqa: E402
+from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
+
+ADMIN_API = "/vmgallery/identity"
+ARM = ["https://management.azure.com/.default"]
+CMP = "providers/Microsoft.Compute"
+LOC = "eastus"
+
+
+@dataclass
+class Sp:
+    label: str
+    tenant: str
+    app_id: str = ""
+    secret: str = ""
+    object_id: str = ""
+    groups: set[str] = field(default_factory=set)
+
+
+@dataclass
+class World:
+    sub: str
+    other_sub: str
+    rg1: str
+    rg2: str
+    principals: dict[str, Sp]
+    assignments: list[tuple[str, str, str]]  # (object id, role name, scope)
+
+    def scope(self, *parts: str) -> str:
+        return "/".join([f"/subscriptions/{self.sub}", *parts])
+
+
+def _ok(response, status=(200, 201, 204)):
+    assert response.status_code in status, response.text
+    return response.json() if response.content else None
+
+
+def _make_world(http, server) -> World:
+    tenants = [_ok(http.post(f"{ADMIN_API}/tenants", json={"name": f"t{i}-{uuid.uuid4().hex[:6]}"})) for i in range(3)]
+    t1, t2, t3 = (t["tenantId"] for t in tenants)
+    sub = _ok(http.post(f"{ADMIN_API}/subscriptions", json={"tenantId": t1, "name": "s1"}))["subscriptionId"]
+    other = _ok(http.post(f"{ADMIN_API}/subscriptions", json={"tenantId": t2, "name": "s2"}))["subscriptionId"]
+
+    def sp(label: str, tenant: str) -> Sp:
+        made = _ok(http.post(f"{ADMIN_API}/tenants/{tenant}/servicePrincipals", json={"displayName": label}))
+        return Sp(label, tenant, made["appId"], made["password"], made["id"])
+
+    labels = {
+        "sub reader": t1,
+        "group member": t1,
+        "nested member": t1,
+        "gallery owner": t1,
+        "definition reader": t1,
+        "version reader": t1,
+        "publisher": t1,
+        "nobody": t1,
+        "owner of s2 (T2)": t2,
+        "stranger (T3)": t3,
+    }
+    principals = {label: sp(label, tenant) for label, tenant in labels.items()}
+    contributors = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "contributors"}))["id"]
+    inner = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "inner"}))["id"]
+    _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups/{contributors}/members", json={"memberId": inner}))
+    _ok(
+        http.post(
+            f"{ADMIN_API}/tenants/{t1}/groups/{contributors}/members",
+            json={"memberId": principals["group member"].object_id},
+        )
+    )
+    _ok(
+        http.post(
+            f"{ADMIN_API}/tenants/{t1}/groups/{inner}/members",
+            json={"memberId": principals["nested member"].object_id},
+        )
+    )
+    principals["group member"].groups = {contributors}
+    principals["nested member"].groups = {contributors, inner}
+
+    world = World(sub, other, "rg1", "rg2", principals, [])
+    base = f"/subscriptions/{sub}"
+    for rg in ("rg1", "rg2"):
+        _ok(http.put(f"{base}/resourceGroups/{rg}", params={"api-version": "2024-11-01"}, json={"location": LOC}))
+    gv = {"api-version": "2023-07-03"}
+    dv = {"api-version": "2023-04-02"}
+
+    def put(path, body, params):
+        r = http.put(base + path, params=params, json=body)
+        assert r.status_code in (200, 201, 202), r.text
+        _wait(http, r)
+
+    for rg, g in (("rg1", "g1"), ("rg1", "g2"), ("rg2", "g3")):
+        put(f"/resourceGroups/{rg}/{CMP}/galleries/{g}", {"location": LOC}, gv)
+    for g, d in (("g1", "d1"), ("g1", "d2"), ("g2", "d3")):
+        rg = "rg1"
+        put(f"/resourceGroups/{rg}/{CMP}/galleries/{g}/images/{d}", _definition(d), gv)
+    empty = {
+        "location": LOC,
+        "properties": {"osType": "Linux", "diskSizeGB": 1, "creationData": {"createOption": "Empty"}},
+    }
+    put(f"/resourceGroups/rg1/{CMP}/disks/disk1", empty, dv)
+    snap = {
+        "location": LOC,
+        "properties": {
+            "creationData": {"createOption": "Copy", "sourceResourceId": f"{base}/resourceGroups/rg1/{CMP}/disks/disk1"}
+        },
+    }
+    put(f"/resourceGroups/rg1/{CMP}/snapshots/snap1", snap, dv)
+    for d in ("d1", "d2"):
+        put(
+            f"/resourceGroups/rg1/{CMP}/galleries/g1/images/{d}/versions/1.0.0",
+            _version(f"{base}/resourceGroups/rg1/{CMP}/snapshots/snap1"),
+            gv,
+        )
+    g1 = f"{base}/resourceGroups/rg1/{CMP}/galleries/g1"
+    world.assignments = [
+        (principals["sub reader"].object_id, "Reader", base),
+        (contributors, "Contributor", f"{base}/resourceGroups/rg1"),
+        (inner, "Reader", f"{base}/resourceGroups/rg2/{CMP}/galleries/g3"),
+        (principals["gallery owner"].object_id, "Owner", g1),
+        (principals["definition reader"].object_id, "Reader", f"{g1}/images/d1"),
+        (principals["version reader"].object_id, "Compute Gallery Image Reader", f"{g1}/images/d1/versions/1.0.0"),
+        (principals["publisher"].object_id, "Compute Gallery Artifacts Publisher", g1),
+        (principals["owner of s2 (T2)"].object_id, "Owner", f"/subscriptions/{other}"),
+    ]
+    for object_id, role, scope in world.assignments:
+        guid = rbac.BUILT_IN_BY_NAME[role.lower()].guid
+        body = {
+            "properties": {
+                "roleDefinitionId": f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                "principalId": object_id,
+                "principalType": "Group" if object_id in (contributors, inner) else "ServicePrincipal",
+            }
+        }
+        _ok(
+            http.put(
+                f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                params={"api-version": "2022-04-01"},
+                json=body,
+            ),
+            (201,),
+        )
+    return world
+
+
+def _definition(name: str) -> dict:
+    return {
+        "location": LOC,
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "hyperVGeneration": "V1",
+            "identifier": {"publisher": "p", "offer": f"o-{name}", "sku": "s"},
+        },
+    }
+
+
+def _version(source: str) -> dict:
+    return {
+        "location": LOC,
+        "properties": {"publishingProfile": {}, "storageProfile": {"osDiskImage": {"source": {"id": source}}}},
+    }
+
+
+def _wait(http, response) -> None:
+    url = response.headers.get("Azure-AsyncOperation")
+    for _ in range(600):
+        if not url:
+            return
+        status = http.get(url).json()["status"]
+        if status != "InProgress":
+            assert status == "Succeeded", status
+            return
+        import time
+
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def world(http, server):
+    return _make_world(http, server)
+
+
+def _clients(server, world: World, sp: Sp):
+    credential = identity.ClientSecretCredential(
+        sp.tenant,
+        sp.app_id,
+        sp.secret,
+        authority=server.url,
+        disable_instance_discovery=True,
+        connection_verify=server.ca,
+    )
+    kwargs = {"base_url": server.url, "credential_scopes": ARM, "connection_verify": server.ca}
+    compute = ComputeManagementClient(credential, world.sub, polling_interval=0, **kwargs)
+    resources = ResourceManagementClient(credential, world.sub, polling_interval=0, **kwargs)
+    return compute, resources
+
+
+@dataclass
+class Cell:
+    name: str
+    action: str
+    scope: str
+    call: Callable[[ComputeManagementClient, ResourceManagementClient, str], object]
+
+
+def _cells(world: World) -> list[Cell]:
+    s = world.scope
+    g1 = s("resourceGroups/rg1", CMP, "galleries/g1")
+    g2 = s("resourceGroups/rg1", CMP, "galleries/g2")
+    g3 = s("resourceGroups/rg2", CMP, "galleries/g3")
+    d1, d2 = f"{g1}/images/d1", f"{g1}/images/d2"
+    v1, v2 = f"{d1}/versions/1.0.0", f"{d2}/versions/1.0.0"
+    disk = s("resourceGroups/rg1", CMP, "disks/disk1")
+    snap = s("resourceGroups/rg1", CMP, "snapshots/snap1")
+    V = "Microsoft.Compute/galleries/images/versions"
+    D = "Microsoft.Compute/galleries/images"
+    G = "Microsoft.Compute/galleries"
+    return [
+        Cell(
+            "get rg1",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            s("resourceGroups/rg1"),
+            lambda c, r, t: r.resource_groups.get("rg1"),
+        ),
+        Cell("get g1", f"{G}/read", g1, lambda c, r, t: c.galleries.get("rg1", "g1")),
+        Cell("get g2", f"{G}/read", g2, lambda c, r, t: c.galleries.get("rg1", "g2")),
+        Cell("get g3", f"{G}/read", g3, lambda c, r, t: c.galleries.get("rg2", "g3")),
+        Cell("get d1", f"{D}/read", d1, lambda c, r, t: c.gallery_images.get("rg1", "g1", "d1")),
+        Cell("get d2", f"{D}/read", d2, lambda c, r, t: c.gallery_images.get("rg1", "g1", "d2")),
+        Cell("get v1", f"{V}/read", v1, lambda c, r, t: c.gallery_image_versions.get("rg1", "g1", "d1", "1.0.0")),
+        Cell("get v2", f"{V}/read", v2, lambda c, r, t: c.gallery_image_versions.get("rg1", "g1", "d2", "1.0.0")),
+        Cell("get disk1", "Microsoft.Compute/disks/read", disk, lambda c, r, t: c.disks.get("rg1", "disk1")),
+        Cell(
+            "update g1",
+            f"{G}/write",
+            g1,
+            lambda c, r, t: c.galleries.begin_update("rg1", "g1", {"tags": {"by": t}}).result(),
+        ),
+        Cell(
+            "update v1",
+            f"{V}/write",
+            v1,
+            lambda c, r, t: c.gallery_image_versions.begin_update(
+                "rg1", "g1", "d1", "1.0.0", {"tags": {"by": t}}
+            ).result(),
+        ),
+        Cell(
+            "create+delete definition in g1",
+            f"{D}/write",
+            f"{g1}/images/new-{{t}}",
+            lambda c, r, t: (
+                c.gallery_images.begin_create_or_update("rg1", "g1", f"new-{t}", _definition(t)).result(),
+                c.gallery_images.begin_delete("rg1", "g1", f"new-{t}").result(),
+            ),
+        ),
+        Cell(
+            "create version in d2 from snap1",
+            f"{V}/write",
+            f"{d2}/versions/9.{{n}}.0",
+            lambda c, r, t: c.gallery_image_versions.begin_create_or_update(
+                "rg1", "g1", "d2", f"9.{abs(hash(t)) % 1000}.0", _version(snap)
+            ).result(),
+        ),
+        Cell(
+            "grant access to disk1",
+            "Microsoft.Compute/disks/beginGetAccess/action",
+            disk,
+            lambda c, r, t: (
+                c.disks.begin_grant_access("rg1", "disk1", {"access": "Read", "duration_in_seconds": 60}).result(),
+                c.disks.begin_revoke_access("rg1", "disk1").result(),
+            ),
+        ),
+    ]
+
+
+def _expected(world: World, sp: Sp, action: str, scope: str) -> bool:
+    ids = {sp.object_id, *sp.groups}
+    return any(o in ids and reaches(at, scope) and role_allows(role, action) for o, role, at in world.assignments)
+
+
+def test_every_operation_for_every_principal(world, server):
+    wrong = []
+    cells = 0
+    for label, sp in world.principals.items():
+        compute, resources = _clients(server, world, sp)
+        tag = uuid.uuid4().hex[:8]
+        for cell in _cells(world):
+            scope = cell.scope.replace("{t}", tag)
+            want = _expected(world, sp, cell.action, scope)
+            if cell.name.startswith("create version"):
+                want = want and _expected(
+                    world,
+                    sp,
+                    "Microsoft.Compute/snapshots/write",
+                    world.scope("resourceGroups/rg1", CMP, "snapshots/snap1"),
+                )
+            cells += 1
+            try:
+                cell.call(compute, resources, tag)
+                got, status = True, 200
+            except HttpResponseError as exc:
+                got, status = False, exc.status_code
+                if want is False and sp.tenant == world.principals["nobody"].tenant:
+                    if status != 403:
+                        wrong.append((label, cell.name, "status", status, str(exc)[:200]))
+                    elif exc.error.code == "AuthorizationFailed" and sp.object_id not in str(exc):
+                        wrong.append((label, cell.name, "message lacks the object id", str(exc)[:200]))
+                elif want is False and status not in (401, 403, 404):
+                    wrong.append((label, cell.name, "status", status))
+            if got != want:
+                wrong.append((label, cell.name, "wanted", want, "got", status))
+        compute.close()
+        resources.close()
+    assert not wrong, wrong
+    assert cells >= 100
+
+
+def test_lists_show_what_the_caller_may_read(world, server):
+    expected = {
+        "sub reader": {"g1", "g2", "g3"},
+        "group member": {"g1", "g2"},
+        "nested member": {"g1", "g2", "g3"},
+        "gallery owner": {"g1"},
+        "publisher": {"g1"},
+    }
+    for label, names in expected.items():
+        compute, _ = _clients(server, world, world.principals[label])
+        assert {g.name for g in compute.galleries.list()} == names, label
+        compute.close()
+    compute, _ = _clients(server, world, world.principals["definition reader"])
+    assert [d.name for d in compute.gallery_images.list_by_gallery("rg1", "g1")] == ["d1"]
+    # its role on d1 reads no gallery: rg1's galleries list empty for it, rg2's is refused
+    assert list(compute.galleries.list_by_resource_group("rg1")) == []
+    with pytest.raises(HttpResponseError) as refused:
+        list(compute.galleries.list_by_resource_group("rg2"))
+    assert refused.value.status_code == 403
+    compute.close()
