@@ -43,11 +43,11 @@ USER = Principal(
 
 
 def _stand_in(original):
-    def authenticate(self, request):
+    async def authenticate(self, request):
         if request.headers.get("authorization") == f"Bearer {STAND_IN_TOKEN}":
             request.state.principal = USER
             return None
-        return original(self, request)
+        return await original(self, request)
 
     return authenticate
 

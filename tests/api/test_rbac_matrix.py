@@ -63,7 +63,7 @@ def _make_world(http, server) -> World:
 
     def sp(label: str, tenant: str) -> Sp:
         made = _ok(http.post(f"{ADMIN_API}/tenants/{tenant}/servicePrincipals", json={"displayName": label}))
-        return Sp(label, tenant, made["appId"], made["password"], made["id"])
+        return Sp(label, tenant, made["appId"], made["password"], made["objectId"])
 
     labels = {
         "sub reader": t1,
@@ -78,8 +78,8 @@ def _make_world(http, server) -> World:
         "stranger (T3)": t3,
     }
     principals = {label: sp(label, tenant) for label, tenant in labels.items()}
-    contributors = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "contributors"}))["id"]
-    inner = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "inner"}))["id"]
+    contributors = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "contributors"}))["objectId"]
+    inner = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "inner"}))["objectId"]
     _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups/{contributors}/members", json={"memberId": inner}))
     _ok(
         http.post(
@@ -286,7 +286,7 @@ def _cells(world: World) -> list[Cell]:
             "Microsoft.Compute/disks/beginGetAccess/action",
             disk,
             lambda c, r, t: (
-                c.disks.begin_grant_access("rg1", "disk1", {"access": "Read", "duration_in_seconds": 60}).result(),
+                c.disks.begin_grant_access("rg1", "disk1", {"access": "Read", "durationInSeconds": 60}).result(),
                 c.disks.begin_revoke_access("rg1", "disk1").result(),
             ),
         ),

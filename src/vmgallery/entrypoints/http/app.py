@@ -36,7 +36,8 @@ from ...domain.timestamps import arm_time
 from . import authorization as authorization_routes
 from . import blobs as blob_plane
 from . import parsing
-from .guard import ADMIN, Guard
+from .guard import Guard
+from .identity import ADMIN, IdentityApi, is_public
 
 log = logging.getLogger("vmgallery.http")
 
@@ -177,11 +178,13 @@ class ArmApi:
         resources: Resources,
         admin_token: str,
         access: DiskAccess | None = None,
+        identity: IdentityApi | None = None,
         authorization: Authorization | None = None,
     ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
+        self.identity = identity
         self.authorization = authorization
         self.guard = Guard(authorization)
 
@@ -435,16 +438,24 @@ class ArmApi:
         )
 
     # -- middleware -----------------------------------------------------------------------------------------
-    def authenticate(self, request: Request) -> errors.ArmError | None:
+    async def authenticate(self, request: Request) -> errors.ArmError | None:
+        """Who is calling, on `request.state.principal`: the admin token, or an access token of the authority."""
         header = request.headers.get("authorization")
         if not header:
             return errors.Unauthenticated(
                 "Authentication failed. The 'Authorization' header is missing.", code="AuthenticationFailed"
             )
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
+        token = token.strip()
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.admin_token):
+            request.state.principal = ADMIN
+            return None
+        if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
-        request.state.principal = ADMIN
+        try:
+            request.state.principal = await run_in_threadpool(self.identity.authenticate, token, request.scope["path"])
+        except errors.ArmError as refused:
+            return refused
         return None
 
 
@@ -460,6 +471,7 @@ def create_app(
     admin_token: str,
     lifespan=None,
     access: DiskAccess | None = None,
+    identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -470,7 +482,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, authorization)
+    api = ArmApi(resources, admin_token, access, identity, authorization)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
@@ -492,6 +504,8 @@ def create_app(
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
+    if identity is not None:
+        identity.register(app)
     api.register(app)
 
     @app.exception_handler(errors.ArmError)
@@ -551,14 +565,14 @@ def create_app(
         return response
 
     async def _handle(request: Request, call_next, path: str) -> Response:
-        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX):
+        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX) or is_public(path):
             return await call_next(request)
         try:
             parsing.check_head(request)
             parsing.check_query(request)
         except errors.ArmError as refused:
             return arm_error(refused)
-        failure = api.authenticate(request)
+        failure = await api.authenticate(request)
         if failure is not None:
             return arm_error(failure)
         return await call_next(request)

@@ -13,14 +13,11 @@ from ...app.authorization import Authorization
 from ...app.ports import OperationRow
 from ...domain import errors
 from ...domain.ids import ResourceId
-from ...domain.principals import ADMIN_OBJECT_ID, Principal, PrincipalType
+from ...domain.principals import Principal
 from ...domain.rbac import AuthorizationFailed, Scope, operation_action, parse_scope, resource_action
 from .authorization import principal_of
 
 T = TypeVar("T")
-
-# The bootstrap admin token's principal, until a directory issues the callers' own tokens.
-ADMIN = Principal(ADMIN_OBJECT_ID, "00000000-0000-0000-0000-000000000000", PrincipalType.ADMIN, name="admin")
 
 
 def _scope(rid: ResourceId) -> Scope:
