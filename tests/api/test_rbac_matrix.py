@@ -18,6 +18,7 @@ from vmgallery.domain import rbac
 
 identity = pytest.importorskip("azure.identity")
 from azure.core.exceptions import HttpResponseError  # noqa: E402
+from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: E402
 from azure.mgmt.compute import ComputeManagementClient  # noqa: E402
 from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
 
@@ -210,17 +211,32 @@ def _clients(server, world: World, sp: Sp):
         connection_verify=server.ca,
     )
     kwargs = {"base_url": server.url, "credential_scopes": ARM, "connection_verify": server.ca}
-    compute = ComputeManagementClient(credential, world.sub, polling_interval=0, **kwargs)
-    resources = ResourceManagementClient(credential, world.sub, polling_interval=0, **kwargs)
-    return compute, resources
+    return Clients(
+        ComputeManagementClient(credential, world.sub, polling_interval=0, **kwargs),
+        ResourceManagementClient(credential, world.sub, polling_interval=0, **kwargs),
+        AuthorizationManagementClient(credential, world.sub, **kwargs),
+    )
+
+
+@dataclass
+class Clients:
+    compute: ComputeManagementClient
+    resources: ResourceManagementClient
+    authz: AuthorizationManagementClient
+
+    def close(self) -> None:
+        for client in (self.compute, self.resources, self.authz):
+            client.close()
 
 
 @dataclass
 class Cell:
     name: str
     action: str
-    scope: str
-    call: Callable[[ComputeManagementClient, ResourceManagementClient, str], object]
+    scope: str  # "{t}" stands for the principal's tag
+    call: Callable[[Clients, str], object]
+    linked: tuple[tuple[str, str], ...] = ()  # (action, scope) a source named in the request needs
+    listing: bool = False  # a list: allowed with a role at, above or under the scope (it shows what that reads)
 
 
 def _cells(world: World) -> list[Cell]:
@@ -240,27 +256,27 @@ def _cells(world: World) -> list[Cell]:
             "get rg1",
             "Microsoft.Resources/subscriptions/resourceGroups/read",
             s("resourceGroups/rg1"),
-            lambda c, r, t: r.resource_groups.get("rg1"),
+            lambda k, t: k.resources.resource_groups.get("rg1"),
         ),
-        Cell("get g1", f"{G}/read", g1, lambda c, r, t: c.galleries.get("rg1", "g1")),
-        Cell("get g2", f"{G}/read", g2, lambda c, r, t: c.galleries.get("rg1", "g2")),
-        Cell("get g3", f"{G}/read", g3, lambda c, r, t: c.galleries.get("rg2", "g3")),
-        Cell("get d1", f"{D}/read", d1, lambda c, r, t: c.gallery_images.get("rg1", "g1", "d1")),
-        Cell("get d2", f"{D}/read", d2, lambda c, r, t: c.gallery_images.get("rg1", "g1", "d2")),
-        Cell("get v1", f"{V}/read", v1, lambda c, r, t: c.gallery_image_versions.get("rg1", "g1", "d1", "1.0.0")),
-        Cell("get v2", f"{V}/read", v2, lambda c, r, t: c.gallery_image_versions.get("rg1", "g1", "d2", "1.0.0")),
-        Cell("get disk1", "Microsoft.Compute/disks/read", disk, lambda c, r, t: c.disks.get("rg1", "disk1")),
+        Cell("get g1", f"{G}/read", g1, lambda k, t: k.compute.galleries.get("rg1", "g1")),
+        Cell("get g2", f"{G}/read", g2, lambda k, t: k.compute.galleries.get("rg1", "g2")),
+        Cell("get g3", f"{G}/read", g3, lambda k, t: k.compute.galleries.get("rg2", "g3")),
+        Cell("get d1", f"{D}/read", d1, lambda k, t: k.compute.gallery_images.get("rg1", "g1", "d1")),
+        Cell("get d2", f"{D}/read", d2, lambda k, t: k.compute.gallery_images.get("rg1", "g1", "d2")),
+        Cell("get v1", f"{V}/read", v1, lambda k, t: k.compute.gallery_image_versions.get("rg1", "g1", "d1", "1.0.0")),
+        Cell("get v2", f"{V}/read", v2, lambda k, t: k.compute.gallery_image_versions.get("rg1", "g1", "d2", "1.0.0")),
+        Cell("get disk1", "Microsoft.Compute/disks/read", disk, lambda k, t: k.compute.disks.get("rg1", "disk1")),
         Cell(
             "update g1",
             f"{G}/write",
             g1,
-            lambda c, r, t: c.galleries.begin_update("rg1", "g1", {"tags": {"by": t}}).result(),
+            lambda k, t: k.compute.galleries.begin_update("rg1", "g1", {"tags": {"by": t}}).result(),
         ),
         Cell(
             "update v1",
             f"{V}/write",
             v1,
-            lambda c, r, t: c.gallery_image_versions.begin_update(
+            lambda k, t: k.compute.gallery_image_versions.begin_update(
                 "rg1", "g1", "d1", "1.0.0", {"tags": {"by": t}}
             ).result(),
         ),
@@ -268,71 +284,147 @@ def _cells(world: World) -> list[Cell]:
             "create+delete definition in g1",
             f"{D}/write",
             f"{g1}/images/new-{{t}}",
-            lambda c, r, t: (
-                c.gallery_images.begin_create_or_update("rg1", "g1", f"new-{t}", _definition(t)).result(),
-                c.gallery_images.begin_delete("rg1", "g1", f"new-{t}").result(),
+            lambda k, t: (
+                k.compute.gallery_images.begin_create_or_update("rg1", "g1", f"new-{t}", _definition(t)).result(),
+                k.compute.gallery_images.begin_delete("rg1", "g1", f"new-{t}").result(),
             ),
         ),
         Cell(
             "create version in d2 from snap1",
             f"{V}/write",
             f"{d2}/versions/9.{{n}}.0",
-            lambda c, r, t: c.gallery_image_versions.begin_create_or_update(
+            lambda k, t: k.compute.gallery_image_versions.begin_create_or_update(
                 "rg1", "g1", "d2", f"9.{abs(hash(t)) % 1000}.0", _version(snap)
             ).result(),
+            (("Microsoft.Compute/snapshots/write", snap),),
+        ),
+        Cell(
+            "exists rg1",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            s("resourceGroups/rg1"),
+            lambda k, t: k.resources.resource_groups.check_existence("rg1"),
+        ),
+        Cell(
+            "get snap1", "Microsoft.Compute/snapshots/read", snap, lambda k, t: k.compute.snapshots.get("rg1", "snap1")
+        ),
+        Cell(
+            "create+delete a disk copied from disk1",
+            "Microsoft.Compute/disks/write",
+            s("resourceGroups/rg1", CMP, "disks/copy-{t}"),
+            lambda k, t: (
+                k.compute.disks.begin_create_or_update(
+                    "rg1",
+                    f"copy-{t}",
+                    {
+                        "location": LOC,
+                        "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk}},
+                    },
+                ).result(),
+                k.compute.disks.begin_delete("rg1", f"copy-{t}").result(),
+            ),
+            (("Microsoft.Compute/disks/write", disk),),
+        ),
+        Cell(
+            "create+delete a managed image from snap1",
+            "Microsoft.Compute/images/write",
+            s("resourceGroups/rg1", CMP, "images/img-{t}"),
+            lambda k, t: (
+                k.compute.images.begin_create_or_update(
+                    "rg1",
+                    f"img-{t}",
+                    {
+                        "location": LOC,
+                        "properties": {
+                            "hyperVGeneration": "V1",
+                            "storageProfile": {
+                                "osDisk": {"osType": "Linux", "osState": "Generalized", "snapshot": {"id": snap}}
+                            },
+                        },
+                    },
+                ).result(),
+                k.compute.images.begin_delete("rg1", f"img-{t}").result(),
+            ),
+            (("Microsoft.Compute/snapshots/write", snap),),
         ),
         Cell(
             "grant access to disk1",
             "Microsoft.Compute/disks/beginGetAccess/action",
             disk,
-            lambda c, r, t: (
-                c.disks.begin_grant_access("rg1", "disk1", {"access": "Read", "durationInSeconds": 60}).result(),
-                c.disks.begin_revoke_access("rg1", "disk1").result(),
+            lambda k, t: (
+                k.compute.disks.begin_grant_access(
+                    "rg1", "disk1", {"access": "Read", "durationInSeconds": 60}
+                ).result(),
+                k.compute.disks.begin_revoke_access("rg1", "disk1").result(),
             ),
+        ),
+        Cell(
+            "assign+unassign Reader at g1",
+            "Microsoft.Authorization/roleAssignments/write",
+            g1,
+            lambda k, t: (
+                k.authz.role_assignments.create(
+                    g1,
+                    str(uuid.UUID(hex=t * 4)),
+                    {
+                        "role_definition_id": f"{s()}/providers/Microsoft.Authorization/roleDefinitions/"
+                        f"{rbac.READER.guid}",
+                        "principal_id": str(uuid.UUID(hex=t[::-1] * 4)),
+                    },
+                ),
+                k.authz.role_assignments.delete(g1, str(uuid.UUID(hex=t * 4))),
+            ),
+        ),
+        Cell(
+            "list role assignments at g1",
+            "Microsoft.Authorization/roleAssignments/read",
+            g1,
+            lambda k, t: list(k.authz.role_assignments.list_for_scope(g1)),
+            listing=True,
         ),
     ]
 
 
-def _expected(world: World, sp: Sp, action: str, scope: str) -> bool:
+def _expected(world: World, sp: Sp, action: str, scope: str, listing: bool = False) -> bool:
     ids = {sp.object_id, *sp.groups}
-    return any(o in ids and reaches(at, scope) and role_allows(role, action) for o, role, at in world.assignments)
+    return any(
+        o in ids and (reaches(at, scope) or (listing and reaches(scope, at))) and role_allows(role, action)
+        for o, role, at in world.assignments
+    )
 
 
 def test_every_operation_for_every_principal(world, server):
     wrong = []
     cells = 0
     for label, sp in world.principals.items():
-        compute, resources = _clients(server, world, sp)
+        clients = _clients(server, world, sp)
         tag = uuid.uuid4().hex[:8]
         for cell in _cells(world):
             scope = cell.scope.replace("{t}", tag)
-            want = _expected(world, sp, cell.action, scope)
-            if cell.name.startswith("create version"):
-                want = want and _expected(
-                    world,
-                    sp,
-                    "Microsoft.Compute/snapshots/write",
-                    world.scope("resourceGroups/rg1", CMP, "snapshots/snap1"),
-                )
+            want = _expected(world, sp, cell.action, scope, cell.listing) and all(
+                _expected(world, sp, action, at) for action, at in cell.linked
+            )
             cells += 1
             try:
-                cell.call(compute, resources, tag)
+                cell.call(clients, tag)
                 got, status = True, 200
             except HttpResponseError as exc:
                 got, status = False, exc.status_code
                 if want is False and sp.tenant == world.principals["nobody"].tenant:
                     if status != 403:
                         wrong.append((label, cell.name, "status", status, str(exc)[:200]))
-                    elif exc.error.code == "AuthorizationFailed" and sp.object_id not in str(exc):
+                    elif (
+                        exc.error is not None
+                        and exc.error.code == "AuthorizationFailed"
+                        and sp.object_id not in str(exc)
+                    ):
                         wrong.append((label, cell.name, "message lacks the object id", str(exc)[:200]))
                 elif want is False and status not in (401, 403, 404):
                     wrong.append((label, cell.name, "status", status))
             if got != want:
                 wrong.append((label, cell.name, "wanted", want, "got", status))
-        compute.close()
-        resources.close()
+        clients.close()
     assert not wrong, wrong
-    assert cells >= 100
+    assert cells == len(world.principals) * len(_cells(world)) >= 200
 
 
 def test_lists_show_what_the_caller_may_read(world, server):
@@ -344,14 +436,15 @@ def test_lists_show_what_the_caller_may_read(world, server):
         "publisher": {"g1"},
     }
     for label, names in expected.items():
-        compute, _ = _clients(server, world, world.principals[label])
-        assert {g.name for g in compute.galleries.list()} == names, label
-        compute.close()
-    compute, _ = _clients(server, world, world.principals["definition reader"])
+        clients = _clients(server, world, world.principals[label])
+        assert {g.name for g in clients.compute.galleries.list()} == names, label
+        clients.close()
+    clients = _clients(server, world, world.principals["definition reader"])
+    compute = clients.compute
     assert [d.name for d in compute.gallery_images.list_by_gallery("rg1", "g1")] == ["d1"]
     # its role on d1 reads no gallery: rg1's galleries list empty for it, rg2's is refused
     assert list(compute.galleries.list_by_resource_group("rg1")) == []
     with pytest.raises(HttpResponseError) as refused:
         list(compute.galleries.list_by_resource_group("rg2"))
     assert refused.value.status_code == 403
-    compute.close()
+    clients.close()
