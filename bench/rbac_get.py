@@ -9,7 +9,12 @@ put on the request by replacing the app's token check for one token (a stand-in 
 `STAND_IN_TOKEN`); everything after authentication is the code under test. Rounds alternate admin and principal.
 Goal: principal/admin median <= 1.2.
 
-    .venv/bin/python bench/rbac_get.py --db both
+With --https it measures the same over the wire instead: a real `vmgallery serve` (bench/control_plane.py's
+`Server`), the principal a service principal in a group holding Reader at the subscription, its token issued by the
+server's own authority (client credentials), keep-alive HTTPS clients; it prints wall time per request and the
+server process's CPU time per request.
+
+    .venv/bin/python bench/rbac_get.py --db both [--https]
 """
 
 from __future__ import annotations
@@ -137,15 +142,113 @@ def bench(db: str, rounds: int, per_round: int) -> None:
     print(f"{'':10s} load average {os.getloadavg()[0]:.1f}")
 
 
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_https(db: str, rounds: int, per_round: int) -> None:
+    import control_plane
+
+    pg = control_plane.PgDatabase("rbac") if db == "postgresql" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        server = control_plane.Server(Path(tmp) / "srv", pg.url if pg else None)
+        try:
+            admin = server.client()
+
+            def ok(r: httpx.Response) -> dict:
+                assert r.status_code < 300, r.text
+                return r.json() if r.content else {}
+
+            mgmt = "/vmgallery/identity"
+            tenant = ok(admin.post(f"{mgmt}/tenants", json={"name": "bench"}))["tenantId"]
+            sub = ok(admin.post(f"{mgmt}/subscriptions", json={"tenantId": tenant, "name": "bench"}))["subscriptionId"]
+            group = ok(admin.post(f"{mgmt}/tenants/{tenant}/groups", json={"displayName": "readers"}))["objectId"]
+            sp = ok(admin.post(f"{mgmt}/tenants/{tenant}/servicePrincipals", json={"displayName": "bench"}))
+            ok(admin.post(f"{mgmt}/tenants/{tenant}/groups/{group}/members", json={"memberId": sp["objectId"]}))
+            base = f"/subscriptions/{sub}/resourceGroups/rg"
+            ok(admin.put(base, params={"api-version": "2024-11-01"}, json={"location": "eastus"}))
+            gv = {"api-version": "2023-07-03"}
+            for g in range(50):
+                ok(
+                    admin.put(
+                        f"{base}/providers/Microsoft.Compute/galleries/g{g}", params=gv, json={"location": "eastus"}
+                    )
+                )
+            av = {"api-version": "2022-04-01"}
+            for i in range(1000):
+                scope = (
+                    f"/subscriptions/{sub}" if i % 2 else f"{base}/providers/Microsoft.Compute/galleries/g{i // 2 % 50}"
+                )
+                body = {
+                    "properties": {"roleDefinitionId": rbac.READER.guid, "principalId": str(uuid.UUID(int=1000 + i))}
+                }
+                ok(
+                    admin.put(
+                        f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                        params=av,
+                        json=body,
+                    )
+                )
+            body = {
+                "properties": {"roleDefinitionId": rbac.READER.guid, "principalId": group, "principalType": "Group"}
+            }
+            ok(
+                admin.put(
+                    f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                    params=av,
+                    json=body,
+                )
+            )
+            token = ok(
+                admin.post(
+                    f"/{tenant}/oauth2/v2.0/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": sp["appId"],
+                        "client_secret": sp["password"],
+                        "scope": "https://management.azure.com/.default",
+                    },
+                    headers={"Authorization": ""},
+                )
+            )["access_token"]
+            principal = server.client()
+            principal.headers["Authorization"] = f"Bearer {token}"
+            path = f"{base}/providers/Microsoft.Compute/galleries/g1"
+            ok(principal.get(path, params=gv))
+            wall: dict[str, list[float]] = {"admin": [], "principal": []}
+            cpu: dict[str, list[float]] = {"admin": [], "principal": []}
+            for _ in range(rounds):
+                for who, client in (("admin", admin), ("principal", principal)):
+                    started, started_cpu = time.perf_counter(), _cpu(server.proc.pid)
+                    for _ in range(per_round):
+                        ok(client.get(path, params=gv))
+                    wall[who].append((time.perf_counter() - started) / per_round * 1000)
+                    cpu[who].append((_cpu(server.proc.pid) - started_cpu) / per_round * 1000)
+        finally:
+            server.stop()
+            if pg:
+                pg.drop()
+    for what, ms in (("server cpu", cpu), ("wall", wall)):
+        a, p = statistics.median(ms["admin"]), statistics.median(ms["principal"])
+        verdict = "ok" if p / a <= GOAL else "OVER GOAL"
+        print(
+            f"{db:10s} HTTPS GET gallery, {what} per request: admin {a:.3f} ms, principal (token; group Reader at "
+            f"subscription, 1,001 assignments) {p:.3f} ms, ratio {p / a:.2f} (goal <= {GOAL}) {verdict}"
+        )
+    print(f"{'':10s} load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=100)
+    parser.add_argument("--https", action="store_true", help="over HTTPS with a real token, against a real server")
     args = parser.parse_args()
     ArmApi.authenticate = _stand_in(ArmApi.authenticate)  # type: ignore[method-assign]
     for db in ("sqlite", "postgresql") if args.db == "both" else (args.db,):
-        bench(db, args.rounds, args.per_round)
+        (bench_https if args.https else bench)(db, args.rounds, args.per_round)
 
 
 if __name__ == "__main__":
