@@ -7,10 +7,12 @@ oracle (tests/store/test_authorization.py's reading of the built-in roles) says 
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
 from tests.store.test_authorization import reaches, role_allows
@@ -448,3 +450,33 @@ def test_lists_show_what_the_caller_may_read(world, server):
         list(compute.galleries.list_by_resource_group("rg2"))
     assert refused.value.status_code == 403
     clients.close()
+
+
+def test_an_operation_is_found_only_by_who_may_read_its_resource(world, server, http):
+    g1 = world.scope("resourceGroups/rg1", CMP, "galleries/g1")
+    started = http.patch(g1, params={"api-version": "2023-07-03"}, json={"tags": {"polled": "yes"}})
+    assert started.status_code in (200, 202), started.text
+    status_url = started.headers["Azure-AsyncOperation"]
+
+    def poll(label: str) -> httpx.Response:
+        sp = world.principals[label]
+        credential = identity.ClientSecretCredential(
+            sp.tenant,
+            sp.app_id,
+            sp.secret,
+            authority=server.url,
+            disable_instance_discovery=True,
+            connection_verify=server.ca,
+        )
+        token = credential.get_token(ARM[0]).token
+        credential.close()
+        with httpx.Client(
+            verify=ssl.create_default_context(cafile=server.ca), headers={"Authorization": f"Bearer {token}"}
+        ) as client:
+            return client.get(status_url)
+
+    assert poll("gallery owner").status_code == 200
+    assert poll("publisher").status_code == 200  # its role has Microsoft.Compute/locations/capsOperations/read
+    assert poll("definition reader").status_code == 404  # reads d1, not g1
+    refused = poll("nobody")
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "ResourceNotFound"
