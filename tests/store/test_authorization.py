@@ -381,3 +381,10 @@ def test_role_definitions(world):
         world.delete_definition(ADMIN, SUB1, VERSION_WRITER)  # it has an assignment
     with pytest.raises(rbac.AuthorizationFailed):
         world.put_definition(PRINCIPALS["group member (user, T1)"], SUB1, str(uuid.uuid4()), {})
+
+
+def test_the_subscriptions_a_caller_holds_roles_in(world):
+    assert world.subscriptions_with_roles(PRINCIPALS["nested member (user, T1)"]) == {S1}
+    assert world.subscriptions_with_roles(PRINCIPALS["version reader (user, T1)"]) == {S1}
+    assert world.subscriptions_with_roles(PRINCIPALS["owner of another subscription (user, T2)"]) == {S2}
+    assert world.subscriptions_with_roles(PRINCIPALS["nobody (user, T3)"]) == set()

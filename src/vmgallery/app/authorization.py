@@ -185,6 +185,13 @@ class Authorization:
             raise rules.denied(principal.name, principal.object_id, action, scope.text)
         return frozenset(below)
 
+    def subscriptions_with_roles(self, principal: Principal) -> set[str]:
+        """The subscriptions (lower-case ids) where the caller or one of its groups holds a role, at the
+        subscription or under it: what ARM's GET /subscriptions lists for it."""
+        with self.db.read() as tx:
+            rows = tx.grants_of(_ids(principal))
+        return {g.scope_key.split("/")[2] for g in rows if g.scope_key.startswith("/subscriptions/")}
+
     # -- role definitions ------------------------------------------------------------------------------------
     def _role(self, tx: RoleTransaction, guid: str) -> RoleDefinition | None:
         built_in = rules.BUILT_IN_ROLES.get(guid)
