@@ -59,3 +59,26 @@ def test_role_assignment_create_list_delete(cli, group, subscription):
         "No matched assignments"
         in cli.fails("role", "assignment", "delete", "--assignee", sp, "--scope", gallery).stderr
     )
+
+
+def test_an_assignee_found_by_app_id_or_user_principal_name(cli, group, subscription, server):
+    with server.http() as http:
+        tenant = http.post("/vmgallery/identity/tenants", json={"name": f"t-{uuid.uuid4().hex[:6]}"}).json()["tenantId"]
+        sp = http.post(f"/vmgallery/identity/tenants/{tenant}/servicePrincipals", json={"displayName": "ci"}).json()
+        upn = f"ann-{uuid.uuid4().hex[:6]}@example.org"
+        user = http.post(
+            f"/vmgallery/identity/tenants/{tenant}/users", json={"userPrincipalName": upn, "password": "S3cret-pass!"}
+        )
+        assert user.status_code == 201, user.text
+    by_app = cli.json("role", "assignment", "create", "--role", "Reader", "--assignee", sp["appId"], "-g", group)
+    assert by_app["principalId"] == sp["objectId"] and by_app["principalType"] == "ServicePrincipal"
+    by_upn = cli.json("role", "assignment", "create", "--role", "Reader", "--assignee", upn, "-g", group)
+    assert by_upn["principalId"] == user.json()["objectId"] and by_upn["principalType"] == "User"
+    listed = cli.json("role", "assignment", "list", "--assignee", sp["appId"], "-g", group)
+    assert [a["principalId"] for a in listed] == [sp["objectId"]]
+    assert (
+        "Cannot find user or service principal"
+        in cli.fails(
+            "role", "assignment", "create", "--role", "Reader", "--assignee", "nobody@example.org", "-g", group
+        ).stderr
+    )

@@ -34,7 +34,10 @@ COLUMNS = (
 Role = Annotated[str | None, typer.Option("--role", help="Role name or id.")]
 Assignee = Annotated[
     str | None,
-    typer.Option("--assignee", help="Represent a user, group, or service principal (here: its object id)."),
+    typer.Option(
+        "--assignee",
+        help="Represent a user, group, or service principal: an object id, a userPrincipalName or an app id.",
+    ),
 ]
 AssigneeObjectId = Annotated[
     str | None, typer.Option("--assignee-object-id", help="Use this parameter instead of '--assignee' (object id).")
@@ -67,14 +70,37 @@ def _scope(client: ArmClient, scope: str | None, resource_group: str | None) -> 
     return f"/subscriptions/{client.subscription}"
 
 
-def _principal(assignee: str | None, object_id: str | None) -> str | None:
-    value = object_id or assignee
-    if value is not None and not GUID.match(value):
-        raise CliError(
-            f"Cannot find user or service principal '{value}' in graph database: give its object id "
-            "(--assignee-object-id OBJECT_ID --assignee-principal-type ...)."
+def _principal(client: ArmClient, assignee: str | None, object_id: str | None) -> tuple[str, str | None] | None:
+    """The object id (and, when looked up, the principal type) of `--assignee-object-id`, or of `--assignee` found
+    as az finds it in the server's Graph: a user by userPrincipalName (it has an @), else a service principal by
+    app id; a GUID nothing matches is taken as an object id."""
+    if object_id is not None:
+        if not GUID.match(object_id):
+            raise CliError(f"--assignee-object-id '{object_id}' is not an object id (a GUID).")
+        return object_id.lower(), None
+    if assignee is None:
+        return None
+    if "@" in assignee:
+        path, wanted, kind = "/v1.0/users", f"userPrincipalName eq '{assignee}'", "User"
+    else:
+        path, wanted, kind = (
+            "/v1.0/servicePrincipals",
+            f"servicePrincipalNames/any(c:c eq '{assignee}')",
+            "ServicePrincipal",
         )
-    return value.lower() if value else None
+    try:
+        found = client.send("GET", f"{path}?$filter={quote(wanted, safe='')}").json().get("value") or []
+    except CliError:
+        found = []
+    if found:
+        return str(found[0]["id"]).lower(), kind
+    if GUID.match(assignee):
+        return assignee.lower(), None
+    raise CliError(
+        f"Cannot find user or service principal in graph database for '{assignee}'. If the assignee is an appId, "
+        "make sure the corresponding service principal is created; or give its object id with "
+        "--assignee-object-id OBJECT_ID --assignee-principal-type TYPE."
+    )
 
 
 def _list(client: ArmClient, path: str, api_version: str, filter_: str | None) -> list[dict]:
@@ -140,14 +166,16 @@ def create(
     """Create a new role assignment for a user, group, or service principal."""
     if assignee_principal_type is not None and assignee_principal_type not in PRINCIPAL_TYPES:
         raise CliError(f"--assignee-principal-type must be one of {', '.join(PRINCIPAL_TYPES)}.")
-    principal_id = _principal(assignee, assignee_object_id)
-    if principal_id is None:
+    if assignee is None and assignee_object_id is None:
         raise CliError("usage error: --assignee STRING | --assignee-object-id GUID")
     with connect(endpoint, subscription) as client:
+        found = _principal(client, assignee, assignee_object_id)
+        assert found is not None
+        principal_id, found_type = found
         where = _scope(client, scope, resource_group)
         props: dict = {"roleDefinitionId": _role_id(client, where, role), "principalId": principal_id}
-        if assignee_principal_type:
-            props["principalType"] = assignee_principal_type
+        if assignee_principal_type or found_type:
+            props["principalType"] = assignee_principal_type or found_type
         if description is not None:
             props["description"] = description
         path = f"{where}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}"
@@ -197,7 +225,8 @@ def list_(
     """List role assignments (at the scope; with --all, also those under it)."""
     with connect(endpoint, subscription) as client:
         where = _scope(client, scope, resource_group)
-        items, names = _matching(client, where, _principal(assignee, None), role, all_, include_inherited)
+        found = _principal(client, assignee, None)
+        items, names = _matching(client, where, found[0] if found else None, role, all_, include_inherited)
         emit([_shown(i, names) for i in items], output, query, COLUMNS)
 
 
@@ -216,7 +245,8 @@ def delete(
         if ids:
             targets = list(ids)
         else:
-            principal_id = _principal(assignee, None)
+            found = _principal(client, assignee, None)
+            principal_id = found[0] if found else None
             if principal_id is None and role is None:
                 raise CliError("Please provide at least one of these arguments: --ids, --assignee, --role.")
             where = _scope(client, scope, resource_group)
