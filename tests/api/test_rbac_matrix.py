@@ -38,6 +38,7 @@ class Sp:
     secret: str = ""
     object_id: str = ""
     groups: set[str] = field(default_factory=set)
+    upn: str | None = None  # a user: signs in with userPrincipalName and password (`secret`)
 
 
 @dataclass
@@ -81,6 +82,9 @@ def _make_world(http, server) -> World:
         "stranger (T3)": t3,
     }
     principals = {label: sp(label, tenant) for label, tenant in labels.items()}
+    upn, password = f"ann-{uuid.uuid4().hex[:6]}@example.org", f"Pw-{uuid.uuid4().hex}"
+    user = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/users", json={"userPrincipalName": upn, "password": password}))
+    principals["contributor on rg2 (user, T1)"] = Sp("user", t1, "", password, user["objectId"], upn=upn)
     contributors = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "contributors"}))["objectId"]
     inner = _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups", json={"displayName": "inner"}))["objectId"]
     _ok(http.post(f"{ADMIN_API}/tenants/{t1}/groups/{contributors}/members", json={"memberId": inner}))
@@ -144,6 +148,7 @@ def _make_world(http, server) -> World:
         (principals["version reader"].object_id, "Compute Gallery Image Reader", f"{g1}/images/d1/versions/1.0.0"),
         (principals["publisher"].object_id, "Compute Gallery Artifacts Publisher", g1),
         (principals["owner of s2 (T2)"].object_id, "Owner", f"/subscriptions/{other}"),
+        (principals["contributor on rg2 (user, T1)"].object_id, "Contributor", f"{base}/resourceGroups/rg2"),
     ]
     for object_id, role, scope in world.assignments:
         guid = rbac.BUILT_IN_BY_NAME[role.lower()].guid
@@ -199,19 +204,23 @@ def _wait(http, response) -> None:
 
 
 @pytest.fixture
-def world(http, server):
+def world(http, server, monkeypatch):
+    # MSAL looks a user's realm up on the authority's host at port 443 (it drops the port), where no test server
+    # listens: the host is pre-seeded as one without user-realm discovery, as MSAL records after a 404 there.
+    msal = pytest.importorskip("msal")
+    monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", {"127.0.0.1"})
     return _make_world(http, server)
 
 
+AZ_CLIENT = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"  # the public client id az signs users in with
+
+
 def _clients(server, world: World, sp: Sp):
-    credential = identity.ClientSecretCredential(
-        sp.tenant,
-        sp.app_id,
-        sp.secret,
-        authority=server.url,
-        disable_instance_discovery=True,
-        connection_verify=server.ca,
-    )
+    common = {"authority": server.url, "disable_instance_discovery": True, "connection_verify": server.ca}
+    if sp.upn is not None:
+        credential = identity.UsernamePasswordCredential(AZ_CLIENT, sp.upn, sp.secret, tenant_id=sp.tenant, **common)
+    else:
+        credential = identity.ClientSecretCredential(sp.tenant, sp.app_id, sp.secret, **common)
     kwargs = {"base_url": server.url, "credential_scopes": ARM, "connection_verify": server.ca}
     return Clients(
         ComputeManagementClient(credential, world.sub, polling_interval=0, **kwargs),
