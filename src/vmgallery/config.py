@@ -264,7 +264,7 @@ def masked(value: Any, key: str = "") -> Any:
 
 
 # What `config show` prints for a setting left unset: the value the server derives from the data dir.
-_DERIVED = {"database_url": "db_url", "tls_cert": "cert_path", "tls_key": "key_path"}
+_DERIVED = {"database_url": "db_url", "tls_cert": "cert_path", "tls_key": "key_path", "public_url": "authority_url"}
 
 
 def describe(loaded: Loaded) -> list[tuple[str, Any, str]]:

@@ -160,7 +160,7 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    identity = IdentityApi(service.directory, service.authority, token, service.signing_keys.rotate)
+    identity = IdentityApi(service.directory, service.authority, service.signing_keys.rotate)
     return create_app(
         service.resources,
         token,

@@ -90,11 +90,12 @@ def sp_token(server, sp: Sp, scope: str = ARM + ".default", **extra) -> str:
     return response.json()["access_token"]
 
 
-def call(server, token: str, path: str, api: str = SUBS_API, method: str = "GET", **kw) -> httpx.Response:
+def call(
+    server, token: str, path: str, api: str = SUBS_API, method: str = "GET", headers: dict | None = None, **kw
+) -> httpx.Response:
     with httpx.Client(base_url=server.url, verify=tls(server), timeout=30) as client:
-        return client.request(
-            method, path, params={"api-version": api}, headers={"Authorization": f"Bearer {token}"}, **kw
-        )
+        headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        return client.request(method, path, params={"api-version": api}, headers=headers, **kw)
 
 
 def claims_of(token: str) -> dict:
@@ -210,12 +211,13 @@ def test_password_grant_as_msal_posts_it(server, http, setup):
 
 
 def test_msal_public_client_password_grant(server, http, setup, monkeypatch):
-    """MSAL's own ROPC flow. Its user-realm lookup goes to the authority's host on port 443 (msal drops the port), which
-    this test server cannot listen on: the host is pre-seeded as one without user-realm discovery, which is what MSAL
-    itself records after a 404 there. The realm endpoint is checked on its own below."""
+    """MSAL's own ROPC flow against the session's server on its free port. MSAL's user-realm lookup goes to the
+    authority's host on port 443 (it drops the port), where this server is not: the host is pre-seeded as one without
+    user-realm discovery, which is what MSAL itself records after a 404 there. The realm endpoint is checked on its
+    own below; test_username_password_credential_on_port_443 runs the whole flow, lookup included."""
     upn = f"bob{uuid.uuid4().hex[:6]}@example.com"
     admin(http, "POST", f"/tenants/{setup.tenant}/users", {"userPrincipalName": upn, "password": "s3cret-pw"}, 201)
-    msal.authority.Authority._domains_without_user_realm_discovery.add("127.0.0.1")
+    monkeypatch.setattr(msal.authority.Authority, "_domains_without_user_realm_discovery", {"127.0.0.1"})
     # requests lets REQUESTS_CA_BUNDLE win over a session's own `verify`; it is also how az is told to trust a server.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca)
     client = msal.PublicClientApplication(AZ_CLIENT, authority=f"{server.url}/{setup.tenant}", instance_discovery=False)
@@ -553,3 +555,110 @@ def test_secrets_never_in_the_log(server, http, setup):
     log = "".join(server.log_lines)
     assert "/oauth2/v2.0/token" in log  # the requests were logged...
     assert sp.password not in log and "hunter2-pw" not in log  # ...without what they carried
+
+
+def test_auxiliary_tokens(server, http, setup):
+    """x-ms-authorization-auxiliary: the same caller's tokens for other tenants, each checked like the primary."""
+    home = make_sp(http, setup.tenant, multi=True)
+    other = admin(http, "POST", "/tenants", {"name": "aux"}, 201)["tenantId"]
+    guest = admin(http, "POST", f"/tenants/{other}/servicePrincipals", {"appId": home.app_id}, 201)
+    primary = sp_token(server, home)
+    aux = sp_token(server, Sp(other, home.app_id, guest["objectId"], home.password))
+    ok = call(server, primary, "/subscriptions", headers={"x-ms-authorization-auxiliary": f"Bearer {aux}"})
+    assert ok.status_code == 200, ok.text
+    kid, key = server_key(server)
+    expired = jwt.encode(good_claims(server, home, exp=int(time.time()) - 3600), key, "RS256", headers={"kid": kid})
+    for header, reason in (
+        (f"Bearer {aux}, Bearer {expired}", "(expired)"),
+        (f"Basic {aux}", "Bearer <access token>"),
+        (", ".join([f"Bearer {aux}"] * 4), "at most 3"),
+    ):
+        refused = call(server, primary, "/subscriptions", headers={"x-ms-authorization-auxiliary": header})
+        assert refused.status_code == 401 and reason in refused.json()["error"]["message"], (header[:30], refused.text)
+
+
+def test_rotate_without_a_body(server, http):
+    response = http.post("/vmgallery/identity/signingKeys/rotate")
+    assert response.status_code == 200 and response.json()["kid"]
+
+
+def test_public_url_names_the_issuer_and_the_endpoints(backend, tmp_path):
+    """Behind a load balancer the operator sets public_url: tokens carry it as their issuer and /metadata/endpoints
+    points clients at it, while the token endpoint answers on whatever address the client used."""
+    from ..conftest import running_server
+
+    public = "https://gallery.example.test"
+    with running_server(backend, tmp_path, config=f'public_url = "{public}/"\n') as srv, srv.http() as client:
+        tenant = admin(client, "POST", "/tenants", {"name": "lb"}, 201)["tenantId"]
+        sp = make_sp(client, tenant)
+        token = sp_token(srv, sp)
+        assert claims_of(token)["iss"] == f"{public}/{tenant}/v2.0"
+        assert call(srv, token, "/tenants").status_code == 200
+        meta = client.get("/metadata/endpoints", params={"api-version": "2022-09-01"}).json()
+        assert meta["authentication"]["loginEndpoint"] == public
+        assert meta["microsoftGraphResourceId"] == public + "/"
+        graph = sp_token(srv, sp, public + "//.default")
+        assert claims_of(graph)["aud"] == public + "/"
+        config = client.get(f"/{tenant}/v2.0/.well-known/openid-configuration").json()
+        assert config["issuer"] == f"{public}/{tenant}/v2.0"
+        assert config["token_endpoint"] == f"{srv.url}/{tenant}/oauth2/v2.0/token"
+
+
+def test_username_password_credential_on_port_443(backend, tmp_path, monkeypatch):
+    """UsernamePasswordCredential as it is: MSAL looks the user's realm up on port 443 of the authority's host, so
+    the server listens there (root only; skipped when the port is taken, e.g. by another test run)."""
+    import os
+    import socket
+
+    from azure.identity import UsernamePasswordCredential
+
+    from ..conftest import PgDatabase, Server
+
+    if os.geteuid() != 0:
+        pytest.skip("binding port 443 needs root")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", 443))
+        except OSError:
+            pytest.skip("port 443 is taken")
+    pg = PgDatabase() if backend == "postgresql" else None
+    srv = Server(tmp_path, pg.url if pg else None, port=443)
+    try:
+        try:
+            srv.start()
+        except RuntimeError as failed:
+            if "address already in use" in str(failed).lower():
+                pytest.skip("port 443 was taken while the server started")
+            raise
+        with srv.http() as client:
+            tenant = admin(client, "POST", "/tenants", {"name": "on443"}, 201)["tenantId"]
+            sub = admin(client, "POST", "/subscriptions", {"tenantId": tenant, "name": "s"}, 201)["subscriptionId"]
+            upn = "frank@on443.example"
+            user = admin(
+                client, "POST", f"/tenants/{tenant}/users", {"userPrincipalName": upn, "password": "pa55word!"}, 201
+            )
+        assert srv.url == "https://127.0.0.1:443"
+        authority = "https://127.0.0.1"
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", srv.ca)
+        credential = UsernamePasswordCredential(
+            AZ_CLIENT,
+            upn,
+            "pa55word!",
+            tenant_id=tenant,
+            authority=authority,
+            disable_instance_discovery=True,
+            connection_verify=srv.ca,
+        )
+        token = credential.get_token(ARM + ".default")
+        assert claims_of(token.token)["oid"] == user["objectId"]
+        with ResourceManagementClient(
+            credential, sub, base_url=srv.url, credential_scopes=[ARM + ".default"], connection_verify=srv.ca
+        ) as resources:
+            resources.resource_groups.create_or_update("rg-user", {"location": "eastus"})
+            assert [g.name for g in resources.resource_groups.list()] == ["rg-user"]
+        assert any("/common/userrealm/" in line for line in srv.log_lines)
+    finally:
+        srv.stop()
+        if pg:
+            pg.drop()

@@ -7,9 +7,10 @@ Secrets and passwords leave here only once, in what a create or reset returns; o
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from ..domain import errors
@@ -24,7 +25,7 @@ from .identity_ports import (
     SubscriptionRow,
     TenantRow,
 )
-from .ports import Clock
+from .ports import Clock, ConcurrentChange
 
 # Nested groups deeper than this are cut off (a cycle ends sooner: each group is visited once).
 MAX_GROUP_DEPTH = 32
@@ -69,7 +70,7 @@ class Directory:
     # -- tenants ---------------------------------------------------------------------------------------------
     def create_tenant(self, name: object) -> TenantRow:
         row = TenantRow(str(uuid.uuid4()), rules.display_name(name, "name"), self.clock())
-        with self.store.write() as tx:
+        with self._write() as tx:
             tx.add_tenant(row)
         return row
 
@@ -86,7 +87,7 @@ class Directory:
         tenant_id = rules.guid(tenant_id, "tenantId")
         if tenant_id == rules.DEFAULT_TENANT_ID:
             raise errors.OperationNotAllowed("The default tenant cannot be deleted.", "tenantId")
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant_id)
             if tx.subscriptions(tenant_id):
                 raise errors.Conflict(
@@ -98,7 +99,7 @@ class Directory:
     def create_subscription(self, tenant_id: object, name: object) -> SubscriptionRow:
         tenant = rules.guid(tenant_id, "tenantId")
         row = SubscriptionRow(str(uuid.uuid4()), tenant, rules.display_name(name, "name"), "Enabled", self.clock())
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             tx.add_subscription(row)
         return row
@@ -120,7 +121,7 @@ class Directory:
 
     def delete_subscription(self, subscription_id: str) -> None:
         sub = rules.guid(subscription_id, "subscriptionId")
-        with self.store.write() as tx:
+        with self._write() as tx:
             if tx.subscription(sub) is None:
                 raise rules.SubscriptionNotFound(f"The subscription '{sub}' could not be found.", "subscriptionId")
             if tx.subscription_in_use(sub):
@@ -158,7 +159,7 @@ class Directory:
         name = rules.user_principal_name(upn)
         hashed = self.hasher.hash(rules.password(password))
         row = ObjectRow(str(uuid.uuid4()), tenant, PrincipalType.USER, name, None, hashed, self.clock())
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             if tx.user_by_upn(rules.upn_key(name)) is not None:
                 raise errors.Conflict(f"Another user already has the userPrincipalName '{name}'.", "userPrincipalName")
@@ -176,7 +177,7 @@ class Directory:
             None,
             self.clock(),
         )
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             tx.add_object(row)
         return row
@@ -185,7 +186,7 @@ class Directory:
         tenant = rules.guid(tenant_id, "tenantId")
         group = rules.guid(group_id, "group")
         member = rules.guid(member_id, "member")
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._object(tx, tenant, group, PrincipalType.GROUP)
             self._object(tx, tenant, member, None)
             if member == group or member in transitive_groups(tx, group):
@@ -199,7 +200,7 @@ class Directory:
         tenant = rules.guid(tenant_id, "tenantId")
         group = rules.guid(group_id, "group")
         member = rules.guid(member_id, "member")
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._object(tx, tenant, group, PrincipalType.GROUP)
             if not tx.remove_member(group, member):
                 raise rules.DirectoryObjectNotFound(f"'{member}' is not a direct member of group '{group}'.", "member")
@@ -221,7 +222,7 @@ class Directory:
         now = self.clock()
         app = ApplicationRow(str(uuid.uuid4()), tenant, display, multi_tenant, self.hasher.hash(secret), now)
         sp = ObjectRow(str(uuid.uuid4()), tenant, PrincipalType.SERVICE_PRINCIPAL, display, app.app_id, None, now)
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             tx.add_application(app)
             tx.add_object(sp)
@@ -231,7 +232,7 @@ class Directory:
         """A service principal in another tenant for a multi-tenant application (it signs in with its secret)."""
         tenant = rules.guid(tenant_id, "tenantId")
         app_guid = rules.guid(app_id, "appId")
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             app = tx.application(app_guid)
             if app is None:
@@ -259,7 +260,7 @@ class Directory:
         app_guid = rules.guid(app_id, "appId")
         secret = new_secret()
         hashed = self.hasher.hash(secret)
-        with self.store.write() as tx:
+        with self._write() as tx:
             self._tenant(tx, tenant)
             app = tx.application(app_guid)
             sp = tx.service_principal(tenant, app_guid)
@@ -292,7 +293,7 @@ class Directory:
         application (and its service principals in other tenants) with it."""
         tenant = rules.guid(tenant_id, "tenantId")
         oid = rules.guid(object_id, "id")
-        with self.store.write() as tx:
+        with self._write() as tx:
             row = self._object(tx, tenant, oid, type)
             app = tx.application(row.app_id) if row.app_id else None
             if app is not None and app.home_tenant_id == tenant:
@@ -302,15 +303,19 @@ class Directory:
 
     # -- Graph lookups, scoped to the caller's tenant (the admin's: every tenant) -----------------------------
     def find(self, principal: Principal, type: PrincipalType, *, name: str | None = None) -> list[ObjectRow]:
+        """Objects of a type, with an appId (service principals), UPN (users) or display name (groups) if given."""
+        tenant = None if principal.is_admin else principal.tenant_id
         with self.store.read() as tx:
-            rows = tx.objects(None if principal.is_admin else principal.tenant_id, type)
-        if name is None:
-            return rows
-        if type is PrincipalType.SERVICE_PRINCIPAL:
-            return [r for r in rows if (r.app_id or "").lower() == name.lower() or r.object_id == name.lower()]
-        if type is PrincipalType.USER:
-            return [r for r in rows if rules.upn_key(r.name) == rules.upn_key(name)]
-        return [r for r in rows if r.name == name]
+            if name is None:
+                return tx.objects(tenant, type)
+            if type is PrincipalType.SERVICE_PRINCIPAL:
+                rows = tx.service_principals_of(name.lower())
+            elif type is PrincipalType.USER:
+                user = tx.user_by_upn(rules.upn_key(name))
+                rows = [user] if user else []
+            else:
+                rows = [r for r in tx.objects(tenant, type) if r.name == name]
+        return [r for r in rows if tenant is None or r.tenant_id == tenant]
 
     def by_ids(self, principal: Principal, ids: Collection[str]) -> list[ObjectRow]:
         found: list[ObjectRow] = []
@@ -322,6 +327,17 @@ class Directory:
         return found
 
     # -- helpers ---------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[DirectoryTx]:
+        """A write transaction; a concurrent request that made the same name or membership first is a Conflict."""
+        try:
+            with self.store.write() as tx:
+                yield tx
+        except ConcurrentChange:
+            raise errors.Conflict(
+                "A concurrent request made the same user, membership or service principal; read it and retry."
+            ) from None
+
     @staticmethod
     def _tenant(tx: DirectoryTx, tenant_id: str) -> TenantRow:
         row = tx.tenant(tenant_id)

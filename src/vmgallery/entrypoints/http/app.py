@@ -453,7 +453,12 @@ class ArmApi:
         if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
         try:
-            request.state.principal = await run_in_threadpool(self.identity.authenticate, token, request.scope["path"])
+            request.state.principal = await run_in_threadpool(
+                self.identity.authenticate,
+                token,
+                request.scope["path"],
+                request.headers.get("x-ms-authorization-auxiliary"),
+            )
         except errors.ArmError as refused:
             return refused
         return None

@@ -15,7 +15,7 @@ signed for the audience of the route (Graph paths: the Graph audience; everythin
 
 from __future__ import annotations
 
-import hmac
+import dataclasses
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +38,7 @@ from . import parsing
 ADMIN_PREFIX = "/vmgallery/identity"
 GRAPH_PREFIX = "/v1.0/"
 MAX_FORM_BYTES = 64 << 10
+MAX_AUXILIARY_TOKENS = 3  # ARM's limit
 _PUBLIC = re.compile(
     r"/metadata/endpoints"
     r"|/[^/]+/v2\.0/\.well-known/openid-configuration"
@@ -194,25 +195,50 @@ def graph_filter(type: PrincipalType, text: str | None) -> str | None:
 
 
 class IdentityApi:
-    def __init__(self, directory: Directory, authority: Authority, admin_token: str, rotate: Callable[[], str]):
+    def __init__(self, directory: Directory, authority: Authority, rotate: Callable[[], str]):
         self.directory = directory
         self.authority = authority
-        self.admin_token = admin_token.encode()
         self.rotate = rotate
 
     # -- authentication -------------------------------------------------------------------------------------
-    def authenticate(self, token: str, path: str) -> Principal:
-        """The principal of a bearer token presented on `path`; an ArmError (401) saying why not."""
-        if hmac.compare_digest(token.encode(), self.admin_token):
-            return ADMIN
+    def authenticate(self, token: str, path: str, auxiliary: str | None = None) -> Principal:
+        """The principal of an access token (not the admin token: the pipeline knows that one) presented on `path`,
+        with the principals of the `x-ms-authorization-auxiliary` tokens (the same caller in other tenants) on
+        `auxiliary`; an ArmError (401) saying why not."""
         if token.count(".") != 2:
             raise errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
         audiences = (self.authority.audiences.graph,) if path.startswith(GRAPH_PREFIX) else rules.ARM_AUDIENCES
         principal = self.authority.authenticate(token, audiences)
+        if auxiliary:
+            principal = dataclasses.replace(principal, auxiliary=self._auxiliary(auxiliary))
         match = _SUBSCRIPTION_PATH.match(path)
         if match and not path.startswith(ADMIN_PREFIX):
             self.directory.check_subscription(principal, match.group(1))
         return principal
+
+    def _auxiliary(self, header: str) -> tuple[Principal, ...]:
+        tokens = [part.strip() for part in header.split(",") if part.strip()]
+        if len(tokens) > MAX_AUXILIARY_TOKENS:
+            raise errors.Unauthenticated(
+                f"The header x-ms-authorization-auxiliary carries {len(tokens)} tokens; at most "
+                f"{MAX_AUXILIARY_TOKENS} are accepted.",
+                code="InvalidAuthenticationToken",
+            )
+        principals = []
+        for value in tokens:
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or token.strip().count(".") != 2:
+                raise errors.Unauthenticated(
+                    "Each x-ms-authorization-auxiliary token must be 'Bearer <access token>'.",
+                    code="InvalidAuthenticationToken",
+                )
+            try:
+                principals.append(self.authority.authenticate(token.strip(), rules.ARM_AUDIENCES))
+            except rules.TokenRejected as refused:
+                raise errors.Unauthenticated(
+                    f"x-ms-authorization-auxiliary: {refused.message}", code=refused.code
+                ) from None
+        return tuple(principals)
 
     # -- routes ---------------------------------------------------------------------------------------------
     def register(self, app: FastAPI) -> None:
@@ -405,7 +431,7 @@ class IdentityApi:
             def decorate(handler: Callable[..., Any]):
                 async def endpoint(request: Request):
                     _admin(request)
-                    body = await _json(request) if method == "POST" else {}
+                    body = await _json(request) if method == "POST" and _has_body(request) else {}
                     args = dict(request.path_params)
                     result = await run_in_threadpool(handler, body, request.query_params, **args)
                     if result is None:
@@ -508,6 +534,10 @@ class IdentityApi:
         @route("DELETE", f"/tenants/{{tenantId}}/{collection}/{{objectId}}")
         def delete_object(body, query, tenantId, objectId):
             d.delete_object(tenantId, objectId, type)
+
+
+def _has_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
 async def _form(request: Request) -> dict[str, str]:
