@@ -20,6 +20,7 @@ from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
+from .app.authorization import Authorization
 from .app.directory import Directory
 from .app.disks import DiskImport
 from .app.images import ImageImport
@@ -74,6 +75,7 @@ class Service:
     directory: Directory
     authority: Authority
     signing_keys: SigningKeys
+    authorization: Authorization
 
 
 def build_service(settings: Settings) -> Service:
@@ -130,7 +132,19 @@ def build_service(settings: Settings) -> Service:
     )
     directory = Directory(directory_store, hasher, clock)
     authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
-    return Service(settings, db, waiter, resources, access, workers, stores, directory, authority, signing_keys)
+    return Service(
+        settings,
+        db,
+        waiter,
+        resources,
+        access,
+        workers,
+        stores,
+        directory,
+        authority,
+        signing_keys,
+        Authorization(db, accounts, clock),
+    )
 
 
 def build_app(service: Service) -> FastAPI:
@@ -147,4 +161,11 @@ def build_app(service: Service) -> FastAPI:
         log.info("stopped")
 
     identity = IdentityApi(service.directory, service.authority, service.signing_keys.rotate)
-    return create_app(service.resources, token, lifespan=lifespan, access=service.access, identity=identity)
+    return create_app(
+        service.resources,
+        token,
+        lifespan=lifespan,
+        access=service.access,
+        identity=identity,
+        authorization=service.authorization,
+    )

@@ -16,7 +16,7 @@ import httpx
 import jwt
 import msal
 import pytest
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
@@ -126,7 +126,19 @@ def test_client_secret_credential_drives_compute_management_client(server, http,
         connection_verify=server.ca,
         polling_interval=0,
     )
+    # Without a role the principal may do nothing; Contributor on the subscription lets it work there.
+    contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
     with ResourceManagementClient(credential, setup.subscription, **kwargs) as resources:
+        with pytest.raises(HttpResponseError) as refused:
+            resources.resource_groups.create_or_update("rg-identity", {"location": "eastus"})
+        assert refused.value.status_code == 403 and sp.object_id in refused.value.message
+        sub = f"/subscriptions/{setup.subscription}"
+        assigned = http.put(
+            f"{sub}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+            params={"api-version": "2022-04-01"},
+            json={"properties": {"roleDefinitionId": contributor, "principalId": sp.object_id}},
+        )
+        assert assigned.status_code == 201, assigned.text
         resources.resource_groups.create_or_update("rg-identity", {"location": "eastus"})
     with ComputeManagementClient(credential, setup.subscription, **kwargs) as compute:
         compute.galleries.begin_create_or_update("rg-identity", "galidentity", {"location": "eastus"}).result()
@@ -632,6 +644,13 @@ def test_username_password_credential_on_port_443(backend, tmp_path, monkeypatch
             user = admin(
                 client, "POST", f"/tenants/{tenant}/users", {"userPrincipalName": upn, "password": "pa55word!"}, 201
             )
+            contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+            assigned = client.put(
+                f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                params={"api-version": "2022-04-01"},
+                json={"properties": {"roleDefinitionId": contributor, "principalId": user["objectId"]}},
+            )
+            assert assigned.status_code == 201, assigned.text
         assert srv.url == "https://127.0.0.1:443"
         authority = "https://127.0.0.1"
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", srv.ca)

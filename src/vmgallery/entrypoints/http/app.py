@@ -26,14 +26,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.authorization import Authorization
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
+from . import authorization as authorization_routes
 from . import blobs as blob_plane
 from . import parsing
+from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
 
 log = logging.getLogger("vmgallery.http")
@@ -176,11 +179,14 @@ class ArmApi:
         admin_token: str,
         access: DiskAccess | None = None,
         identity: IdentityApi | None = None,
+        authorization: Authorization | None = None,
     ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
         self.identity = identity
+        self.authorization = authorization
+        self.guard = Guard(authorization)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -212,6 +218,8 @@ class ArmApi:
             for route in ACCESS_ROUTES:
                 self._register_access(app, route)
         self._register_operations(app)
+        if self.authorization is not None:
+            authorization_routes.register(app, self.authorization)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -220,12 +228,14 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "beginGetAccess/action", rid)
             base = str(request.base_url).rstrip("/")
             return self._respond(request, await run_in_threadpool(self.access.begin, rid, body, kind, base))
 
         async def end(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "endGetAccess/action", rid)
             return self._respond(request, await run_in_threadpool(self.access.end, rid, kind))
 
         for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
@@ -247,28 +257,34 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid, body=body)
             return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             expand = request.query_params.get("$expand")
-            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind, expand))
+            return JSONResponse(
+                await self.guard.run(request, kind.type, "read", rid, self.resources.get, rid, kind, expand)
+            )
 
         async def delete(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "delete", rid)
             return self._respond(request, await run_in_threadpool(self.resources.delete, rid, kind))
 
         async def head(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "read", rid)
             try:
                 await run_in_threadpool(self.resources.get, rid, kind)
             except errors.NotFound:
@@ -281,6 +297,7 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return JSONResponse(await run_in_threadpool(self.resources.plan_update, rid, body, kind))
 
         if kind.plan is not None:
@@ -338,6 +355,7 @@ class ArmApi:
                 kwargs["group"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())
             else:
                 kwargs["parent"] = route.parent_id(dict(p))
+            kwargs["within"] = await self.guard.visible(request, kind.type, kwargs)
             page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
             body: dict[str, Any] = {"value": page.items}
             if page.next_after is not None:
@@ -368,6 +386,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operations",
             )
             op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "status", op)
             body: dict[str, Any] = {
                 "name": op.id,
                 "status": op.status,
@@ -389,6 +408,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operationResults",
             )
             op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "result", op)
             if op.status == "InProgress":
                 return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
             if op.status == "Failed":
@@ -457,6 +477,7 @@ def create_app(
     lifespan=None,
     access: DiskAccess | None = None,
     identity: IdentityApi | None = None,
+    authorization: Authorization | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -466,7 +487,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity)
+    api = ArmApi(resources, admin_token, access, identity, authorization)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
