@@ -22,8 +22,14 @@ from .validate import (
 
 PERMISSIONS = ("Private", "Groups", "Community")
 
-# What a PUT or PATCH on an existing gallery may change; sharing comes through POST /share.
-UPDATABLE = {"tags", "properties.description"}
+# What a PUT or PATCH on an existing gallery may change (as `az sig update --permissions ...` does); who it is shared
+# with comes through POST /share, and domain.sharing.check_profile_change guards a gallery that is shared.
+UPDATABLE = {
+    "tags",
+    "properties.description",
+    "properties.sharingProfile.permissions",
+    "properties.sharingProfile.communityGalleryInfo",
+}
 
 READ_ONLY = (
     "id",

@@ -28,12 +28,15 @@ from ...app import replication
 from ...app.access import DiskAccess
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
+from ...app.share import ShareGallery
+from ...app.shared_views import ConsumerViews
+from ...app.sharing import ActionCheck
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
 from . import blobs as blob_plane
-from . import parsing
+from . import parsing, shared_galleries
 
 log = logging.getLogger("vmgallery.http")
 
@@ -169,10 +172,18 @@ async def _json_body(request: Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
+    def __init__(
+        self,
+        resources: Resources,
+        admin_token: str,
+        access: DiskAccess | None = None,
+        actions: ActionCheck | None = None,
+    ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
+        self.share = ShareGallery(resources, actions)
+        self.views = ConsumerViews(resources)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -204,6 +215,7 @@ class ArmApi:
             for route in ACCESS_ROUTES:
                 self._register_access(app, route)
         self._register_operations(app)
+        shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -239,7 +251,8 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
-            return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
+            put = shared_galleries.as_caller(request, self.resources.put)  # disks from shared images check it
+            return self._respond(request, await run_in_threadpool(put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
@@ -429,7 +442,13 @@ def _echoed(value: str | None) -> str | None:
     return None
 
 
-def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
+def create_app(
+    resources: Resources,
+    admin_token: str,
+    lifespan=None,
+    access: DiskAccess | None = None,
+    actions: ActionCheck | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
         version="0.1.0",
@@ -438,7 +457,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access)
+    api = ArmApi(resources, admin_token, access, actions)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
