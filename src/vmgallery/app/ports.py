@@ -159,6 +159,9 @@ class Transaction(Protocol):
         subscription: str | None = None,
         group_key: str | None = None,
     ) -> list[ResourceRow]: ...
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        """The galleries whose domain.sharing.share_targets hold (kind, target), in creation order."""
+        ...
 
     # operations and jobs
     def insert_operation(self, op: OperationRow) -> None: ...

@@ -113,27 +113,27 @@ class Consumer:
 
 def shared_galleries(tx: Transaction, consumer: Consumer, shared_to: str | None) -> list[ResourceRow]:
     """The galleries shared with the consumer's subscription (or, with sharedTo=tenant, its tenant)."""
-    scope = shared_to or "subscription"
-    return [
-        r
-        for r in _finished(_rows(tx, GALLERY_TYPE))
-        if rules.permissions(r.body) == "Groups" and consumer.sees_shared(r.body, scope)
-    ]
+    if shared_to == "tenant":
+        rows = tx.galleries_shared_with("tenant", consumer.tenant) if consumer.tenant else []
+    else:
+        rows = tx.galleries_shared_with("subscription", consumer.subscription)
+    return [r for r in rows if r.state == "Succeeded" and consumer.sees_shared(r.body, shared_to or "subscription")]
 
 
 def shared_gallery(tx: Transaction, consumer: Consumer, unique_name: str, shared_to: str | None = None) -> ResourceRow:
     """The gallery whose identifier.uniqueName is `unique_name`, if it is shared with the consumer (with `shared_to`,
     through that kind of share only)."""
-    owner = rules.unique_name_subscription(unique_name)
-    if owner is not None:
-        for row in _finished(_rows(tx, GALLERY_TYPE, subscription=owner)):
-            if (
-                ((row.body.get("properties") or {}).get("identifier") or {}).get("uniqueName", "").lower()
-                == unique_name.lower()
-                and rules.permissions(row.body) == "Groups"
-                and consumer.sees_shared(row.body, shared_to)
-            ):
-                return row
+    candidates = tx.galleries_shared_with("subscription", consumer.subscription)
+    if consumer.tenant:
+        candidates += tx.galleries_shared_with("tenant", consumer.tenant)
+    for row in candidates:
+        if (
+            row.state == "Succeeded"
+            and ((row.body.get("properties") or {}).get("identifier") or {}).get("uniqueName", "").lower()
+            == unique_name.lower()
+            and consumer.sees_shared(row.body, shared_to)
+        ):
+            return row
     raise errors.NotFound(
         f"The shared gallery '{unique_name}' was not found, or it is not shared with subscription "
         f"'{consumer.subscription}' or its tenant.",
@@ -143,8 +143,8 @@ def shared_gallery(tx: Transaction, consumer: Consumer, unique_name: str, shared
 
 def community_gallery(tx: Transaction, public_name: str) -> ResourceRow:
     """The enabled community gallery known by `public_name`; any authenticated caller may see it."""
-    for row in _finished(_rows(tx, GALLERY_TYPE)):
-        if rules.may_use_community(caller(), row.body) and rules.names_match(rules.public_names(row.body), public_name):
+    for row in tx.galleries_shared_with("community", public_name):
+        if row.state == "Succeeded" and rules.may_use_community(caller(), row.body):
             return row
     raise errors.NotFound(f"The community gallery '{public_name}' was not found.", "publicGalleryName")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -160,6 +159,18 @@ def community_enabled(gallery: Body) -> bool:
 def public_names(gallery: Body) -> list[str]:
     info = profile(gallery).get("communityGalleryInfo") or {}
     return [str(n) for n in info.get("publicNames") or []] if community_enabled(gallery) else []
+
+
+def share_targets(gallery: Body) -> set[tuple[str, str]]:
+    """Who may find the gallery through a consumer view, as (kind, lower-cased id) pairs: ("subscription", id) and
+    ("tenant", id) while its permissions are Groups, ("community", public name) while it is an enabled community
+    gallery. The store keeps these in an index so a consumer's lookup does not read every gallery."""
+    targets: set[tuple[str, str]] = set()
+    if permissions(gallery) == "Groups":
+        subs, tenants = group_ids(gallery)
+        targets |= {("subscription", s) for s in subs} | {("tenant", t) for t in tenants}
+    targets |= {("community", n.lower()) for n in public_names(gallery)}
+    return targets
 
 
 def apply_sharing_update(gallery: Body, update: SharingUpdate, public_suffix: str) -> Body:
@@ -430,13 +441,3 @@ def parse_consumer_image_id(value: str, community: bool, target: str) -> Consume
             target,
         )
     return ConsumerImageId(community, match.group("g"), match.group("i"), match.group("v"))
-
-
-def unique_name_subscription(unique_name: str) -> str | None:
-    """The owner subscription a shared gallery's unique name starts with (`{subscription}-{GALLERYNAME}`)."""
-    head = unique_name[:36]
-    return head.lower() if _GUID.match(head) and unique_name[36:37] == "-" else None
-
-
-def names_match(names: Iterable[str], wanted: str) -> bool:
-    return wanted.lower() in (n.lower() for n in names)

@@ -22,12 +22,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...app.ports import ConcurrentChange, GrantRow, JobRow, OperationRow, ReplicaRow, ResourceRow
+from ...domain import sharing as sharing_rules
 from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
 from .tables import (
     disk_contents,
+    gallery_shares,
     grants,
     jobs,
     latest_exclusions,
@@ -40,6 +42,7 @@ from .tables import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
+GALLERY_TYPE = "microsoft.compute/galleries"
 
 
 def _job(row: Any) -> JobRow:
@@ -448,6 +451,7 @@ class Tx(_DiskBytes):
                 **self._latest_facts(key, type, body),
             )
         )
+        self._share_facts(key, type, body)
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
         type = str(body.get("type", "")).lower()
@@ -456,10 +460,29 @@ class Tx(_DiskBytes):
             .where(resources.c.key == key)
             .values(state=state, body=body, updated_at=now, **self._latest_facts(key, type, body))
         )
+        self._share_facts(key, type, body)
 
     def delete(self, key: str) -> None:
         self.conn.execute(delete(resources).where(resources.c.key == key))
         self.conn.execute(delete(latest_exclusions).where(latest_exclusions.c.version_key == key))
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+
+    def _share_facts(self, key: str, type: str, body: dict) -> None:
+        """For a gallery: rewrite who may find it through the consumer views."""
+        if type != GALLERY_TYPE:
+            return
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+        for kind, target in sorted(sharing_rules.share_targets(body)):
+            self.conn.execute(insert(gallery_shares).values(kind=kind, target=target, gallery_key=key))
+
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        q = (
+            select(resources)
+            .join(gallery_shares, gallery_shares.c.gallery_key == resources.c.key)
+            .where(gallery_shares.c.kind == kind, gallery_shares.c.target == target.lower())
+            .order_by(resources.c.seq)
+        )
+        return [_resource(r) for r in self.conn.execute(q)]
 
     def _latest_facts(self, key: str, type: str, body: dict) -> dict[str, str | None]:
         """For a version: rewrite the regions it is excluded from latest in, and return its `latest_rank` column

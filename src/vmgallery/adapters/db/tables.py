@@ -14,6 +14,9 @@
   for other resources and for versions not Succeeded or excluded from latest); `latest_exclusions` names the regions
   a version's targetRegions exclude from latest.
 - `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
+- `gallery_shares`: who may find a gallery through the consumer views (`domain.sharing.share_targets`: a subscription
+  or tenant it is shared with, or its community public name), kept by every write of a gallery, so a consumer's
+  lookup is one indexed query instead of a read of every gallery.
 """
 
 from __future__ import annotations
@@ -173,4 +176,13 @@ replicas = Table(
     Column("error", Text, nullable=True),
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("version_key", "region", "idx"),
+)
+
+gallery_shares = Table(
+    "gallery_shares",
+    metadata,
+    Column("kind", String(20), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("gallery_key", String(1024), nullable=False, index=True),
+    PrimaryKeyConstraint("kind", "target", "gallery_key"),
 )
