@@ -245,3 +245,23 @@ def test_community_gallery(compute, server, group, consumer):
     with pytest.raises(HttpResponseError) as refused:
         _disk(theirs, "gone", {"communityGalleryImageId": f"{base}/1.0.0"})
     assert refused.value.status_code == 404
+
+
+def test_consumer_listing_pages_and_refuses_bad_queries(compute, server, group, consumer, http):
+    consumer_sub, theirs = consumer
+    names = [_gallery(compute, group, {"permissions": "Groups"}) for _ in range(3)]
+    for name in names:
+        compute.gallery_sharing_profile.begin_update(
+            group, name, {"operationType": "Add", "groups": [{"type": "Subscriptions", "ids": [consumer_sub]}]}
+        ).result()
+    base = f"/subscriptions/{consumer_sub}/providers/Microsoft.Compute/locations/eastus/sharedGalleries"
+    first = http.get(base, params={"api-version": "2023-07-03", "$top": "2"}).json()
+    assert len(first["value"]) == 2 and "nextLink" in first
+    rest = http.get(first["nextLink"]).json()
+    assert len(rest["value"]) == 1 and "nextLink" not in rest
+    assert len(list(theirs.shared_galleries.list("eastus"))) == 3
+
+    bad = http.get(base, params={"api-version": "2023-07-03", "sharedTo": "everyone"})
+    assert bad.status_code == 400 and bad.json()["error"]["target"] == "sharedTo"
+    nowhere = http.get(base.replace("eastus", "moon"), params={"api-version": "2023-07-03"})
+    assert nowhere.status_code == 400 and nowhere.json()["error"]["target"] == "location"
