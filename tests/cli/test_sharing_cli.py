@@ -86,7 +86,9 @@ def test_share_add_list_and_remove(cli, group, published, consumer):
     cli.ok("sig", "update", "-g", group, "-r", published, "--permissions", "groups", "-o", "none")
     added = cli.json("sig", "share", "add", "-g", group, "-r", published, "--subscription-ids", sub)
     assert added == {"operationType": "Add", "groups": [{"type": "Subscriptions", "ids": [sub]}]}
-    unique = cli.json("sig", "show", "-g", group, "-r", published)["identifier"]["uniqueName"]
+    shown = cli.json("sig", "show", "-g", group, "-r", published, "--select", "Permissions", "--sharing-groups")
+    assert shown["sharingProfile"]["groups"] == [{"type": "Subscriptions", "ids": [sub]}]
+    unique = shown["identifier"]["uniqueName"]
 
     listed = theirs.json("sig", "list-shared", "-l", "eastus")
     assert [(g["name"], g["uniqueId"]) for g in listed] == [(unique, f"/SharedGalleries/{unique}")]

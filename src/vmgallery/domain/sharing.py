@@ -349,7 +349,6 @@ class View:
         props: Body = {"artifactTags": {}}
         if self.community:
             info = profile(owner).get("communityGalleryInfo") or {}
-            props["disclaimer"] = info.get("eula")
             props["communityMetadata"] = {
                 "publisherUri": info.get("publisherUri"),
                 "publisherContact": info.get("publisherContact"),

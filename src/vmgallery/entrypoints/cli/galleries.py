@@ -173,6 +173,12 @@ def update(
 def show(
     resource_group: ResourceGroup,
     gallery_name: GalleryName,
+    select: Annotated[
+        str | None, typer.Option("--select", help="The select expression to apply on the operation: Permissions.")
+    ] = None,
+    sharing_groups: Annotated[
+        bool, typer.Option("--sharing-groups", help="Expand the sharing groups of the gallery.")
+    ] = False,
     output: Output = OutputFormat.json,
     query: Query = None,
     subscription: Subscription = None,
@@ -181,7 +187,13 @@ def show(
     """Show a gallery."""
     with connect(endpoint, subscription) as client:
         path = arm.gallery(client.subscription, resource_group, gallery_name)
-        emit(flatten(client.get(path, arm.GALLERY_API["show"])), output, query, COLUMNS)
+        # $select and $expand ride in the URL beside the api-version (the client's own parameters would replace them).
+        url = f"{path}?api-version={arm.GALLERY_API['show']}"
+        if select is not None:
+            url += f"&$select={select}"
+        if sharing_groups:
+            url += "&$expand=SharingProfile/Groups"
+        emit(flatten(client.get(url, "")), output, query, COLUMNS)
 
 
 @app.command("list", cls=AzCommand)
