@@ -105,7 +105,10 @@ def build_service(settings: Settings) -> Service:
     accounts = StorageAccounts(settings.storage_accounts)
     throttle = RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency)
     clock = time.time
-    resources = Resources(db, settings, clock, waiter, stores, accounts)
+    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
+    authorization = Authorization(db, accounts, clock)
+    directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
+    resources = Resources(db, settings, clock, waiter, stores, accounts, subscription_tenants=directory)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(
         db,
@@ -126,11 +129,9 @@ def build_service(settings: Settings) -> Service:
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
     signing_keys = SigningKeys(
         settings.data_dir / "signing-keys", clock, retain_seconds=TOKEN_LIFETIME_SECONDS + LEEWAY_SECONDS
     )
-    directory = Directory(directory_store, hasher, clock)
     authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
     return Service(
         settings,
@@ -143,7 +144,7 @@ def build_service(settings: Settings) -> Service:
         directory,
         authority,
         signing_keys,
-        Authorization(db, accounts, clock),
+        authorization,
     )
 
 
@@ -168,4 +169,5 @@ def build_app(service: Service) -> FastAPI:
         access=service.access,
         identity=identity,
         authorization=service.authorization,
+        actions=service.authorization,
     )

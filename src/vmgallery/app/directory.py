@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 from ..domain import errors
@@ -70,10 +70,18 @@ def existing_subscription(tx: DirectoryTx, subscription_id: str) -> Subscription
 
 
 class Directory:
-    def __init__(self, store: DirectoryStore, hasher: SecretHasher, clock: Clock):
+    def __init__(
+        self,
+        store: DirectoryStore,
+        hasher: SecretHasher,
+        clock: Clock,
+        roles: Callable[[Principal], set[str]] | None = None,
+    ):
         self.store = store
         self.hasher = hasher
         self.clock = clock
+        # The subscriptions where a principal holds any role (RBAC); without it, a principal sees its tenant's.
+        self.roles = roles
 
     # -- tenants ---------------------------------------------------------------------------------------------
     def create_tenant(self, name: object) -> TenantRow:
@@ -136,11 +144,20 @@ class Directory:
             tx.delete_subscription(sub)
 
     def visible_subscriptions(self, principal: Principal) -> list[SubscriptionRow]:
-        """The subscriptions `principal` sees (GET /subscriptions): the admin every one, anyone else those of the
-        tenant it signed in to. This is the one place that decides it; role assignments replace this rule with
-        "where it holds any role"."""
+        """The subscriptions `principal` sees (GET /subscriptions): the admin every one; anyone else, as in Azure,
+        those of the tenant it signed in to where it holds a role (any role, at any scope inside)."""
         with self.store.read() as tx:
-            return tx.subscriptions(None if principal.is_admin else principal.tenant_id)
+            rows = tx.subscriptions(None if principal.is_admin else principal.tenant_id)
+        if principal.is_admin or self.roles is None:
+            return rows
+        held = {s.lower() for s in self.roles(principal)}
+        return [row for row in rows if row.subscription_id.lower() in held]
+
+    def tenant_of(self, subscription: str) -> str | None:
+        """The tenant a subscription belongs to (None: no tenant has it); the sharing rules ask."""
+        with self.store.read() as tx:
+            row = tx.subscription(subscription.lower())
+        return row.tenant_id if row else None
 
     def visible_tenants(self, principal: Principal) -> list[TenantRow]:
         with self.store.read() as tx:
