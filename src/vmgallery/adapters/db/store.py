@@ -60,6 +60,7 @@ _COUNT_IN_REGION = (
         resources.c.type == bindparam("t"),
     )
 )
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("id"))
 _ACTIVE_OPERATION = select(operations).where(
     operations.c.resource_key == bindparam("k"), operations.c.status == "InProgress"
@@ -138,6 +139,10 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # PostgreSQL's READ COMMITTED gives each statement its own snapshot, inside a transaction or not: a
+                # read needs no BEGIN and COMMIT, two round trips of a GET's four.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
 
@@ -432,7 +437,7 @@ class Tx(_DiskBytes):
     def lock(self, name: str) -> None:
         """Serialize writers that check-then-insert on the same name (quotas). SQLite writers are serial already."""
         if not self.is_sqlite:
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+            self.conn.execute(_ADVISORY_LOCK, {"k": zlib.crc32(name.encode())})
 
     # -- resources -----------------------------------------------------------------------------------------
     def get(self, key: str, *, for_update: bool = False) -> ResourceRow | None:
