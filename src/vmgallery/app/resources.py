@@ -4,6 +4,8 @@ Each write runs in one transaction that checks the rules, writes the resource ro
 (Creating/Updating/Deleting), and records the operation and the job that will finish it. A crash after the commit
 leaves a job that any worker completes; a crash before it leaves nothing. The caller then waits briefly for the
 operation, so quick ones answer with their final state and slow ones with "in progress" for the client to poll.
+A metadata-only create or update that this process would finish at once anyway is finished in its own transaction:
+the row is written in its final state and the operation recorded as done.
 """
 
 from __future__ import annotations
