@@ -38,8 +38,9 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 from rich import filesize
@@ -73,6 +74,7 @@ DOWNLOAD_FORMATS = ("vhd", "vhdx", "qcow2", "raw", "vmdk")
 _EXTENSIONS = {".vhd": "vhd", ".vhdx": "vhdx", ".qcow2": "qcow2", ".raw": "raw", ".img": "raw", ".vmdk": "vmdk"}
 
 Ranges = list[tuple[int, int]]  # [start, end) byte ranges, sorted
+T = TypeVar("T")
 
 
 # ---- beginGetAccess / endGetAccess ----------------------------------------------------------------------------
@@ -132,17 +134,16 @@ class PageBlob:
     def __init__(self, url: str, ca_bundle: str | None):
         # Loaded here, not at import: `grant-access` and `revoke-access` load this module and move no bytes.
         from azure.core.exceptions import AzureError
-        from azure.storage.blob import BlobClient, ExponentialRetry
+        from azure.storage.blob import BlobClient, LinearRetry
 
         self._errors = (AzureError, OSError)
         self._client = BlobClient.from_blob_url(
             url,
             connection_verify=ca_bundle or True,
             # A dropped connection is retried (a page written twice holds the same bytes), but briefly: a server
-            # that is gone should end the command with its --resume hint, not after the SDK's minutes of backoff.
-            retry_policy=ExponentialRetry(
-                initial_backoff=RETRY_DELAY, increment_base=2, retry_total=RETRIES, random_jitter_range=RETRY_DELAY / 2
-            ),
+            # that is gone should end the command with its --resume hint in seconds, not after the SDK's default
+            # backoff (15 s and up, ten times).
+            retry_policy=LinearRetry(backoff=2 * RETRY_DELAY, random_jitter_range=RETRY_DELAY, retry_total=RETRIES),
             read_timeout=TIMEOUT_SECONDS,
         )
         self.url = url
@@ -390,13 +391,53 @@ def writes_needed(data: bytes, offset: int, landed: Ranges) -> list[tuple[int, i
     return runs
 
 
-def upload_pages(blob: PageBlob, image: UploadImage, landed: Ranges) -> int:
-    """Send every block the server lacks, up to PARALLEL pages in flight; the bytes sent. Raises CliError on the
-    first failure, after the writes in flight have ended (each landed whole or not at all)."""
-    extents = image.extents()
-    fd = os.open(image.path, os.O_RDONLY)
+def in_parallel(work: Iterable[T], fn: Callable[[T], None]) -> None:
+    """fn(item) for every item, PARALLEL at a time, with at most as many again queued (so the pages read ahead stay
+    few). The first failure stops the rest: nothing new starts, and it is raised once the calls in flight ended."""
+    stop = threading.Event()
 
-    def one(offset: int, length: int) -> None:
+    def guarded(item: T) -> None:
+        if stop.is_set():
+            return
+        try:
+            fn(item)
+        except BaseException:
+            stop.set()
+            raise
+
+    with futures.ThreadPoolExecutor(PARALLEL) as pool:
+        pending: set[futures.Future] = set()
+        try:
+            for item in work:
+                if len(pending) >= PARALLEL * 2:
+                    done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+                    for f in done:
+                        f.result()
+                pending.add(pool.submit(guarded, item))
+            for f in futures.as_completed(pending):
+                f.result()
+        except BaseException:
+            stop.set()
+            for f in pending:
+                f.cancel()
+            raise
+
+
+def upload_pages(blob: PageBlob, image: UploadImage, landed: Ranges) -> int:
+    """Send every block the server lacks, several pages in flight; the bytes sent. Raises CliError on the first
+    failure, after the writes in flight have ended (each landed whole or not at all)."""
+    extents = image.extents()
+
+    def windows() -> Iterator[tuple[int, int]]:
+        for offset in range(0, image.size, PAGE):
+            length = min(PAGE, image.size - offset)
+            if _overlaps(extents, offset, offset + length):
+                yield offset, length
+            else:
+                meter.done(length, 0)  # a hole of the file: zeros, which the disk holds already
+
+    def one(window: tuple[int, int]) -> None:
+        offset, length = window
         data = image.read(fd, offset, length)
         sent = 0
         for a, b in writes_needed(data, offset, landed):
@@ -404,26 +445,10 @@ def upload_pages(blob: PageBlob, image: UploadImage, landed: Ranges) -> int:
             sent += b - a
         meter.done(length, sent)
 
+    fd = os.open(image.path, os.O_RDONLY)
     try:
-        with byte_progress("Uploading", image.size, "sent") as meter, futures.ThreadPoolExecutor(PARALLEL) as pool:
-            pending: set[futures.Future] = set()
-            try:
-                for offset in range(0, image.size, PAGE):
-                    length = min(PAGE, image.size - offset)
-                    if not _overlaps(extents, offset, offset + length):
-                        meter.done(length, 0)  # a hole of the file: zeros, which the disk holds already
-                        continue
-                    if len(pending) >= PARALLEL * 2:
-                        done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
-                        for f in done:
-                            f.result()
-                    pending.add(pool.submit(one, offset, length))
-                for f in futures.as_completed(pending):
-                    f.result()
-            except BaseException:
-                for f in pending:
-                    f.cancel()
-                raise
+        with byte_progress("Uploading", image.size, "sent") as meter:
+            in_parallel(windows(), one)
         return meter.wire
     finally:
         os.close(fd)
@@ -454,9 +479,9 @@ def download_blob(blob: PageBlob, fd: int) -> int:
         write_sparse(fd, data, piece[0])
         meter.done(len(data), len(data))
 
-    with byte_progress("Downloading", size, "got") as meter, futures.ThreadPoolExecutor(PARALLEL) as pool:
+    with byte_progress("Downloading", size, "got") as meter:
         meter.done(size - sum(b - a for a, b in pieces), 0)  # the holes are there already
-        list(pool.map(one, pieces))  # re-raises the first failure
+        in_parallel(pieces, one)
     return size
 
 
