@@ -93,3 +93,26 @@ def test_writes_needed_cuts_runs_of_blocks_the_server_lacks():
     # A block whose only non-zero bytes landed is not sent again; zeros are never sent.
     assert transfer.writes_needed(one + zero, at, [(at, at + MIB)]) == []
     assert transfer.writes_needed(zero + zero, at, []) == []
+
+
+def test_a_refused_write_or_read_is_the_servers_storage_error(cli, server, group):
+    """Both clients (the SDK's writes, the ranged reads) report the storage error code and message as the CLI's."""
+    cli.ok("disk", "create", "-g", group, "-n", "up", "--upload-type", "Upload", "--upload-size-bytes", str(MIB + 512))
+    url = cli.json(
+        "disk", "grant-access", "-g", group, "-n", "up", "--duration-in-seconds", "60", "--access-level", "Write"
+    )["accessSAS"]
+    blob = transfer.PageBlob(url, server.ca)
+    try:
+        with pytest.raises(transfer.CliError) as beyond:
+            blob.put_page(MIB, bytes(1024))  # past the end of the disk
+        assert beyond.value.code == "InvalidPageRange" and "beyond the end" in beyond.value.message
+        cli.ok("disk", "revoke-access", "-g", group, "-n", "up")
+        with pytest.raises(transfer.CliError) as write:
+            blob.put_page(0, bytes(512))
+        with pytest.raises(transfer.CliError) as read:
+            blob.read(0, 512)
+    finally:
+        blob.close()
+    assert write.value.code == read.value.code == "AuthenticationFailed"
+    assert write.value.message.startswith("Server failed to authenticate the request.")
+    assert read.value.message.startswith("Server failed to authenticate the request.")

@@ -38,6 +38,7 @@ import ssl
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -128,8 +129,8 @@ def _failure(exc: Exception, what: str) -> CliError:
 
 
 class PageBlob:
-    """The signed URL of a disk as an SDK BlobClient: page writes, the page list, the parallel sparse download.
-    Safe to use from several threads, as the SDK's own parallel transfers use one client."""
+    """The signed URL of a disk: page writes and the page list through an SDK BlobClient, ranged reads through
+    httpx. Safe to use from several threads (the SDK's own parallel transfers share one client too)."""
 
     def __init__(self, url: str, ca_bundle: str | None):
         # Loaded here, not at import: `grant-access` and `revoke-access` load this module and move no bytes.
@@ -190,7 +191,10 @@ class PageBlob:
                 raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
         if response.status_code >= 400:
             code = response.headers.get("x-ms-error-code") or f"HTTP{response.status_code}"
-            raise CliError(f"{what} answered HTTP {response.status_code}.", code)
+            message = None
+            with contextlib.suppress(ElementTree.ParseError):
+                message = ElementTree.fromstring(response.content).findtext("Message") if response.content else None
+            raise CliError(message or f"{what} answered HTTP {response.status_code}.", code)
         if len(response.content) != end - start:
             raise CliError(f"{what} returned {len(response.content)} bytes.", "TransferFailed")
         return response.content
