@@ -71,7 +71,7 @@ def test_a_parallel_cli_upload_resumes_after_the_server_is_killed(make_server, t
     )
     acknowledged = [upload.stdout.readline() for _ in range(3)]
     assert all(line.startswith("landed ") for line in acknowledged), acknowledged
-    srv.kill()  # mid-stream: the CLI has up to 8 page writes in flight
+    srv.kill()  # mid-stream: the CLI has several page writes in flight
     out, err = upload.communicate(timeout=120)
     assert upload.returncode == 1, err
     assert "(" in err and "--resume" in err, err
