@@ -289,7 +289,7 @@ def upload(
         url = transfer.grant(client, path, arm.DISK_API, "Write")
         blob = transfer.PageBlob(url, client.profile.ca_bundle)
         try:
-            landed = blob.page_ranges() if was_active else []
+            landed = blob.page_ranges()[1] if was_active else []
             if landed:
                 done = sum(b - a for a, b in landed)
                 typer.echo(f"Resuming: {done} of {image.size} bytes are already on the disk.", err=True)

@@ -1,12 +1,13 @@
 """Disk bytes over signed URLs: `disk upload` and `disk download`, the steps Azure's docs have users do by hand.
 
-The page-blob protocol is azure-storage-blob's (a BlobClient on the signed URL) for page writes and the page list:
-against a hand-written httpx client in the same CLI (a 256 MiB random file and a sparse 1 GiB one, on a shared 2-core
-machine) it spent the same client CPU (1.49 against 1.55 s, 1.98 against 1.78 s), with wall times within the noise
-(1.08x, 1.14x). Ranged reads are plain httpx GETs: the SDK's ranged `download_blob` sends a Get Page Ranges with
-every piece (two requests a piece: 1.04x and 1.48x the time of httpx in two runs, a round trip more per 4 MiB on a
-real network), and its whole-blob downloader fetches whole 4 MiB chunks around each listed range (2.8x the time on
-a sparse disk) or, with 1 MiB chunks, four times the requests on a dense one (1.9x).
+Page writes go through azure-storage-blob (a BlobClient on the signed URL): against a hand-written httpx client in
+the same CLI (a 256 MiB random file and a sparse 1 GiB one, on a shared 2-core machine) it spent the same client CPU
+(1.49 against 1.55 s, 1.98 against 1.78 s), with wall times within the noise (1.08x, 1.14x). Reads, the page list
+and ranged GETs, are plain httpx: the SDK's ranged `download_blob` sends a Get Page Ranges with every piece (two
+requests a piece: 1.04x and 1.48x the time of httpx in two runs, and a round trip more per 4 MiB on a real
+network); its whole-blob downloader fetches whole 4 MiB chunks around each listed range (2.8x the time on a sparse
+disk) or, with 1 MiB chunks, four times the requests on a dense one (1.9x); and its import alone (0.2 s of CPU)
+plus the HEAD its page list needs for the size made a sparse download cost 1.24x the CPU.
 
 Upload: probe the file; convert it to raw with qemu-img unless it is raw or a fixed VHD already; create the disk
 with createOption Upload and the VHD size (raw rounded up to 1 MiB, plus the footer); beginGetAccess Write; PUT the
@@ -42,7 +43,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from rich import filesize
@@ -131,60 +132,66 @@ def _failure(exc: Exception, what: str) -> CliError:
     return CliError(f"{what} failed: {exc}", "TransferFailed")
 
 
+def _storage_error(response: httpx.Response, what: str) -> CliError:
+    code = response.headers.get("x-ms-error-code") or f"HTTP{response.status_code}"
+    message = None
+    with contextlib.suppress(ElementTree.ParseError):
+        message = ElementTree.fromstring(response.content).findtext("Message") if response.content else None
+    return CliError(message or f"{what} answered HTTP {response.status_code}.", code)
+
+
 class PageBlob:
-    """The signed URL of a disk: page writes and the page list through an SDK BlobClient, ranged reads through
-    httpx. Safe to use from several threads (the SDK's own parallel transfers share one client too)."""
+    """The signed URL of a disk: page writes through an SDK BlobClient, made at the first write (the SDK costs a
+    download 0.2 s of CPU to import and a HEAD for the size); the page list and ranged reads through httpx. Safe
+    to use from several threads (the SDK's own parallel transfers share one client too)."""
 
     def __init__(self, url: str, ca_bundle: str | None):
-        # Loaded here, not at import: `grant-access` and `revoke-access` load this module and move no bytes.
-        from azure.core.exceptions import AzureError
-        from azure.storage.blob import BlobClient, LinearRetry
-
-        self._errors = (AzureError, OSError)
-        self._client = BlobClient.from_blob_url(
-            url,
-            connection_verify=ca_bundle or True,
-            # A dropped connection is retried (a page written twice holds the same bytes), but briefly: a server
-            # that is gone should end the command with its --resume hint in seconds, not after the SDK's default
-            # backoff (15 s and up, ten times).
-            retry_policy=LinearRetry(backoff=2 * RETRY_DELAY, random_jitter_range=RETRY_DELAY, retry_total=RETRIES),
-            read_timeout=TIMEOUT_SECONDS,
-        )
         self.url = url
+        self._ca_bundle = ca_bundle
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self._http = httpx.Client(verify=verify, timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=PARALLEL))
+        self._lock = threading.Lock()
+        self._sdk: Any = None
 
     def close(self) -> None:
-        self._client.close()
+        if self._sdk is not None:
+            self._sdk.close()
         self._http.close()
 
+    def _writer(self) -> Any:
+        with self._lock:
+            if self._sdk is None:
+                from azure.storage.blob import BlobClient, LinearRetry
+
+                self._sdk = BlobClient.from_blob_url(
+                    self.url,
+                    connection_verify=self._ca_bundle or True,
+                    # A dropped connection is retried (a page written twice holds the same bytes), but briefly: a
+                    # server that is gone should end the command with its --resume hint in seconds, not after the
+                    # SDK's default backoff (15 s and up, ten times).
+                    retry_policy=LinearRetry(
+                        backoff=2 * RETRY_DELAY, random_jitter_range=RETRY_DELAY, retry_total=RETRIES
+                    ),
+                    read_timeout=TIMEOUT_SECONDS,
+                )
+            return self._sdk
+
     def put_page(self, offset: int, data: bytes) -> None:
+        from azure.core.exceptions import AzureError
+
+        client = self._writer()
         try:
-            self._client.upload_page(data, offset=offset, length=len(data))
-        except self._errors as exc:
+            client.upload_page(data, offset=offset, length=len(data))
+        except (AzureError, OSError) as exc:
             raise _failure(exc, f"writing bytes {offset}-{offset + len(data) - 1}") from None
 
-    def page_ranges(self) -> Ranges:
-        """The ranges that hold data."""
-        try:
-            return sorted((r.start, r.end + 1) for r in self._client.list_page_ranges() if not r.cleared)
-        except self._errors as exc:
-            raise _failure(exc, "listing page ranges") from None
-
-    def size(self) -> int:
-        try:
-            return self._client.get_blob_properties().size
-        except self._errors as exc:
-            raise _failure(exc, "reading the size") from None
-
-    def read(self, start: int, end: int) -> bytes:
-        """Bytes [start, end), by a ranged GET of our own: the SDK's ranged download_blob sends a Get Page Ranges
-        with every piece, and its whole-blob downloader fetches whole 4 MiB chunks around each listed range (see
-        the module's note)."""
-        what = f"reading bytes {start}-{end - 1}"
+    def _send(self, method: str, what: str, comp: str | None = None, **kw) -> httpx.Response:
+        """One request; a dropped connection is retried (reads are idempotent), as the storage SDKs do."""
+        # httpx's params= would replace the signature's query string rather than add to it.
+        url = f"{self.url}&comp={comp}" if comp else self.url
         for attempt in range(RETRIES + 1):
             try:
-                response = self._http.get(self.url, headers={"x-ms-range": f"bytes={start}-{end - 1}"})
+                response = self._http.request(method, url, **kw)
                 break
             except httpx.TransportError as exc:
                 if attempt == RETRIES:
@@ -193,14 +200,29 @@ class PageBlob:
             except httpx.HTTPError as exc:
                 raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
         if response.status_code >= 400:
-            code = response.headers.get("x-ms-error-code") or f"HTTP{response.status_code}"
-            message = None
-            with contextlib.suppress(ElementTree.ParseError):
-                message = ElementTree.fromstring(response.content).findtext("Message") if response.content else None
-            raise CliError(message or f"{what} answered HTTP {response.status_code}.", code)
+            raise _storage_error(response, what)
+        return response
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end), by a ranged GET of our own: the SDK's ranged download_blob sends a Get Page Ranges
+        with every piece, and its whole-blob downloader fetches whole 4 MiB chunks around each listed range (see
+        the module's note)."""
+        what = f"reading bytes {start}-{end - 1}"
+        response = self._send("GET", what, headers={"x-ms-range": f"bytes={start}-{end - 1}"})
         if len(response.content) != end - start:
             raise CliError(f"{what} returned {len(response.content)} bytes.", "TransferFailed")
         return response.content
+
+    def page_ranges(self) -> tuple[int, Ranges]:
+        """The blob's size and the ranges that hold data, in one request (the SDK's list_page_ranges would need a
+        HEAD for the size)."""
+        response = self._send("GET", "listing page ranges", "pagelist")
+        root = ElementTree.fromstring(response.content)
+        ranges = [(int(r.findtext("Start") or 0), int(r.findtext("End") or 0) + 1) for r in root.iter("PageRange")]
+        size = response.headers.get("x-ms-blob-content-length")
+        if size is None:
+            size = self._send("HEAD", "reading the size").headers["Content-Length"]
+        return int(size), sorted(ranges)
 
 
 _ZEROS = memoryview(bytes(BLOCK))
@@ -477,7 +499,7 @@ def _pieces(ranges: Ranges) -> list[tuple[int, int]]:
 
 def download_blob(blob: PageBlob, fd: int) -> int:
     """Write the blob's bytes into `fd` (holes left sparse); its size."""
-    size, ranges = blob.size(), blob.page_ranges()
+    size, ranges = blob.page_ranges()
     os.ftruncate(fd, size)
     pieces = _pieces(ranges)
 
