@@ -117,7 +117,7 @@ def revoke(client: ArmClient, path: str, api_version: str) -> None:
     access_action(client, path, api_version, "endGetAccess")
 
 
-# ---- the page-blob protocol on a signed URL, through azure-storage-blob ----------------------------------------
+# ---- the page-blob protocol on a signed URL: writes by azure-storage-blob, reads by httpx -------------------------
 
 
 def _failure(exc: Exception, what: str) -> CliError:
