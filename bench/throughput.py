@@ -17,8 +17,9 @@ Sections (`--sections`, default all):
 - cli-download: `vmgallery disk download` of the cli-upload disk, against the SDK's `download_blob`
                 (4 connections, as the CLI) from the naive source holding the same bytes. Ratio: throughput /
                 the source's (goal >= 0.7).
-- control-plane, cli-startup, latest: bench/control_plane.py, bench/cli_startup.py and bench/latest.py, run as
-                subprocesses with small settings; their result lines are forwarded.
+- control-plane, cli-startup, latest: bench/control_plane_cpu.py (server CPU per create and per GET, with their
+                goals), bench/cli_startup.py and bench/latest.py, run as subprocesses; their result lines are
+                forwarded.
 Always: the server's idle RSS after start and after the run (goal <= 120 MiB).
 
     .venv/bin/python bench/throughput.py                                   # 1 GiB, all sections, 1 round
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import json
 import os
 import re
 import ssl
@@ -422,22 +422,8 @@ def forward(section: str, argv: list[str], keep) -> None:
 
 
 def control_plane(tmp: Path) -> None:
-    out = tmp / "control_plane.json"
-    argv = [str(BENCH / "control_plane.py"), "--galleries", "20", "--definitions", "200", "--concurrency", "1"]
-    forward(
-        "control-plane",
-        [*argv, "--floor-requests", "300", "--json", str(out)],
-        lambda line: bool(line.strip()) and not line.startswith(("whole run", "---")),
-    )
-    if not out.exists():
-        return
-    for db, result in json.loads(out.read_text()).get("backends", {}).items():
-        for row in result.get("ratios", []):
-            cpu, floor = row.get("server_cpu_ms_per_op"), row.get("floor_server_cpu_ms_per_op")
-            if str(row.get("op", "")).startswith("create") and cpu is not None:
-                print(f"control-plane [{db}] server CPU per {row['op']}: {cpu:.2f} ms ({verdict(cpu, 3.0, False)})")
-        if result.get("ratios") and floor is not None:
-            print(f"control-plane [{db}] server CPU per GET /healthz: {floor:.2f} ms ({verdict(floor, 0.7, False)})")
+    argv = [str(BENCH / "control_plane_cpu.py"), "--ops", "200", "--clients", "1"]
+    forward("control-plane", [*argv, "--json", str(tmp / "control_plane_cpu.json")], lambda line: bool(line.strip()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
+from .adapters.identity.hashing import Argon2Hasher
+from .adapters.identity.keys import SigningKeys
 from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
+from .app.authorization import Authorization
+from .app.directory import Directory
 from .app.disks import DiskImport
 from .app.images import ImageImport
 from .app.operations import JobKinds, OperationWaiter, Provision
@@ -25,6 +31,7 @@ from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
 from .entrypoints.http.blobs import DataPlane
+from .entrypoints.http.identity import IdentityApi
 from .entrypoints.workers.runner import WorkerPool
 
 log = logging.getLogger("vmgallery")
@@ -64,6 +71,10 @@ class Service:
     access: DiskAccess
     workers: WorkerPool
     stores: RegionStores
+    directory: Directory
+    authority: Authority
+    signing_keys: SigningKeys
+    authorization: Authorization
 
 
 def build_service(settings: Settings) -> Service:
@@ -93,7 +104,10 @@ def build_service(settings: Settings) -> Service:
     accounts = StorageAccounts(settings.storage_accounts)
     throttle = RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency)
     clock = time.time
-    resources = Resources(db, settings, clock, waiter, stores, accounts)
+    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
+    authorization = Authorization(db, accounts, clock)
+    directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
+    resources = Resources(db, settings, clock, waiter, stores, accounts, subscription_tenants=directory)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(
         db,
@@ -114,7 +128,23 @@ def build_service(settings: Settings) -> Service:
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers, stores)
+    signing_keys = SigningKeys(
+        settings.data_dir / "signing-keys", clock, retain_seconds=TOKEN_LIFETIME_SECONDS + LEEWAY_SECONDS
+    )
+    authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
+    return Service(
+        settings,
+        db,
+        waiter,
+        resources,
+        access,
+        workers,
+        stores,
+        directory,
+        authority,
+        signing_keys,
+        authorization,
+    )
 
 
 def build_app(service: Service) -> DataPlane:
@@ -130,4 +160,14 @@ def build_app(service: Service) -> DataPlane:
         service.db.dispose()
         log.info("stopped")
 
-    return DataPlane(create_app(service.resources, token, lifespan=lifespan, access=service.access), service.access)
+    identity = IdentityApi(service.directory, service.authority, service.signing_keys.rotate)
+    app = create_app(
+        service.resources,
+        token,
+        lifespan=lifespan,
+        access=service.access,
+        identity=identity,
+        authorization=service.authorization,
+        actions=service.authorization,
+    )
+    return DataPlane(app, service.access)

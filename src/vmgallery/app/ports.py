@@ -158,7 +158,15 @@ class Transaction(Protocol):
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
-    ) -> list[ResourceRow]: ...
+        within: frozenset[str] | None = None,
+    ) -> list[ResourceRow]:
+        """A page of one type's rows, oldest first; with `within`, only rows whose key, parent key or group key is
+        one of those scope keys (what a caller may read)."""
+        ...
+
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        """The galleries whose domain.sharing.share_targets hold (kind, target), in creation order."""
+        ...
 
     # operations and jobs
     def insert_operation(self, op: OperationRow) -> None: ...
@@ -423,3 +431,12 @@ class Dependencies(Protocol):
     def stores(self) -> RegionStores: ...
     @property
     def accounts(self) -> StorageAccounts: ...
+    @property
+    def subscription_tenants(self) -> SubscriptionTenants: ...
+
+
+# -- tenancy (implemented by the identity directory; app.sharing has the provisional stand-in) ----------------------
+class SubscriptionTenants(Protocol):
+    def tenant_of(self, subscription: str) -> str | None:
+        """The id of the tenant `subscription` belongs to (lower-case), or None if no tenant is known for it."""
+        ...

@@ -17,17 +17,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, exists, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, exists, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...app.ports import ConcurrentChange, GrantRow, JobRow, OperationRow, ReplicaRow, ResourceRow
+from ...domain import sharing as sharing_rules
 from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
+from .roles import GrantLookup, RoleQueries
 from .tables import (
     disk_contents,
+    gallery_shares,
     grants,
     jobs,
     latest_exclusions,
@@ -40,6 +43,32 @@ from .tables import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
+GALLERY_TYPE = "microsoft.compute/galleries"
+
+# The statements every request runs, built once with bound parameters: building a statement and computing its cache
+# key cost more CPU than SQLite takes to run it.
+_GET = select(resources).where(resources.c.key == bindparam("k"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPDATE = update(resources).where(resources.c.key == bindparam("k"))
+_FIND_NATURAL = select(resources).where(
+    resources.c.parent_key == bindparam("parent"),
+    resources.c.type == bindparam("t"),
+    resources.c.natural_key == bindparam("natural"),
+)
+_COUNT_IN_REGION = (
+    select(func.count())
+    .select_from(resources)
+    .where(
+        resources.c.subscription == bindparam("sub"),
+        resources.c.location == bindparam("loc"),
+        resources.c.type == bindparam("t"),
+    )
+)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_GET_OPERATION = select(operations).where(operations.c.id == bindparam("id"))
+_ACTIVE_OPERATION = select(operations).where(
+    operations.c.resource_key == bindparam("k"), operations.c.status == "InProgress"
+)
 
 
 def _job(row: Any) -> JobRow:
@@ -76,6 +105,8 @@ class Database:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._grants = GrantLookup(self.engine)
+        self.grants_along = self._grants.grants_along
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (the newest by default); existing data is kept (Alembic migrations)."""
@@ -114,11 +145,16 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # PostgreSQL's READ COMMITTED gives each statement its own snapshot, inside a transaction or not: a
+                # read needs no BEGIN and COMMIT, two round trips of a GET's four.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._grants.dispose()
 
 
 def _resource(row) -> ResourceRow:
@@ -395,7 +431,7 @@ class _DiskBytes:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
 
 
-class Tx(_DiskBytes):
+class Tx(_DiskBytes, RoleQueries):
     def __init__(self, conn: Connection, is_sqlite: bool):
         self.conn = conn
         self.is_sqlite = is_sqlite
@@ -404,14 +440,12 @@ class Tx(_DiskBytes):
     def lock(self, name: str) -> None:
         """Serialize writers that check-then-insert on the same name (quotas). SQLite writers are serial already."""
         if not self.is_sqlite:
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+            self.conn.execute(_ADVISORY_LOCK, {"k": zlib.crc32(name.encode())})
 
     # -- resources -----------------------------------------------------------------------------------------
     def get(self, key: str, *, for_update: bool = False) -> ResourceRow | None:
-        q = select(resources).where(resources.c.key == key)
-        if for_update and not self.is_sqlite:
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        q = _GET_FOR_UPDATE if for_update and not self.is_sqlite else _GET
+        row = self.conn.execute(q, {"k": key}).first()
         return _resource(row) if row else None
 
     def insert(
@@ -429,33 +463,52 @@ class Tx(_DiskBytes):
         now: float,
     ) -> None:
         self.conn.execute(
-            insert(resources).values(
-                key=key,
-                type=type,
-                parent_key=parent_key,
-                subscription=subscription,
-                group_key=group_key,
-                location=location,
-                natural_key=natural_key,
-                state=state,
-                body=body,
-                created_at=now,
-                updated_at=now,
+            insert(resources),
+            {
+                "key": key,
+                "type": type,
+                "parent_key": parent_key,
+                "subscription": subscription,
+                "group_key": group_key,
+                "location": location,
+                "natural_key": natural_key,
+                "state": state,
+                "body": body,
+                "created_at": now,
+                "updated_at": now,
                 **self._latest_facts(key, type, body),
-            )
+            },
         )
+        self._share_facts(key, type, body)
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
         type = str(body.get("type", "")).lower()
         self.conn.execute(
-            update(resources)
-            .where(resources.c.key == key)
-            .values(state=state, body=body, updated_at=now, **self._latest_facts(key, type, body))
+            _UPDATE, {"k": key, "state": state, "body": body, "updated_at": now, **self._latest_facts(key, type, body)}
         )
+        self._share_facts(key, type, body)
 
     def delete(self, key: str) -> None:
         self.conn.execute(delete(resources).where(resources.c.key == key))
         self.conn.execute(delete(latest_exclusions).where(latest_exclusions.c.version_key == key))
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+
+    def _share_facts(self, key: str, type: str, body: dict) -> None:
+        """For a gallery: rewrite who may find it through the consumer views."""
+        if type != GALLERY_TYPE:
+            return
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+        for kind, target in sorted(sharing_rules.share_targets(body)):
+            self.conn.execute(insert(gallery_shares).values(kind=kind, target=target, gallery_key=key))
+
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        q = (
+            select(resources)
+            .join(gallery_shares, gallery_shares.c.gallery_key == resources.c.key)
+            .where(gallery_shares.c.kind == kind, gallery_shares.c.target == target.lower())
+            .order_by(resources.c.seq)
+        )
+        return [_resource(r) for r in self.conn.execute(q)]
 
     def _latest_facts(self, key: str, type: str, body: dict) -> dict[str, str | None]:
         """For a version: rewrite the regions it is excluded from latest in, and return its `latest_rank` column
@@ -492,11 +545,7 @@ class Tx(_DiskBytes):
         return _resource(row) if row else None
 
     def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
-        row = self.conn.execute(
-            select(resources).where(
-                resources.c.parent_key == parent_key, resources.c.type == type, resources.c.natural_key == natural_key
-            )
-        ).first()
+        row = self.conn.execute(_FIND_NATURAL, {"parent": parent_key, "t": type, "natural": natural_key}).first()
         return _resource(row) if row else None
 
     def children(self, parent_key: str, limit: int = 20) -> list[ResourceRow]:
@@ -517,11 +566,7 @@ class Tx(_DiskBytes):
         return [_resource(r) for r in rows]
 
     def count_in_region(self, subscription: str, location: str, type: str) -> int:
-        return self.conn.execute(
-            select(func.count())
-            .select_from(resources)
-            .where(resources.c.subscription == subscription, resources.c.location == location, resources.c.type == type)
-        ).scalar_one()
+        return self.conn.execute(_COUNT_IN_REGION, {"sub": subscription, "loc": location, "t": type}).scalar_one()
 
     def page(
         self,
@@ -532,8 +577,12 @@ class Tx(_DiskBytes):
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
+        within: frozenset[str] | None = None,
     ) -> list[ResourceRow]:
         q = select(resources).where(resources.c.type == type, resources.c.seq > after)
+        if within is not None:
+            keys = sorted(within)
+            q = q.where(resources.c.key.in_(keys) | resources.c.parent_key.in_(keys) | resources.c.group_key.in_(keys))
         if parent_key is not None:
             q = q.where(resources.c.parent_key == parent_key)
         if subscription is not None:
@@ -544,16 +593,14 @@ class Tx(_DiskBytes):
 
     # -- operations ----------------------------------------------------------------------------------------
     def insert_operation(self, op: OperationRow) -> None:
-        self.conn.execute(insert(operations).values(**op.__dict__))
+        self.conn.execute(insert(operations), op.__dict__)
 
     def get_operation(self, op_id: str) -> OperationRow | None:
-        row = self.conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        row = self.conn.execute(_GET_OPERATION, {"id": op_id}).first()
         return _operation(row) if row else None
 
     def active_operation(self, resource_key: str) -> OperationRow | None:
-        row = self.conn.execute(
-            select(operations).where(operations.c.resource_key == resource_key, operations.c.status == "InProgress")
-        ).first()
+        row = self.conn.execute(_ACTIVE_OPERATION, {"k": resource_key}).first()
         return _operation(row) if row else None
 
     def finish_operation(
@@ -575,16 +622,17 @@ class Tx(_DiskBytes):
     def queue_operation_job(self, *, operation_id: str, subject_key: str, kind: str, now: float) -> None:
         """Queue the job that finishes an operation on the resource `subject_key`."""
         self.conn.execute(
-            insert(jobs).values(
-                operation_id=operation_id,
-                subject_key=subject_key,
-                kind=kind,
-                payload=None,
-                state="queued",
-                attempts=0,
-                not_before=0,
-                created_at=now,
-            )
+            insert(jobs),
+            {
+                "operation_id": operation_id,
+                "subject_key": subject_key,
+                "kind": kind,
+                "payload": None,
+                "state": "queued",
+                "attempts": 0,
+                "not_before": 0,
+                "created_at": now,
+            },
         )
 
     def queue_background_job(

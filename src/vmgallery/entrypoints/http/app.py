@@ -1,20 +1,16 @@
 """The ARM-shaped HTTP API.
 
-The request pipeline, in order: request ids and access log -> head and query limits and grammars (`parsing`) ->
-canonical path spelling (ARM paths are case-insensitive) -> bearer authentication -> route (api-version check, body
-parsing) -> use case -> ARM error mapping. An unexpected exception anywhere becomes a logged 500 in the ARM envelope
-carrying the correlation id, and the connection stays open. Routes come from one table (`ROUTES`): every resource
-type gets the same handlers.
+The request pipeline, in order: request ids and access log (`pipeline`) -> canonical path spelling (ARM paths are
+case-insensitive) -> head and query limits and grammars (`parsing`) -> bearer authentication -> route (api-version
+check, body parsing) -> use case -> ARM error mapping. An unexpected exception anywhere becomes a logged 500 in the
+ARM envelope carrying the correlation id, and the connection stays open. Routes come from one table (`ROUTES`):
+every resource type gets the same handlers.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-import logging
 import re
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,15 +22,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.authorization import Authorization
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
+from ...app.share import ShareGallery
+from ...app.shared_views import ConsumerViews
+from ...app.sharing import ActionCheck
 from ...domain import errors
 from ...domain.apiversions import check_api_version
-from ...domain.ids import ResourceId, canonical_path
+from ...domain.ids import ResourceId
 from ...domain.timestamps import arm_time
-from . import parsing
-
-log = logging.getLogger("vmgallery.http")
+from . import authorization as authorization_routes
+from . import parsing, shared_galleries
+from .guard import Guard
+from .identity import ADMIN, IdentityApi, is_public
+from .pipeline import RequestPipeline, arm_error
 
 RETRY_AFTER = "1"
 PUBLIC_PATHS = ("/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
@@ -153,25 +155,28 @@ def _params_doc(template: str, with_body: bool = False) -> dict:
     return doc
 
 
-def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
-    # ASCII-escaped: an error's message may quote what the request sent, and must render whatever that was.
-    return Response(
-        json.dumps(exc.body(), ensure_ascii=True, separators=(",", ":")),
-        status_code=exc.status,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
 async def _json_body(request: Request) -> Any:
     return await parsing.json_body(request, request.app.state.max_body_bytes)
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
+    def __init__(
+        self,
+        resources: Resources,
+        admin_token: str,
+        access: DiskAccess | None = None,
+        identity: IdentityApi | None = None,
+        authorization: Authorization | None = None,
+        actions: ActionCheck | None = None,
+    ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
+        self.identity = identity
+        self.authorization = authorization
+        self.guard = Guard(authorization)
+        self.share = ShareGallery(resources, actions)
+        self.views = ConsumerViews(resources)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -203,6 +208,9 @@ class ArmApi:
             for route in ACCESS_ROUTES:
                 self._register_access(app, route)
         self._register_operations(app)
+        if self.authorization is not None:
+            authorization_routes.register(app, self.authorization)
+        shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -211,12 +219,14 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "beginGetAccess/action", rid)
             base = str(request.base_url).rstrip("/")
             return self._respond(request, await run_in_threadpool(self.access.begin, rid, body, kind, base))
 
         async def end(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "endGetAccess/action", rid)
             return self._respond(request, await run_in_threadpool(self.access.end, rid, kind))
 
         for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
@@ -238,28 +248,35 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
-            return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
+            await self.guard.check(request, kind.type, "write", rid, body=body)
+            put = shared_galleries.as_caller(request, self.resources.put)  # disks from shared images check it
+            return self._respond(request, await run_in_threadpool(put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             expand = request.query_params.get("$expand")
-            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind, expand))
+            return JSONResponse(
+                await self.guard.run(request, kind.type, "read", rid, self.resources.get, rid, kind, expand)
+            )
 
         async def delete(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "delete", rid)
             return self._respond(request, await run_in_threadpool(self.resources.delete, rid, kind))
 
         async def head(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "read", rid)
             try:
                 await run_in_threadpool(self.resources.get, rid, kind)
             except errors.NotFound:
@@ -272,6 +289,7 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return JSONResponse(await run_in_threadpool(self.resources.plan_update, rid, body, kind))
 
         if kind.plan is not None:
@@ -329,6 +347,7 @@ class ArmApi:
                 kwargs["group"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())
             else:
                 kwargs["parent"] = route.parent_id(dict(p))
+            kwargs["within"] = await self.guard.visible(request, kind.type, kwargs)
             page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
             body: dict[str, Any] = {"value": page.items}
             if page.next_after is not None:
@@ -359,6 +378,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operations",
             )
             op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "status", op)
             body: dict[str, Any] = {
                 "name": op.id,
                 "status": op.status,
@@ -380,6 +400,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operationResults",
             )
             op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "result", op)
             if op.status == "InProgress":
                 return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
             if op.status == "Failed":
@@ -409,26 +430,41 @@ class ArmApi:
         )
 
     # -- middleware -----------------------------------------------------------------------------------------
-    def authenticate(self, request: Request) -> errors.ArmError | None:
+    async def authenticate(self, request: Request) -> errors.ArmError | None:
+        """Who is calling, on `request.state.principal`: the admin token, or an access token of the authority."""
         header = request.headers.get("authorization")
         if not header:
             return errors.Unauthenticated(
                 "Authentication failed. The 'Authorization' header is missing.", code="AuthenticationFailed"
             )
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
+        token = token.strip()
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.admin_token):
+            request.state.principal = ADMIN
+            return None
+        if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
+        try:
+            request.state.principal = await run_in_threadpool(
+                self.identity.authenticate,
+                token,
+                request.scope["path"],
+                request.headers.get("x-ms-authorization-auxiliary"),
+            )
+        except errors.ArmError as refused:
+            return refused
         return None
 
 
-def _echoed(value: str | None) -> str | None:
-    """A client's id header as it may be echoed back: short, printable ASCII (else not echoed)."""
-    if value and len(value) <= 256 and value.isascii() and value.isprintable():
-        return value
-    return None
-
-
-def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
+def create_app(
+    resources: Resources,
+    admin_token: str,
+    lifespan=None,
+    access: DiskAccess | None = None,
+    identity: IdentityApi | None = None,
+    authorization: Authorization | None = None,
+    actions: ActionCheck | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
         version="0.1.0",
@@ -437,7 +473,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions)
     app.state.max_body_bytes = resources.settings.max_body_bytes
 
     @app.get("/healthz", tags=["service"])
@@ -457,6 +493,8 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
+    if identity is not None:
+        identity.register(app)
     api.register(app)
 
     @app.exception_handler(errors.ArmError)
@@ -478,54 +516,19 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
             )
         return arm_error(errors.ArmError(str(exc.detail), code="BadRequest"))
 
-    @app.middleware("http")
-    async def pipeline(request: Request, call_next):
-        started = time.monotonic()
-        request_id = str(uuid.uuid4())
-        correlation_id = _echoed(request.headers.get("x-ms-correlation-request-id")) or request_id
+    async def gate(request: Request) -> Response | None:
         path = request.scope["path"]
-        try:
-            path = canonical_path(path)
-            request.scope["path"] = path
-            response = await _handle(request, call_next, path)
-        except Exception:
-            # Caught here, not left to the server: the request is logged, and the connection stays open.
-            log.exception("unhandled error", extra={"request_id": request_id, "correlation_id": correlation_id})
-            response = arm_error(
-                errors.InternalError(
-                    f"The server hit an unexpected error; its log has the details under correlation id "
-                    f"{correlation_id}. Read the resource to see whether the request took effect."
-                )
-            )
-        response.headers["x-ms-request-id"] = request_id
-        response.headers["x-ms-correlation-request-id"] = correlation_id
-        client_request_id = _echoed(request.headers.get("x-ms-client-request-id"))
-        if client_request_id:
-            response.headers["x-ms-client-request-id"] = client_request_id
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": path[:512],
-                "status": response.status_code,
-                "ms": round((time.monotonic() - started) * 1000, 1),
-                "request_id": request_id,
-                "correlation_id": correlation_id,
-            },
-        )
-        return response
-
-    async def _handle(request: Request, call_next, path: str) -> Response:
-        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX):
-            return await call_next(request)
+        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX) or is_public(path):
+            return None
         try:
             parsing.check_head(request)
             parsing.check_query(request)
         except errors.ArmError as refused:
             return arm_error(refused)
-        failure = api.authenticate(request)
+        failure = await api.authenticate(request)
         if failure is not None:
             return arm_error(failure)
-        return await call_next(request)
+        return None
 
+    app.add_middleware(RequestPipeline, gate=gate)
     return app

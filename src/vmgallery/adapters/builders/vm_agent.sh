@@ -1,0 +1,63 @@
+#!/bin/sh
+# vmgallery's build agent, placed in the guest by the vm engine for one build and removed after it: it runs the
+# build's steps from the second disk (a tar archive), reports on the second serial port, and powers the guest off.
+# Protocol, one line each: "NONCE hello", "NONCE begin N UPTIME", "NONCE line N TEXT", "NONCE rc N CODE UPTIME",
+# "NONCE reboot N", "NONCE finished". After the last step it removes itself and its boot hook (@CLEANUP@), so the
+# host never edits a file system the guest may have left with a journal to replay.
+case "$1" in stop) exit 0 ;; esac
+N=@NONCE@
+out=/dev/ttyS1
+state=/var/lib/vmg-agent
+say() { printf '%s %s\n' "$N" "$*" >"$out"; }
+# A step's duration is measured here, on the guest's clock: the host reads the lines later and in bursts.
+now() { read -r up _ </proc/uptime && echo "$up"; }
+halt_guest() {
+  sync
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl "$1" --no-block
+  else
+    # No init to unmount for us: a read-only root has its journal checkpointed, so the disk is clean as it stands.
+    mount -o remount,ro / 2>/dev/null
+    "$1" -f
+  fi
+  exit 0
+}
+clean_up() {
+  rm -f @CLEANUP@ "$state/done"
+  rmdir "$state" 2>/dev/null
+}
+say hello
+mkdir -p /run/vmg
+if ! tar -xf /dev/vdb -C /run/vmg; then
+  say "fatal the steps disk /dev/vdb cannot be read"
+  clean_up
+  halt_guest poweroff
+fi
+done_upto=$(cat "$state/done" 2>/dev/null || echo 0)
+for n in $(cat /run/vmg/order); do
+  [ "$n" -le "$done_upto" ] && continue
+  d=/run/vmg/$n
+  say begin "$n" "$(now)"
+  if [ -f "$d/upload" ]; then
+    dest=$(cat "$d/dest")
+    rc=$( { { { mkdir -p "$(dirname "$dest")" && cp "$d/upload" "$dest" && echo "copied $(wc -c <"$d/upload") bytes to $dest"; } </dev/null 2>&1 3>&-; echo $? >&3; } |
+      while IFS= read -r l || [ -n "$l" ]; do printf '%s line %s %s\n' "$N" "$n" "$l"; done >"$out" 3>&-; } 3>&1 )
+  elif [ -f "$d/script" ]; then
+    # The exit code leaves through fd 3 so it survives the pipeline in any POSIX sh (no pipefail needed).
+    rc=$( { { /bin/sh "$d/script" </dev/null 2>&1 3>&-; echo $? >&3; } |
+      while IFS= read -r l || [ -n "$l" ]; do printf '%s line %s %s\n' "$N" "$n" "$l"; done >"$out" 3>&-; } 3>&1 )
+  else
+    rc=0
+  fi
+  say rc "$n" "$rc" "$(now)"
+  [ "$rc" = 0 ] || break
+  if [ -f "$d/reboot" ]; then
+    mkdir -p "$state"
+    echo "$n" >"$state/done"
+    say reboot "$n"
+    halt_guest reboot
+  fi
+done
+clean_up
+say finished
+halt_guest poweroff
