@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import time
 from dataclasses import dataclass
@@ -11,11 +12,15 @@ from fastapi import FastAPI
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.build_sources import SourceFetcher
 from .adapters.db.store import Database
 from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.build_engine import BuildEngine
+from .app.builds import JOB_KIND as BUILD_JOB
+from .app.builds import Builds, ImageBuild
 from .app.disks import DiskImport
 from .app.images import ImageImport
 from .app.operations import JobKinds, OperationWaiter, Provision
@@ -65,6 +70,7 @@ class Service:
     access: DiskAccess
     workers: WorkerPool
     stores: RegionStores
+    builds: Builds | None = None
 
 
 def build_service(settings: Settings) -> Service:
@@ -115,7 +121,30 @@ def build_service(settings: Settings) -> Service:
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers, stores)
+    builds = Builds(resources)
+    kinds = dict(workers.kinds.operation)
+    kinds[BUILD_JOB] = ImageBuild(
+        resources,
+        stores,
+        clock,
+        build_engine,
+        SourceFetcher(accounts, settings.builder.allowed_source_prefixes),
+        settings.builder.engine,
+        settings.data_dir / "builds",
+    )
+    workers.kinds = JobKinds(operation=kinds, background=workers.kinds.background)
+    return Service(settings, db, waiter, resources, access, workers, stores, builds)
+
+
+def build_engine(name: str) -> BuildEngine:
+    """The build engine by name: "guestfs" or "vm" (adapters/builders), or "module:factory" for one outside."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        engine: BuildEngine = getattr(importlib.import_module(module), attr)(name)
+        return engine
+    builders = importlib.import_module(".adapters.builders", __package__)
+    made: BuildEngine = builders.engine(name)
+    return made
 
 
 def build_app(service: Service) -> FastAPI:
@@ -131,4 +160,4 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    return create_app(service.resources, token, lifespan=lifespan, access=service.access)
+    return create_app(service.resources, token, lifespan=lifespan, access=service.access, builds=service.builds)

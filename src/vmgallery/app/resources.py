@@ -378,6 +378,8 @@ class Resources:
                         KINDS[children[0].type].noun if children else "",
                         rid.name,
                     )
+                if kind.on_delete:
+                    kind.on_delete(self, tx, existing)
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())

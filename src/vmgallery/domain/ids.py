@@ -28,6 +28,9 @@ KEYWORDS = {
         "sharedGalleries",
         "communityGalleries",
         "share",
+        "Microsoft.VirtualMachineImages",
+        "imageTemplates",
+        "runOutputs",
     )
 }
 

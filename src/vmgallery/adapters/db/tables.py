@@ -174,3 +174,14 @@ replicas = Table(
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("version_key", "region", "idx"),
 )
+
+# Image Builder: each template's latest run's customization log, one row per line (tagged `[n name]`), in order.
+build_logs = Table(
+    "build_logs",
+    metadata,
+    Column("template_key", String(1024), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("line", Text, nullable=False),
+    PrimaryKeyConstraint("template_key", "seq"),
+)

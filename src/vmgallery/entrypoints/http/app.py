@@ -26,13 +26,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app import replication
 from ...app.access import DiskAccess
-from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
+from ...app.builds import Builds
+from ...app.kinds import (
+    DISK,
+    GALLERY,
+    IMAGE,
+    IMAGE_DEFINITION,
+    IMAGE_TEMPLATE,
+    IMAGE_VERSION,
+    RESOURCE_GROUP,
+    SNAPSHOT,
+    Kind,
+)
 from ...app.resources import Outcome, Resources
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
 from . import blobs as blob_plane
+from . import builder as builder_routes
 from . import parsing
 
 log = logging.getLogger("vmgallery.http")
@@ -136,6 +148,20 @@ ROUTES = (
             p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("images", p["imageName"]),)
         ),
     ),
+    Route(
+        IMAGE_TEMPLATE,
+        RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates/{imageTemplateName}",
+        (
+            (RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.VirtualMachineImages/imageTemplates", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.VirtualMachineImages",
+            (("imageTemplates", p["imageTemplateName"]),),
+        ),
+    ),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -169,8 +195,11 @@ async def _json_body(request: Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
+    def __init__(
+        self, resources: Resources, admin_token: str, access: DiskAccess | None = None, builds: Builds | None = None
+    ):
         self.resources = resources
+        self.builds = builds
         self.access = access
         self.admin_token = admin_token.encode()
 
@@ -204,6 +233,8 @@ class ArmApi:
             for route in ACCESS_ROUTES:
                 self._register_access(app, route)
         self._register_operations(app)
+        if self.builds is not None:
+            builder_routes.register(app, self.builds, self._respond)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -429,7 +460,13 @@ def _echoed(value: str | None) -> str | None:
     return None
 
 
-def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
+def create_app(
+    resources: Resources,
+    admin_token: str,
+    lifespan=None,
+    access: DiskAccess | None = None,
+    builds: Builds | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
         version="0.1.0",
@@ -438,7 +475,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access)
+    api = ArmApi(resources, admin_token, access, builds)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)

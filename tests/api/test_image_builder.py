@@ -1,0 +1,371 @@
+"""Image Builder through azure-mgmt-imagebuilder (2.0, api-version 2025-10-01; 1.3's 2023-07-01 in a subprocess): the
+template resource and its pre-flight, runs on a real ext4 disk image with the fake engine (tests/fake_engine.py),
+distribution into a gallery, run outputs, the live log, failures, cancel and timeout.
+
+The source is imported into the platform image catalog with `vmgallery platform-image import`, and the built bytes
+are read back through a disk made from the distributed version (its signed URL) and checked with debugfs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.imagebuilder import ImageBuilderClient
+from azure.storage.blob import BlobClient
+
+from tests.conftest import running_server
+from tests.fake_engine import read_file
+
+from .sdk import StaticToken, compute_client, resource_client
+
+ROOT = Path(__file__).resolve().parents[2]
+SDK_13 = ROOT / ".venv" / "sdk-imagebuilder-1.3"
+CONFIG = """
+[builder]
+engine = "tests.fake_engine:engine"
+allowed_source_prefixes = ["https://scripts.example.test/"]
+"""
+
+
+def make_ext4(path: Path) -> None:
+    """A 16 MiB whole-disk ext4 holding what a deprovision must clear."""
+    staged = path.parent / "root"
+    for d in ("etc/ssh", "root", "var/log"):
+        (staged / d).mkdir(parents=True, exist_ok=True)
+    (staged / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    (staged / "etc/ssh/ssh_host_ed25519_key").write_text("secret\n")
+    (staged / "etc/os-release").write_text("ID=vmgtiny\n")
+    (staged / "root/.ash_history").write_text("ls\n")
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(staged), str(path), "16M"], check=True)
+
+
+@pytest.fixture(scope="module")
+def builder_server(backend, tmp_path_factory):
+    data = tmp_path_factory.mktemp(f"builder-{backend}")
+    with running_server(backend, data, CONFIG) as srv:
+        disk = data / "tiny.raw"
+        make_ext4(disk)
+        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
+        if srv.database_url:
+            args += ["--database-url", srv.database_url]
+        for version in ("1.0.0", "1.0.1"):
+            subprocess.run(
+                args
+                + ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1"]
+                + ["--version", version, str(disk)],
+                check=True,
+                capture_output=True,
+            )
+        yield srv
+
+
+@pytest.fixture
+def sub() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def ib(builder_server, sub):
+    with ImageBuilderClient(
+        StaticToken(builder_server.token),
+        sub,
+        base_url=builder_server.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=builder_server.ca,
+        polling_interval=0,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def compute(builder_server, sub):
+    with compute_client(builder_server, sub) as client:
+        yield client
+
+
+@pytest.fixture
+def rg(builder_server, sub) -> str:
+    name = f"rg-{uuid.uuid4().hex[:8]}"
+    with resource_client(builder_server, sub) as client:
+        client.resource_groups.create_or_update(name, {"location": "eastus"})
+    return name
+
+
+def definition(compute, rg, name="tiny", **props) -> str:
+    gallery = "gal1"
+    compute.galleries.begin_create_or_update(rg, gallery, {"location": "eastus"}).result()
+    body = {
+        "location": "eastus",
+        "properties": {
+            "osType": "Linux",
+            "osState": "Generalized",
+            "hyperVGeneration": "V1",
+            "identifier": {"publisher": "p", "offer": name, "sku": "s"},
+            **props,
+        },
+    }
+    return compute.gallery_images.begin_create_or_update(rg, gallery, name, body).result().id
+
+
+def template(sub, rg, definition_id, customize, **props) -> dict:
+    uami = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ib"
+    body = {
+        "location": "eastus",
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": {uami: {}}},
+        "properties": {
+            "source": {"type": "PlatformImage", "publisher": "vmg", "offer": "tiny", "sku": "1", "version": "latest"},
+            "customize": customize,
+            "distribute": [{"type": "SharedImage", "galleryImageId": definition_id, "runOutputName": "gallery"}],
+            **props,
+        },
+    }
+    return body
+
+
+def log_lines(ib, sub, rg, name) -> list[str]:
+    path = (
+        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.VirtualMachineImages/imageTemplates/{name}"
+        "/customizationLog?api-version=2025-10-01"
+    )
+    from azure.core.rest import HttpRequest
+
+    response = ib.send_request(HttpRequest("GET", path))
+    response.raise_for_status()
+    return [entry["line"] for entry in response.json()["lines"]]
+
+
+def download_version(compute, builder_server, rg, version_id, tmp_path) -> Path:
+    disk = compute.disks.begin_create_or_update(
+        rg,
+        f"d{uuid.uuid4().hex[:6]}",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "FromImage", "galleryImageReference": {"id": version_id}}},
+        },
+    ).result()
+    access = compute.disks.begin_grant_access(rg, disk.name, {"access": "Read", "durationInSeconds": 600}).result()
+    data = BlobClient.from_blob_url(access.access_sas, connection_verify=builder_server.ca).download_blob().readall()
+    out = tmp_path / "built.vhd"
+    out.write_bytes(data[:-512])
+    return out
+
+
+def test_build_distributes_to_the_gallery_with_a_live_log(ib, compute, builder_server, sub, rg, tmp_path):
+    def_id = definition(compute, rg)
+    body = template(
+        sub,
+        rg,
+        def_id,
+        [
+            {"type": "Shell", "name": "hello", "inline": ["echo hello from the build"]},
+            {"type": "Shell", "name": "mark", "inline": ["echo built by vmgallery > /etc/built-by"]},
+        ],
+        validate={"inVMValidations": [{"type": "Shell", "name": "check", "inline": ["cat /etc/built-by"]}]},
+    )
+    made = ib.virtual_machine_image_templates.begin_create_or_update(rg, "t1", body).result()
+    assert made.provisioning_state == "Succeeded"
+    assert made.exact_staging_resource_group.split("/")[-1].startswith(f"IT_{rg}_t1_")
+    assert [t.name for t in ib.virtual_machine_image_templates.list_by_resource_group(rg)] == ["t1"]
+    assert "t1" in [t.name for t in ib.virtual_machine_image_templates.list()]
+
+    ib.virtual_machine_image_templates.begin_run(rg, "t1").result()
+
+    status = ib.virtual_machine_image_templates.get(rg, "t1").last_run_status
+    assert (status.run_state, status.message) == ("Succeeded", "")
+    outputs = list(ib.virtual_machine_image_templates.list_run_outputs(rg, "t1"))
+    assert [o.name for o in outputs] == ["gallery"]
+    assert outputs[0].artifact_id.lower() == f"{def_id}/versions/1.0.0".lower()
+    assert ib.virtual_machine_image_templates.get_run_output(rg, "t1", "gallery").artifact_id == outputs[0].artifact_id
+    lines = log_lines(ib, sub, rg, "t1")
+    assert "[1 hello] hello from the build" in lines
+    assert "[3 check] built by vmgallery" in lines
+    assert any(line.startswith("[1 hello] exit code 0 after") for line in lines)
+    assert any(line.startswith("[4 deprovision] exit code 0") for line in lines)
+
+    built = download_version(compute, builder_server, rg, outputs[0].artifact_id, tmp_path)
+    assert read_file(built, "/etc/built-by") == "built by vmgallery\n"
+    assert read_file(built, "/etc/machine-id") == ""
+    assert read_file(built, "/etc/ssh/ssh_host_ed25519_key") is None
+    assert read_file(built, "/root/.ash_history") is None
+
+    # A second run makes the next patch version (versioning Latest).
+    ib.virtual_machine_image_templates.begin_run(rg, "t1").result()
+    artifact = ib.virtual_machine_image_templates.get_run_output(rg, "t1", "gallery").artifact_id
+    assert artifact.lower().endswith("/versions/1.0.1")
+
+    staging = made.exact_staging_resource_group.split("/")[-1]
+    with resource_client(builder_server, sub) as arm:
+        assert arm.resource_groups.check_existence(staging)
+        ib.virtual_machine_image_templates.begin_delete(rg, "t1").result()
+        assert not arm.resource_groups.check_existence(staging)
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.get(rg, "t1")
+    assert err.value.status_code == 404
+
+
+def test_tags_change_and_anything_else_is_immutable(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    body = template(sub, rg, def_id, [{"type": "Shell", "name": "a", "inline": ["echo a"]}])
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "t2", body).result()
+    updated = ib.virtual_machine_image_templates.begin_update(rg, "t2", {"tags": {"team": "img"}}).result()
+    assert updated.tags == {"team": "img"}
+    body["properties"]["customize"][0]["inline"] = ["echo b"]
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_create_or_update(rg, "t2", body).result()
+    assert err.value.status_code == 409
+    assert err.value.error.target == "properties.customize.0.inline.0" or "customize" in err.value.error.target
+
+
+@pytest.mark.parametrize(
+    ("definition_props", "customize", "code", "target"),
+    [
+        ({"hyperVGeneration": "V2"}, [], "BadSharedImageDistribute", "properties.distribute[0].galleryImageId"),
+        ({"osType": "Windows"}, [], "BadSharedImageDistribute", "properties.distribute[0].galleryImageId"),
+        (
+            {},
+            [{"type": "PowerShell", "name": "ps", "inline": ["Write-Host hi"]}],
+            "UnsupportedCustomizerType",
+            "properties.customize[0].type",
+        ),
+        (
+            {},
+            [{"type": "WindowsRestart", "name": "reboot"}],
+            "UnsupportedCustomizerType",
+            "properties.customize[0].type",
+        ),
+        (
+            {},
+            [{"type": "Shell", "name": "meta", "scriptUri": "http://169.254.169.254/metadata/x.sh"}],
+            "InvalidParameter",
+            "properties.customize[0].scriptUri",
+        ),
+        (
+            {},
+            [{"type": "File", "name": "f", "sourceUri": "https://evil.example.test/x", "destination": "/tmp/x"}],
+            "InvalidParameter",
+            "properties.customize[0].sourceUri",
+        ),
+    ],
+)
+def test_pre_flight_refuses_what_cannot_build(ib, compute, sub, rg, definition_props, customize, code, target):
+    def_id = definition(compute, rg, **definition_props)
+    body = template(sub, rg, def_id, customize)
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_create_or_update(rg, "bad", body).result()
+    assert err.value.status_code == 400
+    assert (err.value.error.code, err.value.error.target) == (code, target)
+    assert list(ib.virtual_machine_image_templates.list_by_resource_group(rg)) == []
+
+
+def test_a_failing_step_stops_the_build_with_its_name_exit_code_and_output(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    customize = [
+        {"type": "Shell", "name": "ok", "inline": ["echo fine"]},
+        {"type": "Shell", "name": "install-agent", "inline": ["echo fetching agent", "exit 3", "echo never"]},
+        {"type": "Shell", "name": "after", "inline": ["echo not reached"]},
+    ]
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "t3", template(sub, rg, def_id, customize)).result()
+    with pytest.raises(HttpResponseError):
+        ib.virtual_machine_image_templates.begin_run(rg, "t3").result()
+    status = ib.virtual_machine_image_templates.get(rg, "t3").last_run_status
+    assert status.run_state == "Failed"
+    assert "'install-agent'" in status.message and "exit code 3" in status.message
+    assert "fetching agent" in status.message
+    lines = log_lines(ib, sub, rg, "t3")
+    assert "[2 install-agent] fetching agent" in lines
+    assert not any("not reached" in line or "never" in line for line in lines)
+    assert list(ib.virtual_machine_image_templates.list_run_outputs(rg, "t3")) == []
+    assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []
+
+
+def test_a_failed_validation_distributes_nothing(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    body = template(
+        sub,
+        rg,
+        def_id,
+        [{"type": "Shell", "name": "a", "inline": ["echo a"]}],
+        validate={"inVMValidations": [{"type": "Shell", "name": "probe", "inline": ["test -f /etc/missing"]}]},
+    )
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "t4", body).result()
+    with pytest.raises(HttpResponseError):
+        ib.virtual_machine_image_templates.begin_run(rg, "t4").result()
+    status = ib.virtual_machine_image_templates.get(rg, "t4").last_run_status
+    assert status.run_state == "Failed" and "'probe'" in status.message
+    assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+def test_cancel_mid_build(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    customize = [{"type": "Shell", "name": "long", "inline": ["echo going", "sleep 120"]}]
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "t5", template(sub, rg, def_id, customize)).result()
+    poller = ib.virtual_machine_image_templates.begin_run(rg, "t5")
+    wait_for(lambda: "[1 long] going" in log_lines(ib, sub, rg, "t5"))
+    started = time.monotonic()
+    ib.virtual_machine_image_templates.begin_cancel(rg, "t5").result()
+    with pytest.raises(HttpResponseError):
+        poller.result()
+    assert time.monotonic() - started < 30
+    assert ib.virtual_machine_image_templates.get(rg, "t5").last_run_status.run_state == "Canceled"
+    # The template builds again after a cancel.
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_cancel(rg, "t5").result()
+    assert err.value.status_code == 409
+
+
+def test_the_1_3_sdk_drives_the_same_resource(builder_server, compute, sub, rg):
+    """azure-mgmt-imagebuilder 1.3 (what az 2.91 pins; api-version 2023-07-01) cannot share a process with 2.0:
+    it runs in a subprocess from its own target folder (scripts/venv installs it there)."""
+    if not SDK_13.exists():
+        pytest.fail(f"{SDK_13} is missing: run scripts/venv test")
+    def_id = definition(compute, rg)
+    body = template(sub, rg, def_id, [{"type": "Shell", "name": "a", "inline": ["echo one-three"]}])
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time
+        from azure.core.credentials import AccessToken
+        from azure.mgmt.imagebuilder import ImageBuilderClient
+        import azure.mgmt.imagebuilder as m
+        assert m.__file__.startswith({str(SDK_13)!r}), m.__file__
+
+        class Token:
+            def get_token(self, *a, **k):
+                return AccessToken({builder_server.token!r}, int(time.time()) + 3600)
+
+        c = ImageBuilderClient(Token(), {sub!r}, base_url={builder_server.url!r},
+                               credential_scopes=["https://management.azure.com/.default"],
+                               connection_verify={builder_server.ca!r}, polling_interval=0)
+        t = c.virtual_machine_image_templates.begin_create_or_update({rg!r}, "old", json.loads(sys.argv[1])).result()
+        assert t.provisioning_state == "Succeeded", t.provisioning_state
+        c.virtual_machine_image_templates.begin_run({rg!r}, "old").result()
+        out = c.virtual_machine_image_templates.get_run_output({rg!r}, "old", "gallery")
+        print(out.artifact_id)
+        print(c.virtual_machine_image_templates.get({rg!r}, "old").last_run_status.run_state)
+        """
+    )
+    import json
+
+    env = {**os.environ, "PYTHONPATH": str(SDK_13)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(body)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    artifact, state = done.stdout.split()
+    assert artifact.lower().endswith("/versions/1.0.0") and state == "Succeeded"
