@@ -7,6 +7,7 @@ are read back through a disk made from the distributed version (its signed URL) 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.imagebuilder import ImageBuilderClient
 from azure.storage.blob import BlobClient
 
+from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from tests.conftest import running_server
 from tests.fake_engine import read_file
 
@@ -32,6 +34,10 @@ CONFIG = """
 engine = "tests.fake_engine:engine"
 allowed_source_prefixes = ["https://scripts.example.test/"]
 """
+ACCOUNT_ID = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/storage/providers/Microsoft.Storage"
+    "/storageAccounts/devstoreaccount1"
+)
 
 
 def make_ext4(path: Path) -> None:
@@ -47,9 +53,13 @@ def make_ext4(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def builder_server(backend, tmp_path_factory):
+def builder_server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  (the session fixture)
     data = tmp_path_factory.mktemp(f"builder-{backend}")
-    with running_server(backend, data, CONFIG) as srv:
+    account = (
+        f'[storage_accounts."{ACCOUNT_ID}"]\nblob_endpoint = "{azurite.endpoint}"\n'
+        f'account_key = "{azurite.account_key}"\n'
+    )
+    with running_server(backend, data, CONFIG + account) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
         args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
@@ -369,3 +379,67 @@ def test_the_1_3_sdk_drives_the_same_resource(builder_server, compute, sub, rg):
     assert done.returncode == 0, done.stderr
     artifact, state = done.stdout.split()
     assert artifact.lower().endswith("/versions/1.0.0") and state == "Succeeded"
+
+
+def test_files_from_a_storage_account_and_a_checksum_mismatch(ib, compute, sub, rg, azurite, tmp_path):  # noqa: F811
+    payload = tmp_path / "agent.conf"
+    payload.write_bytes(b"agent=on\n")
+    script = tmp_path / "setup.sh"
+    script.write_bytes(b"echo from the script\n")
+    payload_uri = azurite.upload(payload, page_blob=False)
+    script_uri = azurite.upload(script, page_blob=False)
+    good = hashlib.sha256(payload.read_bytes()).hexdigest()
+    def_id = definition(compute, rg)
+    customize = [
+        {
+            "type": "File",
+            "name": "conf",
+            "sourceUri": payload_uri,
+            "sha256Checksum": good,
+            "destination": "/etc/a.conf",
+        },
+        {"type": "Shell", "name": "script", "scriptUri": script_uri},
+    ]
+    body = template(
+        sub,
+        rg,
+        def_id,
+        customize,
+        validate={"inVMValidations": [{"type": "Shell", "name": "show", "inline": ["cat /etc/a.conf"]}]},
+    )
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "files", body).result()
+    ib.virtual_machine_image_templates.begin_run(rg, "files").result()
+    lines = log_lines(ib, sub, rg, "files")
+    assert "[2 script] from the script" in lines and "[3 show] agent=on" in lines
+
+    customize[1]["sha256Checksum"] = "0" * 64
+    body["properties"]["customize"] = customize
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "mismatch", body).result()
+    with pytest.raises(HttpResponseError):
+        ib.virtual_machine_image_templates.begin_run(rg, "mismatch").result()
+    status = ib.virtual_machine_image_templates.get(rg, "mismatch").last_run_status
+    assert status.run_state == "Failed"
+    assert "checksum" in status.message and script_uri in status.message and "nothing was run" in status.message
+    assert log_lines(ib, sub, rg, "mismatch") == []  # no step started
+
+
+def test_the_platform_image_catalog_at_compute_paths(compute):
+    versions = compute.virtual_machine_images.list("eastus", "vmg", "tiny", "1")
+    assert [v.name for v in versions] == ["1.0.0", "1.0.1"]
+    image = compute.virtual_machine_images.get("eastus", "vmg", "tiny", "1", "1.0.1")
+    assert image.os_disk_image.operating_system == "Linux"
+    assert image.hyper_v_generation == "V1"
+
+
+@pytest.mark.slow
+def test_a_build_that_overruns_its_timeout_is_stopped(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    customize = [{"type": "Shell", "name": "forever", "inline": ["echo start", "sleep 600"]}]
+    body = template(sub, rg, def_id, customize, buildTimeoutInMinutes=1)
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "slow", body).result()
+    started = time.monotonic()
+    with pytest.raises(HttpResponseError):
+        ib.virtual_machine_image_templates.begin_run(rg, "slow").result()
+    assert 55 < time.monotonic() - started < 120
+    status = ib.virtual_machine_image_templates.get(rg, "slow").last_run_status
+    assert status.run_state == "Failed" and "timed out after 1 minutes" in status.message
