@@ -8,6 +8,7 @@ are read back through a disk made from the distributed version (its signed URL) 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -370,8 +371,6 @@ def test_the_1_3_sdk_drives_the_same_resource(builder_server, compute, sub, rg):
         print(c.virtual_machine_image_templates.get({rg!r}, "old").last_run_status.run_state)
         """
     )
-    import json
-
     env = {**os.environ, "PYTHONPATH": str(SDK_13)}
     done = subprocess.run(
         [sys.executable, "-c", script, json.dumps(body)], env=env, capture_output=True, text=True, timeout=120
@@ -443,3 +442,31 @@ def test_a_build_that_overruns_its_timeout_is_stopped(ib, compute, sub, rg):
     assert 55 < time.monotonic() - started < 120
     status = ib.virtual_machine_image_templates.get(rg, "slow").last_run_status
     assert status.run_state == "Failed" and "timed out after 1 minutes" in status.message
+
+
+def test_the_cli_creates_runs_and_follows_a_template(builder_server, compute, sub, rg, tmp_path):
+    from tests.cli.conftest import Cli, env_for
+
+    cli = Cli(env_for(builder_server, sub))
+    def_id = definition(compute, rg)
+    body = template(sub, rg, def_id, [{"type": "Shell", "name": "install-agent", "inline": ["echo agent installed"]}])
+    arm_template = {"resources": [{"type": "Microsoft.VirtualMachineImages/imageTemplates", "name": "x", **body}]}
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(arm_template))
+    made = cli.json("image", "builder", "create", "-g", rg, "-n", "cli1", "--image-template", str(path))
+    assert made["provisioningState"] == "Succeeded" and made["resourceGroup"] == rg
+    assert [t["name"] for t in cli.json("image", "builder", "list", "-g", rg)] == ["cli1"]
+    cli.ok("image", "builder", "run", "-g", rg, "-n", "cli1")
+    cli.ok("image", "builder", "wait", "-g", rg, "-n", "cli1")
+    assert cli.json("image", "builder", "show", "-g", rg, "-n", "cli1")["lastRunStatus"]["runState"] == "Succeeded"
+    runs = cli.json("image", "builder", "show-runs", "-g", rg, "-n", "cli1")
+    assert [r["name"] for r in runs] == ["gallery"] and runs[0]["artifactId"].endswith("/versions/1.0.0")
+    one = cli.json("image", "builder", "show-runs", "-g", rg, "-n", "cli1", "--output-name", "gallery")
+    assert one["artifactId"] == runs[0]["artifactId"]
+    assert cli.json("image", "builder", "output", "list", "-g", rg, "-n", "cli1") == runs
+    followed = cli.ok("image", "builder", "logs", "-g", rg, "-n", "cli1", "--follow")
+    assert "[1 install-agent] agent installed" in followed.stdout
+    assert "[1 install-agent] exit code 0 after" in followed.stdout
+    assert "run Succeeded" in followed.stderr
+    cli.ok("image", "builder", "delete", "-g", rg, "-n", "cli1")
+    assert cli.json("image", "builder", "list", "-g", rg) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ... import __version__
-from . import admin, disks, galleries, groups, images, platform_images, snapshots, versions
+from . import admin, builder, disks, galleries, groups, images, platform_images, snapshots, versions
 from .configuration import app as configuration
 from .login import login
 from .options import CONTEXT
@@ -47,3 +47,4 @@ app.add_typer(images.app, name="image")
 app.add_typer(admin.app, name="admin")
 app.add_typer(configuration, name="config")
 app.add_typer(platform_images.app, name="platform-image")
+images.app.add_typer(builder.app, name="builder")
