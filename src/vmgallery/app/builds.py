@@ -159,6 +159,7 @@ class _Run:
     spec: Body
     start: str
     workdir: Path
+    disk: tuple[Path, int, rules.ImageFacts] | None = None  # the build's disk once materialized
 
 
 class ImageBuild:
@@ -213,15 +214,17 @@ class ImageBuild:
         run.workdir.mkdir(parents=True)
         if ctx.job.attempts > 1:
             self._say(ctx, run, [f"[0 vmgallery] attempt {ctx.job.attempts}: the previous worker stopped; restarting"])
-        keep = False
         try:
             outcome = self._build(ctx, run)
         except StepFailed as failed:
             handling = run.spec["properties"].get("errorHandling") or {}
             key = "onValidationError" if failed.phase == "validate" else "onCustomizerError"
-            keep = handling.get(key) == "abort"
-            self._status(ctx, run, "Failed", None, failed.message)
-            raise errors.ArmError(failed.message, code="BuildFailed") from None
+            message = failed.message
+            if handling.get(key) == "abort" and run.disk is not None:
+                disk_id = self._stage(ctx, run, run.disk[0], run.disk[1], run.disk[2], "build-failed")
+                message += f"\nThe build's disk is kept for inspection (errorHandling abort): {disk_id.text}"
+            self._status(ctx, run, "Failed", None, message)
+            raise errors.ArmError(message, code="BuildFailed") from None
         except BuildInterrupted as stop:
             if stop.reason == "timeout":
                 message = (
@@ -238,8 +241,7 @@ class ImageBuild:
             self._status(ctx, run, "Failed", None, exc.message)
             raise
         finally:
-            if not keep:
-                shutil.rmtree(run.workdir, ignore_errors=True)
+            shutil.rmtree(run.workdir, ignore_errors=True)
         return outcome
 
     def finish(self, tx: Transaction, op: OperationRow, result: Body) -> None:
@@ -266,6 +268,7 @@ class ImageBuild:
             with raw.open("r+b") as f:
                 f.truncate(wanted)
             raw_size = wanted
+        run.disk = (raw, raw_size, source.facts)
         steps = self._steps(run, targets)
         _, vcpus, memory = rules.machine_shape(spec, source.facts.hyper_v_generation)
         machine = Machine(vcpus, memory, source.facts.os_type, source.facts.hyper_v_generation)
@@ -420,6 +423,24 @@ class ImageBuild:
     # -- distribution ----------------------------------------------------------------------------------------
     def _distribute(self, ctx: JobContext, run: _Run, raw: Path, raw_size: int, source: Any) -> Body:
         """The built disk into the staging group, then each target made from it through the ordinary use cases."""
+        disk_id = self._stage(ctx, run, raw, raw_size, source.facts, "build")
+        props = run.spec["properties"]
+        outputs: Body = {}
+        for i, item in enumerate(props["distribute"]):
+            artifact, uri, state = self._one_target(ctx, run, item, i, disk_id, source)
+            self._record_output(ctx, run, item["runOutputName"], artifact, uri, state)
+            outputs[item["runOutputName"]] = artifact
+        keeps_disk = any(item["type"] == "VHD" for item in props["distribute"])
+        if not keeps_disk:
+            with ctx.holding_lease() as tx:
+                tx.drop_contents(disk_id.key)
+                tx.delete(disk_id.key)
+        return outputs
+
+    def _stage(
+        self, ctx: JobContext, run: _Run, raw: Path, raw_size: int, facts: rules.ImageFacts, name: str
+    ) -> ResourceId:
+        """The disk at `raw` as the managed disk `name` of the template's staging resource group."""
         store = self.stores.store(run.region)
         with raw.open("rb") as f:
             manifest = write_image(store, raw_pieces(f, raw_size, store.chunk_size), raw_size + FOOTER)
@@ -427,9 +448,8 @@ class ImageBuild:
         staging = parse_resource_id(props["exactStagingResourceGroup"])
         if staging is None:
             raise errors.InternalError("The template has no staging resource group.")
-        disk_id = ResourceId(staging.subscription, staging.resource_group, "Microsoft.Compute", (("disks", "build"),))
+        disk_id = ResourceId(staging.subscription, staging.resource_group, "Microsoft.Compute", (("disks", name),))
         now = self.clock()
-        facts = source.facts
         with ctx.holding_lease() as tx:
             tx.put_manifest(manifest, now)
             if tx.get(disk_id.key, for_update=True) is not None:
@@ -446,7 +466,7 @@ class ImageBuild:
                 state="Succeeded",
                 body={
                     "id": disk_id.text,
-                    "name": "build",
+                    "name": name,
                     "type": DISK.type,
                     "location": run.region,
                     "sku": {"name": "Standard_LRS"},
@@ -464,17 +484,7 @@ class ImageBuild:
                 now=now,
             )
             tx.set_content(disk_id.key, "disk", manifest.id)
-        outputs: Body = {}
-        for i, item in enumerate(props["distribute"]):
-            artifact, uri, state = self._one_target(ctx, run, item, i, disk_id, source)
-            self._record_output(ctx, run, item["runOutputName"], artifact, uri, state)
-            outputs[item["runOutputName"]] = artifact
-        keeps_disk = any(item["type"] == "VHD" for item in props["distribute"])
-        if not keeps_disk:
-            with ctx.holding_lease() as tx:
-                tx.drop_contents(disk_id.key)
-                tx.delete(disk_id.key)
-        return outputs
+        return disk_id
 
     def _one_target(
         self, ctx: JobContext, run: _Run, item: Body, index: int, disk_id: ResourceId, source: Any
