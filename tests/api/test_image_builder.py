@@ -553,3 +553,57 @@ def test_deleting_a_template_mid_build_stops_the_build_and_removes_everything(ib
     with resource_client(builder_server, sub) as arm:
         assert not arm.resource_groups.check_existence(made.exact_staging_resource_group.split("/")[-1])
     assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []
+
+
+def test_a_killed_server_resumes_the_run_on_restart(backend, tmp_path_factory, sub):
+    """The server (and its in-process worker) is killed mid-build; at restart the job is taken up again, starts over
+    from the source, and the run ends Succeeded with its output."""
+    data = tmp_path_factory.mktemp(f"builder-crash-{backend}")
+    with running_server(backend, data, CONFIG) as srv:
+        disk = data / "tiny.raw"
+        make_ext4(disk)
+        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
+        args += ["--database-url", srv.database_url] if srv.database_url else []
+        args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1", "--version", "1.0.0"]
+        subprocess.run([*args, str(disk)], check=True, capture_output=True)
+        rg = "crash"
+        with resource_client(srv, sub) as arm:
+            arm.resource_groups.create_or_update(rg, {"location": "eastus"})
+        with compute_client(srv, sub) as compute:
+            def_id = definition(compute, rg)
+        customize = [{"type": "Shell", "name": "slow", "inline": ["echo going", "sleep 3", "echo done"]}]
+        with ImageBuilderClient(
+            StaticToken(srv.token),
+            sub,
+            base_url=srv.url,
+            credential_scopes=["https://management.azure.com/.default"],
+            connection_verify=srv.ca,
+            polling_interval=0,
+        ) as ib:
+            ib.virtual_machine_image_templates.begin_create_or_update(
+                rg, "t", template(sub, rg, def_id, customize)
+            ).result()
+            ib.virtual_machine_image_templates.begin_run(rg, "t")
+            wait_for(lambda: "[1 slow] going" in log_lines(ib, sub, rg, "t"))
+        srv.kill()
+        srv.start()
+        with ImageBuilderClient(
+            StaticToken(srv.token),
+            sub,
+            base_url=srv.url,
+            credential_scopes=["https://management.azure.com/.default"],
+            connection_verify=srv.ca,
+            polling_interval=0,
+        ) as ib:
+            status = wait_for(
+                lambda: (
+                    (s := ib.virtual_machine_image_templates.get(rg, "t").last_run_status).run_state
+                    not in ("Running", "Canceling")
+                    and s
+                ),
+                timeout=120,
+            )
+            assert status.run_state == "Succeeded", status.message
+            lines = log_lines(ib, sub, rg, "t")
+            assert any("attempt 2" in line for line in lines) and "[1 slow] done" in lines
+            assert ib.virtual_machine_image_templates.get_run_output(rg, "t", "gallery").artifact_id.endswith("1.0.0")
