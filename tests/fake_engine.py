@@ -25,11 +25,16 @@ def debugfs(disk: Path, command: str, write: bool = False) -> str:
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
-def read_file(disk: Path, path: str) -> str | None:
+def read_bytes(disk: Path, path: str) -> bytes | None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         subprocess.run(["debugfs", "-R", f"dump -p {path} {out}", str(disk)], capture_output=True, check=True)
-        return out.read_text() if out.exists() else None
+        return out.read_bytes() if out.exists() else None
+
+
+def read_file(disk: Path, path: str) -> str | None:
+    data = read_bytes(disk, path)
+    return None if data is None else data.decode()
 
 
 def write_file(disk: Path, path: str, data: bytes) -> None:
@@ -116,7 +121,7 @@ class FakeEngine:
                 say(out)
             return 0
         if cmd == "test" and words[1] == "-f":
-            return 0 if read_file(disk, words[2]) is not None else 1
+            return 0 if read_bytes(disk, words[2]) is not None else 1
         if cmd == "exit":
             return int(words[1])
         if cmd == "sleep":

@@ -7,6 +7,7 @@ import importlib
 import logging
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import FastAPI
 
@@ -21,6 +22,7 @@ from .app.access import DiskAccess
 from .app.build_engine import BuildEngine
 from .app.builds import JOB_KIND as BUILD_JOB
 from .app.builds import Builds, ImageBuild
+from .app.content import iter_range
 from .app.disks import DiskImport
 from .app.images import ImageImport
 from .app.operations import JobKinds, OperationWaiter, Provision
@@ -128,12 +130,23 @@ def build_service(settings: Settings) -> Service:
         stores,
         clock,
         build_engine,
-        SourceFetcher(accounts, settings.builder.allowed_source_prefixes),
+        SourceFetcher(accounts, settings.builder.allowed_source_prefixes, own=lambda uri: read_signed(access, uri)),
         settings.builder.engine,
         settings.data_dir / "builds",
     )
     workers.kinds = JobKinds(operation=kinds, background=workers.kinds.background)
     return Service(settings, db, waiter, resources, access, workers, stores, builds)
+
+
+def read_signed(access: DiskAccess, uri: str) -> bytes:
+    """The bytes a signed blob URL of this server reads (a disk's or snapshot's VHD), without a request to itself."""
+    parts = urlsplit(uri)
+    grant_id = parts.path.removeprefix("/_blob/sas/").strip("/")
+    target = access.resolve(grant_id, dict(parse_qsl(parts.query)), "r")
+    manifest = access.manifest(target)
+    if manifest.size > SourceFetcher.MAX_BYTES:
+        raise ValueError(f"the blob is {manifest.size} bytes; a build fetches at most {SourceFetcher.MAX_BYTES}")
+    return b"".join(iter_range(target.reader, manifest))
 
 
 def build_engine(name: str) -> BuildEngine:

@@ -607,3 +607,43 @@ def test_a_killed_server_resumes_the_run_on_restart(backend, tmp_path_factory, s
             lines = log_lines(ib, sub, rg, "t")
             assert any("attempt 2" in line for line in lines) and "[1 slow] done" in lines
             assert ib.virtual_machine_image_templates.get_run_output(rg, "t", "gallery").artifact_id.endswith("1.0.0")
+
+
+def test_a_file_from_the_servers_own_signed_url(ib, compute, builder_server, sub, rg):
+    """A signed URL of this server is recognised as its own (loopback or not) and read in-process."""
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    compute.disks.begin_create_or_update(
+        rg,
+        "payload",
+        {
+            "location": "eastus",
+            "properties": {"creationData": {"createOption": "Upload", "uploadSizeBytes": len(payload) + 512}},
+        },
+    ).result()
+    write = compute.disks.begin_grant_access(rg, "payload", {"access": "Write", "durationInSeconds": 600}).result()
+    BlobClient.from_blob_url(write.access_sas, connection_verify=builder_server.ca).upload_page(
+        payload, offset=0, length=len(payload)
+    )
+    compute.disks.begin_revoke_access(rg, "payload").result()
+    read = compute.disks.begin_grant_access(rg, "payload", {"access": "Read", "durationInSeconds": 600}).result()
+    vhd = BlobClient.from_blob_url(read.access_sas, connection_verify=builder_server.ca).download_blob().readall()
+    def_id = definition(compute, rg)
+    customize = [
+        {
+            "type": "File",
+            "name": "disk",
+            "sourceUri": read.access_sas,
+            "sha256Checksum": hashlib.sha256(vhd).hexdigest(),
+            "destination": "/payload.vhd",
+        }
+    ]
+    body = template(
+        sub,
+        rg,
+        def_id,
+        customize,
+        validate={"inVMValidations": [{"type": "Shell", "name": "there", "inline": ["test -f /payload.vhd"]}]},
+    )
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "own", body).result()
+    ib.virtual_machine_image_templates.begin_run(rg, "own").result()
+    assert "[1 disk] uploaded /payload.vhd" in log_lines(ib, sub, rg, "own")
