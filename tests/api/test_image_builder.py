@@ -647,3 +647,34 @@ def test_a_file_from_the_servers_own_signed_url(ib, compute, builder_server, sub
     ib.virtual_machine_image_templates.begin_create_or_update(rg, "own", body).result()
     ib.virtual_machine_image_templates.begin_run(rg, "own").result()
     assert "[1 disk] uploaded /payload.vhd" in log_lines(ib, sub, rg, "own")
+
+
+def test_patch_distribute_then_a_vhd_output_and_source_validation_only(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    body = template(sub, rg, def_id, [{"type": "Shell", "name": "a", "inline": ["echo a"]}])
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "vhd", body).result()
+    patched = ib.virtual_machine_image_templates.begin_update(
+        rg, "vhd", {"properties": {"distribute": [{"type": "VHD", "runOutputName": "disk"}]}}
+    ).result()
+    assert [d.run_output_name for d in patched.distribute] == ["disk"]
+    ib.virtual_machine_image_templates.begin_run(rg, "vhd").result()
+    uri = ib.virtual_machine_image_templates.get_run_output(rg, "vhd", "disk").artifact_uri
+    staging = patched.exact_staging_resource_group.split("/")[-1]
+    assert uri.lower().endswith(f"/resourcegroups/{staging}/providers/microsoft.compute/disks/build".lower())
+    assert compute.disks.get(staging, "build").disk_size_gb == 1
+
+    checked = template(
+        sub,
+        rg,
+        def_id,
+        [],
+        validate={
+            "sourceValidationOnly": True,
+            "inVMValidations": [{"type": "Shell", "name": "os", "inline": ["cat /etc/os-release"]}],
+        },
+    )
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "srcval", checked).result()
+    ib.virtual_machine_image_templates.begin_run(rg, "srcval").result()
+    assert "[1 os] ID=vmgtiny" in log_lines(ib, sub, rg, "srcval")
+    assert list(ib.virtual_machine_image_templates.list_run_outputs(rg, "srcval")) == []
+    assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []

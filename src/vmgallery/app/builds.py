@@ -37,7 +37,7 @@ from . import build_templates
 from .build_engine import BuildEngine, BuildEngineError, BuildInterrupted, BuildStep, Machine, StepResult
 from .content import iter_range, write_image
 from .kinds import DISK, IMAGE, IMAGE_TEMPLATE, IMAGE_VERSION
-from .operations import JobContext, LeaseLost
+from .operations import MAX_ATTEMPTS, JobContext, LeaseLost
 from .platform_images import raw_pieces
 from .ports import Clock, OperationRow, RegionStores, ResourceRow, Transaction
 from .replication import ReplicaReader
@@ -212,6 +212,10 @@ class ImageBuild:
         run = _Run(template_key, rid, row.region, row.body, start, self.workdir / op.id)
         shutil.rmtree(run.workdir, ignore_errors=True)  # an earlier attempt's leftovers: start again from the source
         run.workdir.mkdir(parents=True)
+        if ctx.job.attempts >= MAX_ATTEMPTS:
+            message = f"The build was interrupted {ctx.job.attempts - 1} times (workers stopped); it was given up."
+            self._status(ctx, run, "Failed", None, message)
+            raise errors.ArmError(message, code="BuildInterrupted")
         if ctx.job.attempts > 1:
             self._say(ctx, run, [f"[0 vmgallery] attempt {ctx.job.attempts}: the previous worker stopped; restarting"])
         try:
@@ -239,6 +243,12 @@ class ImageBuild:
             raise errors.ArmError(f"The build engine failed: {exc}", code="BuildEngineError") from None
         except errors.ArmError as exc:
             self._status(ctx, run, "Failed", None, exc.message)
+            raise
+        except LeaseLost:
+            raise  # another worker has the run now
+        except Exception as exc:  # anything else still ends the run as Failed, never leaves it Running
+            log.exception("build crashed", extra={"template": run.template_key})
+            self._status(ctx, run, "Failed", None, f"The build failed: {exc}")
             raise
         finally:
             shutil.rmtree(run.workdir, ignore_errors=True)
