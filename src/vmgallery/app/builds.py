@@ -35,7 +35,7 @@ from ..domain.timestamps import arm_time
 from ..domain.validate import Body
 from . import build_templates
 from .build_engine import BuildEngine, BuildEngineError, BuildInterrupted, BuildStep, Machine, StepResult
-from .content import iter_range, write_image
+from .content import write_image
 from .kinds import DISK, IMAGE, IMAGE_TEMPLATE, IMAGE_VERSION
 from .operations import MAX_ATTEMPTS, JobContext, LeaseLost
 from .platform_images import raw_pieces
@@ -193,6 +193,13 @@ class ImageBuild:
             body["properties"]["lastRunStatus"] = rules.run_status(state, sub, run.start, end, message)
             tx.update(row.key, state=row.state, body=body, now=self.clock())
 
+    def _check_cancel(self, ctx: JobContext, run: _Run) -> None:
+        """Between phases: a cancel (or the template's delete) stops the run here too, not only inside the engine."""
+        with ctx.db.read() as tx:
+            row = tx.get(run.template_key)
+        if row is None or (row.body["properties"].get("lastRunStatus") or {}).get("runState") == "Canceling":
+            raise BuildInterrupted("cancelled")
+
     def _say(self, ctx: JobContext, run: _Run, lines: list[str]) -> None:
         now = self.clock()
         with ctx.holding_lease() as tx:
@@ -269,10 +276,18 @@ class ImageBuild:
         raw = run.workdir / "disk.raw"
         raw_size = manifest.size - FOOTER
         with raw.open("wb") as f:
-            for n, piece in enumerate(iter_range(reader, manifest, 0, raw_size)):
-                f.write(piece)
-                if n % 64 == 0:
+            # Holes stay holes: a sparse file, so a mostly empty disk costs only its data.
+            for i, digest in enumerate(manifest.digests):
+                offset, length = manifest.span(i)
+                if offset >= raw_size:
+                    break
+                if digest is not None:
+                    f.seek(offset)
+                    f.write(reader.get(digest)[: raw_size - offset])
+                if i % 64 == 0:
                     ctx.heartbeat()
+                    self._check_cancel(ctx, run)
+            f.truncate(raw_size)
         wanted = ((props.get("vmProfile") or {}).get("osDiskSizeGB") or 0) * GIB
         if wanted > raw_size:
             with raw.open("r+b") as f:
@@ -303,6 +318,7 @@ class ImageBuild:
         if only_source:
             self._status(ctx, run, "Succeeded", None, "The source image was validated; nothing was distributed.")
             return {}
+        self._check_cancel(ctx, run)
         self._status(ctx, run, "Running", "Distributing")
         outputs = self._distribute(ctx, run, raw, raw_size, source)
         if validation_failed is not None:
