@@ -678,3 +678,15 @@ def test_patch_distribute_then_a_vhd_output_and_source_validation_only(ib, compu
     assert "[1 os] ID=vmgtiny" in log_lines(ib, sub, rg, "srcval")
     assert list(ib.virtual_machine_image_templates.list_run_outputs(rg, "srcval")) == []
     assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []
+
+
+def test_deleting_the_resource_group_removes_its_templates_staging_groups(ib, compute, builder_server, sub):
+    with resource_client(builder_server, sub) as arm:
+        arm.resource_groups.create_or_update("doomed", {"location": "eastus"})
+        def_id = definition(compute, "doomed")
+        body = template(sub, "doomed", def_id, [{"type": "Shell", "name": "a", "inline": ["echo a"]}])
+        made = ib.virtual_machine_image_templates.begin_create_or_update("doomed", "t", body).result()
+        staging = made.exact_staging_resource_group.split("/")[-1]
+        assert arm.resource_groups.check_existence(staging)
+        arm.resource_groups.begin_delete("doomed").result()
+        assert not arm.resource_groups.check_existence(staging)

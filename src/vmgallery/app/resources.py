@@ -380,6 +380,12 @@ class Resources:
                     )
                 if kind.on_delete:
                     kind.on_delete(self, tx, existing)
+                if kind is RESOURCE_GROUP:
+                    # What a group's resources take with them outside it (an image template's staging group).
+                    for row in tx.in_group(existing.key):
+                        held = KINDS.get(row.type)
+                        if held is not None and held.on_delete is not None:
+                            held.on_delete(self, tx, row)
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())
