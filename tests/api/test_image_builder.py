@@ -66,11 +66,11 @@ def builder_server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  
         args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
         if srv.database_url:
             args += ["--database-url", srv.database_url]
-        for version in ("1.0.0", "1.0.1"):
+        for sku, version, os_type in (("1", "1.0.0", "Linux"), ("1", "1.0.1", "Linux"), ("win", "1.0.0", "Windows")):
             subprocess.run(
                 args
-                + ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1"]
-                + ["--version", version, str(disk)],
+                + ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", sku]
+                + ["--version", version, "--os-type", os_type, str(disk)],
                 check=True,
                 capture_output=True,
             )
@@ -690,3 +690,41 @@ def test_deleting_the_resource_group_removes_its_templates_staging_groups(ib, co
         assert arm.resource_groups.check_existence(staging)
         arm.resource_groups.begin_delete("doomed").result()
         assert not arm.resource_groups.check_existence(staging)
+
+
+def test_windows_sources_take_windows_customizers_only(ib, compute, sub, rg):
+    def_id = definition(compute, rg, osType="Windows")
+    windows = [
+        {"type": "PowerShell", "name": "ps", "inline": ["Write-Host hi"], "runElevated": True},
+        {"type": "WindowsRestart", "name": "reboot", "restartTimeout": "10m"},
+        {"type": "WindowsUpdate", "name": "updates", "updateLimit": 20},
+    ]
+    body = template(sub, rg, def_id, windows)
+    body["properties"]["source"]["sku"] = "win"
+    made = ib.virtual_machine_image_templates.begin_create_or_update(rg, "win", body).result()
+    assert [c.type for c in made.customize] == ["PowerShell", "WindowsRestart", "WindowsUpdate"]
+    body["properties"]["customize"] = [{"type": "Shell", "name": "sh", "inline": ["echo"]}]
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_create_or_update(rg, "win2", body).result()
+    assert (err.value.error.code, err.value.error.target) == (
+        "UnsupportedCustomizerType",
+        "properties.customize[0].type",
+    )
+
+
+def test_a_version_in_two_regions_with_major_pinning(ib, compute, sub, rg):
+    def_id = definition(compute, rg)
+    body = template(sub, rg, def_id, [{"type": "Shell", "name": "a", "inline": ["echo a"]}])
+    body["properties"]["distribute"][0].update(
+        targetRegions=[{"name": "westus", "replicaCount": 1, "storageAccountType": "Standard_LRS"}],
+        versioning={"scheme": "Latest", "major": 3},
+        artifactTags={"built-by": "vmgallery"},
+    )
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "two", body).result()
+    ib.virtual_machine_image_templates.begin_run(rg, "two").result()
+    version = compute.gallery_image_versions.get(rg, "gal1", "tiny", "3.0.0")
+    assert sorted(r.name.replace(" ", "").lower() for r in version.publishing_profile.target_regions) == [
+        "eastus",
+        "westus",
+    ]
+    assert version.tags == {"built-by": "vmgallery"}

@@ -133,3 +133,16 @@ def test_machine_shapes_and_defaults():
     assert rules.timeout_minutes(spec) == 240
     assert rules.generalized(["Specialized"]) is False
     assert rules.generalized(["Specialized", "Generalized"]) is True
+
+
+def test_target_regions_always_hold_the_build_region():
+    assert rules.target_regions({}, "eastus") == [{"name": "eastus", "regionalReplicaCount": 1}]
+    item = {"targetRegions": [{"name": "West US", "replicaCount": 2}], "storageAccountType": "Standard_ZRS"}
+    assert rules.target_regions(item, "eastus") == [
+        {"name": "eastus", "regionalReplicaCount": 1},
+        {"name": "West US", "regionalReplicaCount": 2, "storageAccountType": "Standard_ZRS"},
+    ]
+    assert rules.target_regions({"replicationRegions": ["eastus", "westus"]}, "eastus") == [
+        {"name": "eastus", "regionalReplicaCount": 1},
+        {"name": "westus", "regionalReplicaCount": 1},
+    ]

@@ -435,18 +435,18 @@ def template_uris(spec: Body) -> list[tuple[str, str]]:
 
 
 def target_regions(item: Body, location: str) -> list[Body]:
-    """A SharedImage target's regions as a version's targetRegions (replicationRegions is the older spelling)."""
-    regions = item.get("targetRegions")
-    if regions:
-        out = []
-        for region in regions:
-            entry: Body = {"name": region["name"], "regionalReplicaCount": region.get("replicaCount", 1)}
-            if region.get("storageAccountType") or item.get("storageAccountType"):
-                entry["storageAccountType"] = region.get("storageAccountType") or item["storageAccountType"]
-            out.append(entry)
-        return out
-    names = item.get("replicationRegions") or [location]
-    return [{"name": n, "regionalReplicaCount": 1} for n in names]
+    """A SharedImage target's regions as a version's targetRegions (replicationRegions is the older spelling); the
+    build's own region is always one of them (the version is made there first)."""
+    regions = item.get("targetRegions") or [{"name": n} for n in item.get("replicationRegions") or []]
+    out = []
+    for region in regions:
+        entry: Body = {"name": region["name"], "regionalReplicaCount": region.get("replicaCount", 1)}
+        if region.get("storageAccountType") or item.get("storageAccountType"):
+            entry["storageAccountType"] = region.get("storageAccountType") or item["storageAccountType"]
+        out.append(entry)
+    if not any("".join(e["name"].split()).lower() == location for e in out):
+        out.insert(0, {"name": location, "regionalReplicaCount": 1})
+    return out
 
 
 def run_status(state: str, sub_state: str | None, start: str, end: str | None = None, message: str = "") -> Body:
