@@ -728,3 +728,36 @@ def test_a_version_in_two_regions_with_major_pinning(ib, compute, sub, rg):
         "westus",
     ]
     assert version.tags == {"built-by": "vmgallery"}
+
+
+@pytest.mark.parametrize(
+    ("source", "code"),
+    [
+        (
+            {"type": "PlatformImage", "publisher": "vmg", "offer": "tiny", "sku": "1", "version": "9.9.9"},
+            "BadPIRSource",
+        ),
+        (
+            {"type": "PlatformImage", "publisher": "nobody", "offer": "x", "sku": "y", "version": "latest"},
+            "BadPIRSource",
+        ),
+        ({"type": "ManagedImage", "imageId": "{gallery}"}, "BadManagedImageSource"),
+        ({"type": "ManagedImage", "imageId": "/subscriptions/x"}, "BadManagedImageSource"),
+        (
+            {"type": "SharedImageVersion", "imageVersionId": "{definition}/versions/latest"},
+            "BadSharedImageVersionSource",
+        ),
+        ({"type": "SharedImageVersion", "imageVersionId": "{definition}"}, "BadSharedImageVersionSource"),
+    ],
+)
+def test_sources_that_do_not_resolve_are_refused(ib, compute, sub, rg, source, code):
+    def_id = definition(compute, rg)
+    gallery_id = def_id.rsplit("/images/", 1)[0]
+    body = template(sub, rg, def_id, [])
+    body["properties"]["source"] = {
+        k: v.replace("{gallery}", gallery_id).replace("{definition}", def_id) for k, v in source.items()
+    }
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_create_or_update(rg, "nosource", body).result()
+    assert err.value.status_code == 400 and err.value.error.code == code
+    assert err.value.error.target.startswith("properties.source")

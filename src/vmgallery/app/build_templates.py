@@ -50,6 +50,10 @@ def resolve_source(tx: Transaction, spec: Body, location: str) -> Source:
             row = sources.finished(tx, src["imageId"], "managed image", target)
         except errors.ArmError as exc:
             raise errors.InvalidParameter(exc.message, target, code="BadManagedImageSource") from None
+        if row.type != "microsoft.compute/images":
+            raise errors.InvalidParameter(
+                f"'{src['imageId']}' is not a managed image.", target, code="BadManagedImageSource"
+            )
         sources.in_region(row, location, "managed image", target)
         props = row.body["properties"]
         os_disk = props["storageProfile"]["osDisk"]
@@ -65,6 +69,10 @@ def resolve_source(tx: Transaction, spec: Body, location: str) -> Source:
         row = sources.version(tx, rid, location, target)
     except errors.ArmError as exc:
         raise errors.InvalidParameter(exc.message, target, code="BadSharedImageVersionSource") from None
+    if row.type != "microsoft.compute/galleries/images/versions":
+        raise errors.InvalidParameter(
+            f"'{src['imageVersionId']}' is not a gallery image version.", target, code="BadSharedImageVersionSource"
+        )
     props = sources.definition_of(tx, row)
     facts = rules.ImageFacts(
         props["osType"], props.get("hyperVGeneration", "V1"), props.get("architecture", "x64"), props["osState"]
@@ -85,7 +93,7 @@ def target_definition(tx: Transaction, item: Body, target: str) -> tuple[Resourc
     version = rid.name if len(chain) == 3 else None
     definition_id = rid.parent if version is not None else rid
     definition = tx.get(definition_id.key) if definition_id else None
-    if definition is None:
+    if definition is None or definition.type != "microsoft.compute/galleries/images":
         raise errors.InvalidParameter(
             f"The gallery image definition '{item['galleryImageId']}' was not found.",
             target,
