@@ -60,6 +60,9 @@ class FakeEngine:
 
     def run(self, disk, steps, machine: Machine, *, on_line, should_stop, deadline) -> list[StepResult]:
         results: list[StepResult] = []
+        if steps:  # the shape the use case chose, for the tests to see (a real engine sizes its VM with it)
+            shape = f"{machine.vcpus} vCPUs, {machine.memory_mb} MiB, {machine.os_type} {machine.hyper_v_generation}"
+            on_line(steps[0], f"machine: {shape}")
         for step in steps:
             started = time.monotonic()
             tail: list[str] = []

@@ -196,6 +196,7 @@ def test_build_distributes_to_the_gallery_with_a_live_log(ib, compute, builder_s
     assert ib.virtual_machine_image_templates.get_run_output(rg, "t1", "gallery").artifact_id == outputs[0].artifact_id
     lines = log_lines(ib, sub, rg, "t1")
     assert "[1 hello] hello from the build" in lines
+    assert "[1 hello] machine: 1 vCPUs, 3584 MiB, Linux V1" in lines  # Standard_D1_v2, the Gen1 default
     assert "[3 check] built by vmgallery" in lines
     assert any(line.startswith("[1 hello] exit code 0 after") for line in lines)
     assert any(line.startswith("[4 deprovision] exit code 0") for line in lines)
@@ -487,6 +488,7 @@ def test_a_gallery_version_source_to_a_managed_image_and_a_grown_disk(ib, comput
     ib.virtual_machine_image_templates.begin_create_or_update(rg, "layered", second).result()
     ib.virtual_machine_image_templates.begin_run(rg, "layered").result()
     assert ib.virtual_machine_image_templates.get_run_output(rg, "layered", "img").artifact_id == image_id
+    assert "[1 two] machine: 2 vCPUs, 8192 MiB, Linux V1" in log_lines(ib, sub, rg, "layered")
     image = compute.images.get(rg, "layered")
     assert image.storage_profile.os_disk.disk_size_gb == 1
     # The image is read back through a gallery version made from it.
