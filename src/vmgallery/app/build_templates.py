@@ -240,6 +240,16 @@ def stale_run(tx: Transaction, row: ResourceRow) -> bool:
     return tx.active_operation(row.key + RUN_SUFFIX) is None
 
 
+def view(tx: Transaction, row: ResourceRow) -> Body:
+    """A template as GET shows it: a run whose job was given up (its workers died every time) shows as Failed."""
+    if not stale_run(tx, row):
+        return row.body
+    status = dict(row.body["properties"]["lastRunStatus"])
+    status.update(runState="Failed", message="The run was interrupted and did not finish.")
+    status.pop("runSubState", None)
+    return {**row.body, "properties": {**row.body["properties"], "lastRunStatus": status}}
+
+
 def close_stale_run(tx: Transaction, row: ResourceRow, now: float) -> Body:
     body = row.body
     status = dict(body["properties"]["lastRunStatus"])

@@ -70,6 +70,8 @@ class Kind:
     plan: Callable[[Dependencies, Transaction, ResourceRow, Body], Body] | None = None
     # What a delete takes with it beyond the row, in the delete's transaction: (resources, tx, existing row).
     on_delete: Callable[[Dependencies, Transaction, ResourceRow], None] | None = None
+    # What a GET answers, when the stored body may be behind what other rows say: (tx, row) -> body.
+    view: Callable[[Transaction, ResourceRow], Body] | None = None
 
     @property
     def type_key(self) -> str:
@@ -240,6 +242,7 @@ IMAGE_TEMPLATE = Kind(
     prepare=build_templates.prepare_template,
     on_update=build_templates.check_distribute_update,
     on_delete=lambda r, tx, row: build_templates.drop_template_extras(tx, row.key, row.body),
+    view=build_templates.view,
     created_status=201,
     accepted_status=201,
     updated_status=200,

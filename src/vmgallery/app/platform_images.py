@@ -9,6 +9,8 @@ ARM's `.../locations/{loc}/publishers/{p}/artifacttypes/vmimage/offers/{o}/skus/
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -83,21 +85,37 @@ def resolve(tx: Transaction, location: str, publisher: str, offer: str, sku: str
 
 
 def raw_pieces(raw: BinaryIO, raw_size: int, chunk: int) -> Iterator[bytes]:
-    """The raw bytes then the VHD footer, in chunk-sized pieces."""
-    footer = vhd_footer(raw_size)
-    buffered = b""
-    while True:
-        data = raw.read(chunk)
-        if not data:
-            break
-        buffered += data
-        while len(buffered) >= chunk:
-            yield buffered[:chunk]
-            buffered = buffered[chunk:]
-    buffered += footer
-    while buffered:
-        yield buffered[:chunk]
-        buffered = buffered[chunk:]
+    """The raw bytes then the VHD footer, in chunk-sized pieces. A piece wholly in a hole of a sparse file is not
+    read (SEEK_DATA finds the next data): a mostly empty disk costs only its data."""
+    fd = raw.fileno()
+    full = raw_size // chunk
+    next_data = 0
+    for i in range(full):
+        at = i * chunk
+        if next_data < at:
+            next_data = _next_data(fd, at, raw_size)
+        yield bytes(chunk) if next_data >= at + chunk else _pread(fd, at, chunk)
+    tail = _pread(fd, full * chunk, raw_size - full * chunk) + vhd_footer(raw_size)
+    while tail:
+        yield tail[:chunk]
+        tail = tail[chunk:]
+
+
+def _next_data(fd: int, at: int, end: int) -> int:
+    try:
+        return os.lseek(fd, at, os.SEEK_DATA)
+    except OSError as exc:  # ENXIO: only a hole is left; otherwise the file system cannot tell: read everything
+        return end if exc.errno == errno.ENXIO else at
+
+
+def _pread(fd: int, at: int, length: int) -> bytes:
+    data = b""
+    while len(data) < length:
+        piece = os.pread(fd, length - len(data), at + len(data))
+        if not piece:
+            raise ValueError(f"the raw file ended at {at + len(data)} bytes, before {at + length}")
+        data += piece
+    return data
 
 
 def import_image(

@@ -355,7 +355,7 @@ class Resources:
                 raise self.not_found(rid, kind)
             if expand and expand.lower() == "replicationstatus" and kind.expand:
                 return kind.expand(tx, row)
-            return row.body
+            return kind.view(tx, row) if kind.view else row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
