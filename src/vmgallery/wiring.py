@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.build_sources import SourceFetcher
 from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
 from .adapters.identity.hashing import Argon2Hasher
@@ -19,6 +22,10 @@ from .app import gc
 from .app.access import DiskAccess
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
 from .app.authorization import Authorization
+from .app.build_engine import BuildEngine
+from .app.builds import JOB_KIND as BUILD_JOB
+from .app.builds import Builds, ImageBuild
+from .app.content import iter_range
 from .app.directory import Directory
 from .app.disks import DiskImport
 from .app.images import ImageImport
@@ -75,6 +82,7 @@ class Service:
     authority: Authority
     signing_keys: SigningKeys
     authorization: Authorization
+    builds: Builds | None = None
 
 
 def build_service(settings: Settings) -> Service:
@@ -132,6 +140,18 @@ def build_service(settings: Settings) -> Service:
         settings.data_dir / "signing-keys", clock, retain_seconds=TOKEN_LIFETIME_SECONDS + LEEWAY_SECONDS
     )
     authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
+    builds = Builds(resources)
+    kinds = dict(workers.kinds.operation)
+    kinds[BUILD_JOB] = ImageBuild(
+        resources,
+        stores,
+        clock,
+        build_engine,
+        SourceFetcher(accounts, settings.builder.allowed_source_prefixes, own=lambda uri: read_signed(access, uri)),
+        settings.builder.engine,
+        settings.data_dir / "builds",
+    )
+    workers.kinds = JobKinds(operation=kinds, background=workers.kinds.background)
     return Service(
         settings,
         db,
@@ -144,7 +164,30 @@ def build_service(settings: Settings) -> Service:
         authority,
         signing_keys,
         authorization,
+        builds,
     )
+
+
+def read_signed(access: DiskAccess, uri: str) -> bytes:
+    """The bytes a signed blob URL of this server reads (a disk's or snapshot's VHD), without a request to itself."""
+    parts = urlsplit(uri)
+    grant_id = parts.path.removeprefix("/_blob/sas/").strip("/")
+    target = access.resolve(grant_id, dict(parse_qsl(parts.query)), "r")
+    manifest = access.manifest(target)
+    if manifest.size > SourceFetcher.MAX_BYTES:
+        raise ValueError(f"the blob is {manifest.size} bytes; a build fetches at most {SourceFetcher.MAX_BYTES}")
+    return b"".join(iter_range(target.reader, manifest))
+
+
+def build_engine(name: str) -> BuildEngine:
+    """The build engine by name: "guestfs" or "vm" (adapters/builders), or "module:factory" for one outside."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        engine: BuildEngine = getattr(importlib.import_module(module), attr)(name)
+        return engine
+    from .adapters.builders import engine_named  # libguestfs and QEMU's adapters load only when a build runs
+
+    return engine_named(name)
 
 
 def build_app(service: Service) -> DataPlane:
@@ -169,5 +212,6 @@ def build_app(service: Service) -> DataPlane:
         identity=identity,
         authorization=service.authorization,
         actions=service.authorization,
+        builds=service.builds,
     )
     return DataPlane(app, service.access)

@@ -385,7 +385,7 @@ class Resources:
                 raise self.not_found(rid, kind)
             if expand and expand.lower() == "replicationstatus" and kind.expand:
                 return kind.expand(tx, row)
-            return row.body
+            return kind.view(tx, row) if kind.view else row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
@@ -408,6 +408,14 @@ class Resources:
                         KINDS[children[0].type].noun if children else "",
                         rid.name,
                     )
+                if kind.on_delete:
+                    kind.on_delete(self, tx, existing)
+                if kind is RESOURCE_GROUP:
+                    # What a group's resources take with them outside it (an image template's staging group).
+                    for row in tx.in_group(existing.key):
+                        held = KINDS.get(row.type)
+                        if held is not None and held.on_delete is not None:
+                            held.on_delete(self, tx, row)
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())

@@ -29,6 +29,7 @@ from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
 from .roles import GrantLookup, RoleQueries
 from .tables import (
+    build_logs,
     disk_contents,
     gallery_shares,
     grants,
@@ -724,6 +725,33 @@ class Tx(_DiskBytes, RoleQueries):
         return self.conn.execute(
             select(func.count()).select_from(jobs).where(jobs.c.state.in_(("queued", "running")))
         ).scalar_one()
+
+    # -- image builder logs ----------------------------------------------------------------------------------
+    def append_build_log(self, template_key: str, lines: list[tuple[float, str]]) -> None:
+        last = self.conn.execute(
+            select(func.max(build_logs.c.seq)).where(build_logs.c.template_key == template_key)
+        ).scalar_one()
+        start = (last or 0) + 1
+        if lines:
+            self.conn.execute(
+                insert(build_logs),
+                [
+                    {"template_key": template_key, "seq": start + i, "at": at, "line": line}
+                    for i, (at, line) in enumerate(lines)
+                ],
+            )
+
+    def build_log(self, template_key: str, after: int, limit: int) -> list[tuple[int, float, str]]:
+        rows = self.conn.execute(
+            select(build_logs.c.seq, build_logs.c.at, build_logs.c.line)
+            .where(build_logs.c.template_key == template_key, build_logs.c.seq > after)
+            .order_by(build_logs.c.seq)
+            .limit(limit)
+        )
+        return [(r.seq, r.at, r.line) for r in rows]
+
+    def clear_build_log(self, template_key: str) -> None:
+        self.conn.execute(delete(build_logs).where(build_logs.c.template_key == template_key))
 
 
 def sqlite_url(path: Path) -> str:

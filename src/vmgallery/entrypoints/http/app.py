@@ -23,7 +23,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ...app import replication
 from ...app.access import DiskAccess
 from ...app.authorization import Authorization
-from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
+from ...app.builds import Builds
+from ...app.kinds import (
+    DISK,
+    GALLERY,
+    IMAGE,
+    IMAGE_DEFINITION,
+    IMAGE_TEMPLATE,
+    IMAGE_VERSION,
+    RESOURCE_GROUP,
+    SNAPSHOT,
+    Kind,
+)
 from ...app.resources import Outcome, Resources
 from ...app.share import ShareGallery
 from ...app.shared_views import ConsumerViews
@@ -33,6 +44,7 @@ from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId
 from ...domain.timestamps import arm_time
 from . import authorization as authorization_routes
+from . import builder as builder_routes
 from . import parsing, shared_galleries
 from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
@@ -137,6 +149,20 @@ ROUTES = (
             p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("images", p["imageName"]),)
         ),
     ),
+    Route(
+        IMAGE_TEMPLATE,
+        RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates/{imageTemplateName}",
+        (
+            (RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.VirtualMachineImages/imageTemplates", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.VirtualMachineImages",
+            (("imageTemplates", p["imageTemplateName"]),),
+        ),
+    ),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -168,8 +194,10 @@ class ArmApi:
         identity: IdentityApi | None = None,
         authorization: Authorization | None = None,
         actions: ActionCheck | None = None,
+        builds: Builds | None = None,
     ):
         self.resources = resources
+        self.builds = builds
         self.access = access
         self.admin_token = admin_token.encode()
         self.identity = identity
@@ -211,6 +239,8 @@ class ArmApi:
         if self.authorization is not None:
             authorization_routes.register(app, self.authorization)
         shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
+        if self.builds is not None:
+            builder_routes.register(app, self.builds, self._respond)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -464,6 +494,7 @@ def create_app(
     identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
     actions: ActionCheck | None = None,
+    builds: Builds | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -473,7 +504,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity, authorization, actions)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions, builds)
     app.state.max_body_bytes = resources.settings.max_body_bytes
 
     @app.get("/healthz", tags=["service"])
