@@ -141,6 +141,9 @@ class Settings(Section):
     # Storage accounts VHD sources are read from, by resource id.
     storage_accounts: dict[str, StorageAccount] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
+    # The URL clients reach this server at (behind a load balancer: its URL): the token issuer, the login endpoint
+    # and Graph resource id of /metadata/endpoints. Absent: https://HOST:PORT.
+    public_url: str | None = None
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -173,6 +176,14 @@ class Settings(Section):
     @property
     def token_path(self) -> Path:
         return self.data_dir / "admin-token"
+
+    @property
+    def authority_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{'http' if self.insecure_http else 'https'}://{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -253,7 +264,7 @@ def masked(value: Any, key: str = "") -> Any:
 
 
 # What `config show` prints for a setting left unset: the value the server derives from the data dir.
-_DERIVED = {"database_url": "db_url", "tls_cert": "cert_path", "tls_key": "key_path"}
+_DERIVED = {"database_url": "db_url", "tls_cert": "cert_path", "tls_key": "key_path", "public_url": "authority_url"}
 
 
 def describe(loaded: Loaded) -> list[tuple[str, Any, str]]:

@@ -11,11 +11,17 @@ from fastapi import FastAPI
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
+from .adapters.identity.hashing import Argon2Hasher
+from .adapters.identity.keys import SigningKeys
 from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
+from .app.authorization import Authorization
+from .app.directory import Directory
 from .app.disks import DiskImport
 from .app.images import ImageImport
 from .app.operations import JobKinds, OperationWaiter, Provision
@@ -26,6 +32,7 @@ from .app.versions import VersionCapture, VersionImport
 from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
+from .entrypoints.http.identity import IdentityApi
 from .entrypoints.workers.runner import WorkerPool
 
 log = logging.getLogger("vmgallery")
@@ -65,6 +72,10 @@ class Service:
     access: DiskAccess
     workers: WorkerPool
     stores: RegionStores
+    directory: Directory
+    authority: Authority
+    signing_keys: SigningKeys
+    authorization: Authorization
 
 
 def build_service(settings: Settings) -> Service:
@@ -115,7 +126,25 @@ def build_service(settings: Settings) -> Service:
     )
     if settings.workers > 0:
         resources.inline = workers.run_operation
-    return Service(settings, db, waiter, resources, access, workers, stores)
+    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
+    signing_keys = SigningKeys(
+        settings.data_dir / "signing-keys", clock, retain_seconds=TOKEN_LIFETIME_SECONDS + LEEWAY_SECONDS
+    )
+    directory = Directory(directory_store, hasher, clock)
+    authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
+    return Service(
+        settings,
+        db,
+        waiter,
+        resources,
+        access,
+        workers,
+        stores,
+        directory,
+        authority,
+        signing_keys,
+        Authorization(db, accounts, clock),
+    )
 
 
 def build_app(service: Service) -> FastAPI:
@@ -131,4 +160,12 @@ def build_app(service: Service) -> FastAPI:
         service.db.dispose()
         log.info("stopped")
 
-    return create_app(service.resources, token, lifespan=lifespan, access=service.access)
+    identity = IdentityApi(service.directory, service.authority, service.signing_keys.rotate)
+    return create_app(
+        service.resources,
+        token,
+        lifespan=lifespan,
+        access=service.access,
+        identity=identity,
+        authorization=service.authorization,
+    )

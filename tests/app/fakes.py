@@ -208,6 +208,7 @@ class FakeTransaction:
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
+        within: frozenset[str] | None = None,
     ) -> list[ResourceRow]:
         rows = [
             r
@@ -217,6 +218,7 @@ class FakeTransaction:
             and (parent_key is None or r.row.parent_key == parent_key)
             and (subscription is None or r.subscription == subscription)
             and (group_key is None or r.group_key == group_key)
+            and (within is None or bool({r.row.key, r.row.parent_key, r.group_key} & within))
         ]
         return [_copy(r.row) for r in rows[:limit]]
 

@@ -158,7 +158,11 @@ class Transaction(Protocol):
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
-    ) -> list[ResourceRow]: ...
+        within: frozenset[str] | None = None,
+    ) -> list[ResourceRow]:
+        """A page of one type's rows, oldest first; with `within`, only rows whose key, parent key or group key is
+        one of those scope keys (what a caller may read)."""
+        ...
 
     # operations and jobs
     def insert_operation(self, op: OperationRow) -> None: ...

@@ -396,19 +396,26 @@ class Resources:
         parent: ResourceId | None = None,
         subscription: str | None = None,
         group: ResourceId | None = None,
+        within: frozenset[str] | None = None,
     ) -> Page:
+        """A page of one kind's resources in a subscription, a group or a parent; with `within` (app.authorization's
+        `visible`), only those under one of those scopes."""
         limit = max(1, min(limit, 1000))
         with self.db.read() as tx:
             if subscription is not None:
                 check_subscription(subscription)
-                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, subscription=subscription.lower())
+                rows = tx.page(
+                    type=kind.type_key, after=after, limit=limit + 1, subscription=subscription.lower(), within=within
+                )
             elif group is not None:
                 check_subscription(group.subscription)
                 if tx.get(group.group_key) is None:
                     raise errors.ResourceGroupNotFound(
                         f"Resource group '{group.resource_group}' could not be found.", "resourceGroupName"
                     )
-                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key)
+                rows = tx.page(
+                    type=kind.type_key, after=after, limit=limit + 1, group_key=group.group_key, within=within
+                )
             else:
                 parent = given(parent, "a parent, a group or a subscription to list in")
                 check_subscription(parent.subscription)
@@ -422,7 +429,7 @@ class Resources:
                         f"'{parent.name}' not found.",
                         parent.text,
                     )
-                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, parent_key=parent.key)
+                rows = tx.page(type=kind.type_key, after=after, limit=limit + 1, parent_key=parent.key, within=within)
         more = len(rows) > limit
         rows = rows[:limit]
         return Page([r.body for r in rows], rows[-1].seq if more else None)

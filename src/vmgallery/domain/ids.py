@@ -28,6 +28,9 @@ KEYWORDS = {
         "sharedGalleries",
         "communityGalleries",
         "share",
+        "Microsoft.Authorization",
+        "roleAssignments",
+        "roleDefinitions",
     )
 }
 

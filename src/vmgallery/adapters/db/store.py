@@ -26,6 +26,7 @@ from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
+from .roles import GrantLookup, RoleQueries
 from .tables import (
     disk_contents,
     grants,
@@ -76,6 +77,8 @@ class Database:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._grants = GrantLookup(self.engine)
+        self.grants_along = self._grants.grants_along
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (the newest by default); existing data is kept (Alembic migrations)."""
@@ -119,6 +122,7 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._grants.dispose()
 
 
 def _resource(row) -> ResourceRow:
@@ -399,7 +403,7 @@ class _DiskBytes:
         return set(self.conn.execute(select(upload_chunks.c.digest).distinct()).scalars())
 
 
-class Tx(_DiskBytes):
+class Tx(_DiskBytes, RoleQueries):
     def __init__(self, conn: Connection, is_sqlite: bool):
         self.conn = conn
         self.is_sqlite = is_sqlite
@@ -536,8 +540,12 @@ class Tx(_DiskBytes):
         parent_key: str | None = None,
         subscription: str | None = None,
         group_key: str | None = None,
+        within: frozenset[str] | None = None,
     ) -> list[ResourceRow]:
         q = select(resources).where(resources.c.type == type, resources.c.seq > after)
+        if within is not None:
+            keys = sorted(within)
+            q = q.where(resources.c.key.in_(keys) | resources.c.parent_key.in_(keys) | resources.c.group_key.in_(keys))
         if parent_key is not None:
             q = q.where(resources.c.parent_key == parent_key)
         if subscription is not None:

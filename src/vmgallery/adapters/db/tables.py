@@ -14,6 +14,10 @@
   for other resources and for versions not Succeeded or excluded from latest); `latest_exclusions` names the regions
   a version's targetRegions exclude from latest.
 - `grants`: live SAS grants of disks and snapshots (endGetAccess deletes them, which revokes their URLs).
+- `tenants`, `subscriptions`, `directory_objects` (users, groups, service principals), `applications`,
+  `group_members`: the directory (app/directory.py). Ids are lower-case GUIDs. `directory_objects.upn_key` is a
+  user's lower-cased UPN, unique across tenants; `secret_hash` (users) and `applications.secret_hash` hold only
+  hashes.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -173,4 +178,56 @@ replicas = Table(
     Column("error", Text, nullable=True),
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("version_key", "region", "idx"),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("tenant_id", String(36), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+directory_objects = Table(
+    "directory_objects",
+    metadata,
+    Column("object_id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("upn_key", String(256), nullable=True, unique=True),
+    Column("app_id", String(36), nullable=True, index=True),
+    Column("secret_hash", String(256), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_directory_objects_tenant", "tenant_id", "type", "created_at"),
+    Index("ux_directory_objects_sp", "tenant_id", "app_id", unique=True),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("app_id", String(36), primary_key=True),
+    Column("home_tenant_id", String(36), nullable=False, index=True),
+    Column("name", String(256), nullable=False),
+    Column("multi_tenant", Boolean, nullable=False),
+    Column("secret_hash", String(256), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", String(36), nullable=False),
+    Column("member_id", String(36), nullable=False, index=True),
+    PrimaryKeyConstraint("group_id", "member_id"),
 )

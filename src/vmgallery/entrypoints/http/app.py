@@ -26,14 +26,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.authorization import Authorization
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
+from . import authorization as authorization_routes
 from . import blobs as blob_plane
 from . import parsing
+from .guard import Guard
+from .identity import ADMIN, IdentityApi, is_public
 
 log = logging.getLogger("vmgallery.http")
 
@@ -169,10 +173,20 @@ async def _json_body(request: Request) -> Any:
 
 
 class ArmApi:
-    def __init__(self, resources: Resources, admin_token: str, access: DiskAccess | None = None):
+    def __init__(
+        self,
+        resources: Resources,
+        admin_token: str,
+        access: DiskAccess | None = None,
+        identity: IdentityApi | None = None,
+        authorization: Authorization | None = None,
+    ):
         self.resources = resources
         self.access = access
         self.admin_token = admin_token.encode()
+        self.identity = identity
+        self.authorization = authorization
+        self.guard = Guard(authorization)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -204,6 +218,8 @@ class ArmApi:
             for route in ACCESS_ROUTES:
                 self._register_access(app, route)
         self._register_operations(app)
+        if self.authorization is not None:
+            authorization_routes.register(app, self.authorization)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -212,12 +228,14 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "beginGetAccess/action", rid)
             base = str(request.base_url).rstrip("/")
             return self._respond(request, await run_in_threadpool(self.access.begin, rid, body, kind, base))
 
         async def end(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "endGetAccess/action", rid)
             return self._respond(request, await run_in_threadpool(self.access.end, rid, kind))
 
         for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
@@ -239,28 +257,34 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid, body=body)
             return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             expand = request.query_params.get("$expand")
-            return JSONResponse(await run_in_threadpool(self.resources.get, rid, kind, expand))
+            return JSONResponse(
+                await self.guard.run(request, kind.type, "read", rid, self.resources.get, rid, kind, expand)
+            )
 
         async def delete(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "delete", rid)
             return self._respond(request, await run_in_threadpool(self.resources.delete, rid, kind))
 
         async def head(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "read", rid)
             try:
                 await run_in_threadpool(self.resources.get, rid, kind)
             except errors.NotFound:
@@ -273,6 +297,7 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
+            await self.guard.check(request, kind.type, "write", rid)
             return JSONResponse(await run_in_threadpool(self.resources.plan_update, rid, body, kind))
 
         if kind.plan is not None:
@@ -330,6 +355,7 @@ class ArmApi:
                 kwargs["group"] = ResourceId(p["subscriptionId"], p["resourceGroupName"], None, ())
             else:
                 kwargs["parent"] = route.parent_id(dict(p))
+            kwargs["within"] = await self.guard.visible(request, kind.type, kwargs)
             page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
             body: dict[str, Any] = {"value": page.items}
             if page.next_after is not None:
@@ -360,6 +386,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operations",
             )
             op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "status", op)
             body: dict[str, Any] = {
                 "name": op.id,
                 "status": op.status,
@@ -381,6 +408,7 @@ class ArmApi:
                 f"{p['namespace']}/locations/operationResults",
             )
             op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            await self.guard.operation(request, p["namespace"], "result", op)
             if op.status == "InProgress":
                 return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
             if op.status == "Failed":
@@ -410,15 +438,29 @@ class ArmApi:
         )
 
     # -- middleware -----------------------------------------------------------------------------------------
-    def authenticate(self, request: Request) -> errors.ArmError | None:
+    async def authenticate(self, request: Request) -> errors.ArmError | None:
+        """Who is calling, on `request.state.principal`: the admin token, or an access token of the authority."""
         header = request.headers.get("authorization")
         if not header:
             return errors.Unauthenticated(
                 "Authentication failed. The 'Authorization' header is missing.", code="AuthenticationFailed"
             )
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.admin_token):
+        token = token.strip()
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), self.admin_token):
+            request.state.principal = ADMIN
+            return None
+        if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
+        try:
+            request.state.principal = await run_in_threadpool(
+                self.identity.authenticate,
+                token,
+                request.scope["path"],
+                request.headers.get("x-ms-authorization-auxiliary"),
+            )
+        except errors.ArmError as refused:
+            return refused
         return None
 
 
@@ -429,7 +471,14 @@ def _echoed(value: str | None) -> str | None:
     return None
 
 
-def create_app(resources: Resources, admin_token: str, lifespan=None, access: DiskAccess | None = None) -> FastAPI:
+def create_app(
+    resources: Resources,
+    admin_token: str,
+    lifespan=None,
+    access: DiskAccess | None = None,
+    identity: IdentityApi | None = None,
+    authorization: Authorization | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
         version="0.1.0",
@@ -438,7 +487,7 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access)
+    api = ArmApi(resources, admin_token, access, identity, authorization)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
@@ -460,6 +509,8 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter", f"{name} {value}"]
         return "\n".join(lines) + "\n"
 
+    if identity is not None:
+        identity.register(app)
     api.register(app)
 
     @app.exception_handler(errors.ArmError)
@@ -519,14 +570,14 @@ def create_app(resources: Resources, admin_token: str, lifespan=None, access: Di
         return response
 
     async def _handle(request: Request, call_next, path: str) -> Response:
-        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX):
+        if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX) or is_public(path):
             return await call_next(request)
         try:
             parsing.check_head(request)
             parsing.check_query(request)
         except errors.ArmError as refused:
             return arm_error(refused)
-        failure = api.authenticate(request)
+        failure = await api.authenticate(request)
         if failure is not None:
             return arm_error(failure)
         return await call_next(request)
