@@ -144,6 +144,8 @@ class Settings(Section):
     # The URL clients reach this server at (behind a load balancer: its URL): the token issuer, the login endpoint
     # and Graph resource id of /metadata/endpoints. Absent: https://HOST:PORT.
     public_url: str | None = None
+    # How long the activity log keeps an event (Azure keeps 90 days).
+    activity_log_retention_days: float = Field(90.0, gt=0)
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.db.activity import ActivityEvents
 from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
 from .adapters.identity.hashing import Argon2Hasher
@@ -19,6 +20,7 @@ from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.activity import ActivityLog
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
 from .app.authorization import Authorization
 from .app.directory import Directory
@@ -76,6 +78,7 @@ class Service:
     authority: Authority
     signing_keys: SigningKeys
     authorization: Authorization
+    activity: ActivityLog
 
 
 def build_service(settings: Settings) -> Service:
@@ -132,6 +135,7 @@ def build_service(settings: Settings) -> Service:
     )
     directory = Directory(directory_store, hasher, clock)
     authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
+    authorization = Authorization(db, accounts, clock)
     return Service(
         settings,
         db,
@@ -143,7 +147,8 @@ def build_service(settings: Settings) -> Service:
         directory,
         authority,
         signing_keys,
-        Authorization(db, accounts, clock),
+        authorization,
+        ActivityLog(ActivityEvents(db.engine), authorization, clock, settings.activity_log_retention_days),
     )
 
 
@@ -168,4 +173,5 @@ def build_app(service: Service) -> FastAPI:
         access=service.access,
         identity=identity,
         authorization=service.authorization,
+        activity=service.activity,
     )

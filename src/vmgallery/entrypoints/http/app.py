@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.activity import ActivityLog
 from ...app.authorization import Authorization
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
@@ -33,6 +34,7 @@ from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
+from . import activity as activity_log
 from . import authorization as authorization_routes
 from . import blobs as blob_plane
 from . import parsing
@@ -478,6 +480,7 @@ def create_app(
     access: DiskAccess | None = None,
     identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
+    activity: ActivityLog | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -512,6 +515,8 @@ def create_app(
     if identity is not None:
         identity.register(app)
     api.register(app)
+    if activity is not None:
+        activity_log.register(app, activity, resources.settings.page_size)
 
     @app.exception_handler(errors.ArmError)
     async def _arm(_request: Request, exc: errors.ArmError):
@@ -535,6 +540,7 @@ def create_app(
     @app.middleware("http")
     async def pipeline(request: Request, call_next):
         started = time.monotonic()
+        arrived = time.time()
         request_id = str(uuid.uuid4())
         correlation_id = _echoed(request.headers.get("x-ms-correlation-request-id")) or request_id
         path = request.scope["path"]
@@ -550,6 +556,17 @@ def create_app(
                     f"The server hit an unexpected error; its log has the details under correlation id "
                     f"{correlation_id}. Read the resource to see whether the request took effect."
                 )
+            )
+        if activity is not None:
+            await activity_log.record_write(
+                activity,
+                getattr(request.state, "principal", None),
+                request.method,
+                path,
+                response.status_code,
+                correlation_id,
+                response.headers.get("azure-asyncoperation"),
+                arrived,
             )
         response.headers["x-ms-request-id"] = request_id
         response.headers["x-ms-correlation-request-id"] = correlation_id
