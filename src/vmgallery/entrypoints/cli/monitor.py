@@ -51,7 +51,8 @@ def _time(text: str, option: str) -> datetime:
 
 
 def _stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # With its fraction: cut to the second, the window would end before a write made a moment ago.
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _window(start: str | None, end: str | None, offset: str) -> tuple[datetime, datetime]:
@@ -99,26 +100,26 @@ def list_(
         )
         if v
     ]
-    if len(given) > 1:
-        raise CliError(f"Use only one of {', '.join(given)}.")
-    first, last = _window(start_time, end_time, offset)
-    clauses = [f"eventTimestamp ge '{_stamp(first)}'", f"eventTimestamp le '{_stamp(last)}'"]
-    for field, value in (
-        ("resourceGroupName", resource_group),
-        ("resourceId", resource_id),
-        ("resourceProvider", namespace),
-        ("correlationId", correlation_id),
-        ("caller", caller),
-    ):
-        if value:
-            clauses.append(f"{field} eq '{value}'")
-    with connect(endpoint, subscription) as client:
+    with connect(endpoint, subscription) as client:  # its CliErrors become `(Code) message` and exit code 1
+        if len(given) > 1:
+            raise CliError(f"Use only one of {', '.join(given)}.")
+        first, last = _window(start_time, end_time, offset)
+        clauses = [f"eventTimestamp ge '{_stamp(first)}'", f"eventTimestamp le '{_stamp(last)}'"]
+        for field, value in (
+            ("resourceGroupName", resource_group),
+            ("resourceId", resource_id),
+            ("resourceProvider", namespace),
+            ("correlationId", correlation_id),
+            ("caller", caller),
+        ):
+            if value:
+                clauses.append(f"{field} eq '{value}'")
         path = (
             f"/subscriptions/{client.subscription}/providers/Microsoft.Insights/eventtypes/management/values"
-            f"?$filter={quote(' and '.join(clauses), safe='')}"
+            f"?api-version={API}&$filter={quote(' and '.join(clauses), safe='')}"
         )
         items: list[dict] = []
-        page = client.send("GET", path, API).json()
+        page = client.send("GET", path).json()  # the query in the path: httpx's params would replace it
         while True:
             items.extend(page.get("value") or [])
             if len(items) >= max_events or not page.get("nextLink"):
