@@ -162,6 +162,7 @@ def build_app(service: Service) -> FastAPI:
         log.info("ready", extra={"regions": list(service.settings.regions), "database": masked_url(service.db.url)})
         yield
         service.workers.stop()
+        service.activity.close()
         service.db.dispose()
         log.info("stopped")
 

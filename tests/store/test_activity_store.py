@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from vmgallery.adapters.db.activity import ActivityEvents, activity_events
@@ -29,19 +30,28 @@ class Clock:
         return self.now
 
 
-def _log(db, clock, retention_days=90.0) -> ActivityLog:
-    return ActivityLog(ActivityEvents(db.engine), None, clock, retention_days)
+@pytest.fixture
+def make_log(db):
+    made: list[ActivityLog] = []
+
+    def make(clock, retention_days=90.0) -> ActivityLog:
+        made.append(ActivityLog(ActivityEvents(db.engine), None, clock, retention_days))
+        return made[-1]
+
+    yield make
+    for log in made:
+        log.close()
 
 
 def _write(log: ActivityLog, path: str, at: float, status: int = 200, op: str | None = None) -> None:
     assert log.record(ALICE, "PUT", path, status, str(uuid.uuid4()), op, at)
 
 
-def test_events_older_than_the_retention_are_pruned_on_write(db):
+def test_events_older_than_the_retention_are_pruned(db, make_log):
     clock = Clock(T0)
-    log = _log(db, clock, retention_days=1)
+    log = make_log(clock, retention_days=1)
     _write(log, f"{RG}/old", T0 - 2 * DAY)
-    _write(log, f"{RG}/new", T0)  # the first write of a process prunes
+    _write(log, f"{RG}/new", T0)  # the first flush of a process prunes (a list flushes first)
     groups = [e["resourceGroupName"] for e in log.list(ALICE, SUB, WINDOW).value]
     assert groups == ["new"]
     clock.now = T0 + 10 * 60
@@ -52,8 +62,8 @@ def test_events_older_than_the_retention_are_pruned_on_write(db):
     assert [e["resourceGroupName"] for e in log.list(ALICE, SUB, WINDOW).value] == ["later", "new"]
 
 
-def test_a_long_running_write_ends_as_its_operation_did(db):
-    log = _log(db, Clock(T0))
+def test_a_long_running_write_ends_as_its_operation_did(db, make_log):
+    log = make_log(Clock(T0))
     with db.write() as tx:
         for op_id, status, end in (
             ("op-ok", "Succeeded", T0 + 5),
@@ -86,12 +96,13 @@ def test_a_long_running_write_ends_as_its_operation_did(db):
     assert [e["status"]["value"] for e in log.list(ALICE, SUB, late).value] == ["Failed"]
 
 
-def test_visibility_and_paging_in_the_query(db):
+def test_visibility_and_paging_in_the_query(db, make_log):
     store = ActivityEvents(db.engine)
-    log = _log(db, Clock(T0))
+    log = make_log(Clock(T0))
     for i in range(5):
         for rg in ("rg1", "rg10", "rg2"):
             _write(log, f"{RG}/{rg}/providers/Microsoft.Compute/galleries/g{i}", T0 + i)
+    log.flush()
     within = frozenset({f"{RG}/rg1".lower()})
     rows = store.events(SUB, parse_filter(WINDOW), within, None, 100)
     assert len(rows) == 5 and {r.resource_group for r, _ in rows} == {"rg1"}, "rg10 is not under rg1"

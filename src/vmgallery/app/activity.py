@@ -1,15 +1,19 @@
 """The activity log: every write through the ARM API (who, what, where, how it ended, its correlation id, when) and
 its listing as Microsoft.Insights' eventtypes/management/values, shaped as azure-mgmt-monitor's `EventData`.
 
-A write is one row, inserted after its response is decided (`record`), never its body or its headers. A write that
+A write is one row, never its body or its headers. `record` only queues it (the request pays no I/O and no hop to
+a thread); a flusher thread inserts what is queued in one statement every `FLUSH_SECONDS`, and a list in the same
+process flushes first, so a caller always sees its own writes. A crash loses at most the last fraction of a second
+of events; `close` flushes what is left at shutdown. A write that
 became a long-running operation is recorded as Started; its end (Succeeded, Failed, Canceled) is read from its
 operation row when the log is listed, so the worker that finishes it writes nothing more. A list shows only the
 events on scopes the caller may read (`Authorization.visible` with Microsoft.Insights' read action). Rows older than
-the retention are pruned on write, at most once per `PRUNE_EVERY_SECONDS` per process.
+the retention are pruned when a flush finds it time, at most once per `PRUNE_EVERY_SECONDS` per process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Sequence
@@ -24,7 +28,10 @@ from .authorization import Authorization
 from .ports import Clock
 
 READ_ACTION = "Microsoft.Insights/eventtypes/values/read"
+log = logging.getLogger("vmgallery.activity")
+
 PRUNE_EVERY_SECONDS = 3600.0
+FLUSH_SECONDS = 0.25
 FINAL = {"Succeeded": "Succeeded", "Failed": "Failed", "Canceled": "Failed"}
 
 
@@ -55,7 +62,7 @@ class OperationEnd:
 
 
 class ActivityStore(Protocol):
-    def insert_event(self, row: EventRow) -> None: ...
+    def insert_events(self, rows: Sequence[EventRow]) -> None: ...
 
     def events(
         self, subscription: str, where: rules.Filter, within: frozenset[str] | None, before_seq: int | None, limit: int
@@ -115,7 +122,12 @@ class ActivityLog:
         self.clock = clock
         self.retention_seconds = retention_days * 86400
         self._pruned_at = 0.0
-        self._prune_lock = threading.Lock()
+        self._queue: list[EventRow] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one flush at a time: rows reach the table in the order recorded
+        self._wake = threading.Event()
+        self._closed = False
+        self._flusher: threading.Thread | None = None
 
     def record(
         self,
@@ -138,36 +150,59 @@ class ActivityLog:
         else:
             outcome = "Started" if operation_id else "Succeeded"
         caller = principal.name or principal.app_id or principal.object_id
-        self.store.insert_event(
-            EventRow(
-                str(uuid.uuid4()),
-                arrived,
-                write.subscription.lower(),
-                scope_key_of(write.resource_id),
-                write.resource_id,
-                write.resource_group,
-                write.provider,
-                write.operation,
-                outcome,
-                status,
-                caller,
-                principal.object_id,
-                principal.tenant_id,
-                correlation_id,
-                operation_id if status < 400 else None,
-            )
+        row = EventRow(
+            str(uuid.uuid4()),
+            arrived,
+            write.subscription.lower(),
+            scope_key_of(write.resource_id),
+            write.resource_id,
+            write.resource_group,
+            write.provider,
+            write.operation,
+            outcome,
+            status,
+            caller,
+            principal.object_id,
+            principal.tenant_id,
+            correlation_id,
+            operation_id if status < 400 else None,
         )
-        self._maybe_prune(self.clock())
+        with self._lock:
+            self._queue.append(row)
+            if self._flusher is None and not self._closed:
+                self._flusher = threading.Thread(target=self._flush_loop, name="activity-log", daemon=True)
+                self._flusher.start()
         return True
 
-    def _maybe_prune(self, now: float) -> None:
-        if now - self._pruned_at < PRUNE_EVERY_SECONDS or not self._prune_lock.acquire(blocking=False):
-            return
-        try:
-            self._pruned_at = now
-            self.prune(now)
-        finally:
-            self._prune_lock.release()
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("activity log: events not written")
+
+    def flush(self) -> None:
+        """Insert what is queued, in one statement; prune if it is time."""
+        with self._write_lock:
+            with self._lock:
+                rows, self._queue = self._queue, []
+            if rows:
+                self.store.insert_events(rows)
+            now = self.clock()
+            if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+                self._pruned_at = now
+                self.prune(now)
+
+    def close(self) -> None:
+        """Stop the flusher and write what is left."""
+        with self._lock:
+            self._closed = True
+            flusher = self._flusher
+        self._wake.set()
+        if flusher is not None:
+            flusher.join()
+        self.flush()
 
     def prune(self, now: float) -> int:
         """Drop the events older than the retention."""
@@ -183,6 +218,7 @@ class ActivityLog:
         select: str | None = None,
     ) -> Page:
         where = rules.parse_filter(filter_text)
+        self.flush()
         within = None
         if self.authorization is not None:
             within = self.authorization.visible(principal, READ_ACTION, f"/subscriptions/{subscription}")

@@ -66,10 +66,10 @@ class ActivityEvents:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def insert_event(self, row: EventRow) -> None:
-        values = {f: getattr(row, f) for f in _FIELDS if f != "seq"}
+    def insert_events(self, rows: Sequence[EventRow]) -> None:
+        values = [{f: getattr(row, f) for f in _FIELDS if f != "seq"} for row in rows]
         with self.engine.begin() as conn:
-            conn.execute(insert(activity_events).values(**values))
+            conn.execute(insert(activity_events), values)
 
     def events(
         self, subscription: str, where: Filter, within: frozenset[str] | None, before_seq: int | None, limit: int

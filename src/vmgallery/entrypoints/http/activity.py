@@ -29,7 +29,7 @@ def _operation_id(async_url: str | None) -> str | None:
     return urlsplit(async_url).path.rstrip("/").rsplit("/", 1)[-1] or None
 
 
-async def record_write(
+def record_write(
     activity: ActivityLog,
     principal: Principal | None,
     method: str,
@@ -39,14 +39,12 @@ async def record_write(
     async_url: str | None,
     arrived: float,
 ) -> None:
-    """Record a write, if the request was one by an authenticated caller. A failure to record is logged, never the
-    request's failure: the write has happened."""
+    """Record a write, if the request was one by an authenticated caller (queued: no I/O here). A failure to record
+    is logged, never the request's failure: the write has happened."""
     if principal is None or method.upper() not in WRITE_METHODS:
         return
     try:
-        await run_in_threadpool(
-            activity.record, principal, method, path, status, correlation_id, _operation_id(async_url), arrived
-        )
+        activity.record(principal, method, path, status, correlation_id, _operation_id(async_url), arrived)
     except Exception:
         log.exception("activity log: the write was not recorded", extra={"correlation_id": correlation_id})
 

@@ -558,7 +558,7 @@ def create_app(
                 )
             )
         if activity is not None:
-            await activity_log.record_write(
+            activity_log.record_write(
                 activity,
                 getattr(request.state, "principal", None),
                 request.method,
