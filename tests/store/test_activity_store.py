@@ -116,3 +116,11 @@ def test_visibility_and_paging_in_the_query(db, make_log):
     assert seen == sorted(seen, reverse=True) and len(set(seen)) == 15
     with db.read() as tx:
         assert tx.conn.execute(sa.select(sa.func.count()).select_from(activity_events)).scalar() == 15
+
+
+def test_close_writes_what_is_queued(db, make_log):
+    first = make_log(Clock(T0))
+    _write(first, f"{RG}/queued", T0)
+    first.close()
+    with db.read() as tx:
+        assert tx.conn.execute(sa.select(activity_events.c.resource_group)).scalars().all() == ["queued"]
