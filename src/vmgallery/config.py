@@ -154,6 +154,8 @@ class Settings(Section):
     # and Graph resource id of /metadata/endpoints. Absent: https://HOST:PORT.
     public_url: str | None = None
     builder: Builder = Field(default_factory=Builder)
+    # How long the activity log keeps an event (Azure keeps 90 days).
+    activity_log_retention_days: float = Field(90.0, gt=0)
 
     @field_validator("regions", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
 from .adapters.build_sources import SourceFetcher
+from .adapters.db.activity import ActivityEvents
 from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
 from .adapters.identity.hashing import Argon2Hasher
@@ -20,6 +21,7 @@ from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.activity import ActivityLog
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
 from .app.authorization import Authorization
 from .app.build_engine import BuildEngine
@@ -82,6 +84,7 @@ class Service:
     authority: Authority
     signing_keys: SigningKeys
     authorization: Authorization
+    activity: ActivityLog
     builds: Builds | None = None
 
 
@@ -164,6 +167,7 @@ def build_service(settings: Settings) -> Service:
         authority,
         signing_keys,
         authorization,
+        ActivityLog(ActivityEvents(db.engine), authorization, clock, settings.activity_log_retention_days),
         builds,
     )
 
@@ -200,6 +204,7 @@ def build_app(service: Service) -> DataPlane:
         log.info("ready", extra={"regions": list(service.settings.regions), "database": masked_url(service.db.url)})
         yield
         service.workers.stop()
+        service.activity.close()
         service.db.dispose()
         log.info("stopped")
 
@@ -213,5 +218,6 @@ def build_app(service: Service) -> DataPlane:
         authorization=service.authorization,
         actions=service.authorization,
         builds=service.builds,
+        activity=service.activity,
     )
     return DataPlane(app, service.access)

@@ -13,6 +13,7 @@ from . import (
     groups,
     identity,
     images,
+    monitor,
     platform_images,
     roles,
     sharing,
@@ -64,3 +65,4 @@ app.add_typer(roles.app, name="role")
 sharing.register(galleries.app, galleries.definitions_app, versions.app)
 app.add_typer(platform_images.app, name="platform-image")
 images.app.add_typer(builder.app, name="builder")
+app.add_typer(monitor.app, name="monitor")

@@ -19,9 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.activity import ActivityLog
 from ...app.authorization import Authorization
 from ...app.builds import Builds
 from ...app.kinds import (
@@ -43,6 +45,7 @@ from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId
 from ...domain.timestamps import arm_time
+from . import activity as activity_log
 from . import authorization as authorization_routes
 from . import builder as builder_routes
 from . import parsing, shared_galleries
@@ -495,6 +498,7 @@ def create_app(
     authorization: Authorization | None = None,
     actions: ActionCheck | None = None,
     builds: Builds | None = None,
+    activity: ActivityLog | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -527,6 +531,8 @@ def create_app(
     if identity is not None:
         identity.register(app)
     api.register(app)
+    if activity is not None:
+        activity_log.register(app, activity, resources.settings.page_size)
 
     @app.exception_handler(errors.ArmError)
     async def _arm(_request: Request, exc: errors.ArmError):
@@ -561,5 +567,12 @@ def create_app(
             return arm_error(failure)
         return None
 
-    app.add_middleware(RequestPipeline, gate=gate)
+    def recorded(scope: Scope, status: int, correlation_id: str, async_url: str | None, arrived: float) -> None:
+        if activity is not None:
+            principal = scope.get("state", {}).get("principal")
+            activity_log.record_write(
+                activity, principal, scope["method"], scope["path"], status, correlation_id, async_url, arrived
+            )
+
+    app.add_middleware(RequestPipeline, gate=gate, on_done=recorded if activity is not None else None)
     return app

@@ -26,6 +26,8 @@ from ...domain.ids import canonical_path
 log = logging.getLogger("vmgallery.http")
 
 Gate = Callable[[Request], Awaitable[Response | None]]
+# (scope, status, correlation id, Azure-AsyncOperation URL or None, arrival time): after a request is answered
+Done = Callable[[Scope, int, str, str | None, float], None]
 
 
 def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
@@ -50,15 +52,17 @@ class RequestPipeline:
     a logged 500 in the ARM envelope carrying the correlation id, the connection staying open. `gate` sees the
     request (its path already canonical) first, and answers instead of the route when it returns a response."""
 
-    def __init__(self, app: ASGIApp, gate: Gate):
+    def __init__(self, app: ASGIApp, gate: Gate, on_done: Done | None = None):
         self.app = app
         self.gate = gate
+        self.on_done = on_done  # told of each answered request (the activity log), after its response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
+        arrived = time.time()  # before the handler: an operation may end before its response is sent
         request_id = str(uuid.uuid4())
         headers = Headers(scope=scope)
         correlation_id = _echoed(headers.get("x-ms-correlation-request-id")) or request_id
@@ -66,13 +70,15 @@ class RequestPipeline:
         path = scope["path"]
         status = 500
         answered = False
+        async_url: str | None = None
 
         async def send_with_ids(message: Message) -> None:
-            nonlocal status, answered
+            nonlocal status, answered, async_url
             if message["type"] == "http.response.start":
                 answered = True
                 status = message["status"]
                 out = MutableHeaders(scope=message)
+                async_url = out.get("azure-asyncoperation")
                 out["x-ms-request-id"] = request_id
                 out["x-ms-correlation-request-id"] = correlation_id
                 if client_request_id:
@@ -98,6 +104,8 @@ class RequestPipeline:
                     f"{correlation_id}. Read the resource to see whether the request took effect."
                 )
             )(scope, receive, send_with_ids)
+        if self.on_done is not None:
+            self.on_done(scope, status, correlation_id, async_url, arrived)
         log.info(
             "request",
             extra={
