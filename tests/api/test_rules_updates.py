@@ -41,7 +41,6 @@ def test_gallery_description_and_tags_update(arm, group):
 @pytest.mark.parametrize(
     "change, target, mention",
     [
-        ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions", "'Groups'"),
         (
             {"softDeletePolicy": {"isSoftDeleteEnabled": True}},
             "properties.softDeletePolicy.isSoftDeleteEnabled",

@@ -27,6 +27,7 @@ from vmgallery.app.ports import (
     StorageAccountError,
 )
 from vmgallery.app.replication import usable_regions
+from vmgallery.domain import sharing as sharing_rules
 from vmgallery.domain import versions as version_rules
 from vmgallery.domain.manifests import Manifest
 from vmgallery.domain.validate import Body
@@ -221,6 +222,15 @@ class FakeTransaction:
             and (within is None or bool({r.row.key, r.row.parent_key, r.group_key} & within))
         ]
         return [_copy(r.row) for r in rows[:limit]]
+
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        """The rule applied to every gallery, as the store's index must agree with."""
+        return [
+            _copy(r.row)
+            for r in self._ordered()
+            if r.row.type == "microsoft.compute/galleries"
+            and (kind, target.lower()) in sharing_rules.share_targets(r.row.body)
+        ]
 
     # -- operations and jobs -----------------------------------------------------------------------------------
     def insert_operation(self, op: OperationRow) -> None:

@@ -52,6 +52,7 @@ from .conftest import TALLIES, Tally
 SPECS = Path(__file__).parents[2] / "spec/specification/compute/resource-manager/Microsoft.Compute"
 GALLERY_PATHS = (
     r"/galleries(/\{galleryName\}(/images(/\{galleryImageName\}(/versions(/\{galleryImageVersionName\})?)?)?)?)?$"
+    r"|/galleries/\{galleryName\}/share$|/locations/\{location\}/(sharedGalleries|communityGalleries)"
 )
 SCHEMAS = {
     "gallery": schemathesis.openapi.from_path(SPECS / "GalleryRP/stable/2025-03-03/GalleryRP.json").include(
@@ -137,6 +138,8 @@ EXISTING = {
     "diskName": "fzdisk",
     "snapshotName": "fzsnapshot",
     "imageName": "fzimage",
+    "location": LOCATION,
+    "galleryUniqueName": f"{SUBSCRIPTION}-FZGALLERY",
 }
 
 

@@ -119,7 +119,7 @@ def test_a_migrated_database_resolves_latest_as_before(old_db):
 
     old_db.migrate()
 
-    assert old_db.schema_revision() == "0007"
+    assert old_db.schema_revision() == "0009"
     assert _assert_agrees(old_db, definitions) > 0
 
 

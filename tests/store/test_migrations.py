@@ -132,7 +132,7 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
 
     db.migrate()
 
-    assert db.schema_revision() == "0007"
+    assert db.schema_revision() == "0009"
     with db.read() as tx:
         rows = tx.conn.execute(sa.text("SELECT id, operation_id, subject_key, state FROM jobs ORDER BY id")).all()
     assert [tuple(r)[1:] for r in rows] == [

@@ -98,10 +98,17 @@ def test_update_may_change_description_and_tags():
     check_gallery_update(old, new)
 
 
+def test_update_may_change_permissions_as_az_sig_update_does():
+    old = normalize_gallery({"location": "eastus", "properties": {"description": "a"}})
+    new = normalize_gallery(
+        {"location": "eastus", "properties": {"description": "a", "sharingProfile": {"permissions": "Groups"}}}
+    )
+    check_gallery_update(old, new)
+
+
 @pytest.mark.parametrize(
     "change, target",
     [
-        ({"sharingProfile": {"permissions": "Groups"}}, "properties.sharingProfile.permissions"),
         ({"softDeletePolicy": {"isSoftDeleteEnabled": True}}, "properties.softDeletePolicy.isSoftDeleteEnabled"),
     ],
 )
@@ -127,9 +134,3 @@ def test_naming_the_default_permissions_is_no_change():
     check_gallery_update(
         normalize_gallery({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Private"}}}), stored
     )
-    with pytest.raises(PropertyChangeNotAllowed) as exc:
-        check_gallery_update(
-            stored,
-            normalize_gallery({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}}),
-        )
-    assert exc.value.target == "properties.sharingProfile.permissions" and "'Private'" in exc.value.message

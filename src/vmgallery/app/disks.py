@@ -21,7 +21,7 @@ from ..domain.manifests import Manifest
 from ..domain.timestamps import arm_time
 from ..domain.validate import Body, given
 from ..domain.vhd import is_azure_vhd_size, parse_vhd_footer, vhd_footer
-from . import sources
+from . import sharing, sources
 from .content import read_range, write_image
 from .operations import JobContext, with_state
 from .ports import (
@@ -114,13 +114,25 @@ def prepare_disk(
             {"disk": manifest_id},
         )
     if creation.option == "FromImage":
-        made = sources.version_disk(
-            tx,
-            given(creation.source_id, "galleryImageReference"),
-            creation.source_lun,
-            location,
-            resources.settings.shallow_max_disks,
-        )
+        if creation.source_key == "id":
+            made = sources.version_disk(
+                tx,
+                given(creation.source_id, "galleryImageReference"),
+                creation.source_lun,
+                location,
+                resources.settings.shallow_max_disks,
+            )
+        else:
+            made = sharing.consumer_version_disk(
+                tx,
+                given(creation.source_id, "galleryImageReference"),
+                creation.source_key,
+                creation.source_lun,
+                location,
+                resources.settings.shallow_max_disks,
+                resources.subscription_tenants,
+                rid.subscription,
+            )
         for key, value in made.facts.items():
             spec["properties"].setdefault(key, value)
         manifest = tx.get_manifest(made.manifest_id)

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..domain import definitions, galleries, names
 from ..domain import disks as disks_rules
 from ..domain import images as images_rules
+from ..domain import sharing as sharing_rules
 from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
@@ -114,6 +115,7 @@ GALLERY = Kind(
     quota=lambda s: s.limits.galleries_per_region,
     read_only_fill=_gallery_fill,
     read_only=galleries.READ_ONLY,
+    on_update=lambda _r, _tx, row, spec: sharing_rules.check_profile_change(row.body, spec),
 )
 
 IMAGE_DEFINITION = Kind(

@@ -30,8 +30,10 @@ from .ports import (
     RegionStores,
     ResourceRow,
     StorageAccounts,
+    SubscriptionTenants,
     Transaction,
 )
+from .sharing import ProvisionalSubscriptionTenants
 
 QUICK_JOBS = ("provision", "version_capture")  # metadata only: a request may run them itself
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -69,7 +71,10 @@ class Resources:
         waiter: OperationWaiter,
         stores: RegionStores,
         accounts: StorageAccounts,
+        subscription_tenants: SubscriptionTenants | None = None,
     ):
+        # Which tenant a consumer subscription belongs to (sharing); the identity directory passes its own.
+        self.subscription_tenants: SubscriptionTenants = subscription_tenants or ProvisionalSubscriptionTenants()
         self.db = db
         self.stores = stores
         self.accounts = accounts

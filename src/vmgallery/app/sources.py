@@ -90,20 +90,21 @@ def vhd_raw_size(accounts: StorageAccounts, account_id: str, uri: str, target: s
         raise errors.InvalidParameter(f"The VHD blob '{uri}' cannot be read: {exc}", target) from None
 
 
-def version(tx: Transaction, rid: ResourceId, region: str | None, target: str) -> ResourceRow:
-    """The version a reference names, `latest` resolved among versions usable in `region`."""
+def version(tx: Transaction, rid: ResourceId, region: str | None, target: str, shown: str | None = None) -> ResourceRow:
+    """The version a reference names, `latest` resolved among versions usable in `region`. `shown` is how messages
+    name it (a consumer's id instead of the owner's resource id)."""
     if rid.name.lower() != "latest":
         row = tx.get(rid.key)
         if row is None:
-            raise errors.NotFound(f"The gallery image version '{rid.text}' was not found.", target)
+            raise errors.NotFound(f"The gallery image version '{shown or rid.text}' was not found.", target)
         if row.state != "Succeeded":
-            raise errors.OperationNotAllowed(f"The gallery image version '{rid.text}' is {row.state}.", target)
+            raise errors.OperationNotAllowed(f"The gallery image version '{shown or rid.text}' is {row.state}.", target)
         return row
     definition = _parent(rid)
     row = tx.latest_version(definition.key, region)
     if row is None:
         if tx.get(definition.key) is None:
-            raise errors.NotFound(f"The gallery image definition '{definition.text}' was not found.", target)
+            raise errors.NotFound(f"The gallery image definition '{shown or definition.text}' was not found.", target)
         where = f" in region '{region}'" if region else ""
         raise errors.NotFound(
             f"The gallery image definition '{definition.name}' has no version that can be "
@@ -134,18 +135,26 @@ class VersionDisk:
 
 
 def version_disk(
-    tx: Transaction, version_id: str, lun: int | None, location: str, shallow_max_disks: int
+    tx: Transaction,
+    version_id: str,
+    lun: int | None,
+    location: str,
+    shallow_max_disks: int,
+    *,
+    target: str = "properties.creationData.galleryImageReference.id",
+    shown: str | None = None,
 ) -> VersionDisk:
     """For a disk made FromImage: the version's OS disk (or data disk `lun`), which must be usable in the disk's
-    region; disks spread round-robin over the version's replicas there."""
-    target = "properties.creationData.galleryImageReference.id"
+    region; disks spread round-robin over the version's replicas there. `shown` names the version in messages when
+    the caller must not see its resource id (a consumer of a shared or community gallery)."""
     rid = parse_resource_id(version_id)
     if rid is None:
         raise errors.InvalidParameter(f"'{version_id}' is not a gallery image version id.", target)
-    row = version(tx, rid, location, target)
+    row = version(tx, rid, location, target, shown)
+    name = shown or row.body["id"]
     if location not in usable_regions(tx, row.key):
         raise errors.OperationNotAllowed(
-            f"The gallery image version '{row.body['id']}' is not (yet) replicated to "
+            f"The gallery image version '{name}' is not (yet) replicated to "
             f"'{location}'; its replication status says where it is usable.",
             target,
         )
@@ -153,7 +162,7 @@ def version_disk(
     profile = row.body["properties"]["publishingProfile"]
     if profile.get("replicationMode") == "Shallow" and made >= shallow_max_disks:
         raise errors.OperationNotAllowed(
-            f"The shallow version '{row.body['id']}' already has {made} disks made from it; a shallow version "
+            f"The shallow version '{name}' already has {made} disks made from it; a shallow version "
             f"serves at most {shallow_max_disks} (replicate it fully to deploy more).",
             target,
         )
@@ -161,7 +170,7 @@ def version_disk(
     manifest_id = tx.contents(row.key).get(slot_of(lun))
     if manifest_id is None:
         raise errors.InvalidParameter(
-            f"The gallery image version '{row.body['id']}' has no data disk at lun {lun}.",
+            f"The gallery image version '{name}' has no data disk at lun {lun}.",
             "properties.creationData.galleryImageReference.lun",
         )
     facts: Body = {}

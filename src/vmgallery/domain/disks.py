@@ -173,6 +173,12 @@ class Creation:
     source_lun: int | None = None  # FromImage: a data disk of the version
     source_uri: str | None = None  # Import
     storage_account_id: str | None = None
+    # FromImage: which key of galleryImageReference names the version: `id` (the owner's resource id),
+    # `sharedGalleryImageId` or `communityGalleryImageId` (the consumer views' ids, domain.sharing).
+    source_key: str = "id"
+
+
+GALLERY_REFERENCE_KEYS = ("id", "sharedGalleryImageId", "communityGalleryImageId")
 
 
 def raw_size_gb(image_size: int) -> int:
@@ -258,11 +264,23 @@ def normalize_disk(body: Body, *, snapshot: bool = False) -> tuple[Body, Creatio
         )
         if not ref:
             raise MissingRequiredProperty(
-                "FromImage needs properties.creationData.galleryImageReference.id (a gallery image version).",
+                "FromImage needs properties.creationData.galleryImageReference.id (a gallery image version), or its "
+                "sharedGalleryImageId or communityGalleryImageId.",
                 "properties.creationData.galleryImageReference",
             )
-        source = check_string(ref, "id", "properties.creationData.galleryImageReference.id", required=True)
+        given_keys = [k for k in GALLERY_REFERENCE_KEYS if ref.get(k) is not None]
+        if len(given_keys) > 1:
+            raise InvalidParameter(
+                f"galleryImageReference names its version twice ({' and '.join(given_keys)}); give only one of "
+                f"{', '.join(GALLERY_REFERENCE_KEYS)}.",
+                f"properties.creationData.galleryImageReference.{given_keys[1]}",
+            )
         lun = check_int(ref, "lun", "properties.creationData.galleryImageReference.lun", minimum=0)
+        if given_keys and given_keys[0] != "id":
+            key = given_keys[0]
+            source = check_string(ref, key, f"properties.creationData.galleryImageReference.{key}", required=True)
+            return body, Creation(option, source_id=source, source_lun=lun, source_key=key)
+        source = check_string(ref, "id", "properties.creationData.galleryImageReference.id", required=True)
         rid = parse_resource_id(source)
         if rid is None or [t for t, _ in rid.chain] != ["galleries", "images", "versions"]:
             raise InvalidParameter(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 from .errors import InvalidParameter
 from .validate import (
     MAX_DESCRIPTION,
@@ -22,8 +20,14 @@ from .validate import (
 
 PERMISSIONS = ("Private", "Groups", "Community")
 
-# What a PUT or PATCH on an existing gallery may change; sharing comes through POST /share.
-UPDATABLE = {"tags", "properties.description"}
+# What a PUT or PATCH on an existing gallery may change (as `az sig update --permissions ...` does); who it is shared
+# with comes through POST /share, and domain.sharing.check_profile_change guards a gallery that is shared.
+UPDATABLE = {
+    "tags",
+    "properties.description",
+    "properties.sharingProfile.permissions",
+    "properties.sharingProfile.communityGalleryInfo",
+}
 
 READ_ONLY = (
     "id",
@@ -83,14 +87,5 @@ def permissions(body: Body) -> str:
     return ((body.get("properties") or {}).get("sharingProfile") or {}).get("permissions") or "Private"
 
 
-def _explicit_permissions(body: Body) -> Body:
-    """The body with its sharing permissions spelled out: a gallery without them is Private, so naming them is no
-    change."""
-    body = copy.deepcopy(body)
-    props = body.setdefault("properties", {})
-    props["sharingProfile"] = {**(props.get("sharingProfile") or {}), "permissions": permissions(body)}
-    return body
-
-
 def check_gallery_update(old: Body, new: Body) -> None:
-    forbid_changes(_explicit_permissions(old), _explicit_permissions(new), UPDATABLE, "gallery")
+    forbid_changes(old, new, UPDATABLE, "gallery")

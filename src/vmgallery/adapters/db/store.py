@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from ...app.ports import ConcurrentChange, GrantRow, JobRow, OperationRow, ReplicaRow, ResourceRow
+from ...domain import sharing as sharing_rules
 from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
@@ -29,6 +30,7 @@ from ...domain.replication import COMPLETED
 from .roles import GrantLookup, RoleQueries
 from .tables import (
     disk_contents,
+    gallery_shares,
     grants,
     jobs,
     latest_exclusions,
@@ -41,6 +43,7 @@ from .tables import (
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
+GALLERY_TYPE = "microsoft.compute/galleries"
 
 
 def _job(row: Any) -> JobRow:
@@ -452,6 +455,7 @@ class Tx(_DiskBytes, RoleQueries):
                 **self._latest_facts(key, type, body),
             )
         )
+        self._share_facts(key, type, body)
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
         type = str(body.get("type", "")).lower()
@@ -460,10 +464,29 @@ class Tx(_DiskBytes, RoleQueries):
             .where(resources.c.key == key)
             .values(state=state, body=body, updated_at=now, **self._latest_facts(key, type, body))
         )
+        self._share_facts(key, type, body)
 
     def delete(self, key: str) -> None:
         self.conn.execute(delete(resources).where(resources.c.key == key))
         self.conn.execute(delete(latest_exclusions).where(latest_exclusions.c.version_key == key))
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+
+    def _share_facts(self, key: str, type: str, body: dict) -> None:
+        """For a gallery: rewrite who may find it through the consumer views."""
+        if type != GALLERY_TYPE:
+            return
+        self.conn.execute(delete(gallery_shares).where(gallery_shares.c.gallery_key == key))
+        for kind, target in sorted(sharing_rules.share_targets(body)):
+            self.conn.execute(insert(gallery_shares).values(kind=kind, target=target, gallery_key=key))
+
+    def galleries_shared_with(self, kind: str, target: str) -> list[ResourceRow]:
+        q = (
+            select(resources)
+            .join(gallery_shares, gallery_shares.c.gallery_key == resources.c.key)
+            .where(gallery_shares.c.kind == kind, gallery_shares.c.target == target.lower())
+            .order_by(resources.c.seq)
+        )
+        return [_resource(r) for r in self.conn.execute(q)]
 
     def _latest_facts(self, key: str, type: str, body: dict) -> dict[str, str | None]:
         """For a version: rewrite the regions it is excluded from latest in, and return its `latest_rank` column

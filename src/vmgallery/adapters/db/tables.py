@@ -18,6 +18,9 @@
   `group_members`: the directory (app/directory.py). Ids are lower-case GUIDs. `directory_objects.upn_key` is a
   user's lower-cased UPN, unique across tenants; `secret_hash` (users) and `applications.secret_hash` hold only
   hashes.
+- `gallery_shares`: who may find a gallery through the consumer views (`domain.sharing.share_targets`: a subscription
+  or tenant it is shared with, or its community public name), kept by every write of a gallery, so a consumer's
+  lookup is one indexed query instead of a read of every gallery.
 """
 
 from __future__ import annotations
@@ -230,4 +233,13 @@ group_members = Table(
     Column("group_id", String(36), nullable=False),
     Column("member_id", String(36), nullable=False, index=True),
     PrimaryKeyConstraint("group_id", "member_id"),
+)
+
+gallery_shares = Table(
+    "gallery_shares",
+    metadata,
+    Column("kind", String(20), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("gallery_key", String(1024), nullable=False, index=True),
+    PrimaryKeyConstraint("kind", "target", "gallery_key"),
 )

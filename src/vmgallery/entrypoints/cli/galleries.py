@@ -47,6 +47,51 @@ class Permissions(str, Enum):
     Community = "Community"
 
 
+PermissionsOption = Annotated[
+    Permissions | None, typer.Option("--permissions", case_sensitive=False, help="How the gallery is shared.")
+]
+PublisherUri = Annotated[str | None, typer.Option("--publisher-uri", help="Community gallery publisher uri.")]
+PublisherContact = Annotated[
+    str | None,
+    typer.Option("--publisher-contact", "--publisher-email", help="Community gallery publisher contact email."),
+]
+Eula = Annotated[str | None, typer.Option("--eula", help="Community gallery publisher eula.")]
+PublicNamePrefix = Annotated[
+    str | None, typer.Option("--public-name-prefix", help="Community gallery public name prefix.")
+]
+
+
+def _sharing(
+    properties: dict,
+    permissions: Permissions | None,
+    publisher_uri: str | None,
+    publisher_contact: str | None,
+    eula: str | None,
+    public_name_prefix: str | None,
+) -> None:
+    """az's sharing options written into a gallery's properties (the community ones into communityGalleryInfo)."""
+    if permissions is not None:
+        properties["sharingProfile"] = {**(properties.get("sharingProfile") or {}), "permissions": permissions.value}
+    info = {
+        k: v
+        for k, v in (
+            ("publisherUri", publisher_uri),
+            ("publisherContact", publisher_contact),
+            ("eula", eula),
+            ("publicNamePrefix", public_name_prefix),
+        )
+        if v is not None
+    }
+    if info:
+        sharing = properties.setdefault("sharingProfile", {})
+        current = {
+            k: v
+            for k, v in (sharing.get("communityGalleryInfo") or {}).items()
+            if k not in ("communityGalleryEnabled", "publicNames")
+        }
+        sharing["communityGalleryInfo"] = {**current, **info}
+
+
 @app.command(cls=AzCommand)
 def create(
     resource_group: ResourceGroup,
@@ -54,9 +99,11 @@ def create(
     location: Location = None,
     description: Description = None,
     tags: Tags = None,
-    permissions: Annotated[
-        Permissions | None, typer.Option("--permissions", case_sensitive=False, help="How the gallery is shared.")
-    ] = None,
+    permissions: PermissionsOption = None,
+    publisher_uri: PublisherUri = None,
+    publisher_contact: PublisherContact = None,
+    eula: Eula = None,
+    public_name_prefix: PublicNamePrefix = None,
     no_wait: NoWait = False,
     output: Output = OutputFormat.json,
     query: Query = None,
@@ -68,8 +115,7 @@ def create(
         properties: dict = {}
         if description is not None:
             properties["description"] = description
-        if permissions is not None:
-            properties["sharingProfile"] = {"permissions": permissions.value}
+        _sharing(properties, permissions, publisher_uri, publisher_contact, eula, public_name_prefix)
         body: dict = {"location": group_location(client, resource_group, location), "properties": properties}
         if tags is not None:
             body["tags"] = parse_tags(tags)
@@ -87,6 +133,11 @@ def update(
     gallery_name: GalleryName,
     description: Description = None,
     tags: Tags = None,
+    permissions: PermissionsOption = None,
+    publisher_uri: PublisherUri = None,
+    publisher_contact: PublisherContact = None,
+    eula: Eula = None,
+    public_name_prefix: PublicNamePrefix = None,
     set_: Set = None,
     no_wait: NoWait = False,
     output: Output = OutputFormat.json,
@@ -102,6 +153,14 @@ def update(
             gallery.setdefault("properties", {})["description"] = description
         if tags is not None:
             gallery["tags"] = parse_tags(tags)
+        _sharing(
+            gallery.setdefault("properties", {}),
+            permissions,
+            publisher_uri,
+            publisher_contact,
+            eula,
+            public_name_prefix,
+        )
         apply_set(gallery, set_ or [])
         result = write(
             client, "PUT", path, arm.GALLERY_API["update"], gallery, no_wait=no_wait, what=f"gallery '{gallery_name}'"
@@ -114,6 +173,12 @@ def update(
 def show(
     resource_group: ResourceGroup,
     gallery_name: GalleryName,
+    select: Annotated[
+        str | None, typer.Option("--select", help="The select expression to apply on the operation: Permissions.")
+    ] = None,
+    sharing_groups: Annotated[
+        bool, typer.Option("--sharing-groups", help="Expand the sharing groups of the gallery.")
+    ] = False,
     output: Output = OutputFormat.json,
     query: Query = None,
     subscription: Subscription = None,
@@ -122,7 +187,13 @@ def show(
     """Show a gallery."""
     with connect(endpoint, subscription) as client:
         path = arm.gallery(client.subscription, resource_group, gallery_name)
-        emit(flatten(client.get(path, arm.GALLERY_API["show"])), output, query, COLUMNS)
+        # $select and $expand ride in the URL beside the api-version (the client's own parameters would replace them).
+        url = f"{path}?api-version={arm.GALLERY_API['show']}"
+        if select is not None:
+            url += f"&$select={select}"
+        if sharing_groups:
+            url += "&$expand=SharingProfile/Groups"
+        emit(flatten(client.get(url, "")), output, query, COLUMNS)
 
 
 @app.command("list", cls=AzCommand)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ... import __version__
-from . import admin, disks, galleries, groups, identity, images, roles, snapshots, versions
+from . import admin, disks, galleries, groups, identity, images, roles, sharing, snapshots, versions
 from .configuration import app as configuration
 from .login import login
 from .options import CONTEXT
@@ -48,3 +48,4 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(configuration, name="config")
 app.add_typer(identity.app, name="identity")
 app.add_typer(roles.app, name="role")
+sharing.register(galleries.app, galleries.definitions_app, versions.app)

@@ -29,13 +29,16 @@ from ...app.access import DiskAccess
 from ...app.authorization import Authorization
 from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
 from ...app.resources import Outcome, Resources
+from ...app.share import ShareGallery
+from ...app.shared_views import ConsumerViews
+from ...app.sharing import ActionCheck
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, canonical_path
 from ...domain.timestamps import arm_time
 from . import authorization as authorization_routes
 from . import blobs as blob_plane
-from . import parsing
+from . import parsing, shared_galleries
 from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
 
@@ -180,6 +183,7 @@ class ArmApi:
         access: DiskAccess | None = None,
         identity: IdentityApi | None = None,
         authorization: Authorization | None = None,
+        actions: ActionCheck | None = None,
     ):
         self.resources = resources
         self.access = access
@@ -187,6 +191,8 @@ class ArmApi:
         self.identity = identity
         self.authorization = authorization
         self.guard = Guard(authorization)
+        self.share = ShareGallery(resources, actions)
+        self.views = ConsumerViews(resources)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -220,6 +226,7 @@ class ArmApi:
         self._register_operations(app)
         if self.authorization is not None:
             authorization_routes.register(app, self.authorization)
+        shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -258,7 +265,8 @@ class ArmApi:
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "write", rid, body=body)
-            return self._respond(request, await run_in_threadpool(self.resources.put, rid, body, kind))
+            put = shared_galleries.as_caller(request, self.resources.put)  # disks from shared images check it
+            return self._respond(request, await run_in_threadpool(put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
@@ -478,6 +486,7 @@ def create_app(
     access: DiskAccess | None = None,
     identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
+    actions: ActionCheck | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -487,7 +496,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity, authorization)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
