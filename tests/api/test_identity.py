@@ -638,6 +638,13 @@ def test_username_password_credential_on_port_443(backend, tmp_path, monkeypatch
             user = admin(
                 client, "POST", f"/tenants/{tenant}/users", {"userPrincipalName": upn, "password": "pa55word!"}, 201
             )
+            contributor = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+            assigned = client.put(
+                f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                params={"api-version": "2022-04-01"},
+                json={"properties": {"roleDefinitionId": contributor, "principalId": user["objectId"]}},
+            )
+            assert assigned.status_code == 201, assigned.text
         assert srv.url == "https://127.0.0.1:443"
         authority = "https://127.0.0.1"
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", srv.ca)

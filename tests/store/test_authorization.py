@@ -388,3 +388,19 @@ def test_the_subscriptions_a_caller_holds_roles_in(world):
     assert world.subscriptions_with_roles(PRINCIPALS["version reader (user, T1)"]) == {S1}
     assert world.subscriptions_with_roles(PRINCIPALS["owner of another subscription (user, T2)"]) == {S2}
     assert world.subscriptions_with_roles(PRINCIPALS["nobody (user, T3)"]) == set()
+
+
+def test_a_source_in_another_tenant_through_an_auxiliary_token(world):
+    version_write = rbac.resource_action("Microsoft.Compute/galleries/images/versions", "write")
+    writer = PRINCIPALS["custom writer (sp, T3)"]  # may write versions in d2, may not read d1's versions
+    from_version = {"properties": {"storageProfile": {"source": {"id": V1}}}}
+    with pytest.raises(rbac.LinkedAuthorizationFailed):
+        world.check_linked(writer, version_write, V2, "Microsoft.Compute/galleries/images/versions", from_version)
+    # the same application signed in to the source's tenant, where its service principal reads v1
+    in_source_tenant = Principal(_oid(6), T1, PrincipalType.SERVICE_PRINCIPAL)
+    both = Principal(writer.object_id, writer.tenant_id, writer.type, auxiliary=(in_source_tenant,))
+    world.check_linked(both, version_write, V2, "Microsoft.Compute/galleries/images/versions", from_version)
+    # an auxiliary principal lends nothing to the write itself
+    assert not world.permitted(
+        Principal(_oid(12), T3, PrincipalType.USER, auxiliary=(in_source_tenant,)), version_write, V2
+    )

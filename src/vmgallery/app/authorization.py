@@ -154,7 +154,8 @@ class Authorization:
         linked = rules.linked_sources(resource_type, body)
         if not linked:
             return
-        access = self.everywhere(principal)
+        # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
+        accesses = [self.everywhere(p) for p in (principal, *principal.auxiliary)]
         missing: list[Linked] = []
         for item in linked:
             target = item.scope
@@ -167,7 +168,7 @@ class Authorization:
                 where = parse_scope(target)
             except errors.ArmError:
                 continue  # not an id: the kind's rules refuse it by name
-            if not access.permits(item.action, where.key):
+            if not any(access.permits(item.action, where.key) for access in accesses):
                 missing.append(Linked(item.action, where.text, item.target, item.noun))
         if missing:
             raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
