@@ -422,7 +422,13 @@ def test_metadata_endpoints(server):
     assert meta["authentication"]["audiences"][0] == ARM_AZ
     assert meta["microsoftGraphResourceId"] == server.url + "/"
     assert meta["resourceManager"] == server.url + "/"
-    assert {"storage", "keyVaultDns"} <= set(meta["suffixes"])
+    # every key az's cloud mapper (azure.cli.core.cloud._arm_to_cli_mapper) reads by subscript, old versions included
+    for key in ("name", "resourceManager", "sqlManagement", "batch", "gallery", "graphAudience", "vmImageAliasDoc"):
+        assert isinstance(meta[key], str), key
+    assert isinstance(meta["media"], str)
+    assert {"storage", "keyVaultDns", "sqlServerHostname"} <= set(meta["suffixes"])
+    bad = httpx.get(f"{server.url}/metadata/endpoints", params={"api-version": "1999-01-01"}, verify=tls(server))
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidApiVersionParameter"
 
 
 def test_graph_lookups_as_az_makes_them(server, http, setup):

@@ -146,15 +146,16 @@ def test_what_each_principal_sees(directory, authority, store):
     t = directory.create_tenant("t").tenant_id
     mine = directory.create_subscription(t, "mine")
     theirs = directory.create_subscription(DEFAULT_TENANT_ID, "theirs")
-    sp = authority.authenticate(sp_token(authority, directory.create_service_principal(t, "a", False)), ARM_AUDIENCES)
+    token = sp_token(authority, directory.create_service_principal(t, "a", False))
+    sp = authority.authenticate(token, ARM_AUDIENCES)
     assert [s.subscription_id for s in directory.visible_subscriptions(sp)] == [mine.subscription_id]
     assert {mine.subscription_id, theirs.subscription_id} <= {
         s.subscription_id for s in directory.visible_subscriptions(ADMIN)
     }
     assert [x.tenant_id for x in directory.visible_tenants(sp)] == [t]
-    directory.check_subscription(ADMIN, "6f0e9f9c-8c87-4a53-9c41-2b1f2e1c9d10")  # the admin: any GUID
+    assert authority.authenticate(token, ARM_AUDIENCES, mine.subscription_id) == sp
     with pytest.raises(SubscriptionNotFound):
-        directory.check_subscription(sp, "6f0e9f9c-8c87-4a53-9c41-2b1f2e1c9d10")
+        authority.authenticate(token, ARM_AUDIENCES, "6f0e9f9c-8c87-4a53-9c41-2b1f2e1c9d10")
 
     store.state.resources_in.add(mine.subscription_id)
     with pytest.raises(errors.Conflict):

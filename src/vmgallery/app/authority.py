@@ -21,7 +21,7 @@ from ..domain import errors
 from ..domain import identity as rules
 from ..domain.identity import OAuthError, Rejection, TokenRejected
 from ..domain.principals import Principal, PrincipalType
-from .directory import transitive_groups
+from .directory import existing_subscription, transitive_groups
 from .identity_ports import DirectoryStore, KeyRing, ObjectRow, SecretHasher
 from .ports import Clock
 
@@ -236,9 +236,11 @@ class Authority:
         }
 
     # -- checking --------------------------------------------------------------------------------------------
-    def authenticate(self, token: str, audiences: Collection[str]) -> Principal:
+    def authenticate(self, token: str, audiences: Collection[str], subscription: str | None = None) -> Principal:
         """The principal a bearer token stands for, if it is valid for one of `audiences`; TokenRejected saying why
-        otherwise."""
+        otherwise. With `subscription` (a call under /subscriptions/{id}), SubscriptionNotFound unless a tenant has
+        it, read in the same transaction. (The admin token never comes here: it may still use any GUID as a
+        subscription, as the directory's tests and scripts from before the directory do.)"""
         claims = self.keys.verify(token)
         for name in REQUIRED_CLAIMS:
             if name not in claims:
@@ -272,6 +274,8 @@ class Authority:
                     Rejection.UNKNOWN_PRINCIPAL, f"the principal '{oid[:64]}' no longer exists in tenant '{tenant}'."
                 )
             groups = transitive_groups(tx, oid)
+            if subscription is not None:
+                existing_subscription(tx, subscription)
         return Principal(
             object_id=oid,
             tenant_id=tenant,

@@ -61,6 +61,14 @@ def transitive_groups(tx: DirectoryTx, object_id: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def existing_subscription(tx: DirectoryTx, subscription_id: str) -> SubscriptionRow:
+    sub = rules.guid(subscription_id, "subscriptionId")
+    row = tx.subscription(sub)
+    if row is None:
+        raise rules.SubscriptionNotFound(f"The subscription '{sub}' could not be found.", "subscriptionId")
+    return row
+
+
 class Directory:
     def __init__(self, store: DirectoryStore, hasher: SecretHasher, clock: Clock):
         self.store = store
@@ -105,12 +113,8 @@ class Directory:
         return row
 
     def subscription(self, subscription_id: str) -> SubscriptionRow:
-        sub = rules.guid(subscription_id, "subscriptionId")
         with self.store.read() as tx:
-            row = tx.subscription(sub)
-        if row is None:
-            raise rules.SubscriptionNotFound(f"The subscription '{sub}' could not be found.", "subscriptionId")
-        return row
+            return existing_subscription(tx, subscription_id)
 
     def subscriptions(self, tenant_id: str | None = None) -> list[SubscriptionRow]:
         tenant = rules.guid(tenant_id, "tenantId") if tenant_id else None
@@ -137,14 +141,6 @@ class Directory:
         "where it holds any role"."""
         with self.store.read() as tx:
             return tx.subscriptions(None if principal.is_admin else principal.tenant_id)
-
-    def check_subscription(self, principal: Principal, subscription_id: str) -> None:
-        """SubscriptionNotFound for a subscription no tenant has. The admin token keeps using any GUID as a
-        subscription (subscriptions were plain namespaces before the directory existed, and its tests and scripts
-        make them up)."""
-        if principal.is_admin:
-            return
-        self.subscription(subscription_id)
 
     def visible_tenants(self, principal: Principal) -> list[TenantRow]:
         with self.store.read() as tx:

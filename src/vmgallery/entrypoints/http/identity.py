@@ -208,12 +208,10 @@ class IdentityApi:
         if token.count(".") != 2:
             raise errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
         audiences = (self.authority.audiences.graph,) if path.startswith(GRAPH_PREFIX) else rules.ARM_AUDIENCES
-        principal = self.authority.authenticate(token, audiences)
+        match = _SUBSCRIPTION_PATH.match(path)
+        principal = self.authority.authenticate(token, audiences, match.group(1) if match else None)
         if auxiliary:
             principal = dataclasses.replace(principal, auxiliary=self._auxiliary(auxiliary))
-        match = _SUBSCRIPTION_PATH.match(path)
-        if match and not path.startswith(ADMIN_PREFIX):
-            self.directory.check_subscription(principal, match.group(1))
         return principal
 
     def _auxiliary(self, header: str) -> tuple[Principal, ...]:
