@@ -69,4 +69,4 @@ def test_existing_subscriptions_join_the_default_tenant(db_at_0005):
         command.downgrade(cfg, "0005")
     assert db.schema_revision() == "0005"
     db.migrate()
-    assert db.schema_revision() == "0007"
+    assert db.schema_revision() == "0009"
