@@ -183,7 +183,8 @@ class ArmApi:
         access: DiskAccess | None = None,
         identity: IdentityApi | None = None,
         authorization: Authorization | None = None,
-        actions: ActionCheck | None = None,
+        *,
+        actions: ActionCheck,
     ):
         self.resources = resources
         self.access = access
@@ -486,7 +487,8 @@ def create_app(
     access: DiskAccess | None = None,
     identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
-    actions: ActionCheck | None = None,
+    *,
+    actions: ActionCheck,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -496,7 +498,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity, authorization, actions)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions=actions)
     app.state.max_body_bytes = resources.settings.max_body_bytes
     if access is not None:
         blob_plane.register(app, access)
