@@ -442,3 +442,27 @@ def test_consumer_listing_pages_and_refuses_bad_queries(world, server):
         assert bad.status_code == 400 and bad.json()["error"]["target"] == "sharedTo"
         nowhere = http.get(base.replace("eastus", "moon"), params={"api-version": "2023-07-03"})
         assert nowhere.status_code == 400 and nowhere.json()["error"]["target"] == "location"
+
+
+def test_a_consumer_needs_a_role_in_the_subscription_it_reads_from(world, server):
+    owner, group = world.owner, world.group
+    gallery = _gallery(owner.compute, group, {"permissions": "Groups"})
+    _published(owner.compute, server, group, gallery)
+    unique = owner.compute.galleries.get(group, gallery).identifier.unique_name
+    _share(owner, group, gallery, "Add", "Subscriptions", [world.consumer.subscription])
+    # Of the consumer subscription's tenant, but with no role in it.
+    roleless = world.parties.make(world.consumer.tenant, world.consumer.subscription, None)
+    for read, action in (
+        (lambda c: list(c.shared_galleries.list("eastus")), "sharedGalleries/read"),
+        (lambda c: c.shared_galleries.get("eastus", unique), "sharedGalleries/read"),
+        (lambda c: list(c.shared_gallery_images.list("eastus", unique)), "sharedGalleries/images/read"),
+        (lambda c: c.shared_gallery_image_versions.get("eastus", unique, "linux", "1.0.0"), "versions/read"),
+        (lambda c: c.community_galleries.get("eastus", "contoso-x"), "communityGalleries/read"),
+    ):
+        with pytest.raises(HttpResponseError) as refused:
+            read(roleless.compute)
+        assert refused.value.status_code == 403 and refused.value.error.code == "AuthorizationFailed"
+        assert action in refused.value.message and f"/subscriptions/{world.consumer.subscription}'" in (
+            refused.value.message
+        )
+    assert world.consumer.compute.shared_galleries.get("eastus", unique).name == unique

@@ -227,7 +227,9 @@ class ArmApi:
         self._register_operations(app)
         if self.authorization is not None:
             authorization_routes.register(app, self.authorization)
-        shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
+        shared_galleries.register(
+            app, self.share, self.views, self._respond, self.resources.settings.page_size, self.guard
+        )
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind

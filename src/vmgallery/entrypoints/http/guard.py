@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...app.authorization import Authorization
 from ...app.ports import OperationRow
+from ...app.resources import check_subscription
 from ...domain import errors
 from ...domain.ids import ResourceId
 from ...domain.principals import Principal
@@ -67,6 +68,15 @@ class Guard:
             return use_case(*args)
 
         return await run_in_threadpool(run)
+
+    async def in_subscription(self, request: Request, action: str, subscription: str) -> None:
+        """`action` at a subscription's scope: the consumer views, where the caller reads what is shared with a
+        subscription it holds a role in (Reader's */read is enough)."""
+        principal = self._caller(request)
+        if principal is None or self.authorization is None:
+            return
+        check_subscription(subscription)
+        await run_in_threadpool(self.authorization.check, principal, action, f"/subscriptions/{subscription}")
 
     async def visible(self, request: Request, resource_type: str, where: dict[str, Any]) -> frozenset[str] | None:
         """For a list (`where` holds its subscription, group or parent): None to show all, else the scopes under
