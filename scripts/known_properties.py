@@ -47,6 +47,40 @@ RESOURCE_GROUP = {
     "properties": {"provisioningState": None},
 }
 
+# Image templates' parts are polymorphic (source, customize, validate, distribute by "type"), which this walker does
+# not follow: each property is kept whole here and domain/image_builder.py checks it per type.
+IMAGE_TEMPLATE = {
+    "id": None,
+    "name": None,
+    "type": None,
+    "location": None,
+    "systemData": None,
+    "tags": {"*": None},
+    "identity": {"type": None, "userAssignedIdentities": {"*": None}},
+    "properties": {
+        k: None
+        for k in (
+            "source",
+            "customize",
+            "optimize",
+            "validate",
+            "distribute",
+            "errorHandling",
+            "provisioningState",
+            "provisioningError",
+            "lastRunStatus",
+            "buildTimeoutInMinutes",
+            "vmProfile",
+            "additionalDataDisks",
+            "stagingResourceGroup",
+            "exactStagingResourceGroup",
+            "autoRun",
+            "managedResourceTags",
+            "vmgalleryEngine",
+        )
+    },
+}
+
 _files: dict[Path, dict] = {}
 
 
@@ -106,7 +140,10 @@ def _union(a, b):
 
 
 def build() -> dict:
-    trees = {"Microsoft.Resources/resourceGroups": RESOURCE_GROUP}
+    trees = {
+        "Microsoft.Resources/resourceGroups": RESOURCE_GROUP,
+        "Microsoft.VirtualMachineImages/imageTemplates": IMAGE_TEMPLATE,
+    }
     for type_, sources in SOURCES.items():
         tree: dict = {}
         for rel, definition in sources:

@@ -99,6 +99,15 @@ class StorageAccount(Section):
     connection_string: str | None = None
 
 
+class Builder(Section):
+    # The engine image templates run on unless one names its own (properties.vmgalleryEngine): "guestfs" or "vm",
+    # or "module:factory" for an engine outside vmgallery (a callable taking the engine's name).
+    engine: str = "guestfs"
+    # https URL prefixes builds may fetch scripts and files from, besides storage accounts and this server's own
+    # signed blob URLs, e.g. ["https://raw.githubusercontent.com/myorg/"].
+    allowed_source_prefixes: list[str] = Field(default_factory=list)
+
+
 class Settings(Section):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
@@ -144,6 +153,9 @@ class Settings(Section):
     # The URL clients reach this server at (behind a load balancer: its URL): the token issuer, the login endpoint
     # and Graph resource id of /metadata/endpoints. Absent: https://HOST:PORT.
     public_url: str | None = None
+    builder: Builder = Field(default_factory=Builder)
+    # How long the activity log keeps an event (Azure keeps 90 days).
+    activity_log_retention_days: float = Field(90.0, gt=0)
 
     @field_validator("regions", mode="before")
     @classmethod

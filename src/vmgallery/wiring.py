@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import time
 from dataclasses import dataclass
-
-from fastapi import FastAPI
+from urllib.parse import parse_qsl, urlsplit
 
 from .adapters.blobs.objectstore import zone_backend
 from .adapters.blobs.regions import RegionStores
+from .adapters.build_sources import SourceFetcher
+from .adapters.db.activity import ActivityEvents
 from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
 from .adapters.identity.hashing import Argon2Hasher
@@ -19,8 +21,13 @@ from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
 from .adapters.storage_accounts import StorageAccounts
 from .app import gc
 from .app.access import DiskAccess
+from .app.activity import ActivityLog
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
 from .app.authorization import Authorization
+from .app.build_engine import BuildEngine
+from .app.builds import JOB_KIND as BUILD_JOB
+from .app.builds import Builds, ImageBuild
+from .app.content import iter_range
 from .app.directory import Directory
 from .app.disks import DiskImport
 from .app.images import ImageImport
@@ -32,6 +39,7 @@ from .app.versions import VersionCapture, VersionImport
 from .config import Settings, masked_url
 from .domain.ids import normalize_location
 from .entrypoints.http.app import create_app
+from .entrypoints.http.blobs import DataPlane
 from .entrypoints.http.identity import IdentityApi
 from .entrypoints.workers.runner import WorkerPool
 
@@ -76,6 +84,8 @@ class Service:
     authority: Authority
     signing_keys: SigningKeys
     authorization: Authorization
+    activity: ActivityLog
+    builds: Builds | None = None
 
 
 def build_service(settings: Settings) -> Service:
@@ -133,6 +143,18 @@ def build_service(settings: Settings) -> Service:
         settings.data_dir / "signing-keys", clock, retain_seconds=TOKEN_LIFETIME_SECONDS + LEEWAY_SECONDS
     )
     authority = Authority(directory_store, signing_keys, hasher, clock, settings.authority_url)
+    builds = Builds(resources)
+    kinds = dict(workers.kinds.operation)
+    kinds[BUILD_JOB] = ImageBuild(
+        resources,
+        stores,
+        clock,
+        build_engine,
+        SourceFetcher(accounts, settings.builder.allowed_source_prefixes, own=lambda uri: read_signed(access, uri)),
+        settings.builder.engine,
+        settings.data_dir / "builds",
+    )
+    workers.kinds = JobKinds(operation=kinds, background=workers.kinds.background)
     return Service(
         settings,
         db,
@@ -145,10 +167,34 @@ def build_service(settings: Settings) -> Service:
         authority,
         signing_keys,
         authorization,
+        ActivityLog(ActivityEvents(db.engine), authorization, clock, settings.activity_log_retention_days),
+        builds,
     )
 
 
-def build_app(service: Service) -> FastAPI:
+def read_signed(access: DiskAccess, uri: str) -> bytes:
+    """The bytes a signed blob URL of this server reads (a disk's or snapshot's VHD), without a request to itself."""
+    parts = urlsplit(uri)
+    grant_id = parts.path.removeprefix("/_blob/sas/").strip("/")
+    target = access.resolve(grant_id, dict(parse_qsl(parts.query)), "r")
+    manifest = access.manifest(target)
+    if manifest.size > SourceFetcher.MAX_BYTES:
+        raise ValueError(f"the blob is {manifest.size} bytes; a build fetches at most {SourceFetcher.MAX_BYTES}")
+    return b"".join(iter_range(target.reader, manifest))
+
+
+def build_engine(name: str) -> BuildEngine:
+    """The build engine by name: "guestfs" or "vm" (adapters/builders), or "module:factory" for one outside."""
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        engine: BuildEngine = getattr(importlib.import_module(module), attr)(name)
+        return engine
+    from .adapters.builders import engine_named  # libguestfs and QEMU's adapters load only when a build runs
+
+    return engine_named(name)
+
+
+def build_app(service: Service) -> DataPlane:
     token = ensure_admin_token(service.settings.token_path)
 
     @contextlib.asynccontextmanager
@@ -158,11 +204,12 @@ def build_app(service: Service) -> FastAPI:
         log.info("ready", extra={"regions": list(service.settings.regions), "database": masked_url(service.db.url)})
         yield
         service.workers.stop()
+        service.activity.close()
         service.db.dispose()
         log.info("stopped")
 
     identity = IdentityApi(service.directory, service.authority, service.signing_keys.rotate)
-    return create_app(
+    app = create_app(
         service.resources,
         token,
         lifespan=lifespan,
@@ -170,4 +217,7 @@ def build_app(service: Service) -> FastAPI:
         identity=identity,
         authorization=service.authorization,
         actions=service.authorization,
+        builds=service.builds,
+        activity=service.activity,
     )
+    return DataPlane(app, service.access)

@@ -304,3 +304,18 @@ def test_disk_rules(compute, server, group, http, subscription):
     upload_disk(compute, server, group, "u1", image(2))
     with pytest.raises(ResourceExistsError):
         compute.disks.begin_grant_access(group, "u1", {"access": "Write", "durationInSeconds": 60}).result()
+
+
+def test_a_refused_page_write_stores_nothing(compute, server, group):
+    """The body streams in while the signature is checked; a refused write must not have staged any chunk."""
+    url = urlsplit(upload_disk(compute, server, group, "refused", vhd(bytes(8 * MIB)), end=False))
+    params = dict(parse_qsl(url.query))
+    before = _chunk_files(server)
+    for changes in ({"sig": params["sig"][::-1]}, {"sp": "r"}):
+        forged = urlunsplit(url._replace(query=urlencode({**params, **changes})))
+        with pytest.raises(HttpResponseError) as exc:
+            blob_client(server, forged).upload_page(os.urandom(4 * MIB), offset=0, length=4 * MIB)
+        assert exc.value.status_code == 403
+    assert _chunk_files(server) == before
+    blob_client(server, urlunsplit(url)).upload_page(os.urandom(4 * MIB), offset=4 * MIB, length=4 * MIB)
+    assert _chunk_files(server) == before + 4  # the same write, signed: its four 1 MiB chunks

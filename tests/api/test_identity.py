@@ -160,14 +160,28 @@ def test_wrong_secret_is_a_client_authentication_error(server, http, setup):
         credential.get_token(ARM + ".default")
 
 
+def give_reader(http, subscription: str, object_id: str) -> None:
+    reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    assigned = http.put(
+        f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+        params={"api-version": "2022-04-01"},
+        json={"properties": {"roleDefinitionId": reader, "principalId": object_id}},
+    )
+    assert assigned.status_code == 201, assigned.text
+
+
 def test_az_scope_and_claims_parameter(server, http, setup):
     """az asks for `https://management.core.windows.net//.default` with a `claims` parameter."""
     sp = make_sp(http, setup.tenant)
     claims = json.dumps({"access_token": {"xms_cc": {"values": ["CP1"]}}})
     token = sp_token(server, sp, "https://management.core.windows.net//.default", claims=claims)
     assert claims_of(token)["aud"] == ARM_AZ
+    # GET /subscriptions lists, as in Azure, where the caller holds a role: none yet, then Reader on this one.
     listed = call(server, token, "/subscriptions")
     assert listed.status_code == 200, listed.text
+    assert listed.json()["value"] == []
+    give_reader(http, setup.subscription, sp.object_id)
+    listed = call(server, token, "/subscriptions")
     assert [s["subscriptionId"] for s in listed.json()["value"]] == [setup.subscription]
 
 
@@ -196,6 +210,7 @@ def test_password_grant_as_msal_posts_it(server, http, setup):
     assert info == {"uid": user["objectId"], "utid": setup.tenant}
     access = claims_of(body["access_token"])
     assert access["aud"] == ARM_AZ and access["oid"] == user["objectId"] and access["idtyp"] == "user"
+    give_reader(http, setup.subscription, user["objectId"])
     listed = call(server, body["access_token"], "/subscriptions")
     assert [s["subscriptionId"] for s in listed.json()["value"]] == [setup.subscription]
 
@@ -382,6 +397,7 @@ def test_openid_configuration_jwks_and_rotation(server, http, setup):
 def test_subscriptions_and_tenants_seen_by_each(server, http, setup):
     sp = make_sp(http, setup.tenant)
     token = sp_token(server, sp)
+    give_reader(http, setup.subscription, sp.object_id)
     mine = call(server, token, "/subscriptions").json()["value"]
     assert [(s["subscriptionId"], s["tenantId"], s["displayName"], s["state"]) for s in mine] == [
         (setup.subscription, setup.tenant, "sub one", "Enabled")

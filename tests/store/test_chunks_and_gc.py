@@ -8,10 +8,11 @@ import threading
 import time
 
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmgallery.adapters.blobs.chunks import ChunkStore, chunk_path
+from vmgallery.adapters.blobs.chunks import ChunkStore, chunk_path, raw_frame
 from vmgallery.adapters.blobs.folder import FolderBackend
 from vmgallery.adapters.blobs.memory import MemoryBackend
 from vmgallery.adapters.blobs.regions import RegionStores
@@ -61,6 +62,19 @@ def test_any_range_reads_the_right_bytes(start, length):
     data = random.Random(1).randbytes(CHUNK * 4) + bytes(CHUNK) + b"tail"
     manifest = write_image(store, pieces(data), len(data))
     assert read_range(store, manifest, start, length) == data[start : start + length]
+
+
+def test_incompressible_chunks_are_stored_as_raw_zstd_frames():
+    store = ChunkStore(MemoryBackend(), chunk_size=1 << 20)
+    noise, text = os.urandom(1 << 20), (b"vmgallery chunk " * 65536)
+    for data in (noise, text, noise[:70000] + bytes(len(noise) - 70000), noise[: 3 * 128 * 1024 + 5]):
+        digest = store.put(data)
+        frame = store.backend.get(chunk_path(digest))
+        assert zstandard.get_frame_parameters(frame).content_size == len(data)
+        assert store.get(digest) == data
+    assert zstandard.ZstdDecompressor().decompress(raw_frame(noise[:5])) == noise[:5]
+    assert len(store.backend.get(chunk_path(store.put(noise)))) == len(noise) + 13 + 3 * 8  # header + 8 raw blocks
+    assert len(store.backend.get(chunk_path(store.put(text)))) < len(text) // 100
 
 
 def test_manifest_pack_round_trip():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..domain import disks as rules
@@ -20,7 +21,7 @@ from .kinds import Kind
 from .ports import ChunkReader, ResourceRow, SasDenied, Signer
 from .replication import reader_for
 from .resources import Outcome, Resources, check_subscription, stored_id
-from .uploads import fold_upload, upload_manifest, write_pages
+from .uploads import StreamedWrite, fold_upload, upload_manifest, write_pages
 
 
 @dataclass
@@ -35,10 +36,15 @@ class Target:
     reader: ChunkReader  # where the bytes are read from (while uploading: the region's primary store)
 
 
+# Threads that stage a page write's chunks in parallel: a 4 MiB write is four 1 MiB chunks.
+STAGING_THREADS = 4
+
+
 class DiskAccess:
     def __init__(self, resources: Resources, signer: Signer):
         self.resources = resources
         self.signer = signer
+        self._staging = ThreadPoolExecutor(STAGING_THREADS, thread_name_prefix="chunk-staging")
 
     def begin(self, rid: ResourceId, body: Body, kind: Kind, base_url: str) -> Outcome:
         check_subscription(rid.subscription)
@@ -118,7 +124,17 @@ class DiskAccess:
     def write(self, target: Target, offset: int, data: bytes | None, length: int | None = None) -> None:
         """Page writes into a disk being uploaded (data None: clear `length` bytes)."""
         store = self.resources.stores.store(target.region)
-        write_pages(self.resources.db, store, target.row.key, target.size, offset, data, length)
+        write_pages(
+            self.resources.db, store, target.row.key, target.size, offset, data, length, mapper=self._staging.map
+        )
+
+    def begin_write(self, target: Target, offset: int, body: bytearray) -> StreamedWrite:
+        """A page write whose `body` the caller fills as it arrives (StreamedWrite), then commits."""
+        store = self.resources.stores.store(target.region)
+        return StreamedWrite(self.resources.db, store, target.row.key, target.size, offset, body, self._staging.submit)
+
+    def commit_write(self, write: StreamedWrite) -> None:
+        write.commit(self._staging.map)
 
     def manifest(self, target: Target) -> Manifest:
         """The bytes a signed URL reads: the disk's manifest, or the upload so far."""

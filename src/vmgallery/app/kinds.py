@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..domain import definitions, galleries, names
 from ..domain import disks as disks_rules
+from ..domain import image_builder as builder_rules
 from ..domain import images as images_rules
 from ..domain import sharing as sharing_rules
 from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, fold_location, forbid_changes, given, strip_read_only
+from . import build_templates
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
@@ -67,6 +69,10 @@ class Kind:
     on_update: Callable[[Dependencies, Transaction, ResourceRow, Body], None] | None = None
     # A dry run of an update: (resources, tx, existing row, new spec) -> what it would do.
     plan: Callable[[Dependencies, Transaction, ResourceRow, Body], Body] | None = None
+    # What a delete takes with it beyond the row, in the delete's transaction: (resources, tx, existing row).
+    on_delete: Callable[[Dependencies, Transaction, ResourceRow], None] | None = None
+    # What a GET answers, when the stored body may be behind what other rows say: (tx, row) -> body.
+    view: Callable[[Transaction, ResourceRow], Body] | None = None
 
     @property
     def type_key(self) -> str:
@@ -225,4 +231,26 @@ IMAGE = Kind(
     prepare=lambda r, tx, rid, spec, loc: images_app.prepare_image(r, tx, rid, spec, loc),
 )
 
-KINDS = {k.type_key: k for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE)}
+IMAGE_TEMPLATE = Kind(
+    type=builder_rules.TYPE,
+    noun="image template",
+    plural="image templates",
+    api_versions=builder_rules.API_VERSIONS,
+    check_name=builder_rules.check_template_name,
+    normalize=lambda b, _c: builder_rules.normalize_template(b),
+    check_update=builder_rules.check_template_update,
+    parent_type=RESOURCE_GROUP.type,
+    read_only=builder_rules.READ_ONLY,
+    prepare=build_templates.prepare_template,
+    on_update=build_templates.check_distribute_update,
+    on_delete=lambda r, tx, row: build_templates.drop_template_extras(tx, row.key, row.body),
+    view=build_templates.view,
+    created_status=201,
+    accepted_status=201,
+    updated_status=200,
+)
+
+KINDS = {
+    k.type_key: k
+    for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE, IMAGE_TEMPLATE)
+}

@@ -4,6 +4,8 @@ Each write runs in one transaction that checks the rules, writes the resource ro
 (Creating/Updating/Deleting), and records the operation and the job that will finish it. A crash after the commit
 leaves a job that any worker completes; a crash before it leaves nothing. The caller then waits briefly for the
 operation, so quick ones answer with their final state and slow ones with "in progress" for the client to poll.
+A metadata-only create or update that this process would finish at once anyway is finished in its own transaction:
+the row is written in its final state and the operation recorded as done.
 """
 
 from __future__ import annotations
@@ -195,9 +197,24 @@ class Resources:
             )
         return active
 
+    def _runs_inline(self) -> bool:
+        """Whether this process finishes a quick operation within the request that started it."""
+        return self.inline is not None and self.settings.sync_wait_seconds > 0
+
+    def _provisioned(self, kind: Kind, status: int, body: Body, op: OperationRow) -> Outcome:
+        """The answer to a metadata-only write finished in its own transaction: the "provision" job it would have
+        queued, and this process run at once, only sets the provisioning state to Succeeded. The operation is
+        recorded as done, with the same URLs to poll."""
+        if kind.on_update or kind.prepare:
+            self.waiter.kick()  # for the jobs they may have queued (a version's new replicas)
+        return Outcome(status, body, op)
+
     def _settle(self, op: OperationRow, status_if_running: int, status_if_done: int, quick: bool) -> Outcome:
-        if quick and self.inline is not None and self.settings.sync_wait_seconds > 0:
-            self.inline(op.id)
+        if quick and self._runs_inline():
+            # Run here, then wake the workers for what the job may have queued (a capture queues its copies). Woken
+            # before, a worker would race this thread for the job, in transactions of its own.
+            given(self.inline, "inline")(op.id)
+        self.waiter.kick()
         op = self.waiter.wait(op.id, self.settings.sync_wait_seconds)
         if op.status == "Failed":
             err = op.error or {}
@@ -252,21 +269,23 @@ class Resources:
                         kind.on_update(self, tx, existing, spec)
                     spec = carry_read_only(existing.body, spec, kind.read_only)
                     rid = stored_id(existing, rid)
-                    if not kind.long_running:
-                        body = _servable(self._full_body(kind, rid, spec, location, "Succeeded"))
-                        tx.update(rid.key, state="Succeeded", body=body, now=now)
-                        return Outcome(200, body)
-                    body = _servable(self._full_body(kind, rid, spec, location, "Updating"))
-                    tx.update(rid.key, state="Updating", body=body, now=now)
-                    op = self.record_operation(tx, rid, kind, location, "update", existing.body)
-                    status_running = status_done = kind.updated_status
+                    done = not kind.long_running or self._runs_inline()
+                    state = "Succeeded" if done else "Updating"
+                    body = _servable(self._full_body(kind, rid, spec, location, state))
+                    tx.update(rid.key, state=state, body=body, now=now)
+                    if kind.long_running:
+                        job: str | None = None if done else "provision"
+                        op = self.record_operation(tx, rid, kind, location, "update", existing.body, job=job)
+                    status_running = status_done = kind.updated_status if kind.long_running else 200
                     quick = True
                 else:
                     self._check_quota(tx, kind, rid, location)
                     self._check_natural(tx, kind, rid, spec)
                     prepared = kind.prepare(self, tx, rid, spec, location) if kind.prepare else None
                     spec = prepared.spec if prepared else spec
-                    state = "Creating" if kind.long_running else "Succeeded"
+                    job = prepared.job if prepared else "provision"
+                    done = not kind.long_running or (job == "provision" and self._runs_inline())
+                    state = "Succeeded" if done else "Creating"
                     body = _servable(self._full_body(kind, rid, spec, location, state))
                     tx.insert(
                         key=rid.key,
@@ -280,22 +299,25 @@ class Resources:
                         body=body,
                         now=now,
                     )
-                    if not kind.long_running:
-                        return Outcome(201, body)
-                    if prepared is not None:
-                        source_key, replica = prepared.source or (None, None)
-                        for slot, manifest_id in prepared.contents.items():
-                            tx.set_content(rid.key, slot, manifest_id, source_key, replica)
-                    job = prepared.job if prepared else "provision"
-                    op = self.record_operation(tx, rid, kind, location, "create", None, job=job)
-                    status_running, status_done = kind.accepted_status, kind.created_status
+                    if kind.long_running:
+                        if prepared is not None:
+                            source_key, replica = prepared.source or (None, None)
+                            for slot, manifest_id in prepared.contents.items():
+                                tx.set_content(rid.key, slot, manifest_id, source_key, replica)
+                        op = self.record_operation(tx, rid, kind, location, "create", None, job=None if done else job)
+                    status_running, status_done = (
+                        (kind.accepted_status, kind.created_status) if kind.long_running else (201, 201)
+                    )
                     quick = job in QUICK_JOBS
         except ConcurrentChange:
             raise errors.Conflict(
                 f"The {kind.noun} '{rid.name}' was created or changed by a concurrent request; retry.", rid.name
             ) from None
-        self.waiter.kick()
-        return self._settle(op, status_running, status_done, quick)
+        if not done:
+            return self._settle(op, status_running, status_done, quick)
+        if not kind.long_running:
+            return Outcome(status_done, body)
+        return self._provisioned(kind, status_done, body, op)
 
     def patch(self, rid: ResourceId, raw: Body, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
@@ -307,14 +329,17 @@ class Resources:
                 kind.on_update(self, tx, existing, spec)
             spec = carry_read_only(existing.body, spec, kind.read_only)
             rid = stored_id(existing, rid)
-            state = "Updating" if kind.long_running else "Succeeded"
+            done = not kind.long_running or self._runs_inline()
+            state = "Succeeded" if done else "Updating"
             body = _servable(self._full_body(kind, rid, spec, existing.region, state))
             tx.update(rid.key, state=state, body=body, now=self.clock())
             if not kind.long_running:
                 return Outcome(200, body)
-            op = self.record_operation(tx, rid, kind, existing.region, "update", existing.body)
-        self.waiter.kick()
-        return self._settle(op, kind.updated_status, kind.updated_status, True)
+            job = None if done else "provision"
+            op = self.record_operation(tx, rid, kind, existing.region, "update", existing.body, job=job)
+        if not done:
+            return self._settle(op, kind.updated_status, kind.updated_status, True)
+        return self._provisioned(kind, kind.updated_status, body, op)
 
     def plan_update(self, rid: ResourceId, raw: Body, kind: Kind) -> Body:
         """What a PATCH with this body would do, without doing it (refused exactly as the PATCH would be)."""
@@ -359,7 +384,7 @@ class Resources:
                 raise self.not_found(rid, kind)
             if expand and expand.lower() == "replicationstatus" and kind.expand:
                 return kind.expand(tx, row)
-            return row.body
+            return kind.view(tx, row) if kind.view else row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
@@ -382,13 +407,20 @@ class Resources:
                         KINDS[children[0].type].noun if children else "",
                         rid.name,
                     )
+                if kind.on_delete:
+                    kind.on_delete(self, tx, existing)
+                if kind is RESOURCE_GROUP:
+                    # What a group's resources take with them outside it (an image template's staging group).
+                    for row in tx.in_group(existing.key):
+                        held = KINDS.get(row.type)
+                        if held is not None and held.on_delete is not None:
+                            held.on_delete(self, tx, row)
                 body = copy.deepcopy(existing.body)
                 body.setdefault("properties", {})["provisioningState"] = "Deleting"
                 tx.update(rid.key, state="Deleting", body=body, now=self.clock())
                 op = self.record_operation(
                     tx, stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
                 )
-        self.waiter.kick()
         return self._settle(op, 202, 202, True)  # as ARM answers every long-running DELETE, done or not
 
     def list(

@@ -8,9 +8,12 @@ from .errors import OperationNotAllowed
 RESOURCE_GROUP = "microsoft.resources/resourcegroups"
 
 
+IMAGE_TEMPLATE = "microsoft.virtualmachineimages/imagetemplates"  # its run outputs go with it
+
+
 def cascades(type_key: str) -> bool:
     """Whether deleting a resource of this type deletes what it holds."""
-    return type_key == RESOURCE_GROUP
+    return type_key in (RESOURCE_GROUP, IMAGE_TEMPLATE)
 
 
 def check_delete(

@@ -31,6 +31,9 @@ KEYWORDS = {
         "Microsoft.Authorization",
         "roleAssignments",
         "roleDefinitions",
+        "Microsoft.VirtualMachineImages",
+        "imageTemplates",
+        "runOutputs",
     )
 }
 

@@ -17,6 +17,33 @@ from ...app.ports import Batch, Taken
 from ...domain.manifests import DEFAULT_CHUNK_SIZE, CorruptChunk, MissingChunk, digest_of
 from .backend import BlobBackend, BlobMissing
 
+RAW_BLOCK = 128 << 10  # zstd's largest block
+PROBE = 4 << 10  # bytes of each of the four samples the incompressibility probe compresses
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def raw_frame(data: bytes) -> bytes:
+    """A zstd frame holding `data` in raw blocks: what the compressor writes for incompressible bytes, built with
+    one copy instead of half a millisecond of trying per MiB. Header: single segment, 8-byte content size."""
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [ZSTD_MAGIC, b"\xe0", len(data).to_bytes(8, "little")]
+    for at in range(0, len(data), RAW_BLOCK):
+        block = view[at : at + RAW_BLOCK]
+        last = at + RAW_BLOCK >= len(data)
+        parts += [(len(block) << 3 | last).to_bytes(3, "little"), block]
+    return b"".join(parts)
+
+
+def incompressible(data: bytes) -> bool:
+    """Whether four 4 KiB samples spread over `data` compress by less than 3% at zstd's fastest level (about 20 µs):
+    random or already-compressed bytes, which zstd would store raw after trying. A chunk that is merely partly
+    incompressible is compressed as usual."""
+    n = len(data)
+    if n < 16 * PROBE:
+        return False
+    sample = b"".join(data[i * n // 4 : i * n // 4 + PROBE] for i in range(4))
+    return len(zstandard.ZstdCompressor(level=1).compress(sample)) >= len(sample) * 0.97
+
 
 def chunk_path(digest: bytes) -> str:
     h = digest.hex()
@@ -72,8 +99,11 @@ class ChunkStore:
         if self.refresh(digest):
             self.counters.chunks_present += 1
             return digest
-        compressor = zstandard.ZstdCompressor(level=self.level, write_content_size=True)
-        self.backend.put(self.path(digest), compressor.compress(data))
+        if incompressible(data):
+            frame = raw_frame(data)
+        else:
+            frame = zstandard.ZstdCompressor(level=self.level, write_content_size=True).compress(data)
+        self.backend.put(self.path(digest), frame)
         self.counters.chunks_written += 1
         self.counters.bytes_written += len(data)
         return digest

@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, delete, event, exists, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, event, exists, func, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +29,7 @@ from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
 from .roles import GrantLookup, RoleQueries
 from .tables import (
+    build_logs,
     disk_contents,
     gallery_shares,
     grants,
@@ -44,6 +45,31 @@ from .tables import (
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 GALLERY_TYPE = "microsoft.compute/galleries"
+
+# The statements every request runs, built once with bound parameters: building a statement and computing its cache
+# key cost more CPU than SQLite takes to run it.
+_GET = select(resources).where(resources.c.key == bindparam("k"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_UPDATE = update(resources).where(resources.c.key == bindparam("k"))
+_FIND_NATURAL = select(resources).where(
+    resources.c.parent_key == bindparam("parent"),
+    resources.c.type == bindparam("t"),
+    resources.c.natural_key == bindparam("natural"),
+)
+_COUNT_IN_REGION = (
+    select(func.count())
+    .select_from(resources)
+    .where(
+        resources.c.subscription == bindparam("sub"),
+        resources.c.location == bindparam("loc"),
+        resources.c.type == bindparam("t"),
+    )
+)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_GET_OPERATION = select(operations).where(operations.c.id == bindparam("id"))
+_ACTIVE_OPERATION = select(operations).where(
+    operations.c.resource_key == bindparam("k"), operations.c.status == "InProgress"
+)
 
 
 def _job(row: Any) -> JobRow:
@@ -120,6 +146,10 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # PostgreSQL's READ COMMITTED gives each statement its own snapshot, inside a transaction or not: a
+                # read needs no BEGIN and COMMIT, two round trips of a GET's four.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
 
@@ -251,12 +281,8 @@ class _DiskBytes:
         if old is None:
             if new is None:
                 return self.upload_digest(disk_key, idx) is None
-            try:
-                with self.conn.begin_nested():
-                    self.conn.execute(insert(upload_chunks).values(disk_key=disk_key, idx=idx, digest=new))
-                return True
-            except IntegrityError:
-                return False
+            # One statement, not a savepoint around an insert that may fail: four of these per 4 MiB page write.
+            return self._insert_ignore(upload_chunks, disk_key=disk_key, idx=idx, digest=new)
         where = (upload_chunks.c.disk_key == disk_key) & (upload_chunks.c.idx == idx) & (upload_chunks.c.digest == old)
         if new is None:
             return self.conn.execute(delete(upload_chunks).where(where)).rowcount == 1
@@ -415,14 +441,12 @@ class Tx(_DiskBytes, RoleQueries):
     def lock(self, name: str) -> None:
         """Serialize writers that check-then-insert on the same name (quotas). SQLite writers are serial already."""
         if not self.is_sqlite:
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+            self.conn.execute(_ADVISORY_LOCK, {"k": zlib.crc32(name.encode())})
 
     # -- resources -----------------------------------------------------------------------------------------
     def get(self, key: str, *, for_update: bool = False) -> ResourceRow | None:
-        q = select(resources).where(resources.c.key == key)
-        if for_update and not self.is_sqlite:
-            q = q.with_for_update()
-        row = self.conn.execute(q).first()
+        q = _GET_FOR_UPDATE if for_update and not self.is_sqlite else _GET
+        row = self.conn.execute(q, {"k": key}).first()
         return _resource(row) if row else None
 
     def insert(
@@ -440,29 +464,28 @@ class Tx(_DiskBytes, RoleQueries):
         now: float,
     ) -> None:
         self.conn.execute(
-            insert(resources).values(
-                key=key,
-                type=type,
-                parent_key=parent_key,
-                subscription=subscription,
-                group_key=group_key,
-                location=location,
-                natural_key=natural_key,
-                state=state,
-                body=body,
-                created_at=now,
-                updated_at=now,
+            insert(resources),
+            {
+                "key": key,
+                "type": type,
+                "parent_key": parent_key,
+                "subscription": subscription,
+                "group_key": group_key,
+                "location": location,
+                "natural_key": natural_key,
+                "state": state,
+                "body": body,
+                "created_at": now,
+                "updated_at": now,
                 **self._latest_facts(key, type, body),
-            )
+            },
         )
         self._share_facts(key, type, body)
 
     def update(self, key: str, *, state: str, body: dict, now: float) -> None:
         type = str(body.get("type", "")).lower()
         self.conn.execute(
-            update(resources)
-            .where(resources.c.key == key)
-            .values(state=state, body=body, updated_at=now, **self._latest_facts(key, type, body))
+            _UPDATE, {"k": key, "state": state, "body": body, "updated_at": now, **self._latest_facts(key, type, body)}
         )
         self._share_facts(key, type, body)
 
@@ -523,11 +546,7 @@ class Tx(_DiskBytes, RoleQueries):
         return _resource(row) if row else None
 
     def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
-        row = self.conn.execute(
-            select(resources).where(
-                resources.c.parent_key == parent_key, resources.c.type == type, resources.c.natural_key == natural_key
-            )
-        ).first()
+        row = self.conn.execute(_FIND_NATURAL, {"parent": parent_key, "t": type, "natural": natural_key}).first()
         return _resource(row) if row else None
 
     def children(self, parent_key: str, limit: int = 20) -> list[ResourceRow]:
@@ -548,11 +567,7 @@ class Tx(_DiskBytes, RoleQueries):
         return [_resource(r) for r in rows]
 
     def count_in_region(self, subscription: str, location: str, type: str) -> int:
-        return self.conn.execute(
-            select(func.count())
-            .select_from(resources)
-            .where(resources.c.subscription == subscription, resources.c.location == location, resources.c.type == type)
-        ).scalar_one()
+        return self.conn.execute(_COUNT_IN_REGION, {"sub": subscription, "loc": location, "t": type}).scalar_one()
 
     def page(
         self,
@@ -579,16 +594,14 @@ class Tx(_DiskBytes, RoleQueries):
 
     # -- operations ----------------------------------------------------------------------------------------
     def insert_operation(self, op: OperationRow) -> None:
-        self.conn.execute(insert(operations).values(**op.__dict__))
+        self.conn.execute(insert(operations), op.__dict__)
 
     def get_operation(self, op_id: str) -> OperationRow | None:
-        row = self.conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        row = self.conn.execute(_GET_OPERATION, {"id": op_id}).first()
         return _operation(row) if row else None
 
     def active_operation(self, resource_key: str) -> OperationRow | None:
-        row = self.conn.execute(
-            select(operations).where(operations.c.resource_key == resource_key, operations.c.status == "InProgress")
-        ).first()
+        row = self.conn.execute(_ACTIVE_OPERATION, {"k": resource_key}).first()
         return _operation(row) if row else None
 
     def finish_operation(
@@ -610,16 +623,17 @@ class Tx(_DiskBytes, RoleQueries):
     def queue_operation_job(self, *, operation_id: str, subject_key: str, kind: str, now: float) -> None:
         """Queue the job that finishes an operation on the resource `subject_key`."""
         self.conn.execute(
-            insert(jobs).values(
-                operation_id=operation_id,
-                subject_key=subject_key,
-                kind=kind,
-                payload=None,
-                state="queued",
-                attempts=0,
-                not_before=0,
-                created_at=now,
-            )
+            insert(jobs),
+            {
+                "operation_id": operation_id,
+                "subject_key": subject_key,
+                "kind": kind,
+                "payload": None,
+                "state": "queued",
+                "attempts": 0,
+                "not_before": 0,
+                "created_at": now,
+            },
         )
 
     def queue_background_job(
@@ -711,6 +725,33 @@ class Tx(_DiskBytes, RoleQueries):
         return self.conn.execute(
             select(func.count()).select_from(jobs).where(jobs.c.state.in_(("queued", "running")))
         ).scalar_one()
+
+    # -- image builder logs ----------------------------------------------------------------------------------
+    def append_build_log(self, template_key: str, lines: list[tuple[float, str]]) -> None:
+        last = self.conn.execute(
+            select(func.max(build_logs.c.seq)).where(build_logs.c.template_key == template_key)
+        ).scalar_one()
+        start = (last or 0) + 1
+        if lines:
+            self.conn.execute(
+                insert(build_logs),
+                [
+                    {"template_key": template_key, "seq": start + i, "at": at, "line": line}
+                    for i, (at, line) in enumerate(lines)
+                ],
+            )
+
+    def build_log(self, template_key: str, after: int, limit: int) -> list[tuple[int, float, str]]:
+        rows = self.conn.execute(
+            select(build_logs.c.seq, build_logs.c.at, build_logs.c.line)
+            .where(build_logs.c.template_key == template_key, build_logs.c.seq > after)
+            .order_by(build_logs.c.seq)
+            .limit(limit)
+        )
+        return [(r.seq, r.at, r.line) for r in rows]
+
+    def clear_build_log(self, template_key: str) -> None:
+        self.conn.execute(delete(build_logs).where(build_logs.c.template_key == template_key))
 
 
 def sqlite_url(path: Path) -> str:

@@ -243,3 +243,14 @@ gallery_shares = Table(
     Column("gallery_key", String(1024), nullable=False, index=True),
     PrimaryKeyConstraint("kind", "target", "gallery_key"),
 )
+
+# Image Builder: each template's latest run's customization log, one row per line (tagged `[n name]`), in order.
+build_logs = Table(
+    "build_logs",
+    metadata,
+    Column("template_key", String(1024), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("line", Text, nullable=False),
+    PrimaryKeyConstraint("template_key", "seq"),
+)

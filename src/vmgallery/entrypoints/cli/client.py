@@ -109,7 +109,12 @@ class ArmClient:
         import httpx
 
         try:
-            response = self._http.request(method, url, params=params, json=body, headers=headers)
+            try:
+                response = self._http.request(method, url, params=params, json=body, headers=headers)
+            except httpx.RemoteProtocolError:
+                # The server closed an idle kept-alive connection as this request went out on it (uvicorn drops
+                # them after a few seconds, e.g. while a long transfer ran): it read nothing, so send it once more.
+                response = self._http.request(method, url, params=params, json=body, headers=headers)
         except httpx.ConnectError as exc:
             hint = f" (to trust the server: {self._fixes.trust})" if "CERTIFICATE" in str(exc).upper() else ""
             raise CliError(f"Cannot connect to {self.profile.endpoint}: {exc}{hint}") from None

@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from ... import __version__
-from . import admin, disks, galleries, groups, identity, images, roles, sharing, snapshots, versions
+from . import (
+    admin,
+    builder,
+    disks,
+    galleries,
+    groups,
+    identity,
+    images,
+    monitor,
+    platform_images,
+    roles,
+    sharing,
+    snapshots,
+    versions,
+)
 from .configuration import app as configuration
 from .login import login
 from .options import CONTEXT
@@ -49,3 +63,6 @@ app.add_typer(configuration, name="config")
 app.add_typer(identity.app, name="identity")
 app.add_typer(roles.app, name="role")
 sharing.register(galleries.app, galleries.definitions_app, versions.app)
+app.add_typer(platform_images.app, name="platform-image")
+images.app.add_typer(builder.app, name="builder")
+app.add_typer(monitor.app, name="monitor")

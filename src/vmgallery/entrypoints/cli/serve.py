@@ -45,7 +45,7 @@ def serve(
     from ...config import load_settings
     from ...logs import setup_logging
     from ...wiring import build_app, build_service
-    from ..http.parsing import MAX_HEAD
+    from ..http.protocol import BoundedHttpToolsProtocol
 
     setup_logging(log_level)
     settings = load_settings(
@@ -89,8 +89,10 @@ def serve(
             port=settings.port,
             log_config=None,
             timeout_graceful_shutdown=shutdown_timeout,
-            # Heads up to this size reach the app, which refuses oversized URLs and headers as ARM errors (414/431).
-            h11_max_incomplete_event_size=MAX_HEAD,
+            # uvloop and llhttp: page writes cost less CPU than on asyncio and h11 (bench/README.md, throughput.py);
+            # the protocol bounds request heads as h11 did.
+            loop="uvloop",
+            http=BoundedHttpToolsProtocol,
             **ssl,
         )
     )

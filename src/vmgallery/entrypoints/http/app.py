@@ -1,20 +1,16 @@
 """The ARM-shaped HTTP API.
 
-The request pipeline, in order: request ids and access log -> head and query limits and grammars (`parsing`) ->
-canonical path spelling (ARM paths are case-insensitive) -> bearer authentication -> route (api-version check, body
-parsing) -> use case -> ARM error mapping. An unexpected exception anywhere becomes a logged 500 in the ARM envelope
-carrying the correlation id, and the connection stays open. Routes come from one table (`ROUTES`): every resource
-type gets the same handlers.
+The request pipeline, in order: request ids and access log (`pipeline`) -> canonical path spelling (ARM paths are
+case-insensitive) -> head and query limits and grammars (`parsing`) -> bearer authentication -> route (api-version
+check, body parsing) -> use case -> ARM error mapping. An unexpected exception anywhere becomes a logged 500 in the
+ARM envelope carrying the correlation id, and the connection stays open. Routes come from one table (`ROUTES`):
+every resource type gets the same handlers.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-import logging
 import re
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,26 +19,39 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from ...app import replication
 from ...app.access import DiskAccess
+from ...app.activity import ActivityLog
 from ...app.authorization import Authorization
-from ...app.kinds import DISK, GALLERY, IMAGE, IMAGE_DEFINITION, IMAGE_VERSION, RESOURCE_GROUP, SNAPSHOT, Kind
+from ...app.builds import Builds
+from ...app.kinds import (
+    DISK,
+    GALLERY,
+    IMAGE,
+    IMAGE_DEFINITION,
+    IMAGE_TEMPLATE,
+    IMAGE_VERSION,
+    RESOURCE_GROUP,
+    SNAPSHOT,
+    Kind,
+)
 from ...app.resources import Outcome, Resources
 from ...app.share import ShareGallery
 from ...app.shared_views import ConsumerViews
 from ...app.sharing import ActionCheck
 from ...domain import errors
 from ...domain.apiversions import check_api_version
-from ...domain.ids import ResourceId, canonical_path
+from ...domain.ids import ResourceId
 from ...domain.timestamps import arm_time
+from . import activity as activity_log
 from . import authorization as authorization_routes
-from . import blobs as blob_plane
+from . import builder as builder_routes
 from . import parsing, shared_galleries
 from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
-
-log = logging.getLogger("vmgallery.http")
+from .pipeline import RequestPipeline, arm_error
 
 RETRY_AFTER = "1"
 PUBLIC_PATHS = ("/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
@@ -143,6 +152,20 @@ ROUTES = (
             p["subscriptionId"], p["resourceGroupName"], "Microsoft.Compute", (("images", p["imageName"]),)
         ),
     ),
+    Route(
+        IMAGE_TEMPLATE,
+        RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates/{imageTemplateName}",
+        (
+            (RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates", "group"),
+            ("/subscriptions/{subscriptionId}/providers/Microsoft.VirtualMachineImages/imageTemplates", "subscription"),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.VirtualMachineImages",
+            (("imageTemplates", p["imageTemplateName"]),),
+        ),
+    ),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -161,16 +184,6 @@ def _params_doc(template: str, with_body: bool = False) -> dict:
     return doc
 
 
-def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
-    # ASCII-escaped: an error's message may quote what the request sent, and must render whatever that was.
-    return Response(
-        json.dumps(exc.body(), ensure_ascii=True, separators=(",", ":")),
-        status_code=exc.status,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
 async def _json_body(request: Request) -> Any:
     return await parsing.json_body(request, request.app.state.max_body_bytes)
 
@@ -185,8 +198,10 @@ class ArmApi:
         authorization: Authorization | None = None,
         *,
         actions: ActionCheck,
+        builds: Builds | None = None,
     ):
         self.resources = resources
+        self.builds = builds
         self.access = access
         self.admin_token = admin_token.encode()
         self.identity = identity
@@ -230,6 +245,8 @@ class ArmApi:
         shared_galleries.register(
             app, self.share, self.views, self._respond, self.resources.settings.page_size, self.guard
         )
+        if self.builds is not None:
+            builder_routes.register(app, self.builds, self._respond)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind
@@ -475,13 +492,6 @@ class ArmApi:
         return None
 
 
-def _echoed(value: str | None) -> str | None:
-    """A client's id header as it may be echoed back: short, printable ASCII (else not echoed)."""
-    if value and len(value) <= 256 and value.isascii() and value.isprintable():
-        return value
-    return None
-
-
 def create_app(
     resources: Resources,
     admin_token: str,
@@ -491,6 +501,8 @@ def create_app(
     authorization: Authorization | None = None,
     *,
     actions: ActionCheck,
+    builds: Builds | None = None,
+    activity: ActivityLog | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="vmgallery",
@@ -500,10 +512,8 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity, authorization, actions=actions)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions=actions, builds=builds)
     app.state.max_body_bytes = resources.settings.max_body_bytes
-    if access is not None:
-        blob_plane.register(app, access)
 
     @app.get("/healthz", tags=["service"])
     async def healthz():
@@ -525,6 +535,8 @@ def create_app(
     if identity is not None:
         identity.register(app)
     api.register(app)
+    if activity is not None:
+        activity_log.register(app, activity, resources.settings.page_size)
 
     @app.exception_handler(errors.ArmError)
     async def _arm(_request: Request, exc: errors.ArmError):
@@ -545,46 +557,10 @@ def create_app(
             )
         return arm_error(errors.ArmError(str(exc.detail), code="BadRequest"))
 
-    @app.middleware("http")
-    async def pipeline(request: Request, call_next):
-        started = time.monotonic()
-        request_id = str(uuid.uuid4())
-        correlation_id = _echoed(request.headers.get("x-ms-correlation-request-id")) or request_id
+    async def gate(request: Request) -> Response | None:
         path = request.scope["path"]
-        try:
-            path = canonical_path(path)
-            request.scope["path"] = path
-            response = await _handle(request, call_next, path)
-        except Exception:
-            # Caught here, not left to the server: the request is logged, and the connection stays open.
-            log.exception("unhandled error", extra={"request_id": request_id, "correlation_id": correlation_id})
-            response = arm_error(
-                errors.InternalError(
-                    f"The server hit an unexpected error; its log has the details under correlation id "
-                    f"{correlation_id}. Read the resource to see whether the request took effect."
-                )
-            )
-        response.headers["x-ms-request-id"] = request_id
-        response.headers["x-ms-correlation-request-id"] = correlation_id
-        client_request_id = _echoed(request.headers.get("x-ms-client-request-id"))
-        if client_request_id:
-            response.headers["x-ms-client-request-id"] = client_request_id
-        log.info(
-            "request",
-            extra={
-                "method": request.method,
-                "path": path[:512],
-                "status": response.status_code,
-                "ms": round((time.monotonic() - started) * 1000, 1),
-                "request_id": request_id,
-                "correlation_id": correlation_id,
-            },
-        )
-        return response
-
-    async def _handle(request: Request, call_next, path: str) -> Response:
         if path in PUBLIC_PATHS or path.startswith(SIGNED_PREFIX) or is_public(path):
-            return await call_next(request)
+            return None
         try:
             parsing.check_head(request)
             parsing.check_query(request)
@@ -593,6 +569,14 @@ def create_app(
         failure = await api.authenticate(request)
         if failure is not None:
             return arm_error(failure)
-        return await call_next(request)
+        return None
 
+    def recorded(scope: Scope, status: int, correlation_id: str, async_url: str | None, arrived: float) -> None:
+        if activity is not None:
+            principal = scope.get("state", {}).get("principal")
+            activity_log.record_write(
+                activity, principal, scope["method"], scope["path"], status, correlation_id, async_url, arrived
+            )
+
+    app.add_middleware(RequestPipeline, gate=gate, on_done=recorded if activity is not None else None)
     return app

@@ -7,6 +7,9 @@ Errors are the storage service's XML with `x-ms-error-code`, which the storage S
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
 import email.utils
 import logging
 import re
@@ -14,15 +17,15 @@ import time
 import uuid
 from xml.sax.saxutils import escape
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ...app.access import DiskAccess
+from ...app.access import DiskAccess, Target
 from ...app.content import iter_range
 from ...app.ports import SasDenied
-from ...app.uploads import MAX_WRITE, PAGE
+from ...app.uploads import MAX_WRITE, PAGE, StreamedWrite
 
 log = logging.getLogger("vmgallery.blobs")
 
@@ -66,6 +69,27 @@ def _range(request: Request) -> tuple[int, int] | None:
     return start, end
 
 
+def _page_write(request: Request) -> tuple[str, int, int]:
+    """A Put Page's mode and range (start, end inclusive), checked as far as they can be without the disk."""
+    mode = (request.headers.get("x-ms-page-write") or "").lower()
+    if mode not in ("update", "clear"):
+        raise StorageError(400, "InvalidHeaderValue", "x-ms-page-write must be 'update' or 'clear'.")
+    rng = _range(request)
+    if rng is None or rng[1] is None:
+        raise StorageError(400, "MissingRequiredHeader", "Put Page needs x-ms-range: bytes=start-end.")
+    start, end = rng
+    length = end - start + 1
+    if start % PAGE or length <= 0 or length % PAGE:
+        raise StorageError(
+            416,
+            "InvalidPageRange",
+            f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be multiples of 512).",
+        )
+    if length > MAX_WRITE:
+        raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
+    return mode, start, end
+
+
 def _blob_headers(target) -> dict[str, str]:
     etag = f'"{target.manifest.id[:32]}"' if target.manifest else f'"{target.row.body["properties"]["uniqueId"]}"'
     return {
@@ -79,65 +103,157 @@ def _blob_headers(target) -> dict[str, str]:
     }
 
 
-def register(app: FastAPI, access: DiskAccess) -> None:
-    async def resolve(request: Request, grant_id: str, need: str):
+SAS_PREFIX = "/_blob/sas/"
+# Page writes pass 1 MiB buffers through several threads, and glibc keeps what they free in per-thread arenas: once
+# the data plane has been idle this long, the free memory goes back to the system (bench/README.md: idle RSS).
+IDLE_TRIM_SECONDS = 1.0
+_malloc_trim = getattr(ctypes.CDLL(ctypes.util.find_library("c")), "malloc_trim", None)
+
+
+class DataPlane:
+    """The ASGI app the server runs: signed URLs (`/_blob/sas/<grant>`) are served here, everything else is handed
+    to the ARM app. Page writes carry nearly all of a server's bytes, and a signed URL is its own credential, so
+    they skip the ARM request pipeline (a BaseHTTPMiddleware that relays every body message through a task group,
+    FastAPI's routing): about a tenth of the server's time per 4 MiB write (bench/README.md, throughput.py). Each
+    request still gets its request id and its access log line."""
+
+    def __init__(self, app: ASGIApp, access: DiskAccess):
+        self.app = app
+        self.access = access
+        self._in_flight = 0
+        self._trim: asyncio.TimerHandle | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(SAS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        request = Request(scope, receive)
+        request_id = str(uuid.uuid4())
+        self._in_flight += 1
+        if self._trim is not None:
+            self._trim.cancel()
         try:
-            return await run_in_threadpool(access.resolve, grant_id, dict(request.query_params), need)
+            response = await self._dispatch(request, scope["path"][len(SAS_PREFIX) :])
+        except Exception:
+            # Caught here, not left to the server: the request is logged, and the connection stays open.
+            log.exception("unhandled error", extra={"request_id": request_id})
+            response = storage_error(
+                StorageError(500, "InternalError", f"The server hit an unexpected error (request id {request_id}).")
+            )
+        response.headers["x-ms-request-id"] = request_id
+        client_request_id = request.headers.get("x-ms-client-request-id")
+        if client_request_id and len(client_request_id) <= 256 and client_request_id.isascii():
+            response.headers["x-ms-client-request-id"] = client_request_id
+        try:
+            await response(scope, receive, send)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight and _malloc_trim is not None:
+                self._trim = asyncio.get_running_loop().call_later(IDLE_TRIM_SECONDS, _malloc_trim, 0)
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": scope["path"][:512],
+                "status": response.status_code,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+                "request_id": request_id,
+            },
+        )
+
+    async def _dispatch(self, request: Request, grant_id: str) -> Response:
+        if not grant_id or "/" in grant_id:
+            return storage_error(StorageError(404, "ResourceNotFound", "The specified resource does not exist."))
+        if request.method == "PUT":
+            return await self.put(request, grant_id)
+        if request.method in ("GET", "HEAD"):
+            return await self.get(request, grant_id)
+        return storage_error(
+            StorageError(405, "UnsupportedHttpVerb", f"The method '{request.method}' is not supported here.")
+        )
+
+    async def resolve(self, request: Request, grant_id: str, need: str):
+        try:
+            return await run_in_threadpool(self.access.resolve, grant_id, dict(request.query_params), need)
         except SasDenied as exc:
             raise StorageError(
                 403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
             ) from None
 
-    async def put(request: Request, grant_id: str):
+    async def put(self, request: Request, grant_id: str) -> Response:
         try:
             if request.query_params.get("comp") != "page":
                 raise StorageError(
                     400, "UnsupportedOperation", "Only Put Page (?comp=page) is supported on a disk's upload URL."
                 )
-            target = await resolve(request, grant_id, "w")
-            mode = (request.headers.get("x-ms-page-write") or "").lower()
-            if mode not in ("update", "clear"):
-                raise StorageError(400, "InvalidHeaderValue", "x-ms-page-write must be 'update' or 'clear'.")
-            rng = _range(request)
-            if rng is None or rng[1] is None:
-                raise StorageError(400, "MissingRequiredHeader", "Put Page needs x-ms-range: bytes=start-end.")
-            start, end = rng
-            length = end - start + 1
-            if start % PAGE or length <= 0 or length % PAGE:
+            # The headers are read first, but a problem with them is told only after the signature is checked.
+            problem, mode, start, end = None, "", 0, 0
+            try:
+                mode, start, end = _page_write(request)
+            except StorageError as exc:
+                problem = exc
+            params = dict(request.query_params)
+            body = bytearray(end - start + 1) if mode == "update" and problem is None else None
+
+            def begin() -> tuple[Target, StreamedWrite | None]:
+                target = self.access.resolve(grant_id, params, "w")
+                if body is None or end >= target.size:
+                    return target, None
+                return target, self.access.begin_write(target, start, body)
+
+            # The signature check and the write's start run on a thread while the body arrives: nothing is staged
+            # before the check has passed, and a refused request is answered as soon as it is known.
+            starting = asyncio.ensure_future(run_in_threadpool(begin))
+            received, disconnected = 0, False
+            if body is not None:
+                try:
+                    async for part in request.stream():
+                        if received + len(part) <= len(body):
+                            body[received : received + len(part)] = part
+                        received += len(part)
+                        if starting.done():
+                            if starting.exception() is not None:
+                                break
+                            write = starting.result()[1]
+                            if write is not None:
+                                write.received(min(received, len(body)))
+                except ClientDisconnect:
+                    disconnected = True
+            try:
+                target, write = await starting
+            except SasDenied as exc:
                 raise StorageError(
-                    416,
-                    "InvalidPageRange",
-                    f"The range {start}-{end} is not 512-byte aligned (start and end+1 must be multiples of 512).",
-                )
-            if length > MAX_WRITE:
-                raise StorageError(413, "RequestBodyTooLarge", f"A page write is at most 4 MiB; got {length} bytes.")
+                    403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
+                ) from None
+            if disconnected:
+                log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
+                return Response(status_code=400)
+            if problem:
+                raise problem
             if end >= target.size:
                 raise StorageError(
                     416,
                     "InvalidPageRange",
                     f"The range {start}-{end} is beyond the end of the disk ({target.size} bytes).",
                 )
-            if mode == "update":
-                try:
-                    data = await request.body()
-                except ClientDisconnect:
-                    log.info("client went away mid-upload; nothing was written", extra={"range": f"{start}-{end}"})
-                    return Response(status_code=400)
-                if len(data) != length:
+            length = end - start + 1
+            if write is not None:
+                if received != length:
                     raise StorageError(
-                        400, "InvalidHeaderValue", f"The body has {len(data)} bytes but the range names {length}."
+                        400, "InvalidHeaderValue", f"The body has {received} bytes but the range names {length}."
                     )
-                await run_in_threadpool(access.write, target, start, data)
+                await run_in_threadpool(self.access.commit_write, write)
             else:
-                await run_in_threadpool(access.write, target, start, None, length)
+                await run_in_threadpool(self.access.write, target, start, None, length)
             return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
         except StorageError as exc:
             return storage_error(exc)
 
-    async def get(request: Request, grant_id: str):
+    async def get(self, request: Request, grant_id: str) -> Response:
         try:
-            target = await resolve(request, grant_id, "r")
-            manifest = target.manifest or await run_in_threadpool(access.manifest, target)
+            target = await self.resolve(request, grant_id, "r")
+            manifest = target.manifest or await run_in_threadpool(self.access.manifest, target)
             if request.query_params.get("comp") == "pagelist":
                 return _page_list(manifest, target)
             headers = _blob_headers(target)
@@ -173,9 +289,6 @@ def register(app: FastAPI, access: DiskAccess) -> None:
             )
         except StorageError as exc:
             return storage_error(exc)
-
-    app.add_api_route("/_blob/sas/{grant_id}", put, methods=["PUT"], tags=["data plane"], name="put page")
-    app.add_api_route("/_blob/sas/{grant_id}", get, methods=["GET", "HEAD"], tags=["data plane"], name="get blob")
 
 
 def _page_list(manifest, target) -> Response:

@@ -1,8 +1,8 @@
 """Everything an ARM request brings, read strictly and within bounds, in one place; each refusal is an ARM error.
 
 - The request head: the URL (path and query) is at most MAX_URL bytes (414), the headers together at most
-  MAX_HEADERS bytes (431). A head larger than MAX_HEAD never reaches the application: the HTTP server (uvicorn's
-  h11, told this limit by `vmgallery serve`) answers it with a plain-text 400 and closes the connection.
+  MAX_HEADERS bytes (431). A head larger than MAX_HEAD never reaches the application: the HTTP server (`protocol.py`,
+  the protocol `vmgallery serve` runs) answers it with a plain-text 400 and closes the connection.
 - The query: `api-version`, `$top`, `$skiptoken`, `$filter` and `$expand` each match an explicit ASCII grammar
   of bounded length (400 InvalidParameter / InvalidApiVersionParameter naming the parameter).
 - The JSON body: at most `Settings.max_body_bytes` (413), UTF-8 (no invalid bytes, no lone surrogates, no NUL),
