@@ -17,7 +17,7 @@ from vmgallery.domain.ids import ResourceId
 from vmgallery.domain.vhd import vhd_footer
 from vmgallery.wiring import job_kinds
 
-from .fakes import FakeClock, FakeMetadata, FakeStorageAccounts, fake_region_stores
+from .fakes import FakeClock, FakeMetadata, FakeStorageAccounts, FakeSubscriptionTenants, fake_region_stores
 
 REGIONS = ("eastus", "westus")
 MIB = 1 << 20
@@ -122,6 +122,6 @@ def world() -> World:
     settings = Settings(data_dir=Path("/nonexistent"), regions=REGIONS, sync_wait_seconds=0)
     stores = fake_region_stores(REGIONS, settings.chunk_size, clock)
     accounts = FakeStorageAccounts({ACCOUNT: {BLOB: fixed_vhd(b"\x01" * MIB)}})
-    resources = Resources(db, settings, clock, OperationWaiter(db), stores, accounts)
+    resources = Resources(db, settings, clock, OperationWaiter(db), stores, accounts, FakeSubscriptionTenants())
     kinds = job_kinds(stores, accounts, RegionThrottle({}), 1 << 20, clock, settings.gc_grace_seconds, GC_INTERVAL)
     return World(resources, db, clock, kinds, str(uuid.uuid4()))

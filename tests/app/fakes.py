@@ -553,3 +553,14 @@ class FakeStorageAccounts:
         if blobs is None or uri not in blobs:
             raise StorageAccountError(f"no blob {uri}", account_id=storage_account_id, uri=uri)
         return _FakeBlob(blobs[uri])
+
+
+class FakeSubscriptionTenants:
+    """A fake of the identity directory's `tenant_of`: the subscriptions in `known` belong to their tenant, every
+    other one to no known tenant."""
+
+    def __init__(self, known: dict[str, str] | None = None):
+        self.known = {k.lower(): v.lower() for k, v in (known or {}).items()}
+
+    def tenant_of(self, subscription: str) -> str | None:
+        return self.known.get(subscription.lower())

@@ -1,4 +1,4 @@
-"""Sharing use cases on fakes, as callers of several tenants (constructed Principals until identity lands): who
+"""Sharing use cases on fakes, as callers of several tenants (constructed Principals): who
 sees a shared gallery, who makes a disk from it, and that a Remove takes effect on the next request."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import pytest
 from vmgallery.app.kinds import DISK, GALLERY, RESOURCE_GROUP
 from vmgallery.app.share import ShareGallery
 from vmgallery.app.shared_views import ConsumerViews
-from vmgallery.app.sharing import ProvisionalSubscriptionTenants, calling_as
+from vmgallery.app.sharing import calling_as
 from vmgallery.domain import errors
 from vmgallery.domain.ids import ResourceId
 from vmgallery.domain.principals import Principal, PrincipalType
 from vmgallery.domain.sharing import SHARE_ACTION
+
+from .fakes import FakeSubscriptionTenants
 
 TENANT = "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"
 OTHER_TENANT = "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb"
@@ -38,7 +40,7 @@ class RecordingActionCheck:
 
 @pytest.fixture
 def shared(world):
-    world.resources.subscription_tenants = ProvisionalSubscriptionTenants(default=None, known={CONSUMER: TENANT})
+    world.resources.subscription_tenants = FakeSubscriptionTenants({CONSUMER: TENANT})
     world.gallery_with_definition()
     world.resources.patch(world.gallery, {"properties": {"sharingProfile": {"permissions": "Groups"}}}, GALLERY)
     world.run_jobs()

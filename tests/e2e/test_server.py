@@ -6,9 +6,9 @@ import stat
 import uuid
 
 import httpx
-from alembic.script import ScriptDirectory
 
-from vmgallery.adapters.db.store import MIGRATIONS, Database
+from tests.store.revisions import head_revision
+from vmgallery.adapters.db.store import Database
 from vmgallery.adapters.security import ensure_certificate
 
 RG_API = "api-version=2024-11-01"
@@ -38,7 +38,7 @@ def test_first_start_writes_credentials_and_restart_keeps_them_and_the_data(make
     with srv.http() as client:
         assert client.get(f"/subscriptions/{sub}/resourceGroups/keep?{RG_API}").status_code == 200
     db = Database(srv.database_url or f"sqlite:///{srv.data_dir / 'vmgallery.db'}")
-    assert db.schema_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert db.schema_revision() == head_revision()
     db.dispose()
 
 

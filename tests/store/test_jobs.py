@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.app.fakes import FakeSubscriptionTenants
 from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.adapters.storage_accounts import StorageAccounts
 from vmgallery.app import gc
@@ -25,7 +26,9 @@ from vmgallery.entrypoints.workers.runner import WorkerPool
 def service(db, tmp_path):
     settings = Settings(data_dir=tmp_path, sync_wait_seconds=0)
     stores = RegionStores(tmp_path / "blobs", settings.regions)
-    return Resources(db, settings, time.time, OperationWaiter(db), stores, StorageAccounts({}))
+    return Resources(
+        db, settings, time.time, OperationWaiter(db), stores, StorageAccounts({}), FakeSubscriptionTenants()
+    )
 
 
 PROVISION = JobKinds({"provision": Provision(time.time)})

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from tests.store.revisions import head_revision
 from vmgallery.adapters.blobs.regions import RegionStores
 from vmgallery.adapters.db.store import MIGRATIONS, Database
 from vmgallery.app.content import write_image
@@ -132,7 +133,7 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
 
     db.migrate()
 
-    assert db.schema_revision() == "0010"
+    assert db.schema_revision() == head_revision()
     with db.read() as tx:
         rows = tx.conn.execute(sa.text("SELECT id, operation_id, subject_key, state FROM jobs ORDER BY id")).all()
     assert [tuple(r)[1:] for r in rows] == [

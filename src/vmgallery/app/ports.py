@@ -443,7 +443,7 @@ class Dependencies(Protocol):
     def subscription_tenants(self) -> SubscriptionTenants: ...
 
 
-# -- tenancy (implemented by the identity directory; app.sharing has the provisional stand-in) ----------------------
+# -- tenancy (implemented by the identity directory) -------------------------------------------------------------------
 class SubscriptionTenants(Protocol):
     def tenant_of(self, subscription: str) -> str | None:
         """The id of the tenant `subscription` belongs to (lower-case), or None if no tenant is known for it."""

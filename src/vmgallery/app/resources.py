@@ -35,7 +35,6 @@ from .ports import (
     SubscriptionTenants,
     Transaction,
 )
-from .sharing import ProvisionalSubscriptionTenants
 
 QUICK_JOBS = ("provision", "version_capture")  # metadata only: a request may run them itself
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -73,10 +72,10 @@ class Resources:
         waiter: OperationWaiter,
         stores: RegionStores,
         accounts: StorageAccounts,
-        subscription_tenants: SubscriptionTenants | None = None,
+        subscription_tenants: SubscriptionTenants,
     ):
-        # Which tenant a consumer subscription belongs to (sharing); the identity directory passes its own.
-        self.subscription_tenants: SubscriptionTenants = subscription_tenants or ProvisionalSubscriptionTenants()
+        # Which tenant a consumer subscription belongs to (sharing): the identity directory.
+        self.subscription_tenants = subscription_tenants
         self.db = db
         self.stores = stores
         self.accounts = accounts

@@ -15,13 +15,13 @@ from ..domain import sharing as rules
 from ..domain.ids import ResourceId
 from .kinds import GALLERY
 from .resources import Outcome, Resources, check_subscription, stored_id
-from .sharing import ActionCheck, ProvisionalAllowEveryAction, caller
+from .sharing import ActionCheck, caller
 
 
 class ShareGallery:
-    def __init__(self, resources: Resources, actions: ActionCheck | None = None):
+    def __init__(self, resources: Resources, actions: ActionCheck):
         self.resources = resources
-        self.actions: ActionCheck = actions or ProvisionalAllowEveryAction()
+        self.actions = actions
 
     def share(self, rid: ResourceId, raw: object) -> Outcome:
         check_subscription(rid.subscription)

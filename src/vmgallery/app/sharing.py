@@ -3,25 +3,25 @@ an owner's gallery, definitions and versions through the ids consumers know (`Sh
 `CommunityGalleries/{publicName}`) — each lookup checked with domain.sharing's access rule, so a gallery not shared
 with the caller answers exactly as one that does not exist.
 
-Plug points for the identity and rbac work:
-- `SubscriptionTenants` (app.ports): which tenant a subscription belongs to. `ProvisionalSubscriptionTenants` stands
-  in until the identity directory implements it.
-- `ActionCheck`: may this principal perform this action at this scope (raises the 403). `ProvisionalAllowEveryAction`
-  stands in until role assignments exist; the share use case calls it with domain.sharing.SHARE_ACTION.
-- The caller: the HTTP layer runs a use case inside `calling_as(request.state.principal)`; with no principal set (no
-  authentication beyond the admin token yet) the caller is the admin.
+What it is given:
+- `SubscriptionTenants` (app.ports): which tenant a subscription belongs to (the identity directory answers).
+- `ActionCheck`: may this principal perform this action at this scope (raises the 403); the share use case calls it
+  with domain.sharing.SHARE_ACTION, and role assignments answer (Owner, Compute Gallery Sharing Admin).
+- The caller: the HTTP layer runs a use case inside `calling_as(request.state.principal)`; a use case called with no
+  principal set (a worker, a use-case test) runs as the admin.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..domain import errors
 from ..domain import sharing as rules
+from ..domain.identity import DEFAULT_TENANT_ID
 from ..domain.principals import ADMIN_OBJECT_ID, Principal, PrincipalType
 from ..domain.validate import Body
 from . import sources
@@ -32,16 +32,14 @@ GALLERY_TYPE = "microsoft.compute/galleries"
 DEFINITION_TYPE = "microsoft.compute/galleries/images"
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 
-# The tenant every subscription belongs to until the identity directory says otherwise (provisional).
-PROVISIONAL_DEFAULT_TENANT = "00000000-0000-0000-0000-000000000000"
-ADMIN = Principal(ADMIN_OBJECT_ID, PROVISIONAL_DEFAULT_TENANT, PrincipalType.ADMIN, name="admin")
+ADMIN = Principal(ADMIN_OBJECT_ID, DEFAULT_TENANT_ID, PrincipalType.ADMIN, name="admin")
 
 _CALLER: ContextVar[Principal | None] = ContextVar("vmgallery_caller", default=None)
 
 
 @contextlib.contextmanager
 def calling_as(principal: Principal | None) -> Iterator[None]:
-    """Run the block as `principal` (None: the admin, as every caller is until identity lands)."""
+    """Run the block as `principal` (None: the admin)."""
     token = _CALLER.set(principal)
     try:
         yield
@@ -53,31 +51,11 @@ def caller() -> Principal:
     return _CALLER.get() or ADMIN
 
 
-class ProvisionalSubscriptionTenants:
-    """PROVISIONAL stand-in for the identity directory: subscriptions named in `known` belong to their tenant, every
-    other one to `default` (None: to no known tenant, which only the admin may act in)."""
-
-    def __init__(self, default: str | None = PROVISIONAL_DEFAULT_TENANT, known: Mapping[str, str] | None = None):
-        self.default = default.lower() if default else None
-        self.known = {k.lower(): v.lower() for k, v in (known or {}).items()}
-
-    def tenant_of(self, subscription: str) -> str | None:
-        return self.known.get(subscription.lower(), self.default)
-
-
 class ActionCheck(Protocol):
     def check(self, principal: Principal, action: str, scope: str) -> None:
         """Return if `principal` may perform `action` (e.g. SHARE_ACTION) on the resource id `scope`; raise the
         ARM 403 (AuthorizationFailed) otherwise."""
         ...
-
-
-class ProvisionalAllowEveryAction:
-    """PROVISIONAL: every authenticated caller is the admin until role assignments exist; the rbac check replaces
-    this (it must refuse SHARE_ACTION unless the caller is Owner or Compute Gallery Sharing Admin at the scope)."""
-
-    def check(self, principal: Principal, action: str, scope: str) -> None:
-        return None
 
 
 # -- finding what a consumer names -------------------------------------------------------------------------------

@@ -196,7 +196,8 @@ class ArmApi:
         access: DiskAccess | None = None,
         identity: IdentityApi | None = None,
         authorization: Authorization | None = None,
-        actions: ActionCheck | None = None,
+        *,
+        actions: ActionCheck,
         builds: Builds | None = None,
     ):
         self.resources = resources
@@ -241,7 +242,9 @@ class ArmApi:
         self._register_operations(app)
         if self.authorization is not None:
             authorization_routes.register(app, self.authorization)
-        shared_galleries.register(app, self.share, self.views, self._respond, self.resources.settings.page_size)
+        shared_galleries.register(
+            app, self.share, self.views, self._respond, self.resources.settings.page_size, self.guard
+        )
         if self.builds is not None:
             builder_routes.register(app, self.builds, self._respond)
 
@@ -496,7 +499,8 @@ def create_app(
     access: DiskAccess | None = None,
     identity: IdentityApi | None = None,
     authorization: Authorization | None = None,
-    actions: ActionCheck | None = None,
+    *,
+    actions: ActionCheck,
     builds: Builds | None = None,
     activity: ActivityLog | None = None,
 ) -> FastAPI:
@@ -508,7 +512,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    api = ArmApi(resources, admin_token, access, identity, authorization, actions, builds)
+    api = ArmApi(resources, admin_token, access, identity, authorization, actions=actions, builds=builds)
     app.state.max_body_bytes = resources.settings.max_body_bytes
 
     @app.get("/healthz", tags=["service"])

@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from ...app.authorization import Authorization
 from ...app.ports import OperationRow
+from ...app.resources import check_subscription
 from ...domain import errors
 from ...domain.ids import ResourceId
 from ...domain.principals import Principal
-from ...domain.rbac import AuthorizationFailed, Scope, operation_action, parse_scope, resource_action
+from ...domain.rbac import SHARE, Scope, operation_action, parse_scope, resource_action
 from .authorization import principal_of
 
 T = TypeVar("T")
@@ -68,6 +69,15 @@ class Guard:
 
         return await run_in_threadpool(run)
 
+    async def in_subscription(self, request: Request, action: str, subscription: str) -> None:
+        """`action` at a subscription's scope: the consumer views, where the caller reads what is shared with a
+        subscription it holds a role in (Reader's */read is enough)."""
+        principal = self._caller(request)
+        if principal is None or self.authorization is None:
+            return
+        check_subscription(subscription)
+        await run_in_threadpool(self.authorization.check, principal, action, f"/subscriptions/{subscription}")
+
     async def visible(self, request: Request, resource_type: str, where: dict[str, Any]) -> frozenset[str] | None:
         """For a list (`where` holds its subscription, group or parent): None to show all, else the scopes under
         the list's scope whose items the caller may read."""
@@ -83,14 +93,19 @@ class Guard:
         )
 
     async def operation(self, request: Request, namespace: str, which: str, op: OperationRow) -> None:
-        """Polling an operation needs its read action on the resource it acts on; one the caller may not poll is
-        not found, as one that never was."""
+        """Polling an operation needs its read action on the resource it acts on, or, for a share, the share action
+        that started it (Compute Gallery Sharing Admin holds nothing else, and its SDK call polls); one the caller
+        may not poll is not found, as one that never was."""
         principal = self._caller(request)
         if principal is None or self.authorization is None:
             return
-        try:
-            await run_in_threadpool(
-                self.authorization.check, principal, operation_action(namespace, which), parse_scope(op.resource_id)
-            )
-        except AuthorizationFailed:
-            raise errors.NotFound(f"Operation '{op.id}' was not found.", "operationId") from None
+        az = self.authorization
+        scope = parse_scope(op.resource_id)
+
+        def may_poll() -> bool:
+            if az.permitted(principal, operation_action(namespace, which), scope):
+                return True
+            return op.action == "share" and az.permitted(principal, SHARE, scope)
+
+        if not await run_in_threadpool(may_poll):
+            raise errors.NotFound(f"Operation '{op.id}' was not found.", "operationId")

@@ -2,6 +2,9 @@
 /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/sharedGalleries and .../communityGalleries.
 
 Every use case runs as the request's caller (`request.state.principal`, set by authentication; absent, the admin).
+A consumer view first needs its read action in the subscription the path names (Azure's
+Microsoft.Compute/locations/sharedGalleries/read and the like: Reader there is enough); what is shared with that
+subscription or its tenant is then decided by the use case, which answers 404 for anything else.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ...app.sharing import calling_as
 from ...domain.apiversions import GALLERY_API_VERSIONS, check_api_version
 from ...domain.ids import ResourceId
 from . import parsing
+from .guard import Guard
 
 T = TypeVar("T")
 
@@ -64,9 +68,16 @@ def register(
     views: ConsumerViews,
     respond: Callable[[Request, Outcome], Response],
     page_size: int,
+    guard: Guard,
 ) -> None:
     def api_version(request: Request, what: str) -> None:
         check_api_version(request.query_params.get("api-version"), GALLERY_API_VERSIONS, what)
+
+    async def may_read(request: Request, community: bool, what: str = "") -> None:
+        """The consumer's read action in the subscription it names (`what`: "", "images/" or "images/versions/")."""
+        view = "communityGalleries" if community else "sharedGalleries"
+        action = f"Microsoft.Compute/locations/{view}/{what}read"
+        await guard.in_subscription(request, action, request.path_params["subscriptionId"])
 
     async def post_share(request: Request):
         api_version(request, "Microsoft.Compute/galleries/share")
@@ -99,6 +110,7 @@ def register(
     # -- direct shared galleries --------------------------------------------------------------------------------
     async def list_shared(request: Request):
         api_version(request, "Microsoft.Compute/locations/sharedGalleries")
+        await may_read(request, False)
         p, q = request.path_params, request.query_params
         run = as_caller(request, views.list_shared)
         return paged(
@@ -113,6 +125,7 @@ def register(
             api_version(
                 request, "Microsoft.Compute/locations/" + ("communityGalleries" if community else "sharedGalleries")
             )
+            await may_read(request, community)
             p = request.path_params
             name = p["publicGalleryName"] if community else p["galleryUniqueName"]
             run = as_caller(request, views.get_gallery)
@@ -123,6 +136,7 @@ def register(
     def images_list(community: bool):
         async def get(request: Request):
             api_version(request, "Microsoft.Compute/locations/galleries/images")
+            await may_read(request, community, "images/")
             p, q = request.path_params, request.query_params
             name = p["publicGalleryName"] if community else p["galleryUniqueName"]
             run = as_caller(request, views.list_images)
@@ -136,6 +150,7 @@ def register(
     def image_get(community: bool):
         async def get(request: Request):
             api_version(request, "Microsoft.Compute/locations/galleries/images")
+            await may_read(request, community, "images/")
             p = request.path_params
             name = p["publicGalleryName"] if community else p["galleryUniqueName"]
             run = as_caller(request, views.get_image)
@@ -148,6 +163,7 @@ def register(
     def versions_list(community: bool):
         async def get(request: Request):
             api_version(request, "Microsoft.Compute/locations/galleries/images/versions")
+            await may_read(request, community, "images/versions/")
             p, q = request.path_params, request.query_params
             name = p["publicGalleryName"] if community else p["galleryUniqueName"]
             run = as_caller(request, views.list_versions)
@@ -168,6 +184,7 @@ def register(
     def version_get(community: bool):
         async def get(request: Request):
             api_version(request, "Microsoft.Compute/locations/galleries/images/versions")
+            await may_read(request, community, "images/versions/")
             p = request.path_params
             name = p["publicGalleryName"] if community else p["galleryUniqueName"]
             run = as_caller(request, views.get_version)
