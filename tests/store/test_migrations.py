@@ -4,6 +4,7 @@ keeps going under the new model and completes the replica; operation jobs keep t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 
@@ -161,3 +162,54 @@ def test_upgrade_with_a_replica_copy_in_flight(old_db, tmp_path):
     with db.read() as tx:
         ids = tx.conn.execute(sa.text("SELECT operation_id FROM jobs ORDER BY id")).scalars().all()
     assert ids == ["op-1", old_replica_job_id(VERSION, "westus", 0), old_replica_job_id(VERSION, "westus", 0)]
+
+
+@pytest.fixture
+def db_at_0010(backend, tmp_path):
+    pg = PgDatabase() if backend == "postgresql" else None
+    database = Database(pg.url if pg else f"sqlite:///{tmp_path / 'k.db'}")
+    database.migrate("0010")
+    yield database
+    database.dispose()
+    if pg:
+        pg.drop()
+
+
+def test_definition_keys_with_separators_are_rewritten(db_at_0010):
+    """0011: a definition whose publisher/offer/sku hold `|` gets the escaped key (so a twin with the parts shuffled
+    across the separators is no longer a duplicate); a plain key is left as it was."""
+    db = db_at_0010
+    gallery = "/subscriptions/s/resourcegroups/g/providers/microsoft.compute/galleries/gal"
+    now = time.time()
+
+    def definition(name: str, publisher: str, offer: str, sku: str, old_key: str) -> dict:
+        ident = {"publisher": publisher, "offer": offer, "sku": sku}
+        return dict(
+            key=f"{gallery}/images/{name}",
+            type="microsoft.compute/galleries/images",
+            parent_key=gallery,
+            subscription="s",
+            location="eastus",
+            natural_key=old_key,
+            state="Succeeded",
+            body={"name": name, "properties": {"identifier": ident}},
+            created_at=now,
+            updated_at=now,
+        )
+
+    rows = [definition("plain", "Pub", "Off", "Sku", "pub|off|sku"), definition("odd", "a", "|", "||", "a||||")]
+    with db.write() as tx:
+        for row in rows:
+            tx.conn.execute(
+                sa.text(
+                    "INSERT INTO resources (key, type, parent_key, subscription, location, natural_key, state, body,"
+                    " created_at, updated_at) VALUES (:key, :type, :parent_key, :subscription, :location,"
+                    " :natural_key, :state, :body, :created_at, :updated_at)"
+                ),
+                {**row, "body": json.dumps(row["body"])},
+            )
+    db.migrate()
+    with db.read() as tx:
+        keys = dict(tx.conn.execute(sa.text("SELECT key, natural_key FROM resources")).all())
+    assert keys[f"{gallery}/images/plain"] == "pub|off|sku"
+    assert keys[f"{gallery}/images/odd"] == "a|\\||\\|\\|"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from vmgallery.domain.definitions import (
@@ -289,6 +289,8 @@ def test_natural_key_ignores_case():
     st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3),
     st.lists(st.text(alphabet="ab|", min_size=1, max_size=3), min_size=3, max_size=3),
 )
+@example(["a", "|", "||"], ["a", "||", "|"])  # joined plainly, both were "a|||||"
+@example(["a\\", "b", "c"], ["a", "\\b", "c"])
 def test_natural_key_separates_triples(x, y):
     kx = natural_key(body(identifier=dict(zip(("publisher", "offer", "sku"), x))))
     ky = natural_key(body(identifier=dict(zip(("publisher", "offer", "sku"), y))))

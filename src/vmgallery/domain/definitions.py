@@ -205,9 +205,11 @@ def normalize_definition(body: Body, gallery_permissions: str = "Private") -> Bo
 
 
 def natural_key(body: Body) -> str:
-    """Publisher + offer + sku: unique within a gallery, compared without case as Azure does."""
+    """Publisher + offer + sku: unique within a gallery, compared without case as Azure does. A `|` or `\\` inside a
+    part is escaped, so no two triples share a key (`a`,`|`,`||` and `a`,`||`,`|` would, joined plainly); a key of
+    parts without them reads as before."""
     ident = body["properties"]["identifier"]
-    return "|".join(ident[k].lower() for k in ("publisher", "offer", "sku"))
+    return "|".join(ident[k].lower().replace("\\", "\\\\").replace("|", "\\|") for k in ("publisher", "offer", "sku"))
 
 
 def describe_identifier(body: Body) -> str:
