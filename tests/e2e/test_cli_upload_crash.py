@@ -25,7 +25,8 @@ put_page = transfer.PageBlob.put_page
 
 def put_and_say(self, offset, data):
     put_page(self, offset, data)
-    print(f"landed {offset} {len(data)}", flush=True)
+    sys.stdout.write(f"landed {offset} {len(data)}\\n")  # one write: print() interleaves across threads
+    sys.stdout.flush()
 
 transfer.PageBlob.put_page = put_and_say
 app(sys.argv[1:], prog_name="vmgallery")
