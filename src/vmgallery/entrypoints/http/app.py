@@ -246,7 +246,7 @@ class ArmApi:
             app, self.share, self.views, self._respond, self.resources.settings.page_size, self.guard
         )
         if self.builds is not None:
-            builder_routes.register(app, self.builds, self._respond)
+            builder_routes.register(app, self.builds, self._respond, self.guard)
 
     def _register_access(self, app: FastAPI, route: Route) -> None:
         kind = route.kind

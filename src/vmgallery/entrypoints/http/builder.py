@@ -16,6 +16,7 @@ from ...app.resources import Outcome, check_subscription
 from ...domain import errors
 from ...domain.apiversions import check_api_version
 from ...domain.ids import ResourceId, normalize_location
+from .guard import Guard
 
 TEMPLATE = (
     "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.VirtualMachineImages"
@@ -40,30 +41,37 @@ def _check(request: Request) -> None:
     check_api_version(request.query_params.get("api-version"), IMAGE_TEMPLATE.api_versions, IMAGE_TEMPLATE.type)
 
 
-def register(app: FastAPI, builds: Builds, respond: Callable[[Request, Outcome], Response]) -> None:
-    async def run(request: Request):
-        _check(request)
-        return respond(request, await run_in_threadpool(builds.run, _template(dict(request.path_params))))
-
-    async def cancel(request: Request):
-        _check(request)
-        return respond(request, await run_in_threadpool(builds.cancel, _template(dict(request.path_params))))
-
-    async def outputs(request: Request):
+def register(
+    app: FastAPI, builds: Builds, respond: Callable[[Request, Outcome], Response], guard: Guard | None = None
+) -> None:
+    async def allowed(request: Request, verb: str) -> ResourceId:
+        # Azure's own actions for these routes: run/action, cancel/action, runOutputs/read; the log is a read.
         _check(request)
         rid = _template(dict(request.path_params))
+        if guard is not None:
+            await guard.check(request, IMAGE_TEMPLATE.type, verb, rid)
+        return rid
+
+    async def run(request: Request):
+        rid = await allowed(request, "run/action")
+        return respond(request, await run_in_threadpool(builds.run, rid))
+
+    async def cancel(request: Request):
+        rid = await allowed(request, "cancel/action")
+        return respond(request, await run_in_threadpool(builds.cancel, rid))
+
+    async def outputs(request: Request):
+        rid = await allowed(request, "runOutputs/read")
         return JSONResponse({"value": await run_in_threadpool(builds.run_outputs, rid)})
 
     async def output(request: Request):
-        _check(request)
-        rid = _template(dict(request.path_params))
+        rid = await allowed(request, "runOutputs/read")
         name = request.path_params["runOutputName"]
         return JSONResponse(await run_in_threadpool(builds.run_output, rid, name))
 
     async def log(request: Request):
         # A vmgallery extension: the live customization log, from line `after` on.
-        _check(request)
-        rid = _template(dict(request.path_params))
+        rid = await allowed(request, "read")
         after = request.query_params.get("after", "0")
         if not after.isascii() or not after.isdigit() or len(after) > 12:
             raise errors.InvalidParameter("'after' must be a line number.", "after")
