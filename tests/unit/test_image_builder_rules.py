@@ -146,3 +146,13 @@ def test_target_regions_always_hold_the_build_region():
         {"name": "eastus", "regionalReplicaCount": 1},
         {"name": "westus", "regionalReplicaCount": 1},
     ]
+
+
+def test_versioning_source_takes_only_a_three_part_version():
+    from vmgallery.domain import errors
+    from vmgallery.domain.image_builder import source_version
+
+    assert source_version("1.2.3") == "1.2.3"
+    for bad in ("1.2", "1.2.3.4", "latest", "1.x.3"):
+        with pytest.raises(errors.InvalidParameter, match="MAJOR.MINOR.PATCH"):
+            source_version(bad)
