@@ -133,7 +133,8 @@ class Server:
             stderr=self._log,
         )
         deadline = time.monotonic() + 60
-        while "Application startup complete" not in self.log_path.read_text():
+        # uvicorn logs "Uvicorn running on" once the socket listens; "Application startup complete" comes earlier.
+        while "Uvicorn running on" not in self.log_path.read_text():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("server did not start:\n" + self.log_path.read_text()[-4000:])
