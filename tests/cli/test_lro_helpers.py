@@ -29,6 +29,7 @@ def test_what_counts_as_finished():
     op = {"Azure-AsyncOperation": "https://x/op"}
     assert lro._finished(response())
     assert lro._finished(response("DELETE", 200, op)) and not lro._finished(response("DELETE", 202, op))
+    assert lro._finished(response("POST", 200, op, {"ok": 1})) and not lro._finished(response("POST", 202, op))
     assert lro._finished(response(headers=op, body={"properties": {"provisioningState": "Succeeded"}}))
     assert not lro._finished(response(headers=op, body={"properties": {"provisioningState": "Creating"}}))
     assert not lro._finished(response(headers=op, body={"properties": {"provisioningState": "Failed"}}))
