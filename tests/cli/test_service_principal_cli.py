@@ -156,3 +156,21 @@ def test_service_principal_options_are_checked(server, reader):
     assert mixed.exit_code == 2 and "not --token" in mixed.stderr
     no_tenant = Cli().run("login", "--service-principal", "-u", reader.app_id, "-p", "x")
     assert no_tenant.exit_code == 2 and "--tenant" in no_tenant.stderr
+
+
+def test_login_refuses_an_unknown_tenant_an_unreachable_server_and_a_principal_without_subscriptions(
+    cli, server, reader, tmp_path
+):
+    stranger = Principal(str(uuid.uuid4()), reader.subscription, reader.app_id, reader.secret, reader.group)
+    unknown = Cli().fails(*login_args(server, stranger, "-p", reader.secret))
+    assert unknown.stderr.startswith("(invalid_request) ") and "not found" in unknown.stderr
+    args = login_args(server, reader, "-p", reader.secret)
+    args[args.index(server.url)] = "https://127.0.0.1:9"
+    assert "Cannot get a token from https://127.0.0.1:9" in Cli().fails(*args).stderr
+
+    empty = cli.json("identity", "tenant", "create", "--name", "empty")["tenantId"]
+    sp = cli.json("identity", "sp", "create", "--tenant", empty, "--name", "idle")
+    idle = Principal(empty, "", sp["appId"], sp["password"], "")
+    refused = Cli().fails(*login_args(server, idle, "-p", idle.secret))
+    assert refused.stderr.startswith("(SubscriptionNotFound) No subscriptions found for"), refused.stderr
+    assert not profile_file(tmp_path).exists()
