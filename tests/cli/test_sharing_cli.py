@@ -99,6 +99,17 @@ def test_share_add_list_and_remove(cli, group, published, consumer):
         "sig", "image-version", "list-shared", "-l", "eastus", "--gallery-unique-name", unique, "-i", "linux"
     )
     assert sorted(v["name"] for v in versions) == ["1.0.0", "1.1.0"]
+    assert theirs.json("sig", "show-shared", "-l", "eastus", "-n", unique)["uniqueId"] == f"/SharedGalleries/{unique}"
+    where = ("-l", "eastus", "--gallery-unique-name", unique, "-i", "linux")
+    image = theirs.json("sig", "image-definition", "show-shared", *where)
+    assert image["uniqueId"] == f"/SharedGalleries/{unique}/Images/linux" and image["osType"] == "Linux"
+    version = theirs.json("sig", "image-version", "show-shared", *where, "-e", "1.1.0")
+    assert version["name"] == "1.1.0" and version["excludeFromLatest"] is True
+    # Shared with the subscription, not its tenant: the tenant's view has no such gallery.
+    to_tenant = theirs.fails("sig", "image-version", "list-shared", *where, "--shared-to", "tenant")
+    assert to_tenant.stderr.startswith("(ResourceNotFound) ")
+    bad = theirs.run("sig", "image-definition", "list-shared", *where[:4], "--shared-to", "everyone")
+    assert bad.exit_code == 2 and "--shared-to takes 'tenant', not 'everyone'" in bad.stderr
     table = theirs.ok("sig", "list-shared", "-l", "eastus", "-o", "table").stdout
     assert unique in table
 
@@ -140,6 +151,10 @@ def test_community_enable_list_and_reset(cli, group, published, consumer):
     assert shown["communityMetadata"]["publisherContact"] == "images@example.com"
     images = theirs.json("sig", "image-definition", "list-community", "-l", "eastus", "--public-gallery-name", public)
     assert [i["name"] for i in images] == ["linux"]
+    image = theirs.json(
+        "sig", "image-definition", "show-community", "-l", "eastus", "--public-gallery-name", public, "-i", "linux"
+    )
+    assert image["uniqueId"] == f"/CommunityGalleries/{public}/Images/linux" and image["identifier"]["sku"] == "sku"
     versions = theirs.json(
         "sig", "image-version", "list-community", "-l", "eastus", "--public-gallery-name", public, "-i", "linux"
     )

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .client import ArmClient, CliError
+from .client import CliError
 from .options import AzCommand, Endpoint, Location, NoWait, Output, Query, ResourceGroup, Subscription, Tags, sub_app
 from .output import OutputFormat, emit, flatten
 from .session import connect, group_location, write
@@ -123,21 +123,6 @@ def delete(
         write(client, "DELETE", path, API, no_wait=no_wait, what=f"image template '{name}'")
 
 
-def _post_and_wait(client: ArmClient, path: str, no_wait: bool) -> None:
-    response = client.send("POST", path, API)
-    if no_wait or "Azure-AsyncOperation" not in response.headers:
-        return
-    url = response.headers["Azure-AsyncOperation"]
-    while True:
-        status = client.send("GET", url).json()
-        if status.get("status") == "Succeeded":
-            return
-        if status.get("status") in ("Failed", "Canceled"):
-            error = status.get("error") or {}
-            raise CliError(f"({error.get('code', status['status'])}) {error.get('message', 'The operation failed.')}")
-        time.sleep(float(response.headers.get("Retry-After", "1")))
-
-
 @app.command(cls=AzCommand)
 def run(
     resource_group: ResourceGroup,
@@ -148,7 +133,8 @@ def run(
 ) -> None:
     """Build an image from the template (waits for the build to end unless --no-wait)."""
     with connect(endpoint, subscription) as client:
-        _post_and_wait(client, _template(client.subscription, resource_group, name) + "/run", no_wait)
+        path = _template(client.subscription, resource_group, name) + "/run"
+        write(client, "POST", path, API, no_wait=no_wait, what=f"image template '{name}'")
 
 
 @app.command(cls=AzCommand)
@@ -161,7 +147,8 @@ def cancel(
 ) -> None:
     """Cancel the template's running build."""
     with connect(endpoint, subscription) as client:
-        _post_and_wait(client, _template(client.subscription, resource_group, name) + "/cancel", no_wait)
+        path = _template(client.subscription, resource_group, name) + "/cancel"
+        write(client, "POST", path, API, no_wait=no_wait, what=f"image template '{name}'")
 
 
 @app.command("show-runs", cls=AzCommand)

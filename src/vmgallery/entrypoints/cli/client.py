@@ -34,7 +34,7 @@ class CliError(Exception):
         return f"({self.code}) {self.message}" if self.code else self.message
 
 
-def _tls(profile: Profile) -> ssl.SSLContext | bool:
+def trust(profile: Profile) -> ssl.SSLContext | bool:
     if not profile.ca_bundle:
         return True
     import ssl  # with the first client, as httpx: `--version` and `--help` never need it
@@ -90,7 +90,7 @@ class ArmClient:
         self.subscription = profile.subscription
         self._http = httpx.Client(
             base_url=profile.endpoint,
-            verify=_tls(profile),
+            verify=trust(profile),
             transport=transport,
             timeout=TIMEOUT_SECONDS,
             headers={"Authorization": f"Bearer {profile.token}", "User-Agent": f"vmgallery-cli/{__version__}"},

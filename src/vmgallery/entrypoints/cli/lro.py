@@ -1,7 +1,8 @@
-"""Waiting for ARM long-running operations, as az does: poll `Azure-AsyncOperation`, then GET the resource.
+"""Waiting for ARM long-running operations, as az does: poll `Azure-AsyncOperation`, waiting each poll's Retry-After,
+then GET the resource (a PUT or PATCH), the operation's result (a POST action: its `Location`), or nothing (a DELETE).
 
-Most writes finish within the request (the body already says Succeeded, or a DELETE answers 200/204); then there
-is nothing to wait for. Otherwise a spinner with the operation's percentComplete runs on stderr until it ends.
+Most writes finish within the request (the body already says Succeeded, or a DELETE or POST answers 200/204); then
+there is nothing to wait for. Otherwise a spinner with the operation's percentComplete runs on stderr until it ends.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def retry_after(response: httpx.Response) -> float:
 def _finished(response: httpx.Response) -> bool:
     if "Azure-AsyncOperation" not in response.headers:
         return True
-    if response.request.method == "DELETE":
+    if response.request.method in ("DELETE", "POST"):
         return response.status_code in (200, 204)
     body = response.json() if response.content else {}
     # A Failed state is not "finished" here: polling fetches the operation's error to report.
@@ -54,8 +55,18 @@ def _raise_failed(status: dict, what: str) -> None:
     )
 
 
+def _action_result(client: ArmClient, response: httpx.Response) -> dict | None:
+    """A finished POST action's result: what its `Location` (ARM's operationResults) answers, if anything."""
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    result = client.send("GET", location)
+    return result.json() if result.status_code == 200 and result.content else None
+
+
 def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
-    """Wait for the operation `response` started; return the resource as it ended (None after a delete).
+    """Wait for the operation `response` started; return the resource as it ended (None after a delete), or a POST
+    action's result.
 
     Raises CliError if the operation failed.
     """
@@ -77,6 +88,8 @@ def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
         TaskProgressColumn(),
         console=console,
         transient=True,
+        # Off a terminal rich draws nothing but a blank line at the end, which would come before an error message.
+        disable=not console.is_terminal,
     ) as progress:
         task = progress.add_task(f"Running ({what})", total=100)
         while True:
@@ -89,5 +102,9 @@ def wait(client: ArmClient, response: httpx.Response, what: str) -> dict | None:
             if status.get("status") in TERMINAL:
                 _raise_failed(status, what)
             delay = retry_after(poll)
+    if method == "DELETE":
+        return None
+    if method == "POST":
+        return _action_result(client, response)
     # The request URL carries the resource path and its api-version: the final GET is az's.
-    return None if method == "DELETE" else client.send("GET", str(response.request.url)).json()
+    return client.send("GET", str(response.request.url)).json()

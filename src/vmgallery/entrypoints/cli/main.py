@@ -6,6 +6,7 @@ import typer
 
 from ... import __version__
 from . import (
+    account,
     admin,
     builder,
     disks,
@@ -52,6 +53,8 @@ def _main(
 app.command()(serve)
 app.command()(worker)
 app.command()(login)
+app.command()(account.logout)
+app.add_typer(account.app, name="account")
 app.add_typer(groups.app, name="group")
 app.add_typer(galleries.app, name="sig")
 galleries.app.add_typer(versions.app, name="image-version")

@@ -10,14 +10,16 @@ import typer
 
 from . import arm, lro
 from .client import ArmClient, CliError
+from .credentials import fresh
 from .profile import ProfileError, resolve
 
 
 @contextlib.contextmanager
 def connect(endpoint: str | None, subscription: str | None) -> Iterator[ArmClient]:
-    """An ArmClient for the resolved profile; a CliError inside becomes `(Code) message` and exit code 1."""
+    """An ArmClient for the resolved profile (a service principal's token renewed if it expires soon); a CliError
+    inside becomes `(Code) message` and exit code 1."""
     try:
-        with ArmClient(resolve(endpoint=endpoint, subscription=subscription)) as client:
+        with ArmClient(fresh(resolve(endpoint=endpoint, subscription=subscription))) as client:
             yield client
     except (CliError, ProfileError) as exc:
         typer.echo(str(exc), err=True)

@@ -4,18 +4,17 @@ list-shared|show-shared|list-community|show-community` — as az spells them."""
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
 import typer
 
 from . import arm
-from .client import ArmClient, CliError
-from .lro import TERMINAL, retry_after
+from .client import ArmClient
 from .options import AzCommand, Endpoint, GalleryName, NoWait, Output, Query, ResourceGroup, Subscription, sub_app
 from .output import OutputFormat, emit
-from .session import connect
+from .session import connect, write
 
 # The api-versions az 2.91 sends for these commands (CLI_NOTES.md).
 SHARE_API = "2023-07-03"
@@ -82,25 +81,7 @@ def _flatten(item: dict) -> dict:
 # -- share ---------------------------------------------------------------------------------------------------------
 def _share(client: ArmClient, resource_group: str, gallery_name: str, body: dict, no_wait: bool) -> dict | None:
     path = arm.gallery(client.subscription, resource_group, gallery_name) + "/share"
-    response = client.send("POST", path, SHARE_API, body)
-    if no_wait:
-        return None
-    url = response.headers.get("Azure-AsyncOperation")
-    if url is None:
-        return response.json() if response.content else None
-    while True:
-        poll = client.send("GET", url)
-        status = poll.json()
-        if status.get("status") in TERMINAL:
-            break
-        time.sleep(retry_after(poll))
-    if status.get("status") != "Succeeded":
-        error = status.get("error") or {}
-        raise CliError(
-            error.get("message") or f"Sharing gallery '{gallery_name}' ended {status.get('status')}.", error.get("code")
-        )
-    location = response.headers.get("Location")
-    return client.send("GET", location).json() if location else response.json()
+    return write(client, "POST", path, SHARE_API, body, no_wait=no_wait, what=f"gallery '{gallery_name}'")
 
 
 def _groups(subscription_ids: list[str] | None, tenant_ids: list[str] | None) -> list[dict]:
@@ -149,25 +130,40 @@ for _name, _operation, _ids, _help in (
 
 
 # -- the consumer views --------------------------------------------------------------------------------------------
-def _location_base(client: ArmClient, location: str) -> str:
-    return f"/subscriptions/{_seg(client.subscription)}/providers/Microsoft.Compute/locations/{_seg(location)}"
+SHARED, COMMUNITY = "sharedGalleries", "communityGalleries"
 
 
-def _shared(client: ArmClient, location: str, unique: str) -> str:
-    return f"{_location_base(client, location)}/sharedGalleries/{_seg(unique)}"
+@dataclass(frozen=True)
+class _Views:
+    """What a consumer view command prints, and where from: `list` and `show` take the path below the location
+    (`galleries`, SHARED or COMMUNITY, then a gallery's name, `images`, a definition, `versions`, a version)."""
 
+    endpoint: str | None
+    subscription: str | None
+    location: str
+    api_version: str
+    columns: tuple[tuple[str, str], ...]
+    output: OutputFormat
+    query: str | None
 
-def _community(client: ArmClient, location: str, public: str) -> str:
-    return f"{_location_base(client, location)}/communityGalleries/{_seg(public)}"
+    def _path(self, client: ArmClient, galleries: str, names: tuple[str, ...]) -> str:
+        base = f"/subscriptions/{_seg(client.subscription)}/providers/Microsoft.Compute/locations/{_seg(self.location)}"
+        return "/".join([base, galleries, *map(_seg, names)])
 
+    def list(self, galleries: str, *names: str, shared_to: str | None = None) -> None:
+        """Every item, flattened; `sharedTo` rides in the URL beside the api-version (the client's own query
+        parameters would replace it)."""
+        if shared_to is not None and shared_to.lower() != "tenant":
+            raise typer.BadParameter(f"--shared-to takes 'tenant', not {shared_to!r}")
+        url_query = f"?api-version={self.api_version}" + ("&sharedTo=tenant" if shared_to else "")
+        with connect(self.endpoint, self.subscription) as client:
+            items = client.list(self._path(client, galleries, names) + url_query, "")
+            emit([_flatten(i) for i in items], self.output, self.query, self.columns)
 
-def _listed(client: ArmClient, path: str, api_version: str, shared_to: str | None = None) -> list[dict]:
-    """Every item of a consumer listing, flattened; `sharedTo` rides in the URL beside the api-version (the
-    client's own query parameters would replace it)."""
-    if shared_to is not None and shared_to.lower() != "tenant":
-        raise typer.BadParameter(f"--shared-to takes 'tenant', not {shared_to!r}")
-    query = f"?api-version={api_version}" + ("&sharedTo=tenant" if shared_to else "")
-    return [_flatten(i) for i in client.list(path + query, "")]
+    def show(self, galleries: str, *names: str) -> None:
+        with connect(self.endpoint, self.subscription) as client:
+            item = client.get(self._path(client, galleries, names), self.api_version)
+            emit(_flatten(item), self.output, self.query, self.columns)
 
 
 def list_shared(
@@ -179,9 +175,9 @@ def list_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """List galleries shared with the subscription (or, with --shared-to tenant, its tenant) in a location."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_location_base(client, location)}/sharedGalleries"
-        emit(_listed(client, path, LIST_SHARED_API, shared_to), output, query, SHARED_COLUMNS)
+    _Views(endpoint, subscription, location, LIST_SHARED_API, SHARED_COLUMNS, output, query).list(
+        SHARED, shared_to=shared_to
+    )
 
 
 def show_shared(
@@ -195,13 +191,9 @@ def show_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """Show a gallery shared with the subscription or its tenant."""
-    with connect(endpoint, subscription) as client:
-        emit(
-            _flatten(client.get(_shared(client, location, gallery_unique_name), SHOW_SHARED_API)),
-            output,
-            query,
-            SHARED_COLUMNS,
-        )
+    _Views(endpoint, subscription, location, SHOW_SHARED_API, SHARED_COLUMNS, output, query).show(
+        SHARED, gallery_unique_name
+    )
 
 
 def show_community(
@@ -215,13 +207,9 @@ def show_community(
     endpoint: Endpoint = None,
 ) -> None:
     """Show a community gallery."""
-    with connect(endpoint, subscription) as client:
-        emit(
-            _flatten(client.get(_community(client, location, public_gallery_name), SHOW_COMMUNITY_API)),
-            output,
-            query,
-            SHARED_COLUMNS,
-        )
+    _Views(endpoint, subscription, location, SHOW_COMMUNITY_API, SHARED_COLUMNS, output, query).show(
+        COMMUNITY, public_gallery_name
+    )
 
 
 def definition_list_shared(
@@ -234,9 +222,9 @@ def definition_list_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """List the image definitions of a shared gallery."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_shared(client, location, gallery_unique_name)}/images"
-        emit(_listed(client, path, DEFINITION_API, shared_to), output, query, IMAGE_COLUMNS)
+    _Views(endpoint, subscription, location, DEFINITION_API, IMAGE_COLUMNS, output, query).list(
+        SHARED, gallery_unique_name, "images", shared_to=shared_to
+    )
 
 
 def definition_show_shared(
@@ -249,9 +237,9 @@ def definition_show_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """Show an image definition of a shared gallery."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_shared(client, location, gallery_unique_name)}/images/{_seg(gallery_image_definition)}"
-        emit(_flatten(client.get(path, DEFINITION_API)), output, query, IMAGE_COLUMNS)
+    _Views(endpoint, subscription, location, DEFINITION_API, IMAGE_COLUMNS, output, query).show(
+        SHARED, gallery_unique_name, "images", gallery_image_definition
+    )
 
 
 def definition_list_community(
@@ -263,9 +251,9 @@ def definition_list_community(
     endpoint: Endpoint = None,
 ) -> None:
     """List the image definitions of a community gallery."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_community(client, location, public_gallery_name)}/images"
-        emit(_listed(client, path, DEFINITION_API), output, query, IMAGE_COLUMNS)
+    _Views(endpoint, subscription, location, DEFINITION_API, IMAGE_COLUMNS, output, query).list(
+        COMMUNITY, public_gallery_name, "images"
+    )
 
 
 def definition_show_community(
@@ -278,9 +266,9 @@ def definition_show_community(
     endpoint: Endpoint = None,
 ) -> None:
     """Show an image definition of a community gallery."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_community(client, location, public_gallery_name)}/images/{_seg(gallery_image_definition)}"
-        emit(_flatten(client.get(path, DEFINITION_API)), output, query, IMAGE_COLUMNS)
+    _Views(endpoint, subscription, location, DEFINITION_API, IMAGE_COLUMNS, output, query).show(
+        COMMUNITY, public_gallery_name, "images", gallery_image_definition
+    )
 
 
 def version_list_shared(
@@ -294,9 +282,9 @@ def version_list_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """List the image versions of a shared gallery's image definition usable in the location."""
-    with connect(endpoint, subscription) as client:
-        base = f"{_shared(client, location, gallery_unique_name)}/images/{_seg(gallery_image_definition)}/versions"
-        emit(_listed(client, base, VERSION_API, shared_to), output, query, VERSION_COLUMNS)
+    _Views(endpoint, subscription, location, VERSION_API, VERSION_COLUMNS, output, query).list(
+        SHARED, gallery_unique_name, "images", gallery_image_definition, "versions", shared_to=shared_to
+    )
 
 
 def version_show_shared(
@@ -310,12 +298,9 @@ def version_show_shared(
     endpoint: Endpoint = None,
 ) -> None:
     """Show an image version of a shared gallery."""
-    with connect(endpoint, subscription) as client:
-        path = (
-            f"{_shared(client, location, gallery_unique_name)}/images/{_seg(gallery_image_definition)}"
-            f"/versions/{_seg(gallery_image_version)}"
-        )
-        emit(_flatten(client.get(path, VERSION_API)), output, query, VERSION_COLUMNS)
+    _Views(endpoint, subscription, location, VERSION_API, VERSION_COLUMNS, output, query).show(
+        SHARED, gallery_unique_name, "images", gallery_image_definition, "versions", gallery_image_version
+    )
 
 
 def version_list_community(
@@ -329,9 +314,9 @@ def version_list_community(
 ) -> None:
     """List the image versions of a community gallery's image definition (not those excluded from latest or past
     their end of life)."""
-    with connect(endpoint, subscription) as client:
-        path = f"{_community(client, location, public_gallery_name)}/images/{_seg(gallery_image_definition)}/versions"
-        emit(_listed(client, path, VERSION_API), output, query, VERSION_COLUMNS)
+    _Views(endpoint, subscription, location, VERSION_API, VERSION_COLUMNS, output, query).list(
+        COMMUNITY, public_gallery_name, "images", gallery_image_definition, "versions"
+    )
 
 
 def version_show_community(
@@ -345,12 +330,9 @@ def version_show_community(
     endpoint: Endpoint = None,
 ) -> None:
     """Show an image version of a community gallery."""
-    with connect(endpoint, subscription) as client:
-        path = (
-            f"{_community(client, location, public_gallery_name)}/images/{_seg(gallery_image_definition)}"
-            f"/versions/{_seg(gallery_image_version)}"
-        )
-        emit(_flatten(client.get(path, VERSION_API)), output, query, VERSION_COLUMNS)
+    _Views(endpoint, subscription, location, VERSION_API, VERSION_COLUMNS, output, query).show(
+        COMMUNITY, public_gallery_name, "images", gallery_image_definition, "versions", gallery_image_version
+    )
 
 
 def register(galleries: typer.Typer, definitions: typer.Typer, versions: typer.Typer) -> None:
