@@ -35,6 +35,7 @@ from ..domain.timestamps import arm_time
 from ..domain.validate import Body
 from . import build_templates
 from .build_engine import BuildEngine, BuildEngineError, BuildInterrupted, BuildStep, Machine, StepResult
+from .build_outputs import write_vhd
 from .content import write_image
 from .kinds import DISK, IMAGE, IMAGE_TEMPLATE, IMAGE_VERSION
 from .operations import MAX_ATTEMPTS, JobContext, LeaseLost
@@ -456,7 +457,7 @@ class ImageBuild:
             artifact, uri, state = self._one_target(ctx, run, item, i, disk_id, source)
             self._record_output(ctx, run, item["runOutputName"], artifact, uri, state)
             outputs[item["runOutputName"]] = artifact
-        keeps_disk = any(item["type"] == "VHD" for item in props["distribute"])
+        keeps_disk = any(item["type"] == "VHD" and not item.get("uri") for item in props["distribute"])
         if not keeps_disk:
             with ctx.holding_lease() as tx:
                 tx.drop_contents(disk_id.key)
@@ -572,6 +573,9 @@ class ImageBuild:
             outcome = res.put(iid, body, IMAGE)
             state = (outcome.body or {}).get("properties", {}).get("provisioningState", "Succeeded")
             return iid.text, None, state
+        if item.get("uri") and run.disk is not None:
+            write_vhd(res.accounts, item["uri"], run.disk[0], run.disk[1], ctx.heartbeat)
+            return None, item["uri"], "Succeeded"
         # VHD: the staging disk is kept; its bytes are served as a fixed VHD at its access URL.
         return None, disk_id.text, "Succeeded"
 

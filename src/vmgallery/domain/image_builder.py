@@ -419,6 +419,28 @@ def _internal(host: str) -> bool:
     return address.is_loopback or address.is_link_local or address.is_private or address.is_unspecified
 
 
+def check_vhd_uri(uri: str, in_account: bool, target: str) -> None:
+    """A VHD output's `uri` is a blob (container and name) of a storage account this server may write to."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/").count("/") < 1:
+        raise errors.InvalidParameter(f"The VHD output URI '{uri}' is not the URL of a blob in a container.", target)
+    if not in_account:
+        raise errors.InvalidParameter(
+            f"The VHD output URI '{uri}' is not in a storage account configured on this server ([storage_accounts] "
+            "in config.toml); leave 'uri' out to have the VHD kept in the staging resource group.",
+            target,
+        )
+
+
+def vhd_uris(spec: Body) -> list[tuple[str, str]]:
+    """(uri, target) of each VHD output that names where it goes."""
+    return [
+        (item["uri"], f"properties.distribute[{i}].uri")
+        for i, item in enumerate(spec["properties"]["distribute"])
+        if item["type"] == "VHD" and item.get("uri")
+    ]
+
+
 def template_uris(spec: Body) -> list[tuple[str, str]]:
     """(uri, target) of everything a build fetches."""
     props = spec["properties"]
