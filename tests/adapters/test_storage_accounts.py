@@ -236,7 +236,7 @@ def test_the_account_of_a_blob_url_is_the_one_whose_endpoint_holds_it():
     assert accounts.account_for("https://other.blob.core.windows.net/vhds/os.vhd") is None
 
 
-def test_a_page_blob_is_written_in_a_new_container_and_only_outside_its_account_refused(azurite, accounts):
+def test_blobs_are_written_in_a_new_container_and_only_outside_their_account_refused(azurite, accounts):
     uri = f"{azurite.endpoint}/written{os.urandom(4).hex()}/out.vhd"
     accounts.write_page_blob(uri, 3 * MIB, iter([(0, b"a" * 512), (2 * MIB, b"b" * 1024)]))
     blob = accounts.open_blob(ACCOUNT_ID, uri)
@@ -249,3 +249,7 @@ def test_a_page_blob_is_written_in_a_new_container_and_only_outside_its_account_
         accounts.write_page_blob(uri.replace("127.0.0.1", "localhost"), 512, iter([]))
     with pytest.raises(BlobNotInAccount):
         accounts.write_page_blob(uri.rsplit("/", 1)[0], 512, iter([]))
+    accounts.write_block_blob(uri, b"log\n")  # a block blob replaces the page blob
+    assert accounts.open_blob(ACCOUNT_ID, uri).blob_type == "BlockBlob"
+    with pytest.raises(StorageAccountNotConfigured):
+        accounts.write_block_blob(uri.replace("127.0.0.1", "localhost"), b"")

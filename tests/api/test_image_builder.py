@@ -61,14 +61,14 @@ def builder_server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  
 
 
 @contextlib.contextmanager
-def serve_builder(backend, azurite: Azurite, data: Path, head: str = ""):  # noqa: F811  (the session fixture)
+def serve_builder(backend, azurite: Azurite, data: Path, head: str = "", builder: str = ""):  # noqa: F811
     """A server with the fake engine, Azurite as a storage account, and the platform images imported; `head`: more
-    top-level settings."""
+    top-level settings, `builder`: more [builder] settings."""
     account = (
         f'[storage_accounts."{ACCOUNT_ID}"]\nblob_endpoint = "{azurite.endpoint}"\n'
         f'account_key = "{azurite.account_key}"\n'
     )
-    with running_server(backend, data, head + CONFIG + account) as srv:
+    with running_server(backend, data, head + CONFIG + builder + account) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
         args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]

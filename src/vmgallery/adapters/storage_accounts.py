@@ -39,7 +39,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobClient, BlobServiceClient, BlobType, ContainerClient
 
 from ..app.ports import StorageAccountError
 from ..domain.ids import parse_resource_id
@@ -195,6 +195,18 @@ class StorageAccounts:
         `size` bytes long, then each (offset, bytes) of `pages` written; its container is made if missing.
 
         Raises StorageAccountNotConfigured and the errors of `open_blob` (all StorageAccountError)."""
+        with self._writing(uri) as client:
+            client.create_page_blob(size)
+            for offset, data in pages:
+                client.upload_page(data, offset=offset, length=len(data))
+
+    def write_block_blob(self, uri: str, data: bytes) -> None:
+        """A run's customization.log: the block blob at uri replaced by `data` (as `write_page_blob`)."""
+        with self._writing(uri) as client:
+            client.upload_blob(data, blob_type=BlobType.BLOCKBLOB, overwrite=True)
+
+    @contextmanager
+    def _writing(self, uri: str) -> Iterator[BlobClient]:
         account_id = self.account_for(uri)
         if account_id is None:
             raise StorageAccountNotConfigured(
@@ -204,13 +216,10 @@ class StorageAccounts:
             )
         account = self._accounts[account_id.rstrip("/").lower()]
         container = _container(account, uri)
-        client = container.get_blob_client(_blob_path(account, uri)[1])
         with _translated(account.account_id, uri):
             with contextlib.suppress(ResourceExistsError):
                 container.create_container()
-            client.create_page_blob(size)
-            for offset, data in pages:
-                client.upload_page(data, offset=offset, length=len(data))
+            yield container.get_blob_client(_blob_path(account, uri)[1])
 
 
 def _container(account: _Account, uri: str) -> ContainerClient:

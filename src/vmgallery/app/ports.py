@@ -422,6 +422,10 @@ class StorageAccounts(Protocol):
         container is made if missing); StorageAccountError if it cannot be written."""
         ...
 
+    def write_block_blob(self, uri: str, data: bytes) -> None:
+        """Create (or replace) the block blob at `uri` with `data`, as `write_page_blob` does a page blob."""
+        ...
+
 
 class Signer(Protocol):
     def query(self, grant_id: str, permissions: str, expiry: int) -> str:
