@@ -141,3 +141,16 @@ def test_a_trigger_needs_a_template_that_follows_a_latest_gallery_version(ib, co
     with pytest.raises(HttpResponseError) as err:
         ib.triggers.begin_create_or_update(rg, "missing", "source", KIND).result()
     assert err.value.status_code == 404
+
+
+def test_the_cli_manages_triggers(builder_server, sub, rg, source):
+    from tests.cli.conftest import Cli, env_for
+
+    cli = Cli(env_for(builder_server, sub))
+    args = ("-g", rg, "--image-template-name", "follow")
+    made = cli.json("image", "builder", "trigger", "create", *args, "-n", "src")
+    assert (made["name"], made["kind"], made["status"]["code"]) == ("src", "SourceImage", "Healthy")
+    assert cli.json("image", "builder", "trigger", "show", *args, "-n", "src")["id"] == made["id"]
+    assert [t["name"] for t in cli.json("image", "builder", "trigger", "list", *args)] == ["src"]
+    cli.ok("image", "builder", "trigger", "delete", *args, "-n", "src")
+    assert cli.json("image", "builder", "trigger", "list", *args) == []
