@@ -93,3 +93,10 @@ def test_a_vhd_uri_outside_the_configured_accounts_is_refused(ib, compute, sub, 
     with pytest.raises(HttpResponseError) as err:
         ib.virtual_machine_image_templates.begin_create_or_update(rg, "far", body).result()
     assert err.value.status_code == 400 and err.value.error.target == "properties.distribute[0].uri"
+    # A PATCH of distribute is checked as a create is.
+    body["properties"]["distribute"] = [{"type": "VHD", "runOutputName": "vhd"}]
+    ib.virtual_machine_image_templates.begin_create_or_update(rg, "near", body).result()
+    patch = {"properties": {"distribute": [{"type": "VHD", "runOutputName": "vhd", "uri": uri}]}}
+    with pytest.raises(HttpResponseError) as err:
+        ib.virtual_machine_image_templates.begin_update(rg, "near", patch).result()
+    assert err.value.status_code == 400 and err.value.error.target == "properties.distribute[0].uri"

@@ -144,6 +144,10 @@ def check_uris(deps: Dependencies, spec: Body) -> None:
         rules.uri_kind(
             uri, deps.accounts.account_for(uri) is not None, deps.settings.builder.allowed_source_prefixes, target
         )
+    check_vhd_uris(deps, spec)
+
+
+def check_vhd_uris(deps: Dependencies, spec: Body) -> None:
     for uri, target in rules.vhd_uris(spec):
         rules.check_vhd_uri(uri, deps.accounts.account_for(uri) is not None, target)
 
@@ -211,8 +215,7 @@ def check_distribute_update(deps: Dependencies, tx: Transaction, existing: Resou
     """A PATCH of distribute is checked as at creation (the source is the one stored)."""
     source = resolve_source(tx, spec, existing.region)
     _check_targets(tx, spec, source.facts, existing.region)
-    for uri, target in rules.vhd_uris(spec):
-        rules.check_vhd_uri(uri, deps.accounts.account_for(uri) is not None, target)
+    check_vhd_uris(deps, spec)
 
 
 def drop_template_extras(tx: Transaction, template_key: str, body: Body) -> None:
