@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmgallery.app.build_triggers import JOB_KIND, SourceImageTrigger
+from vmgallery.app.build_triggers import JOB_KIND, TRIGGER_TYPE, SourceImageTrigger, queue_fired
 from vmgallery.app.operations import JobContext
 from vmgallery.app.ports import JobRow
 from vmgallery.domain import errors
@@ -89,3 +89,75 @@ def test_a_deleted_trigger_starts_nothing_and_records_nothing():
     with db.write() as tx:  # a failure after the delete has nothing to record on
         SourceImageTrigger(started.append).failed(tx, JobRow(1, None, TRIGGER.lower(), JOB_KIND, {}, 1), OSError(), 0)
     assert started == []
+
+
+DEFINITION = VERSION.rsplit("/versions/", 1)[0]
+STAGING = "/subscriptions/s/resourceGroups/IT_rg_t_0"
+
+
+def with_versions(*versions: tuple[str, bool, str]) -> FakeMetadata:
+    """A template following DEFINITION's latest, its trigger, and versions (name, excluded from latest, source id)."""
+    db = world()
+    with db.write() as tx:
+        template = tx.get(TEMPLATE.lower())
+        assert template is not None
+        template.body["properties"].update(
+            source={"type": "SharedImageVersion", "imageVersionId": f"{DEFINITION}/versions/latest"},
+            exactStagingResourceGroup=STAGING,
+        )
+        tx.update(TEMPLATE.lower(), state="Succeeded", body=template.body, now=0)
+        trigger = tx.get(TRIGGER.lower())
+        assert trigger is not None
+        tx.delete(TRIGGER.lower())
+        tx.insert(
+            key=TRIGGER.lower(),
+            type=TRIGGER_TYPE,
+            parent_key=TEMPLATE.lower(),
+            subscription="s",
+            group_key="rg",
+            location="eastus",
+            natural_key=None,
+            state="Succeeded",
+            body=trigger.body,
+            now=0,
+        )
+        for name, excluded, source in versions:
+            vid = f"{DEFINITION}/versions/{name}"
+            body = {
+                "id": vid,
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "publishingProfile": {"excludeFromLatest": excluded},
+                    "storageProfile": {"osDiskImage": {"source": {"id": source}}},
+                },
+            }
+            tx.insert(
+                key=vid.lower(),
+                type="microsoft.compute/galleries/images/versions",
+                parent_key=DEFINITION.lower(),
+                subscription="s",
+                group_key="rg",
+                location="eastus",
+                natural_key=None,
+                state="Succeeded",
+                body=body,
+                now=0,
+            )
+    return db
+
+
+def queued_for(db: FakeMetadata, name: str) -> int:
+    with db.write() as tx:
+        return queue_fired(tx, f"{DEFINITION}/versions/{name}".lower(), 0)
+
+
+ELSEWHERE = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d"
+OWN = STAGING + "/providers/Microsoft.Compute/disks/build"
+
+
+def test_only_a_new_latest_version_made_elsewhere_queues_the_template():
+    assert queued_for(with_versions(("1.0.0", False, ELSEWHERE), ("1.0.1", False, ELSEWHERE)), "1.0.1") == 1
+    assert queued_for(with_versions(("1.0.0", False, ELSEWHERE), ("1.0.1", True, ELSEWHERE)), "1.0.1") == 0
+    assert queued_for(with_versions(("1.0.2", False, ELSEWHERE), ("1.0.1", False, ELSEWHERE)), "1.0.1") == 0
+    # The template's own output (from its staging group) must not start it again, or it would run for ever.
+    assert queued_for(with_versions(("1.0.0", False, ELSEWHERE), ("1.0.1", False, OWN)), "1.0.1") == 0
