@@ -14,24 +14,28 @@ TRIGGER = TEMPLATE + "/triggers/src"
 VERSION = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/galleries/g/images/d/versions/1.0.1"
 
 
+def insert(tx, key: str, type_: str, parent: str, body: dict) -> None:
+    tx.insert(
+        key=key.lower(),
+        type=type_,
+        parent_key=parent.lower(),
+        subscription="s",
+        group_key="rg",
+        location="eastus",
+        natural_key=None,
+        state="Succeeded",
+        body=body,
+        now=0,
+    )
+
+
 def world(run_state: str | None = None) -> FakeMetadata:
     db = FakeMetadata()
     template = {"id": TEMPLATE, "properties": {"lastRunStatus": {"runState": run_state} if run_state else None}}
     trigger = {"id": TRIGGER, "properties": {"kind": "SourceImage", "status": {"code": "Healthy", "message": ""}}}
     with db.write() as tx:
-        for key, parent, body in ((TEMPLATE, "rg", template), (TRIGGER, TEMPLATE, trigger)):
-            tx.insert(
-                key=key.lower(),
-                type="t",
-                parent_key=parent.lower(),
-                subscription="s",
-                group_key="rg",
-                location="eastus",
-                natural_key=None,
-                state="Succeeded",
-                body=body,
-                now=0,
-            )
+        insert(tx, TEMPLATE, "t", "rg", template)
+        insert(tx, TRIGGER, "t", TEMPLATE, trigger)
     return db
 
 
@@ -109,18 +113,7 @@ def with_versions(*versions: tuple[str, bool, str]) -> FakeMetadata:
         trigger = tx.get(TRIGGER.lower())
         assert trigger is not None
         tx.delete(TRIGGER.lower())
-        tx.insert(
-            key=TRIGGER.lower(),
-            type=TRIGGER_TYPE,
-            parent_key=TEMPLATE.lower(),
-            subscription="s",
-            group_key="rg",
-            location="eastus",
-            natural_key=None,
-            state="Succeeded",
-            body=trigger.body,
-            now=0,
-        )
+        insert(tx, TRIGGER, TRIGGER_TYPE, TEMPLATE, trigger.body)
         for name, excluded, source in versions:
             vid = f"{DEFINITION}/versions/{name}"
             body = {
@@ -131,18 +124,7 @@ def with_versions(*versions: tuple[str, bool, str]) -> FakeMetadata:
                     "storageProfile": {"osDiskImage": {"source": {"id": source}}},
                 },
             }
-            tx.insert(
-                key=vid.lower(),
-                type="microsoft.compute/galleries/images/versions",
-                parent_key=DEFINITION.lower(),
-                subscription="s",
-                group_key="rg",
-                location="eastus",
-                natural_key=None,
-                state="Succeeded",
-                body=body,
-                now=0,
-            )
+            insert(tx, vid, "microsoft.compute/galleries/images/versions", DEFINITION, body)
     return db
 
 
