@@ -81,6 +81,15 @@ IMAGE_TEMPLATE = {
     },
 }
 
+# An image template's trigger (a proxy resource: no location, no tags); its status is kept whole.
+TRIGGER = {
+    "id": None,
+    "name": None,
+    "type": None,
+    "systemData": None,
+    "properties": {"kind": None, "status": None, "provisioningState": None},
+}
+
 _files: dict[Path, dict] = {}
 
 
@@ -143,6 +152,7 @@ def build() -> dict:
     trees = {
         "Microsoft.Resources/resourceGroups": RESOURCE_GROUP,
         "Microsoft.VirtualMachineImages/imageTemplates": IMAGE_TEMPLATE,
+        "Microsoft.VirtualMachineImages/imageTemplates/triggers": TRIGGER,
     }
     for type_, sources in SOURCES.items():
         tree: dict = {}

@@ -106,6 +106,10 @@ class Builder(Section):
     # https URL prefixes builds may fetch scripts and files from, besides storage accounts and this server's own
     # signed blob URLs, e.g. ["https://raw.githubusercontent.com/myorg/"].
     allowed_source_prefixes: list[str] = Field(default_factory=list)
+    # Where each run's customization.log is written when the run ends, as Azure keeps it (a `packerlogs` container,
+    # one folder per run): a container URL in one of [storage_accounts], e.g.
+    # "https://<name>.blob.core.windows.net/packerlogs". Empty: the log is only at .../customizationLog.
+    customization_log_container: str = ""
 
 
 class Settings(Section):

@@ -25,6 +25,8 @@ from .app.activity import ActivityLog
 from .app.authority import LEEWAY_SECONDS, TOKEN_LIFETIME_SECONDS, Authority
 from .app.authorization import Authorization
 from .app.build_engine import BuildEngine
+from .app.build_triggers import JOB_KIND as TRIGGER_JOB
+from .app.build_triggers import SourceImageTrigger
 from .app.builds import JOB_KIND as BUILD_JOB
 from .app.builds import Builds, ImageBuild
 from .app.content import iter_range
@@ -154,7 +156,8 @@ def build_service(settings: Settings) -> Service:
         settings.builder.engine,
         settings.data_dir / "builds",
     )
-    workers.kinds = JobKinds(operation=kinds, background=workers.kinds.background)
+    background = {**workers.kinds.background, TRIGGER_JOB: SourceImageTrigger(builds.run)}
+    workers.kinds = JobKinds(operation=kinds, background=background)
     return Service(
         settings,
         db,

@@ -234,3 +234,22 @@ def test_the_account_of_a_blob_url_is_the_one_whose_endpoint_holds_it():
     assert accounts.account_for("http://127.0.0.1:10000/devstoreaccount10/vhds/os.vhd") is None
     assert accounts.account_for("https://127.0.0.1:10000/devstoreaccount1/vhds/os.vhd") is None
     assert accounts.account_for("https://other.blob.core.windows.net/vhds/os.vhd") is None
+
+
+def test_blobs_are_written_in_a_new_container_and_only_outside_their_account_refused(azurite, accounts):
+    uri = f"{azurite.endpoint}/written{os.urandom(4).hex()}/out.vhd"
+    accounts.write_page_blob(uri, 3 * MIB, iter([(0, b"a" * 512), (2 * MIB, b"b" * 1024)]))
+    blob = accounts.open_blob(ACCOUNT_ID, uri)
+    assert (blob.size, blob.blob_type) == (3 * MIB, "PageBlob")
+    assert blob.read(0, 512) == b"a" * 512 and blob.read(512, 512) == bytes(512)
+    assert blob.read(2 * MIB, 1024) == b"b" * 1024
+    accounts.write_page_blob(uri, 1024, iter([]))  # replaced, not appended to
+    assert accounts.open_blob(ACCOUNT_ID, uri).read(0, 1024) == bytes(1024)
+    with pytest.raises(StorageAccountNotConfigured):
+        accounts.write_page_blob(uri.replace("127.0.0.1", "localhost"), 512, iter([]))
+    with pytest.raises(BlobNotInAccount):
+        accounts.write_page_blob(uri.rsplit("/", 1)[0], 512, iter([]))
+    accounts.write_block_blob(uri, b"log\n")  # a block blob replaces the page blob
+    assert accounts.open_blob(ACCOUNT_ID, uri).blob_type == "BlockBlob"
+    with pytest.raises(StorageAccountNotConfigured):
+        accounts.write_block_blob(uri.replace("127.0.0.1", "localhost"), b"")

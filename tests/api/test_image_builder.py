@@ -7,6 +7,7 @@ are read back through a disk made from the distributed version (its signed URL) 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -55,12 +56,19 @@ def make_ext4(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def builder_server(backend, azurite: Azurite, tmp_path_factory):  # noqa: F811  (the session fixture)
-    data = tmp_path_factory.mktemp(f"builder-{backend}")
+    with serve_builder(backend, azurite, tmp_path_factory.mktemp(f"builder-{backend}")) as srv:
+        yield srv
+
+
+@contextlib.contextmanager
+def serve_builder(backend, azurite: Azurite, data: Path, head: str = "", builder: str = ""):  # noqa: F811
+    """A server with the fake engine, Azurite as a storage account, and the platform images imported; `head`: more
+    top-level settings, `builder`: more [builder] settings."""
     account = (
         f'[storage_accounts."{ACCOUNT_ID}"]\nblob_endpoint = "{azurite.endpoint}"\n'
         f'account_key = "{azurite.account_key}"\n'
     )
-    with running_server(backend, data, CONFIG + account) as srv:
+    with running_server(backend, data, head + CONFIG + builder + account) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
         args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]

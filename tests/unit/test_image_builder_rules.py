@@ -156,3 +156,13 @@ def test_versioning_source_takes_only_a_three_part_version():
     for bad in ("1.2", "1.2.3.4", "latest", "1.x.3"):
         with pytest.raises(errors.InvalidParameter, match="MAJOR.MINOR.PATCH"):
             source_version(bad)
+
+
+def test_a_vhd_output_uri_is_a_blob_of_a_configured_account():
+    rules.check_vhd_uri("http://127.0.0.1:10000/devstoreaccount1/vhds/a.vhd", True, "t")
+    for uri, in_account in (("https://acct.blob.core.windows.net/vhds/a.vhd", False), ("vhds/a.vhd", True)):
+        with pytest.raises(errors.InvalidParameter) as err:
+            rules.check_vhd_uri(uri, in_account, "t")
+        assert err.value.target == "t" and uri in err.value.message
+    spec = body(distribute=[{"type": "VHD", "runOutputName": "a"}, {"type": "VHD", "runOutputName": "b", "uri": "u"}])
+    assert rules.vhd_uris(spec) == [("u", "properties.distribute[1].uri")]

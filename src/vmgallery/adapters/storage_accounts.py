@@ -20,6 +20,7 @@ versions. Errors are this module's exceptions, all `app.ports.StorageAccountErro
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,12 +33,13 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
+    ResourceExistsError,
     ResourceModifiedError,
     ResourceNotFoundError,
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.storage.blob import BlobClient, BlobServiceClient
+from azure.storage.blob import BlobClient, BlobServiceClient, BlobType, ContainerClient
 
 from ..app.ports import StorageAccountError
 from ..domain.ids import parse_resource_id
@@ -180,17 +182,55 @@ class StorageAccounts:
                 account_id=storage_account_id,
                 uri=uri,
             )
-        container, blob = _blob_path(account, uri)
-        if account.connection_string:
-            client = BlobClient.from_connection_string(account.connection_string, container, blob)
-        else:
-            client = BlobClient(account.endpoint, container, blob, credential=account.credential)
+        client = _client(account, uri)
         with _translated(account.account_id, uri):
             properties = client.get_blob_properties()
         blob_type = getattr(properties.blob_type, "value", properties.blob_type)
         return BlobSource(
             client, account.account_id, uri, size=properties.size, blob_type=blob_type, etag=properties.etag
         )
+
+    def write_page_blob(self, uri: str, size: int, pages: Iterator[tuple[int, bytes]]) -> None:
+        """A build's VHD output: the page blob at uri (in the configured account whose endpoint holds it) made
+        `size` bytes long, then each (offset, bytes) of `pages` written; its container is made if missing.
+
+        Raises StorageAccountNotConfigured and the errors of `open_blob` (all StorageAccountError)."""
+        with self._writing(uri) as client:
+            client.create_page_blob(size)
+            for offset, data in pages:
+                client.upload_page(data, offset=offset, length=len(data))
+
+    def write_block_blob(self, uri: str, data: bytes) -> None:
+        """A run's customization.log: the block blob at uri replaced by `data` (as `write_page_blob`)."""
+        with self._writing(uri) as client:
+            client.upload_blob(data, blob_type=BlobType.BLOCKBLOB, overwrite=True)
+
+    @contextmanager
+    def _writing(self, uri: str) -> Iterator[BlobClient]:
+        account_id = self.account_for(uri)
+        if account_id is None:
+            raise StorageAccountNotConfigured(
+                f"{uri} is not a blob of a storage account configured on this server "
+                "(the operator adds it under [storage_accounts] in config.toml)",
+                uri=uri,
+            )
+        account = self._accounts[account_id.rstrip("/").lower()]
+        container = _container(account, uri)
+        with _translated(account.account_id, uri):
+            with contextlib.suppress(ResourceExistsError):
+                container.create_container()
+            yield container.get_blob_client(_blob_path(account, uri)[1])
+
+
+def _container(account: _Account, uri: str) -> ContainerClient:
+    name = _blob_path(account, uri)[0]
+    if account.connection_string:
+        return ContainerClient.from_connection_string(account.connection_string, name)
+    return ContainerClient(account.endpoint, name, credential=account.credential)
+
+
+def _client(account: _Account, uri: str) -> BlobClient:
+    return _container(account, uri).get_blob_client(_blob_path(account, uri)[1])
 
 
 def _blob_path(account: _Account, uri: str) -> tuple[str, str]:

@@ -135,12 +135,6 @@ def _check_targets(tx: Transaction, spec: Body, facts: rules.ImageFacts, locatio
                 )
             states.append("Generalized")
         else:
-            if item.get("uri"):
-                raise errors.NotSupported(
-                    "A VHD output is served by this server (leave 'uri' out); writing it to a storage account is not "
-                    "supported.",
-                    f"{target}.uri",
-                )
             states.append("Generalized")
     return states
 
@@ -150,6 +144,12 @@ def check_uris(deps: Dependencies, spec: Body) -> None:
         rules.uri_kind(
             uri, deps.accounts.account_for(uri) is not None, deps.settings.builder.allowed_source_prefixes, target
         )
+    check_vhd_uris(deps, spec)
+
+
+def check_vhd_uris(deps: Dependencies, spec: Body) -> None:
+    for uri, target in rules.vhd_uris(spec):
+        rules.check_vhd_uri(uri, deps.accounts.account_for(uri) is not None, target)
 
 
 def _staging_group(deps: Dependencies, tx: Transaction, rid: ResourceId, spec: Body, location: str) -> None:
@@ -215,6 +215,7 @@ def check_distribute_update(deps: Dependencies, tx: Transaction, existing: Resou
     """A PATCH of distribute is checked as at creation (the source is the one stored)."""
     source = resolve_source(tx, spec, existing.region)
     _check_targets(tx, spec, source.facts, existing.region)
+    check_vhd_uris(deps, spec)
 
 
 def drop_template_extras(tx: Transaction, template_key: str, body: Body) -> None:

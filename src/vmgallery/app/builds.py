@@ -35,11 +35,12 @@ from ..domain.timestamps import arm_time
 from ..domain.validate import Body
 from . import build_templates
 from .build_engine import BuildEngine, BuildEngineError, BuildInterrupted, BuildStep, Machine, StepResult
+from .build_outputs import customization_log_uri, publish_log, write_vhd
 from .content import write_image
 from .kinds import DISK, IMAGE, IMAGE_TEMPLATE, IMAGE_VERSION
 from .operations import MAX_ATTEMPTS, JobContext, LeaseLost
 from .platform_images import raw_pieces
-from .ports import Clock, OperationRow, RegionStores, ResourceRow, Transaction
+from .ports import Clock, OperationRow, RegionStores, ResourceRow, StorageAccountError, Transaction
 from .replication import ReplicaReader
 from .resources import Outcome, Resources, check_subscription, stored_id
 
@@ -225,6 +226,10 @@ class ImageBuild:
             raise errors.ArmError(message, code="BuildInterrupted")
         if ctx.job.attempts > 1:
             self._say(ctx, run, [f"[0 vmgallery] attempt {ctx.job.attempts}: the previous worker stopped; restarting"])
+        container = self.resources.settings.builder.customization_log_container
+        log_uri = customization_log_uri(container, op.id) if container else None
+        if log_uri:
+            self._say(ctx, run, [f"[0 vmgallery] customization.log: {log_uri} (written when the run ends)"])
         try:
             outcome = self._build(ctx, run)
         except StepFailed as failed:
@@ -259,7 +264,16 @@ class ImageBuild:
             raise
         finally:
             shutil.rmtree(run.workdir, ignore_errors=True)
+            if log_uri:
+                self._publish_log(ctx, run, log_uri)
         return outcome
+
+    def _publish_log(self, ctx: JobContext, run: _Run, uri: str) -> None:
+        try:
+            publish_log(ctx.db, self.resources.accounts, run.template_key, uri)
+        except StorageAccountError as exc:  # the run's outcome stands; the live log says why the copy is missing
+            log.warning("customization.log not written", extra={"template": run.template_key, "error": str(exc)})
+            self._say(ctx, run, [f"[0 vmgallery] customization.log could not be written: {exc}"])
 
     def finish(self, tx: Transaction, op: OperationRow, result: Body) -> None:
         return None
@@ -456,7 +470,7 @@ class ImageBuild:
             artifact, uri, state = self._one_target(ctx, run, item, i, disk_id, source)
             self._record_output(ctx, run, item["runOutputName"], artifact, uri, state)
             outputs[item["runOutputName"]] = artifact
-        keeps_disk = any(item["type"] == "VHD" for item in props["distribute"])
+        keeps_disk = any(item["type"] == "VHD" and not item.get("uri") for item in props["distribute"])
         if not keeps_disk:
             with ctx.holding_lease() as tx:
                 tx.drop_contents(disk_id.key)
@@ -572,6 +586,9 @@ class ImageBuild:
             outcome = res.put(iid, body, IMAGE)
             state = (outcome.body or {}).get("properties", {}).get("provisioningState", "Succeeded")
             return iid.text, None, state
+        if item.get("uri") and run.disk is not None:
+            write_vhd(res.accounts, item["uri"], run.disk[0], run.disk[1], ctx.heartbeat)
+            return None, item["uri"], "Succeeded"
         # VHD: the staging disk is kept; its bytes are served as a fixed VHD at its access URL.
         return None, disk_id.text, "Succeeded"
 

@@ -18,7 +18,7 @@ from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, fold_location, forbid_changes, given, strip_read_only
-from . import build_templates
+from . import build_templates, build_triggers
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
@@ -73,6 +73,9 @@ class Kind:
     on_delete: Callable[[Dependencies, Transaction, ResourceRow], None] | None = None
     # What a GET answers, when the stored body may be behind what other rows say: (tx, row) -> body.
     view: Callable[[Transaction, ResourceRow], Body] | None = None
+    # A proxy resource (an image template's trigger): no location of its own, it lives in its parent's region.
+    located_by_parent: bool = False
+    patchable: bool = True
 
     @property
     def type_key(self) -> str:
@@ -250,7 +253,22 @@ IMAGE_TEMPLATE = Kind(
     updated_status=200,
 )
 
+TRIGGER = Kind(
+    type=builder_rules.TRIGGER_TYPE,
+    noun="trigger",
+    plural="triggers",
+    api_versions=builder_rules.TRIGGER_API_VERSIONS,
+    check_name=builder_rules.check_trigger_name,
+    normalize=lambda b, _c: builder_rules.normalize_trigger(b),
+    check_update=builder_rules.check_trigger_update,
+    parent_type=IMAGE_TEMPLATE.type,
+    read_only=builder_rules.TRIGGER_READ_ONLY,
+    prepare=lambda r, tx, rid, spec, _loc: disks_app.Prepared(build_triggers.prepare_trigger(r, tx, rid, spec)),
+    located_by_parent=True,
+    patchable=False,
+)
+
 KINDS = {
     k.type_key: k
-    for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE, IMAGE_TEMPLATE)
+    for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE, IMAGE_TEMPLATE, TRIGGER)
 }

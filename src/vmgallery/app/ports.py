@@ -416,6 +416,16 @@ class StorageAccounts(Protocol):
         """The blob, opened; StorageAccountError if it cannot be read."""
         ...
 
+    def write_page_blob(self, uri: str, size: int, pages: Iterator[tuple[int, bytes]]) -> None:
+        """Create (or replace) the page blob at `uri`, in the configured account whose endpoint holds it, `size`
+        bytes of zeros, then write each (offset, bytes) of `pages` (512-byte aligned, at most 4 MiB each; its
+        container is made if missing); StorageAccountError if it cannot be written."""
+        ...
+
+    def write_block_blob(self, uri: str, data: bytes) -> None:
+        """Create (or replace) the block blob at `uri` with `data`, as `write_page_blob` does a page blob."""
+        ...
+
 
 class Signer(Protocol):
     def query(self, grant_id: str, permissions: str, expiry: int) -> str:

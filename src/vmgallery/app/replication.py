@@ -26,6 +26,7 @@ from typing import TypeVar
 from ..domain import replication as rules
 from ..domain.manifests import CorruptChunk, Manifest, MissingChunk
 from ..domain.validate import Body
+from . import build_triggers
 from .operations import JobContext, with_state
 from .ports import Batch, ChunkStore, JobRow, RegionStores, Transaction
 
@@ -177,6 +178,7 @@ def settle_version(tx: Transaction, version_key: str, now: float) -> None:
     active = tx.active_operation(version_key)
     if active is not None and active.action == "create":
         tx.finish_operation(active.id, "Succeeded", now)
+    build_triggers.queue_fired(tx, version_key, now)  # image templates that follow this definition's latest
 
 
 def manifests_of(tx: Transaction, version_key: str) -> list[Manifest]:

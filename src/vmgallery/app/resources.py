@@ -148,6 +148,8 @@ class Resources:
     def _full_body(self, kind: Kind, rid: ResourceId, spec: Body, location: str, state: str) -> Body:
         body: Body = {"id": rid.text, "name": rid.name, "type": kind.type, "location": location}
         body.update({k: v for k, v in spec.items() if k not in ("id", "name", "type", "location")})
+        if kind.located_by_parent:
+            del body["location"]
         if kind.read_only_fill:
             kind.read_only_fill(body, rid)
         body.setdefault("properties", {})["provisioningState"] = state
@@ -236,11 +238,13 @@ class Resources:
         kind.check_name(rid.name)
         if not isinstance(raw, dict):
             raise errors.InvalidRequestContent("The request body must be a JSON object.")
-        location = self._location(raw)
+        location = "" if kind.located_by_parent else self._location(raw)
         now = self.clock()
         try:
             with self.db.write() as tx:
                 parent = self._parent(tx, rid, kind)
+                if kind.located_by_parent:
+                    location = given(parent, "parent").region
                 if parent is not None and kind.parent_type != RESOURCE_GROUP.type and parent.location != location:
                     raise errors.InvalidParameter(
                         f"The {kind.noun} must be in its parent's location '{parent.location}', not '{location}'.",

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import errors
+from .ids import parse_resource_id
 from .validate import (
     MAX_URI,
     Body,
@@ -418,6 +419,28 @@ def _internal(host: str) -> bool:
     return address.is_loopback or address.is_link_local or address.is_private or address.is_unspecified
 
 
+def check_vhd_uri(uri: str, in_account: bool, target: str) -> None:
+    """A VHD output's `uri` is a blob (container and name) of a storage account this server may write to."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/").count("/") < 1:
+        raise errors.InvalidParameter(f"The VHD output URI '{uri}' is not the URL of a blob in a container.", target)
+    if not in_account:
+        raise errors.InvalidParameter(
+            f"The VHD output URI '{uri}' is not in a storage account configured on this server ([storage_accounts] "
+            "in config.toml); leave 'uri' out to have the VHD kept in the staging resource group.",
+            target,
+        )
+
+
+def vhd_uris(spec: Body) -> list[tuple[str, str]]:
+    """(uri, target) of each VHD output that names where it goes."""
+    return [
+        (item["uri"], f"properties.distribute[{i}].uri")
+        for i, item in enumerate(spec["properties"]["distribute"])
+        if item["type"] == "VHD" and item.get("uri")
+    ]
+
+
 def template_uris(spec: Body) -> list[tuple[str, str]]:
     """(uri, target) of everything a build fetches."""
     props = spec["properties"]
@@ -465,3 +488,72 @@ def failure_message(name: str, number: int, exit_code: int, tail: Sequence[str])
 
 def staging_group_name(group: str, template: str, guid: str) -> str:
     return f"IT_{group}_{template}_{guid}"[:90]
+
+
+# -- triggers ---------------------------------------------------------------------------------------------------
+TRIGGER_TYPE = "Microsoft.VirtualMachineImages/imageTemplates/triggers"
+TRIGGER_API_VERSIONS = ("2022-07-01", "2023-07-01", "2024-02-01", "2025-10-01")
+TRIGGER_KINDS = ("SourceImage",)
+TRIGGER_READ_ONLY = ("id", "name", "type", "systemData", "properties.status", "properties.provisioningState")
+LATEST_SUFFIX = "/versions/latest"
+
+
+def check_trigger_name(name: str) -> None:
+    if not NAME.match(name):
+        raise errors.InvalidResourceName(
+            f"The trigger name '{name}' is invalid: 1 to 64 letters, digits, '-', '_' or '.'.", "name"
+        )
+
+
+def normalize_trigger(body: Body) -> Body:
+    """A trigger's canonical spec: only its kind is the caller's (a proxy resource: no location, no tags)."""
+    body = strip_read_only(body, TRIGGER_READ_ONLY)
+    body.pop("location", None)
+    props = require_object(body, "properties", required=True)
+    check_enum(props, "kind", TRIGGER_KINDS, "properties.kind", required=True)
+    return body
+
+
+def check_trigger_update(old: Body, new: Body) -> None:
+    """A trigger's kind is fixed at creation (x-ms-mutability create, read)."""
+    before, after = old.get("properties", {}).get("kind"), new.get("properties", {}).get("kind")
+    if before != after:
+        raise errors.PropertyChangeNotAllowed(
+            f"Changing property 'properties.kind' of an existing trigger is not allowed (from {before!r} to "
+            f"{after!r}); delete the trigger and create it again.",
+            "properties.kind",
+        )
+
+
+def check_trigger_source(source: Body) -> None:
+    """A SourceImage trigger follows the template's source: a gallery image version named by `.../versions/latest`,
+    so a new version of that definition is what the template would build from next."""
+    if source.get("type") != "SharedImageVersion":
+        raise errors.InvalidParameter(
+            f"A trigger of kind SourceImage needs an image template whose source is a SharedImageVersion; this "
+            f"template's 'properties.source.type' is '{source.get('type')}'.",
+            "properties.source.type",
+        )
+    if not str(source.get("imageVersionId", "")).lower().endswith(LATEST_SUFFIX):
+        raise errors.InvalidParameter(
+            f"A trigger of kind SourceImage needs the template's 'properties.source.imageVersionId' to name the "
+            f"latest version of a gallery image definition ('{LATEST_SUFFIX}'), not '{source.get('imageVersionId')}'.",
+            "properties.source.imageVersionId",
+        )
+
+
+def trigger_fires(source: Body, definition_key: str, became_latest: bool) -> bool:
+    """Whether a new version of the definition `definition_key` (lower-case id) starts a run of a template with a
+    SourceImage trigger and this source: only a version that became the definition's latest does (one excluded
+    from latest, or older than the latest, changes nothing the template builds from)."""
+    if not became_latest or source.get("type") != "SharedImageVersion":
+        return False
+    version_id = str(source.get("imageVersionId", ""))
+    rid = parse_resource_id(version_id)
+    if rid is None or rid.parent is None or not version_id.lower().endswith(LATEST_SUFFIX):
+        return False
+    return rid.parent.key == definition_key.lower()
+
+
+def trigger_status(code: str, message: str, time: str) -> Body:
+    return {"code": code, "message": message, "time": time}

@@ -414,4 +414,11 @@ KNOWN_PROPERTIES = {
         "tags": {"*": None},
         "type": None,
     },
+    "Microsoft.VirtualMachineImages/imageTemplates/triggers": {
+        "id": None,
+        "name": None,
+        "properties": {"kind": None, "provisioningState": None, "status": None},
+        "systemData": None,
+        "type": None,
+    },
 }

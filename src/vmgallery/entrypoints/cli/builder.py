@@ -1,5 +1,6 @@
-"""`vmgallery image builder create|show|list|delete|run|cancel|wait|show-runs|output|logs`, as `az image builder`:
-image templates from Azure's template JSON (--image-template FILE), their runs, run outputs and the live step log.
+"""`vmgallery image builder create|show|list|delete|run|cancel|wait|show-runs|output|logs|trigger`, as
+`az image builder`: image templates from Azure's template JSON (--image-template FILE), their runs, run outputs, the
+live step log and triggers (builder_triggers.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import builder_triggers
 from .client import CliError
 from .options import AzCommand, Endpoint, Location, NoWait, Output, Query, ResourceGroup, Subscription, Tags, sub_app
 from .output import OutputFormat, emit, flatten
@@ -172,6 +174,7 @@ def show_runs(
 
 output_app = sub_app("Show a template's run outputs.")
 app.add_typer(output_app, name="output")
+app.add_typer(builder_triggers.app, name="trigger")
 
 
 @output_app.command("list", cls=AzCommand)

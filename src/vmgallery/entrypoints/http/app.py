@@ -35,6 +35,7 @@ from ...app.kinds import (
     IMAGE_VERSION,
     RESOURCE_GROUP,
     SNAPSHOT,
+    TRIGGER,
     Kind,
 )
 from ...app.resources import Outcome, Resources
@@ -164,6 +165,17 @@ ROUTES = (
             p["resourceGroupName"],
             "Microsoft.VirtualMachineImages",
             (("imageTemplates", p["imageTemplateName"]),),
+        ),
+    ),
+    Route(
+        TRIGGER,
+        RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates/{imageTemplateName}/triggers/{triggerName}",
+        ((RG + "/providers/Microsoft.VirtualMachineImages/imageTemplates/{imageTemplateName}/triggers", "parent"),),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.VirtualMachineImages",
+            (("imageTemplates", p["imageTemplateName"]), ("triggers", p["triggerName"])),
         ),
     ),
 )
@@ -346,7 +358,7 @@ class ArmApi:
             ("DELETE", delete, False),
             ("HEAD", head, False),
         ):
-            if method == "HEAD" and kind is not RESOURCE_GROUP:
+            if (method == "HEAD" and kind is not RESOURCE_GROUP) or (method == "PATCH" and not kind.patchable):
                 continue
             app.add_api_route(
                 route.instance,
