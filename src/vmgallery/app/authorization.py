@@ -21,6 +21,8 @@ from ..domain.principals import Principal
 from ..domain.rbac import Access, Grant, Linked, Permission, RoleDefinition, Scope, parse_scope
 from ..domain.timestamps import arm_time
 from ..domain.validate import Body
+from . import managed_identities
+from .managed_identities import find_identity
 from .ports import Clock, StorageAccounts
 from .rbac_store import AssignmentRow, CustomRoleRow, GrantRow, RoleMetadata, RoleTransaction
 
@@ -147,15 +149,66 @@ class Authorization:
         return True
 
     def check_linked(self, principal: Principal, action: str, scope: str, resource_type: str, body: Any) -> None:
-        """The sources a create or replace names (disks, snapshots, images, versions, VMs, VHDs' storage accounts):
-        each needs its own action there (LinkedAuthorizationFailed naming the ones missing)."""
+        """The sources a create or replace names (disks, snapshots, images, versions, VMs, VHDs' storage accounts,
+        an image template's source and distribution targets): each needs its own action there
+        (LinkedAuthorizationFailed naming the ones missing). An image template that names user-assigned identities
+        is checked as them, as Azure does (the builder reads and writes with their roles), once the caller has shown
+        it may hand them over (assign/action on each)."""
         if principal.is_admin:
             return
         linked = rules.linked_sources(resource_type, body)
-        if not linked:
+        identities = rules.named_identities(resource_type, body)
+        if not linked and not identities:
             return
         # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
-        accesses = [self.everywhere(p) for p in (principal, *principal.auxiliary)]
+        callers = [self.everywhere(p) for p in (principal, *principal.auxiliary)]
+        if identities:
+            assign = [
+                Linked(rules.ASSIGN_IDENTITY, i, "identity.userAssignedIdentities", "user-assigned identity")
+                for i in identities
+            ]
+            missing = self._missing(assign, callers)
+            if missing:
+                raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+            self._check_as_identities(identities, linked, deleted=[])
+            return
+        missing = self._missing(linked, callers)
+        if missing:
+            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+
+    def check_build_identity(self, spec: Body) -> None:
+        """When a run starts: the identities the template builds as still hold what its source and targets need (a
+        role removed since the template was made fails the run here, before anything is built). An identity the
+        template recorded (its principalId is shown) must still exist; one named only by name (the admin token may
+        name one before it is made) is checked once it exists."""
+        identities = rules.named_identities(rules.IMAGE_TEMPLATES, spec)
+        if not identities:
+            return
+        recorded = spec["identity"]["userAssignedIdentities"]
+        with self.db.read() as tx:
+            present = {i for i in identities if find_identity(tx, i) is not None}
+        deleted = [i for i in identities if i not in present and (recorded.get(i) or {}).get("principalId")]
+        checked = [i for i in identities if i in present]
+        if checked or deleted:
+            self._check_as_identities(checked, rules.linked_sources(rules.IMAGE_TEMPLATES, spec), deleted=deleted)
+
+    def _check_as_identities(self, identities: Sequence[str], linked: Sequence[Linked], deleted: Sequence[str]) -> None:
+        if deleted:
+            raise managed_identities.not_found(deleted[0])
+        with self.db.read() as tx:
+            actors = []
+            for identity_id in identities:
+                found = find_identity(tx, identity_id)
+                if found is None:
+                    raise managed_identities.not_found(identity_id)
+                actors.append(found)
+            access = _access(tx.grants_of([a.principal_id.lower() for a in actors]))
+        missing = self._missing(linked, [access])
+        if missing:
+            raise rules.identity_denied(actors[0].id, actors[0].principal_id, missing)
+
+    def _missing(self, linked: Sequence[Linked], accesses: Sequence[Access]) -> list[Linked]:
+        """The linked scopes none of `accesses` permits its action at, each by its resolved scope."""
         missing: list[Linked] = []
         for item in linked:
             target = item.scope
@@ -170,8 +223,7 @@ class Authorization:
                 continue  # not an id: the kind's rules refuse it by name
             if not any(access.permits(item.action, where.key) for access in accesses):
                 missing.append(Linked(item.action, where.text, item.target, item.noun))
-        if missing:
-            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+        return missing
 
     def visible(self, principal: Principal, action: str, scope: Scope | str) -> frozenset[str] | None:
         """For a list at `scope`: None when the caller may read all of it, else the keys of the scopes under it

@@ -35,6 +35,7 @@ from ...app.kinds import (
     IMAGE_VERSION,
     RESOURCE_GROUP,
     SNAPSHOT,
+    USER_ASSIGNED_IDENTITY,
     Kind,
 )
 from ...app.resources import Outcome, Resources
@@ -164,6 +165,23 @@ ROUTES = (
             p["resourceGroupName"],
             "Microsoft.VirtualMachineImages",
             (("imageTemplates", p["imageTemplateName"]),),
+        ),
+    ),
+    Route(
+        USER_ASSIGNED_IDENTITY,
+        RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}",
+        (
+            (RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities", "group"),
+            (
+                "/subscriptions/{subscriptionId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+                "subscription",
+            ),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.ManagedIdentity",
+            (("userAssignedIdentities", p["resourceName"]),),
         ),
     ),
 )
