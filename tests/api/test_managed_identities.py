@@ -48,7 +48,11 @@ def test_identity_crud_and_its_service_principal(server, subscription, group, ht
 
         # A PUT again (az sends the whole body back) changes tags, never the ids.
         again = ops.create_or_update(group, "builder", {"location": "eastus", "tags": {"team": "other"}})
-        assert (again.principal_id, again.client_id, again.tags) == (made.principal_id, made.client_id, {"team": "other"})
+        assert (again.principal_id, again.client_id, again.tags) == (
+            made.principal_id,
+            made.client_id,
+            {"team": "other"},
+        )
         updated = ops.update(group, "builder", {"tags": {"x": "1"}})
         assert (updated.principal_id, updated.tags) == (made.principal_id, {"x": "1"})
         assert ops.get(group, "builder").client_id == made.client_id
