@@ -248,6 +248,16 @@ def builder_server_blob_url(server) -> str:
     return f"{endpoint.rstrip('/')}/vhds/out.vhd"
 
 
+def msi_admin(server, subscription: str):
+    return msi.ManagedServiceIdentityClient(
+        StaticToken(server.token),
+        subscription,
+        base_url=server.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=server.ca,
+    )
+
+
 def test_the_builder_acts_as_its_identity_at_creation_and_at_each_run(builder_server):  # noqa: F811
     world = World(builder_server)
     with compute_client(builder_server, world.sub) as compute:
@@ -258,13 +268,7 @@ def test_the_builder_acts_as_its_identity_at_creation_and_at_each_run(builder_se
         base["identity"] = {"type": "None"}
         admin.virtual_machine_image_templates.begin_create_or_update("src", "base", base).result()
         admin.virtual_machine_image_templates.begin_run("src", "base").result()
-    with msi.ManagedServiceIdentityClient(
-        StaticToken(builder_server.token),
-        world.sub,
-        base_url=builder_server.url,
-        credential_scopes=["https://management.azure.com/.default"],
-        connection_verify=builder_server.ca,
-    ) as client:
+    with msi_admin(builder_server, world.sub) as client:
         uami = client.user_assigned_identities.create_or_update("ids", "builder", {"location": "eastus"})
     assert uami.tenant_id == world.tenant  # the subscription's tenant
 
@@ -301,6 +305,14 @@ def test_the_builder_acts_as_its_identity_at_creation_and_at_each_run(builder_se
         made = ib.virtual_machine_image_templates.begin_create_or_update("tpl", "t", body()).result()
         shown = made.identity.user_assigned_identities[uami.id]
         assert (shown.principal_id, shown.client_id) == (uami.principal_id, uami.client_id)
+        # A PATCH cannot hand over an identity the caller may not assign either.
+        with msi_admin(builder_server, world.sub) as client:
+            other = client.user_assigned_identities.create_or_update("ids", "other", {"location": "eastus"})
+        swap = {"identity": {"type": "UserAssigned", "userAssignedIdentities": {other.id: {}}}}
+        with pytest.raises(HttpResponseError) as refused:
+            ib.virtual_machine_image_templates.begin_update("tpl", "t", swap).result()
+        assert (refused.value.status_code, refused.value.error.target) == (403, "identity.userAssignedIdentities")
+        assert other.id in refused.value.error.message
 
         ib.virtual_machine_image_templates.begin_run("tpl", "t").result()
         assert ib.virtual_machine_image_templates.get("tpl", "t").last_run_status.run_state == "Succeeded"

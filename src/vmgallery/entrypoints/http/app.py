@@ -310,7 +310,10 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
-            await self.guard.check(request, kind.type, "write", rid)
+            # An image template's PATCH may name new targets and identities: checked as a create's are (the other
+            # kinds' sources never change after creation).
+            linked = body if kind is IMAGE_TEMPLATE else None
+            await self.guard.check(request, kind.type, "write", rid, body=linked)
             return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
