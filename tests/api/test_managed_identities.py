@@ -41,6 +41,9 @@ def test_identity_crud_and_its_service_principal(server, subscription, group, ht
             f"/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity"
             "/userAssignedIdentities/builder"
         )
+        # ARM paths are case-insensitive (ids in templates are often spelt .../resourcegroups/...).
+        lower = http.get(made.id.lower(), params={"api-version": "2023-01-31"})
+        assert (lower.status_code, lower.json()["id"]) == (200, made.id)
         # The principal role assignments name is a service principal of the tenant, its appId the clientId.
         sp = http.get(f"{ADMIN_API}/tenants/{made.tenant_id}/servicePrincipals/{made.principal_id}")
         assert sp.status_code == 200, sp.text
