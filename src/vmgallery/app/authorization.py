@@ -22,7 +22,7 @@ from ..domain.rbac import Access, Grant, Linked, Permission, RoleDefinition, Sco
 from ..domain.timestamps import arm_time
 from ..domain.validate import Body
 from . import managed_identities
-from .managed_identities import find_identity
+from .managed_identities import NamedIdentity, find_identity
 from .ports import Clock, StorageAccounts
 from .rbac_store import AssignmentRow, CustomRoleRow, GrantRow, RoleMetadata, RoleTransaction
 
@@ -112,6 +112,11 @@ def _access(rows: Sequence[GrantRow]) -> Access:
     return Access(grants)
 
 
+def _grants_of_identities(tx: RoleTransaction, actors: Sequence[NamedIdentity | None]) -> Access:
+    ids = [a.principal_id.lower() for a in actors if a is not None]
+    return _access(tx.grants_of(ids)) if ids else Access()
+
+
 @dataclass
 class Result:
     status: int
@@ -160,8 +165,11 @@ class Authorization:
         identities = rules.named_identities(resource_type, body)
         if not linked and not identities:
             return
-        # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
-        callers = [self.everywhere(p) for p in (principal, *principal.auxiliary)]
+        with self.db.read() as tx:
+            # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
+            callers = [_access(tx.grants_of(_ids(p))) for p in (principal, *principal.auxiliary)]
+            actors = [find_identity(tx, i) for i in identities]
+            acting = _grants_of_identities(tx, actors)
         if identities:
             assign = [
                 Linked(rules.ASSIGN_IDENTITY, i, "identity.userAssignedIdentities", "user-assigned identity")
@@ -170,7 +178,7 @@ class Authorization:
             missing = self._missing(assign, callers)
             if missing:
                 raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
-            self._check_as_identities(identities, linked, deleted=[])
+            self._as_identities(list(zip(identities, actors)), acting, linked)
             return
         missing = self._missing(linked, callers)
         if missing:
@@ -186,24 +194,24 @@ class Authorization:
             return
         recorded = spec["identity"]["userAssignedIdentities"]
         with self.db.read() as tx:
-            present = {i for i in identities if find_identity(tx, i) is not None}
-        deleted = [i for i in identities if i not in present and (recorded.get(i) or {}).get("principalId")]
-        checked = [i for i in identities if i in present]
-        if checked or deleted:
-            self._check_as_identities(checked, rules.linked_sources(rules.IMAGE_TEMPLATES, spec), deleted=deleted)
+            actors = [find_identity(tx, i) for i in identities]
+            acting = _grants_of_identities(tx, actors)
+        named = [
+            (i, a) for i, a in zip(identities, actors) if a is not None or (recorded.get(i) or {}).get("principalId")
+        ]
+        if named:
+            self._as_identities(named, acting, rules.linked_sources(rules.IMAGE_TEMPLATES, spec))
 
-    def _check_as_identities(self, identities: Sequence[str], linked: Sequence[Linked], deleted: Sequence[str]) -> None:
-        if deleted:
-            raise managed_identities.not_found(deleted[0])
-        with self.db.read() as tx:
-            actors = []
-            for identity_id in identities:
-                found = find_identity(tx, identity_id)
-                if found is None:
-                    raise managed_identities.not_found(identity_id)
-                actors.append(found)
-            access = _access(tx.grants_of([a.principal_id.lower() for a in actors]))
-        missing = self._missing(linked, [access])
+    def _as_identities(
+        self, named: Sequence[tuple[str, NamedIdentity | None]], acting: Access, linked: Sequence[Linked]
+    ) -> None:
+        """`linked` checked as the identities (`acting`: their grants together); each must exist."""
+        actors = []
+        for identity_id, actor in named:
+            if actor is None:
+                raise managed_identities.not_found(identity_id)
+            actors.append(actor)
+        missing = self._missing(linked, [acting])
         if missing:
             raise rules.identity_denied(actors[0].id, actors[0].principal_id, missing)
 
