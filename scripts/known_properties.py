@@ -47,6 +47,17 @@ RESOURCE_GROUP = {
     "properties": {"provisioningState": None},
 }
 
+# Microsoft.ManagedIdentity's spec is not here either: a tracked resource whose properties the server fills.
+USER_ASSIGNED_IDENTITY = {
+    "id": None,
+    "name": None,
+    "type": None,
+    "location": None,
+    "tags": {"*": None},
+    "systemData": None,
+    "properties": {"principalId": None, "clientId": None, "tenantId": None, "isolationScope": None},
+}
+
 # Image templates' parts are polymorphic (source, customize, validate, distribute by "type"), which this walker does
 # not follow: each property is kept whole here and domain/image_builder.py checks it per type.
 IMAGE_TEMPLATE = {
@@ -153,6 +164,7 @@ def build() -> dict:
         "Microsoft.Resources/resourceGroups": RESOURCE_GROUP,
         "Microsoft.VirtualMachineImages/imageTemplates": IMAGE_TEMPLATE,
         "Microsoft.VirtualMachineImages/imageTemplates/triggers": TRIGGER,
+        "Microsoft.ManagedIdentity/userAssignedIdentities": USER_ASSIGNED_IDENTITY,
     }
     for type_, sources in SOURCES.items():
         tree: dict = {}

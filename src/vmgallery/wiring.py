@@ -120,7 +120,9 @@ def build_service(settings: Settings) -> Service:
     directory_store, hasher = DirectoryStore(db), Argon2Hasher()
     authorization = Authorization(db, accounts, clock)
     directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
-    resources = Resources(db, settings, clock, waiter, stores, accounts, subscription_tenants=directory)
+    resources = Resources(
+        db, settings, clock, waiter, stores, accounts, subscription_tenants=directory, principals=directory
+    )
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(
         db,
@@ -155,6 +157,7 @@ def build_service(settings: Settings) -> Service:
         SourceFetcher(accounts, settings.builder.allowed_source_prefixes, own=lambda uri: read_signed(access, uri)),
         settings.builder.engine,
         settings.data_dir / "builds",
+        check_identity=authorization.check_build_identity,
     )
     background = {**workers.kinds.background, TRIGGER_JOB: SourceImageTrigger(builds.run)}
     workers.kinds = JobKinds(operation=kinds, background=background)

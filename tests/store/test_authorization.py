@@ -404,3 +404,47 @@ def test_a_source_in_another_tenant_through_an_auxiliary_token(world):
     assert not world.permitted(
         Principal(_oid(12), T3, PrincipalType.USER, auxiliary=(in_source_tenant,)), version_write, V2
     )
+
+
+def test_a_build_is_checked_as_its_identity_when_it_runs(world, db):
+    uami = f"{RG1}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/builder"
+    principal_id = _oid(500)
+    rid = parse_resource_id(uami)
+    with db.write() as tx:
+        tx.insert(
+            key=rid.key,
+            type="microsoft.managedidentity/userassignedidentities",
+            parent_key=rid.group_key,
+            subscription=rid.subscription.lower(),
+            group_key=rid.group_key,
+            location="eastus",
+            natural_key=None,
+            state="Succeeded",
+            body={"id": uami, "name": "builder", "properties": {"principalId": principal_id, "clientId": _oid(501),
+                                                               "tenantId": T1}},
+            now=0.0,
+        )  # fmt: skip
+    assert world.put_assignment(ADMIN, G1, str(uuid.uuid4()), _assign("Contributor", principal_id)).status == 201
+
+    def spec(target: str, identities: dict) -> dict:
+        return {
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": identities},
+            "properties": {
+                "source": {"type": "SharedImageVersion", "imageVersionId": V1},
+                "distribute": [{"type": "SharedImage", "galleryImageId": target, "runOutputName": "g"}],
+            },
+        }
+
+    recorded = {uami: {"principalId": principal_id}}
+    world.check_build_identity(spec(D1, recorded))  # Contributor on g1: reads v1, writes versions of d1
+    with pytest.raises(rbac.LinkedAuthorizationFailed) as refused:
+        world.check_build_identity(spec(D3, recorded))  # d3 is in g2
+    assert refused.value.target == "properties.distribute[0].galleryImageId"
+    assert principal_id in refused.value.message and D3 in refused.value.message
+    # Named by name only (the admin's template, made before the identity): nothing to act as, nothing checked.
+    world.check_build_identity(spec(D3, {uami.replace("builder", "later"): {}}))
+    with db.write() as tx:
+        tx.delete(rid.key)
+    with pytest.raises(errors.ArmError) as gone:
+        world.check_build_identity(spec(D1, recorded))
+    assert (gone.value.status, gone.value.code) == (400, "FailedIdentityOperation") and uami in gone.value.message

@@ -208,3 +208,48 @@ def test_the_sources_of_disks_snapshots_and_images():
     }
     for junk in (None, [], {"properties": 3}, {"properties": {"creationData": {"sourceResourceId": 7}}}):
         assert rbac.linked_sources("Microsoft.Compute/disks", junk) == []
+
+
+TEMPLATES = "Microsoft.VirtualMachineImages/imageTemplates"
+UAMI = RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/builder"
+
+
+def test_what_an_image_template_reads_and_writes():
+    body = {
+        "identity": {"type": "UserAssigned", "userAssignedIdentities": {UAMI: {}}},
+        "properties": {
+            "source": {"type": "ManagedImage", "imageId": IMAGE},
+            "distribute": [
+                {"type": "SharedImage", "galleryImageId": DEFINITION, "runOutputName": "g"},
+                {"type": "ManagedImage", "imageId": IMAGE + "2", "location": "eastus", "runOutputName": "m"},
+                {"type": "VHD", "uri": BLOB, "runOutputName": "v"},
+                {"type": "VHD", "runOutputName": "served"},  # served by this server: nothing to write elsewhere
+            ],
+        },
+    }
+    assert _found(TEMPLATES, body) == {
+        ("Microsoft.Compute/images/read", IMAGE, "properties.source.imageId"),
+        ("Microsoft.Compute/galleries/images/versions/write", DEFINITION, "properties.distribute[0].galleryImageId"),
+        ("Microsoft.Compute/images/write", IMAGE + "2", "properties.distribute[1].imageId"),
+        (rbac.LIST_KEYS, BLOB, "properties.distribute[2].uri"),
+    }
+    assert rbac.named_identities(TEMPLATES, body) == [UAMI]
+    version = {"properties": {"source": {"type": "SharedImageVersion", "imageVersionId": VERSION}}}
+    assert _found(TEMPLATES, version) == {
+        ("Microsoft.Compute/galleries/images/versions/read", VERSION, "properties.source.imageVersionId")
+    }
+    platform = {"properties": {"source": {"type": "PlatformImage", "publisher": "p"}, "distribute": "junk"}}
+    assert _found(TEMPLATES, platform) == set()
+    assert rbac.named_identities(TEMPLATES, {"identity": {"type": "None"}}) == []
+    assert rbac.named_identities("Microsoft.Compute/disks", body) == []
+    for junk in (None, [], {"properties": 3}, {"properties": {"source": {"type": "ManagedImage", "imageId": 7}}}):
+        assert rbac.linked_sources(TEMPLATES, junk) == []
+        assert rbac.named_identities(TEMPLATES, junk) == []
+
+
+def test_an_identity_refusal_names_the_identity_its_object_id_the_action_scope_and_property():
+    missing = rbac.Linked(rbac.VERSION_WRITE, DEFINITION, "properties.distribute[0].galleryImageId", "definition")
+    error = rbac.identity_denied(UAMI, "0000-oid", [missing])
+    assert (error.status, error.code, error.target) == (403, "LinkedAuthorizationFailed", missing.target)
+    for part in (UAMI, "'0000-oid'", f"'{rbac.VERSION_WRITE}'", f"'{DEFINITION}'", missing.target):
+        assert part in error.message

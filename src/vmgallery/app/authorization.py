@@ -21,6 +21,8 @@ from ..domain.principals import Principal
 from ..domain.rbac import Access, Grant, Linked, Permission, RoleDefinition, Scope, parse_scope
 from ..domain.timestamps import arm_time
 from ..domain.validate import Body
+from . import managed_identities
+from .managed_identities import NamedIdentity, find_identity
 from .ports import Clock, StorageAccounts
 from .rbac_store import AssignmentRow, CustomRoleRow, GrantRow, RoleMetadata, RoleTransaction
 
@@ -110,6 +112,11 @@ def _access(rows: Sequence[GrantRow]) -> Access:
     return Access(grants)
 
 
+def _grants_of_identities(tx: RoleTransaction, actors: Sequence[NamedIdentity | None]) -> Access:
+    ids = [a.principal_id.lower() for a in actors if a is not None]
+    return _access(tx.grants_of(ids)) if ids else Access()
+
+
 @dataclass
 class Result:
     status: int
@@ -147,15 +154,69 @@ class Authorization:
         return True
 
     def check_linked(self, principal: Principal, action: str, scope: str, resource_type: str, body: Any) -> None:
-        """The sources a create or replace names (disks, snapshots, images, versions, VMs, VHDs' storage accounts):
-        each needs its own action there (LinkedAuthorizationFailed naming the ones missing)."""
+        """The sources a create or replace names (disks, snapshots, images, versions, VMs, VHDs' storage accounts,
+        an image template's source and distribution targets): each needs its own action there
+        (LinkedAuthorizationFailed naming the ones missing). An image template that names user-assigned identities
+        is checked as them, as Azure does (the builder reads and writes with their roles), once the caller has shown
+        it may hand them over (assign/action on each)."""
         if principal.is_admin:
             return
         linked = rules.linked_sources(resource_type, body)
-        if not linked:
+        identities = rules.named_identities(resource_type, body)
+        if not linked and not identities:
             return
-        # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
-        accesses = [self.everywhere(p) for p in (principal, *principal.auxiliary)]
+        with self.db.read() as tx:
+            # The same caller in the sources' tenants (x-ms-authorization-auxiliary tokens) may hold what they need.
+            callers = [_access(tx.grants_of(_ids(p))) for p in (principal, *principal.auxiliary)]
+            actors = [find_identity(tx, i) for i in identities]
+            acting = _grants_of_identities(tx, actors)
+        if identities:
+            assign = [
+                Linked(rules.ASSIGN_IDENTITY, i, "identity.userAssignedIdentities", "user-assigned identity")
+                for i in identities
+            ]
+            missing = self._missing(assign, callers)
+            if missing:
+                raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+            self._as_identities(list(zip(identities, actors)), acting, linked)
+            return
+        missing = self._missing(linked, callers)
+        if missing:
+            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+
+    def check_build_identity(self, spec: Body) -> None:
+        """When a run starts: the identities the template builds as still hold what its source and targets need (a
+        role removed since the template was made fails the run here, before anything is built). An identity the
+        template recorded (its principalId is shown) must still exist; one named only by name (the admin token may
+        name one before it is made) is checked once it exists."""
+        identities = rules.named_identities(rules.IMAGE_TEMPLATES, spec)
+        if not identities:
+            return
+        recorded = spec["identity"]["userAssignedIdentities"]
+        with self.db.read() as tx:
+            actors = [find_identity(tx, i) for i in identities]
+            acting = _grants_of_identities(tx, actors)
+        named = [
+            (i, a) for i, a in zip(identities, actors) if a is not None or (recorded.get(i) or {}).get("principalId")
+        ]
+        if named:
+            self._as_identities(named, acting, rules.linked_sources(rules.IMAGE_TEMPLATES, spec))
+
+    def _as_identities(
+        self, named: Sequence[tuple[str, NamedIdentity | None]], acting: Access, linked: Sequence[Linked]
+    ) -> None:
+        """`linked` checked as the identities (`acting`: their grants together); each must exist."""
+        actors = []
+        for identity_id, actor in named:
+            if actor is None:
+                raise managed_identities.not_found(identity_id)
+            actors.append(actor)
+        missing = self._missing(linked, [acting])
+        if missing:
+            raise rules.identity_denied(actors[0].id, actors[0].principal_id, missing)
+
+    def _missing(self, linked: Sequence[Linked], accesses: Sequence[Access]) -> list[Linked]:
+        """The linked scopes none of `accesses` permits its action at, each by its resolved scope."""
         missing: list[Linked] = []
         for item in linked:
             target = item.scope
@@ -170,8 +231,7 @@ class Authorization:
                 continue  # not an id: the kind's rules refuse it by name
             if not any(access.permits(item.action, where.key) for access in accesses):
                 missing.append(Linked(item.action, where.text, item.target, item.noun))
-        if missing:
-            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+        return missing
 
     def visible(self, principal: Principal, action: str, scope: Scope | str) -> frozenset[str] | None:
         """For a list at `scope`: None when the caller may read all of it, else the keys of the scopes under it

@@ -19,6 +19,7 @@ from ..domain.validate import Body
 from ..domain.versions import parse_version_name
 from . import platform_images, sources
 from .disks import Prepared
+from .managed_identities import show_template_identities
 from .ports import Dependencies, ResourceRow, Transaction
 
 RUN_SUFFIX = (
@@ -208,6 +209,7 @@ def prepare_template(deps: Dependencies, tx: Transaction, rid: ResourceId, spec:
     if engine == "vm" and source.facts.architecture.lower() != "x64":
         raise errors.InvalidParameter("The vm engine builds x64 images only.", f"properties.{rules.ENGINE_PROPERTY}")
     _staging_group(deps, tx, rid, spec, location)
+    show_template_identities(tx, spec)
     return Prepared(spec)
 
 
@@ -216,6 +218,7 @@ def check_distribute_update(deps: Dependencies, tx: Transaction, existing: Resou
     source = resolve_source(tx, spec, existing.region)
     _check_targets(tx, spec, source.facts, existing.region)
     check_vhd_uris(deps, spec)
+    show_template_identities(tx, spec)
 
 
 def drop_template_extras(tx: Transaction, template_key: str, body: Body) -> None:

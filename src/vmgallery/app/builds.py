@@ -175,10 +175,13 @@ class ImageBuild:
         fetch: Fetch,
         default_engine: str,
         workdir: Path,
+        check_identity: Callable[[Body], None] | None = None,
     ):
         self.resources, self.stores, self.clock = resources, stores, clock
         self.engines, self.fetch, self.default_engine = engines, fetch, default_engine
         self.workdir = workdir
+        # The template's identities still hold what its source and targets need (app.authorization).
+        self.check_identity = check_identity
 
     # -- status and log --------------------------------------------------------------------------------------
     def _status(self, ctx: JobContext, run: _Run, state: str, sub: str | None, message: str = "") -> None:
@@ -281,6 +284,8 @@ class ImageBuild:
     def _build(self, ctx: JobContext, run: _Run) -> Body:
         spec = run.spec
         props = spec["properties"]
+        if self.check_identity is not None:
+            self.check_identity(spec)  # the build acts as the identity: a role removed since creation stops it here
         self._status(ctx, run, "Running", "Building")
         with ctx.db.read() as tx:
             source = build_templates.resolve_source(tx, spec, run.region)

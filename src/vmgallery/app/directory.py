@@ -284,6 +284,28 @@ class Directory:
             tx.set_application_secret(app_guid, hashed)
         return NewServicePrincipal(app_guid, sp.object_id, tenant, app.name, secret)
 
+    # -- managed identities' service principals (ports.ManagedPrincipals) -------------------------------------
+    def add_managed_identity(self, tenant_id: str, object_id: str, app_id: str, name: str) -> None:
+        """The service principal a user-assigned identity stands for, with the ids the identity shows. Its
+        application's secret is random and never told: nobody signs in as a managed identity with a password."""
+        now = self.clock()
+        app = ApplicationRow(app_id, tenant_id, name, False, self.hasher.hash(new_secret()), now)
+        sp = ObjectRow(object_id, tenant_id, PrincipalType.SERVICE_PRINCIPAL, name, app_id, None, now)
+        with self._write() as tx:
+            self._tenant(tx, tenant_id)
+            tx.add_application(app)
+            tx.add_object(sp)
+
+    def remove_managed_identity(self, object_id: str) -> None:
+        with self._write() as tx:
+            row = tx.object(object_id)
+            if row is None:
+                return
+            if row.app_id is not None and tx.application(row.app_id) is not None:
+                tx.delete_application(row.app_id)
+            else:
+                tx.delete_object(object_id)
+
     def application(self, app_id: str) -> ApplicationRow | None:
         with self.store.read() as tx:
             return tx.application(app_id)

@@ -13,12 +13,13 @@ from ..domain import definitions, galleries, names
 from ..domain import disks as disks_rules
 from ..domain import image_builder as builder_rules
 from ..domain import images as images_rules
+from ..domain import managed_identities as identity_rules
 from ..domain import sharing as sharing_rules
 from ..domain import versions as versions_rules
 from ..domain.apiversions import GALLERY_API_VERSIONS, RESOURCE_API_VERSIONS
 from ..domain.ids import ResourceId
 from ..domain.validate import Body, check_tags, fold_location, forbid_changes, given, strip_read_only
-from . import build_templates, build_triggers
+from . import build_templates, build_triggers, managed_identities
 from . import disks as disks_app
 from . import images as images_app
 from . import versions as versions_app
@@ -76,6 +77,13 @@ class Kind:
     # A proxy resource (an image template's trigger): no location of its own, it lives in its parent's region.
     located_by_parent: bool = False
     patchable: bool = True
+    # Kinds that are not long-running: work in another store after a create's commit, (resources, new body); if it
+    # fails the new row is removed and the error answered (a managed identity's service principal in the directory).
+    on_created: Callable[[Dependencies, Body], None] | None = None
+    # Deleted within the request, answered 200 (204 when absent) as Azure answers for managed identities, then
+    # `on_deleted` (resources, deleted body) after the commit.
+    delete_at_once: bool = False
+    on_deleted: Callable[[Dependencies, Body], None] | None = None
 
     @property
     def type_key(self) -> str:
@@ -268,7 +276,35 @@ TRIGGER = Kind(
     patchable=False,
 )
 
+USER_ASSIGNED_IDENTITY = Kind(
+    type=identity_rules.TYPE,
+    noun="user-assigned identity",
+    plural="user-assigned identities",
+    api_versions=identity_rules.API_VERSIONS,
+    check_name=identity_rules.check_identity_name,
+    normalize=lambda b, _c: identity_rules.normalize_identity(b),
+    check_update=identity_rules.check_identity_update,
+    parent_type=RESOURCE_GROUP.type,
+    long_running=False,
+    read_only=identity_rules.SERVER_SET,
+    prepare=managed_identities.prepare_identity,
+    on_created=managed_identities.created,
+    delete_at_once=True,
+    on_deleted=managed_identities.deleted,
+)
+
 KINDS = {
     k.type_key: k
-    for k in (RESOURCE_GROUP, GALLERY, IMAGE_DEFINITION, DISK, SNAPSHOT, IMAGE_VERSION, IMAGE, IMAGE_TEMPLATE, TRIGGER)
+    for k in (
+        RESOURCE_GROUP,
+        GALLERY,
+        IMAGE_DEFINITION,
+        DISK,
+        SNAPSHOT,
+        IMAGE_VERSION,
+        IMAGE,
+        IMAGE_TEMPLATE,
+        TRIGGER,
+        USER_ASSIGNED_IDENTITY,
+    )
 }

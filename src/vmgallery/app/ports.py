@@ -451,10 +451,22 @@ class Dependencies(Protocol):
     def accounts(self) -> StorageAccounts: ...
     @property
     def subscription_tenants(self) -> SubscriptionTenants: ...
+    @property
+    def principals(self) -> ManagedPrincipals | None: ...
 
 
 # -- tenancy (implemented by the identity directory) -------------------------------------------------------------------
 class SubscriptionTenants(Protocol):
     def tenant_of(self, subscription: str) -> str | None:
         """The id of the tenant `subscription` belongs to (lower-case), or None if no tenant is known for it."""
+        ...
+
+
+class ManagedPrincipals(Protocol):
+    """The directory's service principals that stand for managed identities: made with the ids the identity shows,
+    without a secret anyone holds (a managed identity signs in through the platform, never with a password)."""
+
+    def add_managed_identity(self, tenant_id: str, object_id: str, app_id: str, name: str) -> None: ...
+    def remove_managed_identity(self, object_id: str) -> None:
+        """The principal and its application; nothing if it is gone already."""
         ...

@@ -27,6 +27,7 @@ from .operations import OperationWaiter
 from .ports import (
     Clock,
     ConcurrentChange,
+    ManagedPrincipals,
     Metadata,
     OperationRow,
     RegionStores,
@@ -73,7 +74,10 @@ class Resources:
         stores: RegionStores,
         accounts: StorageAccounts,
         subscription_tenants: SubscriptionTenants,
+        principals: ManagedPrincipals | None = None,
     ):
+        # The directory's principals behind managed identities (None: identities get ids, the directory no entry).
+        self.principals = principals
         # Which tenant a consumer subscription belongs to (sharing): the identity directory.
         self.subscription_tenants = subscription_tenants
         self.db = db
@@ -240,6 +244,7 @@ class Resources:
             raise errors.InvalidRequestContent("The request body must be a JSON object.")
         location = "" if kind.located_by_parent else self._location(raw)
         now = self.clock()
+        created = False
         try:
             with self.db.write() as tx:
                 parent = self._parent(tx, rid, kind)
@@ -283,6 +288,7 @@ class Resources:
                     status_running = status_done = kind.updated_status if kind.long_running else 200
                     quick = True
                 else:
+                    created = True
                     self._check_quota(tx, kind, rid, location)
                     self._check_natural(tx, kind, rid, spec)
                     prepared = kind.prepare(self, tx, rid, spec, location) if kind.prepare else None
@@ -320,8 +326,18 @@ class Resources:
         if not done:
             return self._settle(op, status_running, status_done, quick)
         if not kind.long_running:
+            if created and kind.on_created is not None:
+                self._after_create(kind, rid, body)
             return Outcome(status_done, body)
         return self._provisioned(kind, status_done, body, op)
+
+    def _after_create(self, kind: Kind, rid: ResourceId, body: Body) -> None:
+        try:
+            given(kind.on_created, "on_created")(self, body)
+        except BaseException:
+            with self.db.write() as tx:
+                tx.delete(rid.key)
+            raise
 
     def patch(self, rid: ResourceId, raw: Body, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
@@ -392,6 +408,8 @@ class Resources:
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:
         check_subscription(rid.subscription)
+        if kind.delete_at_once:
+            return self._delete_at_once(rid, kind)
         with self.db.write() as tx:
             existing = tx.get(rid.key, for_update=True)
             if existing is None:
@@ -426,6 +444,16 @@ class Resources:
                     tx, stored_id(existing, rid), kind, existing.location or "global", "delete", existing.body
                 )
         return self._settle(op, 202, 202, True)  # as ARM answers every long-running DELETE, done or not
+
+    def _delete_at_once(self, rid: ResourceId, kind: Kind) -> Outcome:
+        with self.db.write() as tx:
+            existing = tx.get(rid.key, for_update=True)
+            if existing is None:
+                return Outcome(204, None)
+            tx.delete(rid.key)
+        if kind.on_deleted is not None:
+            kind.on_deleted(self, existing.body)
+        return Outcome(200, None)
 
     def list(
         self,

@@ -34,6 +34,8 @@ KEYWORDS = {
         "Microsoft.VirtualMachineImages",
         "imageTemplates",
         "runOutputs",
+        "Microsoft.ManagedIdentity",
+        "userAssignedIdentities",
     )
 }
 

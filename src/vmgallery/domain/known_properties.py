@@ -377,6 +377,15 @@ KNOWN_PROPERTIES = {
         "tags": {"*": None},
         "type": None,
     },
+    "Microsoft.ManagedIdentity/userAssignedIdentities": {
+        "id": None,
+        "location": None,
+        "name": None,
+        "properties": {"clientId": None, "isolationScope": None, "principalId": None, "tenantId": None},
+        "systemData": None,
+        "tags": {"*": None},
+        "type": None,
+    },
     "Microsoft.Resources/resourceGroups": {
         "id": None,
         "location": None,

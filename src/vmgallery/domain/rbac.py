@@ -303,6 +303,12 @@ def resource_action(resource_type: str, verb: str) -> str:
 SHARE = "Microsoft.Compute/galleries/share/action"
 LIST_KEYS = "Microsoft.Storage/storageAccounts/listKeys/action"
 VM_WRITE = "Microsoft.Compute/virtualMachines/write"
+ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+IMAGE_READ = "Microsoft.Compute/images/read"
+IMAGE_WRITE = "Microsoft.Compute/images/write"
+VERSION_READ = "Microsoft.Compute/galleries/images/versions/read"
+VERSION_WRITE = "Microsoft.Compute/galleries/images/versions/write"
+IMAGE_TEMPLATES = "microsoft.virtualmachineimages/imagetemplates"
 
 # The operations of each resource type's routes (entrypoints/http): method -> verb.
 VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete", "PLAN": "write"}
@@ -403,7 +409,65 @@ def linked_sources(resource_type: str, body: Any) -> list[Linked]:
             found.append(
                 _vhd(_get(source, "storageAccountId"), _get(source, "uri"), f"{where}.source.storageAccountId")
             )
+    elif kind == IMAGE_TEMPLATES:
+        found += _template_links(props)
     return [f for f in found if f is not None]
+
+
+def _template_links(props: Any) -> list[Linked | None]:
+    """An image template reads its source and writes each distribution target: a managed image source needs
+    images/read, a gallery version source versions/read (a platform image, nothing); a SharedImage target needs
+    versions/write on its definition (or the version it names), a ManagedImage target images/write on the image
+    (a role on its resource group reaches it), a VHD written to a storage account that account's listKeys."""
+    src = _get(props, "source")
+    found: list[Linked | None] = []
+    kind = _get(src, "type")
+    if kind == "ManagedImage" and isinstance(_get(src, "imageId"), str):
+        found.append(Linked(IMAGE_READ, src["imageId"], "properties.source.imageId", "managed image"))
+    elif kind == "SharedImageVersion" and isinstance(_get(src, "imageVersionId"), str):
+        found.append(
+            Linked(VERSION_READ, src["imageVersionId"], "properties.source.imageVersionId", "gallery image version")
+        )
+    targets = _get(props, "distribute")
+    for i, item in enumerate(targets if isinstance(targets, list) else []):
+        at = f"properties.distribute[{i}]"
+        kind = _get(item, "type")
+        if kind == "SharedImage" and isinstance(_get(item, "galleryImageId"), str):
+            found.append(
+                Linked(VERSION_WRITE, item["galleryImageId"], f"{at}.galleryImageId", "gallery image definition")
+            )
+        elif kind == "ManagedImage" and isinstance(_get(item, "imageId"), str):
+            found.append(Linked(IMAGE_WRITE, item["imageId"], f"{at}.imageId", "managed image"))
+        elif kind == "VHD":
+            found.append(_vhd(None, _get(item, "uri"), f"{at}.uri"))
+    return found
+
+
+def named_identities(resource_type: str, body: Any) -> list[str]:
+    """The user-assigned identities an image template names: the builder acts as them (it reads the source and
+    writes the outputs with their roles), and the caller must be allowed to hand them over (assign/action)."""
+    if resource_type.lower() != IMAGE_TEMPLATES:
+        return []
+    identity = _get(body, "identity")
+    named = _get(identity, "userAssignedIdentities")
+    kind = _get(identity, "type")
+    if not isinstance(kind, str) or kind.lower() != "userassigned" or not isinstance(named, dict):
+        return []
+    return [i for i in named if isinstance(i, str)]
+
+
+def identity_denied(identity_id: str, principal_id: str, missing: Iterable[Linked]) -> LinkedAuthorizationFailed:
+    """The identity a template builds as lacks a role on its source or a target (checked at creation and again
+    when a run starts)."""
+    missing = list(missing)
+    named = ", ".join(f"the {m.noun} named by {m.target}" for m in missing)
+    return LinkedAuthorizationFailed(
+        f"The user-assigned identity '{identity_id}' with object id '{principal_id}', which the image builder acts "
+        f"as, does not have permission to perform action(s) {', '.join(repr(m.action) for m in missing)} on the "
+        f"linked scope(s) {', '.join(repr(m.scope) for m in missing)} ({named}) or the linked scope(s) are invalid. "
+        "Assign the identity a role there that permits it (Reader on a source, Contributor on a target).",
+        missing[0].target,
+    )
 
 
 def linked_denied(

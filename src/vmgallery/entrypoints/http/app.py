@@ -36,6 +36,7 @@ from ...app.kinds import (
     RESOURCE_GROUP,
     SNAPSHOT,
     TRIGGER,
+    USER_ASSIGNED_IDENTITY,
     Kind,
 )
 from ...app.resources import Outcome, Resources
@@ -178,6 +179,23 @@ ROUTES = (
             (("imageTemplates", p["imageTemplateName"]), ("triggers", p["triggerName"])),
         ),
     ),
+    Route(
+        USER_ASSIGNED_IDENTITY,
+        RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{resourceName}",
+        (
+            (RG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities", "group"),
+            (
+                "/subscriptions/{subscriptionId}/providers/Microsoft.ManagedIdentity/userAssignedIdentities",
+                "subscription",
+            ),
+        ),
+        lambda p: ResourceId(
+            p["subscriptionId"],
+            p["resourceGroupName"],
+            "Microsoft.ManagedIdentity",
+            (("userAssignedIdentities", p["resourceName"]),),
+        ),
+    ),
 )
 ACCESS_ROUTES = tuple(r for r in ROUTES if r.kind in (DISK, SNAPSHOT))
 
@@ -304,7 +322,10 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
-            await self.guard.check(request, kind.type, "write", rid)
+            # An image template's PATCH may name new targets and identities: checked as a create's are (the other
+            # kinds' sources never change after creation).
+            linked = body if kind is IMAGE_TEMPLATE else None
+            await self.guard.check(request, kind.type, "write", rid, body=linked)
             return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
