@@ -49,6 +49,7 @@ from . import activity as activity_log
 from . import authorization as authorization_routes
 from . import builder as builder_routes
 from . import parsing, shared_galleries
+from .fastpath import FastRoutes
 from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
 from .pipeline import RequestPipeline, arm_error
@@ -209,6 +210,7 @@ class ArmApi:
         self.guard = Guard(authorization)
         self.share = ShareGallery(resources, actions)
         self.views = ConsumerViews(resources)
+        self.direct = FastRoutes()  # the resource routes, dispatched by the pipeline (fastpath.py)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -348,6 +350,8 @@ class ArmApi:
         ):
             if method == "HEAD" and kind is not RESOURCE_GROUP:
                 continue
+            if method != "HEAD":
+                self.direct.add(method, route.instance, handler)
             app.add_api_route(
                 route.instance,
                 handler,
@@ -358,9 +362,11 @@ class ArmApi:
             )
 
         for template, scope in route.lists:
+            lister = self._list_handler(route, scope)
+            self.direct.add("GET", template, lister)
             app.add_api_route(
                 template,
-                self._list_handler(route, scope),
+                lister,
                 methods=["GET"],
                 tags=[tag],
                 name=f"{kind.type} list ({scope})",
@@ -578,5 +584,7 @@ def create_app(
                 activity, principal, scope["method"], scope["path"], status, correlation_id, async_url, arrived
             )
 
-    app.add_middleware(RequestPipeline, gate=gate, on_done=recorded if activity is not None else None)
+    app.add_middleware(
+        RequestPipeline, gate=gate, on_done=recorded if activity is not None else None, direct=api.direct
+    )
     return app

@@ -28,6 +28,8 @@ log = logging.getLogger("vmgallery.http")
 Gate = Callable[[Request], Awaitable[Response | None]]
 # (scope, status, correlation id, Azure-AsyncOperation URL or None, arrival time): after a request is answered
 Done = Callable[[Scope, int, str, str | None, float], None]
+# What serves a request without the application's router (`fastpath.FastRoutes`), or None
+Direct = Callable[[Scope], Callable[[Scope, Receive, Send], Awaitable[None]] | None]
 
 
 def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
@@ -52,10 +54,11 @@ class RequestPipeline:
     a logged 500 in the ARM envelope carrying the correlation id, the connection staying open. `gate` sees the
     request (its path already canonical) first, and answers instead of the route when it returns a response."""
 
-    def __init__(self, app: ASGIApp, gate: Gate, on_done: Done | None = None):
+    def __init__(self, app: ASGIApp, gate: Gate, on_done: Done | None = None, direct: Direct | None = None):
         self.app = app
         self.gate = gate
         self.on_done = on_done  # told of each answered request (the activity log), after its response
+        self.direct = direct  # routes served past the application's router (the ARM resources')
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,6 +94,8 @@ class RequestPipeline:
             refusal = await self.gate(Request(scope, receive))
             if refusal is not None:
                 await refusal(scope, receive, send_with_ids)
+            elif (serve := self.direct(scope) if self.direct is not None else None) is not None:
+                await serve(scope, receive, send_with_ids)
             else:
                 await self.app(scope, receive, send_with_ids)
         except Exception:
