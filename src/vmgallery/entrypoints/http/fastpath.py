@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 from fastapi.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from ...domain import errors
 from .pipeline import arm_error
 
 Handler = Callable[[Request], Awaitable[Response]]
-Serve = Callable[[Scope, Receive, Send], Awaitable[None]]
+Serve = Callable[[Request, Send], Awaitable[None]]
 
 
 def _compile(template: str) -> re.Pattern[str]:
@@ -54,12 +54,12 @@ class FastRoutes:
 
 
 def _serving(handler: Handler, params: dict[str, str]) -> Serve:
-    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["path_params"] = params
+    async def serve(request: Request, send: Send) -> None:
+        request.scope["path_params"] = params
         try:
-            response = await handler(Request(scope, receive))
+            response = await handler(request)
         except errors.ArmError as exc:  # as the app's exception handler maps it; anything else is the pipeline's 500
             response = arm_error(exc)
-        await response(scope, receive, send)
+        await response(request.scope, request.receive, send)
 
     return serve

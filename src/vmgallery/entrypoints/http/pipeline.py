@@ -28,8 +28,9 @@ log = logging.getLogger("vmgallery.http")
 Gate = Callable[[Request], Awaitable[Response | None]]
 # (scope, status, correlation id, Azure-AsyncOperation URL or None, arrival time): after a request is answered
 Done = Callable[[Scope, int, str, str | None, float], None]
-# What serves a request without the application's router (`fastpath.FastRoutes`), or None
-Direct = Callable[[Scope], Callable[[Scope, Receive, Send], Awaitable[None]] | None]
+# What serves a request without the application's router (`fastpath.FastRoutes`), or None; it is given the request
+# the gate saw (its headers and query already parsed)
+Direct = Callable[[Scope], Callable[[Request, Send], Awaitable[None]] | None]
 
 
 def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
@@ -91,11 +92,12 @@ class RequestPipeline:
         try:
             path = canonical_path(path)
             scope["path"] = path
-            refusal = await self.gate(Request(scope, receive))
+            request = Request(scope, receive)
+            refusal = await self.gate(request)
             if refusal is not None:
                 await refusal(scope, receive, send_with_ids)
             elif (serve := self.direct(scope) if self.direct is not None else None) is not None:
-                await serve(scope, receive, send_with_ids)
+                await serve(request, send_with_ids)
             else:
                 await self.app(scope, receive, send_with_ids)
         except Exception:
