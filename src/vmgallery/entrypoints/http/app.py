@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -51,9 +50,11 @@ from . import activity as activity_log
 from . import authorization as authorization_routes
 from . import builder as builder_routes
 from . import parsing, shared_galleries
+from .fastpath import FastRoutes
 from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
 from .pipeline import RequestPipeline, arm_error
+from .threads import to_thread
 
 RETRY_AFTER = "1"
 PUBLIC_PATHS = ("/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
@@ -239,6 +240,7 @@ class ArmApi:
         self.guard = Guard(authorization)
         self.share = ShareGallery(resources, actions)
         self.views = ConsumerViews(resources)
+        self.direct = FastRoutes()  # the resource routes, dispatched by the pipeline (fastpath.py)
 
     # -- URLs of operations ---------------------------------------------------------------------------------
     def _op_headers(self, request: Request, outcome: Outcome) -> dict[str, str]:
@@ -287,13 +289,13 @@ class ArmApi:
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "beginGetAccess/action", rid)
             base = str(request.base_url).rstrip("/")
-            return self._respond(request, await run_in_threadpool(self.access.begin, rid, body, kind, base))
+            return self._respond(request, await to_thread(self.access.begin, rid, body, kind, base))
 
         async def end(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "endGetAccess/action", rid)
-            return self._respond(request, await run_in_threadpool(self.access.end, rid, kind))
+            return self._respond(request, await to_thread(self.access.end, rid, kind))
 
         for action, handler in (("beginGetAccess", begin), ("endGetAccess", end)):
             path = f"{route.instance}/{action}"
@@ -316,7 +318,7 @@ class ArmApi:
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "write", rid, body=body)
             put = shared_galleries.as_caller(request, self.resources.put)  # disks from shared images check it
-            return self._respond(request, await run_in_threadpool(put, rid, body, kind))
+            return self._respond(request, await to_thread(put, rid, body, kind))
 
         async def patch(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
@@ -326,7 +328,7 @@ class ArmApi:
             # kinds' sources never change after creation).
             linked = body if kind is IMAGE_TEMPLATE else None
             await self.guard.check(request, kind.type, "write", rid, body=linked)
-            return self._respond(request, await run_in_threadpool(self.resources.patch, rid, body, kind))
+            return self._respond(request, await to_thread(self.resources.patch, rid, body, kind))
 
         async def get(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
@@ -340,14 +342,14 @@ class ArmApi:
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "delete", rid)
-            return self._respond(request, await run_in_threadpool(self.resources.delete, rid, kind))
+            return self._respond(request, await to_thread(self.resources.delete, rid, kind))
 
         async def head(request: Request):
             check_api_version(request.query_params.get("api-version"), kind.api_versions, kind.type)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "read", rid)
             try:
-                await run_in_threadpool(self.resources.get, rid, kind)
+                await to_thread(self.resources.get, rid, kind)
             except errors.NotFound:
                 return Response(status_code=404)
             except errors.ResourceGroupNotFound:
@@ -359,7 +361,7 @@ class ArmApi:
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "write", rid)
-            return JSONResponse(await run_in_threadpool(self.resources.plan_update, rid, body, kind))
+            return JSONResponse(await to_thread(self.resources.plan_update, rid, body, kind))
 
         if kind.plan is not None:
             # A vmgallery extension (not in ARM): what a PATCH with this body would do, changing nothing.
@@ -381,6 +383,8 @@ class ArmApi:
         ):
             if (method == "HEAD" and kind is not RESOURCE_GROUP) or (method == "PATCH" and not kind.patchable):
                 continue
+            if method != "HEAD":
+                self.direct.add(method, route.instance, handler)
             app.add_api_route(
                 route.instance,
                 handler,
@@ -391,9 +395,11 @@ class ArmApi:
             )
 
         for template, scope in route.lists:
+            lister = self._list_handler(route, scope)
+            self.direct.add("GET", template, lister)
             app.add_api_route(
                 template,
-                self._list_handler(route, scope),
+                lister,
                 methods=["GET"],
                 tags=[tag],
                 name=f"{kind.type} list ({scope})",
@@ -417,7 +423,7 @@ class ArmApi:
             else:
                 kwargs["parent"] = route.parent_id(dict(p))
             kwargs["within"] = await self.guard.visible(request, kind.type, kwargs)
-            page = await run_in_threadpool(lambda: self.resources.list(**kwargs))
+            page = await to_thread(lambda: self.resources.list(**kwargs))
             body: dict[str, Any] = {"value": page.items}
             if page.next_after is not None:
                 body["nextLink"] = str(request.url.include_query_params(**{"$skiptoken": str(page.next_after)}))
@@ -446,7 +452,7 @@ class ArmApi:
                 versions_for(p["namespace"]),
                 f"{p['namespace']}/locations/operations",
             )
-            op, _ = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            op, _ = await to_thread(self.resources.operation, p["subscriptionId"], p["operationId"])
             await self.guard.operation(request, p["namespace"], "status", op)
             body: dict[str, Any] = {
                 "name": op.id,
@@ -468,7 +474,7 @@ class ArmApi:
                 versions_for(p["namespace"]),
                 f"{p['namespace']}/locations/operationResults",
             )
-            op, resource = await run_in_threadpool(self.resources.operation, p["subscriptionId"], p["operationId"])
+            op, resource = await to_thread(self.resources.operation, p["subscriptionId"], p["operationId"])
             await self.guard.operation(request, p["namespace"], "result", op)
             if op.status == "InProgress":
                 return Response(status_code=202, headers={"Location": str(request.url), "Retry-After": RETRY_AFTER})
@@ -514,7 +520,7 @@ class ArmApi:
         if scheme.lower() != "bearer" or self.identity is None:
             return errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
         try:
-            request.state.principal = await run_in_threadpool(
+            request.state.principal = await to_thread(
                 self.identity.authenticate,
                 token,
                 request.scope["path"],
@@ -544,6 +550,8 @@ def create_app(
         description="Azure Compute Gallery's ARM API, self-hosted.",
         docs_url="/docs",
         redoc_url=None,
+        # FastAPI's OpenTelemetry hooks: nothing here configures a provider, and the probe for one cost each request
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     api = ArmApi(resources, admin_token, access, identity, authorization, actions=actions, builds=builds)
     app.state.max_body_bytes = resources.settings.max_body_bytes
@@ -611,5 +619,7 @@ def create_app(
                 activity, principal, scope["method"], scope["path"], status, correlation_id, async_url, arrived
             )
 
-    app.add_middleware(RequestPipeline, gate=gate, on_done=recorded if activity is not None else None)
+    app.add_middleware(
+        RequestPipeline, gate=gate, on_done=recorded if activity is not None else None, direct=api.direct
+    )
     return app

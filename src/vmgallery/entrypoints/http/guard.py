@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from ...app.authorization import Authorization
 from ...app.ports import OperationRow
@@ -17,6 +16,7 @@ from ...domain.ids import ResourceId
 from ...domain.principals import Principal
 from ...domain.rbac import SHARE, Scope, operation_action, parse_scope, resource_action
 from .authorization import principal_of
+from .threads import to_thread as run_in_threadpool  # a cheaper hop than Starlette's (threads.py)
 
 T = TypeVar("T")
 

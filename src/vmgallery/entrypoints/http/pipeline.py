@@ -28,6 +28,9 @@ log = logging.getLogger("vmgallery.http")
 Gate = Callable[[Request], Awaitable[Response | None]]
 # (scope, status, correlation id, Azure-AsyncOperation URL or None, arrival time): after a request is answered
 Done = Callable[[Scope, int, str, str | None, float], None]
+# What serves a request without the application's router (`fastpath.FastRoutes`), or None; it is given the request
+# the gate saw (its headers and query already parsed)
+Direct = Callable[[Scope], Callable[[Request, Send], Awaitable[None]] | None]
 
 
 def arm_error(exc: errors.ArmError, headers: dict | None = None) -> Response:
@@ -52,10 +55,11 @@ class RequestPipeline:
     a logged 500 in the ARM envelope carrying the correlation id, the connection staying open. `gate` sees the
     request (its path already canonical) first, and answers instead of the route when it returns a response."""
 
-    def __init__(self, app: ASGIApp, gate: Gate, on_done: Done | None = None):
+    def __init__(self, app: ASGIApp, gate: Gate, on_done: Done | None = None, direct: Direct | None = None):
         self.app = app
         self.gate = gate
         self.on_done = on_done  # told of each answered request (the activity log), after its response
+        self.direct = direct  # routes served past the application's router (the ARM resources')
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,9 +92,12 @@ class RequestPipeline:
         try:
             path = canonical_path(path)
             scope["path"] = path
-            refusal = await self.gate(Request(scope, receive))
+            request = Request(scope, receive)
+            refusal = await self.gate(request)
             if refusal is not None:
                 await refusal(scope, receive, send_with_ids)
+            elif (serve := self.direct(scope) if self.direct is not None else None) is not None:
+                await serve(request, send_with_ids)
             else:
                 await self.app(scope, receive, send_with_ids)
         except Exception:
@@ -106,14 +113,14 @@ class RequestPipeline:
             )(scope, receive, send_with_ids)
         if self.on_done is not None:
             self.on_done(scope, status, correlation_id, async_url, arrived)
-        log.info(
-            "request",
-            extra={
+        if log.isEnabledFor(logging.INFO):
+            # The record made directly: `log.info` would walk the stack for a caller's file and line no one reads.
+            extra = {
                 "method": scope["method"],
                 "path": path[:512],
                 "status": status,
                 "ms": round((time.monotonic() - started) * 1000, 1),
                 "request_id": request_id,
                 "correlation_id": correlation_id,
-            },
-        )
+            }
+            log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None, extra=extra))
