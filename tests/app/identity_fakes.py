@@ -14,7 +14,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmgallery.app.identity_ports import ApplicationRow, ObjectRow, SubscriptionRow, TenantRow
+from vmgallery.app.directory import transitive_groups
+from vmgallery.app.identity_ports import ApplicationRow, CallerRow, ObjectRow, SubscriptionRow, TenantRow
 from vmgallery.app.ports import ConcurrentChange
 from vmgallery.domain.identity import Rejection, TokenRejected
 from vmgallery.domain.principals import PrincipalType
@@ -151,6 +152,11 @@ class FakeDirectoryStore:
         working = copy.deepcopy(self.state)
         yield FakeDirectoryTx(working)
         self.state = working
+
+    def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
+        tx = FakeDirectoryTx(self.state)
+        exists = subscription_id is not None and tx.subscription(subscription_id) is not None
+        return CallerRow(tx.object(object_id), transitive_groups(tx, object_id), exists)
 
 
 class FakeKeyRing:

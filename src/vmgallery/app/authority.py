@@ -3,13 +3,15 @@ the resource-owner password grant for users, with an id token) and turns a prese
 
 A token is an RS256 JWT (the `KeyRing` signs and checks signatures); this module decides its claims and checks what
 a signature does not prove: the times (with `LEEWAY_SECONDS` of clock skew), the issuer (this authority's, for the
-token's own tenant), the audience the route accepts, and that the principal still exists. Group membership is read
-again at each check, so a change takes effect at once, not an hour later.
+token's own tenant), the audience the route accepts, and that the principal still exists. The principal, its groups
+and the subscription are read again at each check (one query, `DirectoryStore.caller`), so a change takes effect at
+once, not an hour later; only the signature check is remembered (by the `KeyRing`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -21,7 +23,7 @@ from ..domain import errors
 from ..domain import identity as rules
 from ..domain.identity import OAuthError, Rejection, TokenRejected
 from ..domain.principals import Principal, PrincipalType
-from .directory import existing_subscription, transitive_groups
+from .directory import transitive_groups
 from .identity_ports import DirectoryStore, KeyRing, ObjectRow, SecretHasher
 from .ports import Clock
 
@@ -267,15 +269,21 @@ class Authority:
                 f"the audience '{str(claims['aud'])[:200]}' is not accepted here; use {' or '.join(audiences)}.",
             )
         oid = str(claims["oid"])
-        with self.store.read() as tx:
-            row = tx.object(oid)
-            if row is None or row.tenant_id != tenant or row.type is PrincipalType.GROUP:
-                raise TokenRejected(
-                    Rejection.UNKNOWN_PRINCIPAL, f"the principal '{oid[:64]}' no longer exists in tenant '{tenant}'."
-                )
-            groups = transitive_groups(tx, oid)
-            if subscription is not None:
-                existing_subscription(tx, subscription)
+        sub = None
+        if subscription is not None:
+            with contextlib.suppress(errors.ArmError):  # an invalid id is refused below, after the principal
+                sub = rules.guid(subscription, "subscriptionId")
+        found = self.store.caller(oid, sub)
+        row = found.object
+        if row is None or row.tenant_id != tenant or row.type is PrincipalType.GROUP:
+            raise TokenRejected(
+                Rejection.UNKNOWN_PRINCIPAL, f"the principal '{oid[:64]}' no longer exists in tenant '{tenant}'."
+            )
+        if subscription is not None:
+            sub = rules.guid(subscription, "subscriptionId")  # InvalidParameter for an invalid one
+            if not found.subscription_exists:
+                raise rules.SubscriptionNotFound(f"The subscription '{sub}' could not be found.", "subscriptionId")
+        groups = found.groups
         return Principal(
             object_id=oid,
             tenant_id=tenant,

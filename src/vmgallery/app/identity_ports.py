@@ -100,9 +100,22 @@ class DirectoryTx(Protocol):
         """The groups any of `member_ids` is a direct member of."""
 
 
+@dataclass(frozen=True)
+class CallerRow:
+    """What checking a token needs of the directory: the principal's object (None when it is gone), every group it is
+    in (through nested groups), and whether the subscription the call names exists."""
+
+    object: ObjectRow | None
+    groups: frozenset[str]
+    subscription_exists: bool
+
+
 class DirectoryStore(Protocol):
     def read(self) -> AbstractContextManager[DirectoryTx]: ...
     def write(self) -> AbstractContextManager[DirectoryTx]: ...
+    def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
+        """`CallerRow` as the database holds it now (one read, on every request with a token: nothing cached, so a
+        removed principal, membership or subscription counts at the next request)."""
 
 
 class KeyRing(Protocol):

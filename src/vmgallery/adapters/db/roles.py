@@ -55,7 +55,15 @@ class GrantLookup:
 
     def grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
         sql = self._statement(len(scope_keys), len(principal_ids))
-        params = [*scope_keys, *principal_ids]
+        rows = self.select(sql, [*scope_keys, *principal_ids])
+        return [GrantRow(key, guid, json.loads(body) if isinstance(body, str) else body) for key, guid, body in rows]
+
+    def marks(self, sql: str) -> str:
+        """`sql` written with `?` placeholders, in the driver's own style."""
+        return sql if self.mark == "?" else sql.replace("?", self.mark)
+
+    def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one SELECT (placeholders in the driver's style), as above."""
         for attempt in (1, 2):
             conn = self.engine.raw_connection()
             try:
@@ -70,7 +78,7 @@ class GrantLookup:
                     raise
             finally:
                 conn.close()  # back to the pool (a no-op for an invalidated one)
-        return [GrantRow(key, guid, json.loads(body) if isinstance(body, str) else body) for key, guid, body in rows]
+        return list(rows)
 
     def dispose(self) -> None:
         self.engine.dispose()
