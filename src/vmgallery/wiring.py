@@ -115,7 +115,7 @@ def build_service(settings: Settings) -> Service:
     accounts = StorageAccounts(settings.storage_accounts)
     throttle = RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency)
     clock = time.time
-    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
+    directory_store, hasher = DirectoryStore(db, settings.data_dir / "directory-epoch"), Argon2Hasher()
     authorization = Authorization(db, accounts, clock)
     directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
     resources = Resources(db, settings, clock, waiter, stores, accounts, subscription_tenants=directory)

@@ -142,6 +142,7 @@ class FakeDirectoryTx:
 class FakeDirectoryStore:
     def __init__(self):
         self.state = _State()
+        self.writes = 0
 
     @contextlib.contextmanager
     def read(self) -> Iterator[FakeDirectoryTx]:
@@ -152,6 +153,10 @@ class FakeDirectoryStore:
         working = copy.deepcopy(self.state)
         yield FakeDirectoryTx(working)
         self.state = working
+        self.writes += 1
+
+    def epoch(self) -> int:
+        return self.writes
 
     def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
         tx = FakeDirectoryTx(self.state)
@@ -174,6 +179,9 @@ class FakeKeyRing:
         if kid != self.kid:
             raise TokenRejected(Rejection.UNKNOWN_KEY, f"the key '{kid}' is not current.")
         return json.loads(base64.urlsafe_b64decode(payload))
+
+    def remembered(self, token: str) -> dict[str, Any] | None:
+        return None  # the fake remembers nothing: every check goes the full way
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [{"kid": self.kid}]}

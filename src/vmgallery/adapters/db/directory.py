@@ -4,7 +4,10 @@ the metadata: `Database.write()`/`read()` give the connection, this module the q
 from __future__ import annotations
 
 import contextlib
+import os
+import uuid
 from collections.abc import Collection, Iterator
+from pathlib import Path
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
@@ -204,8 +207,14 @@ UNION ALL SELECT 's', subscription_id, NULL, NULL, NULL, NULL, NULL, NULL FROM s
 
 
 class DirectoryStore:
-    def __init__(self, db: Database):
+    """`epoch_file` (in the data dir, which every process serving the same authority shares, as it shares the
+    signing keys) is replaced after every committed write: its inode and mtime are the epoch other processes see;
+    a counter covers this process's own writes."""
+
+    def __init__(self, db: Database, epoch_file: Path | None = None):
         self.db = db
+        self.epoch_file = epoch_file
+        self._writes = 0
         self._caller = db.lookup.marks(_CALLER)
         self._caller_in_subscription = db.lookup.marks(_CALLER_IN_SUBSCRIPTION)
 
@@ -236,3 +245,17 @@ class DirectoryStore:
     def write(self) -> Iterator[DirectoryTx]:
         with self.db.write() as tx:
             yield DirectoryTx(tx.conn)
+        self._writes += 1
+        if self.epoch_file is not None:
+            tmp = self.epoch_file.with_name(f".{self.epoch_file.name}.{uuid.uuid4().hex}")
+            tmp.write_bytes(b"")
+            os.replace(tmp, self.epoch_file)  # a new inode: a new epoch, whatever the clock's resolution
+
+    def epoch(self) -> tuple[int, int, int]:
+        if self.epoch_file is None:
+            return (self._writes, 0, 0)
+        try:
+            st = os.stat(self.epoch_file)
+        except FileNotFoundError:
+            return (self._writes, 0, 0)
+        return (self._writes, st.st_ino, st.st_mtime_ns)

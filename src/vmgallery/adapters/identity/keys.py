@@ -150,7 +150,7 @@ class SigningKeys:
         assert self._active is not None
         return jwt.encode(claims, self._active.private, algorithm=ALGORITHM, headers={"kid": self._active.kid})
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def remembered(self, token: str) -> dict[str, Any] | None:
         digest = hashlib.sha256(token.encode()).digest()
         with self._verified_lock:
             hit = self._verified.get(digest)
@@ -160,6 +160,13 @@ class SigningKeys:
             key = self._keys.get(hit[0])
             if key is not None and self._usable(key):
                 return dict(hit[1])
+        return None
+
+    def verify(self, token: str) -> dict[str, Any]:
+        remembered = self.remembered(token)
+        if remembered is not None:
+            return remembered
+        digest = hashlib.sha256(token.encode()).digest()
         claims, kid = self._check_signature(token)
         with self._verified_lock:
             self._verified[digest] = (kid, claims)

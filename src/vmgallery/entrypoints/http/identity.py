@@ -214,6 +214,15 @@ class IdentityApi:
             principal = dataclasses.replace(principal, auxiliary=self._auxiliary(auxiliary))
         return principal
 
+    def remembered(self, token: str, path: str) -> Principal | None:
+        """`authenticate` (without auxiliary tokens) from the authority's memory alone, on the event loop: None when
+        it must run in full, in a worker thread."""
+        if token.count(".") != 2:
+            return None
+        audiences = (self.authority.audiences.graph,) if path.startswith(GRAPH_PREFIX) else rules.ARM_AUDIENCES
+        match = _SUBSCRIPTION_PATH.match(path)
+        return self.authority.remembered(token, audiences, match.group(1) if match else None)
+
     def _auxiliary(self, header: str) -> tuple[Principal, ...]:
         tokens = [part.strip() for part in header.split(",") if part.strip()]
         if len(tokens) > MAX_AUXILIARY_TOKENS:
