@@ -118,6 +118,7 @@ def build_service(settings: Settings) -> Service:
     directory_store, hasher = DirectoryStore(db, settings.data_dir / "directory-epoch"), Argon2Hasher()
     authorization = Authorization(db, accounts, clock)
     directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
+    authorization.tenants = directory
     resources = Resources(db, settings, clock, waiter, stores, accounts, subscription_tenants=directory)
     access = DiskAccess(resources, SasSigner(ensure_secret(settings.data_dir / "sas-key")))
     workers = WorkerPool(

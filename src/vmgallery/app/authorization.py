@@ -21,7 +21,7 @@ from ..domain.principals import Principal
 from ..domain.rbac import Access, Grant, Linked, Permission, RoleDefinition, Scope, parse_scope
 from ..domain.timestamps import arm_time
 from ..domain.validate import Body
-from .ports import Clock, StorageAccounts
+from .ports import Clock, StorageAccounts, SubscriptionTenants
 from .rbac_store import AssignmentRow, CustomRoleRow, GrantRow, RoleMetadata, RoleTransaction
 
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
@@ -117,10 +117,14 @@ class Result:
 
 
 class Authorization:
-    def __init__(self, db: RoleMetadata, accounts: StorageAccounts, clock: Clock):
+    def __init__(
+        self, db: RoleMetadata, accounts: StorageAccounts, clock: Clock, tenants: SubscriptionTenants | None = None
+    ):
         self.db = db
         self.accounts = accounts
         self.clock = clock
+        # Which tenant a source's subscription belongs to: a refusal names a tenant whose token the request lacks.
+        self.tenants = tenants
 
     # -- checks ----------------------------------------------------------------------------------------------
     def access(self, principal: Principal, scope: Scope) -> Access:
@@ -171,7 +175,28 @@ class Authorization:
             if not any(access.permits(item.action, where.key) for access in accesses):
                 missing.append(Linked(item.action, where.text, item.target, item.noun))
         if missing:
-            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+            raise rules.linked_denied(
+                principal.name,
+                principal.object_id,
+                action,
+                scope,
+                missing,
+                self._tenants_without_token(principal, missing),
+            )
+
+    def _tenants_without_token(self, principal: Principal, missing: list[Linked]) -> list[str]:
+        """The tenants, other than the caller's, that hold a missing source's subscription and for which the
+        request carries no x-ms-authorization-auxiliary token."""
+        if self.tenants is None:
+            return []
+        present = {principal.tenant_id.lower(), *(a.tenant_id.lower() for a in principal.auxiliary)}
+        found: list[str] = []
+        for item in missing:
+            subscription = parse_scope(item.scope).subscription
+            tenant = self.tenants.tenant_of(subscription) if subscription else None
+            if tenant is not None and tenant.lower() not in present and tenant not in found:
+                found.append(tenant)
+        return found
 
     def visible(self, principal: Principal, action: str, scope: Scope | str) -> frozenset[str] | None:
         """For a list at `scope`: None when the caller may read all of it, else the keys of the scopes under it
