@@ -176,3 +176,23 @@ def test_a_bad_auxiliary_token_is_401_saying_what_is_wrong(cross, case):
     error = _refused(cross, cross.compute_b(StaticToken(token)), 401)
     reason = {"expired": "(expired)", "forged": "(bad signature)"}[case]
     assert error["message"].startswith("x-ms-authorization-auxiliary:") and reason in error["message"], error
+
+
+def test_an_auxiliary_token_of_another_application_is_refused(cross, http, server):
+    """Another application's principal, though it may read the source, lends the caller nothing: an auxiliary token
+    is the caller's own, from another tenant."""
+    other = _ok(
+        http.post(f"/vmgallery/identity/tenants/{cross.tenant_a}/servicePrincipals", json={"displayName": "other"})
+    )
+    assign(http, other["objectId"], "Contributor", cross.disk_id)
+    credential = ClientSecretCredential(
+        cross.tenant_a,
+        other["appId"],
+        other["password"],
+        authority=server.url,
+        disable_instance_discovery=True,
+        connection_verify=server.ca,
+    )
+    cross.stack.callback(credential.close)
+    error = _refused(cross, cross.compute_b(credential), 401)
+    assert error["message"].startswith("x-ms-authorization-auxiliary:") and other["appId"] in error["message"], error

@@ -1,7 +1,8 @@
 """Revocation counts at the next request, though the server remembers token checks (issue 12): a removed group
 membership, a deleted role assignment, a deleted principal or a deleted subscription takes effect on the very next
 call, in the process that made the change and in another server process sharing the database and data dir. Each
-token is used several times first, so the change must defeat what the server remembered of it."""
+token is used several times first, so the change must defeat what the server remembered of it (the principal, its
+groups and its role assignments, kept while the data dir's auth-epoch stands)."""
 
 from __future__ import annotations
 
@@ -95,12 +96,16 @@ def _through_another_process(server, other, http) -> None:
     sp = make_sp(http, t)
     group = admin(http, "POST", f"/tenants/{t}/groups", {"displayName": "readers"}, 201)["objectId"]
     admin(http, "POST", f"/tenants/{t}/groups/{group}/members", {"memberId": sp.object_id}, 204)
-    _assign(http, sub, group)
+    assignment = _assign(http, sub, group)
     token = sp_token(server, sp)
     _reads(other, token, gallery)
     admin(http, "DELETE", f"/tenants/{t}/groups/{group}/members/{sp.object_id}", status=204)  # through `server`
     _refused(other, token, gallery, 403, "AuthorizationFailed")
     admin(http, "POST", f"/tenants/{t}/groups/{group}/members", {"memberId": sp.object_id}, 204)
+    _reads(other, token, gallery)
+    assert http.delete(assignment, params={"api-version": "2022-04-01"}).status_code == 200
+    _refused(other, token, gallery, 403, "AuthorizationFailed")
+    _assign(http, sub, group)
     _reads(other, token, gallery)
     admin(http, "DELETE", f"/tenants/{t}/servicePrincipals/{sp.object_id}", status=204)
     _refused(other, token, gallery, 401, "InvalidAuthenticationToken")

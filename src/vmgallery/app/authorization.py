@@ -331,6 +331,7 @@ class Authorization:
                 now,
             )
             tx.put_custom_role(stored)
+        self.db.roles_changed()
         return Result(
             200 if existing else 201,
             self._definition_body(custom_role(key, props, scope.text), scope.subscription, stored),
@@ -355,6 +356,7 @@ class Authorization:
                     code="RoleDefinitionHasAssignments",
                 )
             tx.delete_custom_role(key)
+        self.db.roles_changed()
         return Result(200, self._definition_body(custom_role(key, row.body, row.scope), scope.subscription, row))
 
     # -- role assignments ------------------------------------------------------------------------------------
@@ -464,6 +466,7 @@ class Authorization:
             if tx.find_assignment(scope.key, principal_id, role_guid) is not None:
                 raise errors.Conflict("The role assignment already exists.", key, code="RoleAssignmentExists")
             tx.insert_assignment(row)
+        self.db.roles_changed()
         return Result(201, self._assignment_body(row))
 
     def _assignment_at(self, tx: RoleTransaction, scope: Scope, name: str) -> AssignmentRow | None:
@@ -487,6 +490,7 @@ class Authorization:
             if row is None:
                 return Result(204, None)
             tx.delete_assignment(row.name)
+        self.db.roles_changed()
         return Result(200, self._assignment_body(row))
 
     def list_assignments(self, principal: Principal, scope_text: str, filter_text: str | None) -> list[Body]:

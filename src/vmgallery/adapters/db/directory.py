@@ -4,15 +4,13 @@ the metadata: `Database.write()`/`read()` give the connection, this module the q
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Collection, Iterator
-from pathlib import Path
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
 from ...app.identity_ports import ApplicationRow, CallerRow, ObjectRow, SubscriptionRow, TenantRow
 from ...domain.principals import PrincipalType
+from ..epoch import Epoch
 from .store import Database
 from .tables import applications, directory_objects, group_members, resources, subscriptions, tenants
 
@@ -207,14 +205,12 @@ UNION ALL SELECT 's', subscription_id, NULL, NULL, NULL, NULL, NULL, NULL FROM s
 
 
 class DirectoryStore:
-    """`epoch_file` (in the data dir, which every process serving the same authority shares, as it shares the
-    signing keys) is replaced after every committed write: its inode and mtime are the epoch other processes see;
-    a counter covers this process's own writes."""
+    """`epoch` (adapters/epoch.py) moves after every committed write: the authority reuses a principal it read only
+    while it stands."""
 
-    def __init__(self, db: Database, epoch_file: Path | None = None):
+    def __init__(self, db: Database, epoch: Epoch | None = None):
         self.db = db
-        self.epoch_file = epoch_file
-        self._writes = 0
+        self._epoch = epoch or Epoch(None)
         self._caller = db.lookup.marks(_CALLER)
         self._caller_in_subscription = db.lookup.marks(_CALLER_IN_SUBSCRIPTION)
 
@@ -245,17 +241,7 @@ class DirectoryStore:
     def write(self) -> Iterator[DirectoryTx]:
         with self.db.write() as tx:
             yield DirectoryTx(tx.conn)
-        self._writes += 1
-        if self.epoch_file is not None:
-            tmp = self.epoch_file.with_name(f".{self.epoch_file.name}.{uuid.uuid4().hex}")
-            tmp.write_bytes(b"")
-            os.replace(tmp, self.epoch_file)  # a new inode: a new epoch, whatever the clock's resolution
+        self._epoch.bump()
 
     def epoch(self) -> tuple[int, int, int]:
-        if self.epoch_file is None:
-            return (self._writes, 0, 0)
-        try:
-            st = os.stat(self.epoch_file)
-        except FileNotFoundError:
-            return (self._writes, 0, 0)
-        return (self._writes, st.st_ino, st.st_mtime_ns)
+        return self._epoch.current()
