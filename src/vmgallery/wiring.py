@@ -15,6 +15,7 @@ from .adapters.build_sources import SourceFetcher
 from .adapters.db.activity import ActivityEvents
 from .adapters.db.directory import DirectoryStore
 from .adapters.db.store import Database
+from .adapters.epoch import Epoch
 from .adapters.identity.hashing import Argon2Hasher
 from .adapters.identity.keys import SigningKeys
 from .adapters.security import SasSigner, ensure_admin_token, ensure_secret
@@ -117,9 +118,12 @@ def build_service(settings: Settings) -> Service:
     accounts = StorageAccounts(settings.storage_accounts)
     throttle = RegionThrottle(settings.replication_bandwidth, settings.replication_concurrency)
     clock = time.time
-    directory_store, hasher = DirectoryStore(db), Argon2Hasher()
+    auth_epoch = Epoch(settings.data_dir / "auth-epoch")  # moved by directory and role writes, in any process
+    db.lookup.epoch = auth_epoch
+    directory_store, hasher = DirectoryStore(db, auth_epoch), Argon2Hasher()
     authorization = Authorization(db, accounts, clock)
     directory = Directory(directory_store, hasher, clock, roles=authorization.subscriptions_with_roles)
+    authorization.tenants = directory
     resources = Resources(
         db, settings, clock, waiter, stores, accounts, subscription_tenants=directory, principals=directory
     )

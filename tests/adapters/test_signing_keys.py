@@ -70,3 +70,22 @@ def test_hashes_check_and_do_not_contain_the_secret():
     assert "s3cret-value" not in hashed and hashed.startswith("$argon2id$")
     assert hasher.verify(hashed, "s3cret-value") and not hasher.verify(hashed, "s3cret-valuE")
     assert not hasher.verify("not a hash", "s3cret-value")
+
+
+def test_a_checked_signature_is_remembered_and_nothing_else(tmp_path):
+    clock = Clock()
+    ring = SigningKeys(tmp_path / "keys", clock, retain_seconds=60)
+    token = ring.sign({"x": 1})
+    assert ring.remembered(token) is None  # never checked
+    assert ring.verify(token) == {"x": 1}
+    assert ring.remembered(token) == {"x": 1}
+    altered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert ring.remembered(altered) is None
+    with pytest.raises(TokenRejected) as refused:
+        ring.verify(altered)
+    assert refused.value.reason is Rejection.BAD_SIGNATURE
+    ring.rotate()
+    clock.now += 61  # the key that signed it is past retention: remembering it does not keep it valid
+    assert ring.remembered(token) is None
+    with pytest.raises(TokenRejected):
+        ring.verify(token)

@@ -14,7 +14,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmgallery.app.identity_ports import ApplicationRow, ObjectRow, SubscriptionRow, TenantRow
+from vmgallery.app.directory import transitive_groups
+from vmgallery.app.identity_ports import ApplicationRow, CallerRow, ObjectRow, SubscriptionRow, TenantRow
 from vmgallery.app.ports import ConcurrentChange
 from vmgallery.domain.identity import Rejection, TokenRejected
 from vmgallery.domain.principals import PrincipalType
@@ -141,6 +142,7 @@ class FakeDirectoryTx:
 class FakeDirectoryStore:
     def __init__(self):
         self.state = _State()
+        self.writes = 0
 
     @contextlib.contextmanager
     def read(self) -> Iterator[FakeDirectoryTx]:
@@ -151,6 +153,15 @@ class FakeDirectoryStore:
         working = copy.deepcopy(self.state)
         yield FakeDirectoryTx(working)
         self.state = working
+        self.writes += 1
+
+    def epoch(self) -> int:
+        return self.writes
+
+    def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
+        tx = FakeDirectoryTx(self.state)
+        exists = subscription_id is not None and tx.subscription(subscription_id) is not None
+        return CallerRow(tx.object(object_id), transitive_groups(tx, object_id), exists)
 
 
 class FakeKeyRing:
@@ -168,6 +179,9 @@ class FakeKeyRing:
         if kid != self.kid:
             raise TokenRejected(Rejection.UNKNOWN_KEY, f"the key '{kid}' is not current.")
         return json.loads(base64.urlsafe_b64decode(payload))
+
+    def remembered(self, token: str) -> dict[str, Any] | None:
+        return None  # the fake remembers nothing: every check goes the full way
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [{"kid": self.kid}]}

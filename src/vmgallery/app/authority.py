@@ -3,17 +3,24 @@ the resource-owner password grant for users, with an id token) and turns a prese
 
 A token is an RS256 JWT (the `KeyRing` signs and checks signatures); this module decides its claims and checks what
 a signature does not prove: the times (with `LEEWAY_SECONDS` of clock skew), the issuer (this authority's, for the
-token's own tenant), the audience the route accepts, and that the principal still exists. Group membership is read
-again at each check, so a change takes effect at once, not an hour later.
+token's own tenant), the audience the route accepts, and that the principal still exists. The principal, its groups
+and the subscription are read in one query (`DirectoryStore.caller`) and reused only while the directory has not
+changed (its epoch, which every committed directory write moves, in any process), so a deleted principal, a removed
+membership or a deleted subscription counts at the next request, not an hour later. `remembered` answers from memory
+alone (a signature checked before, a principal read since the last change), so the HTTP layer can authenticate a
+repeat caller without a trip to a worker thread. Role assignments are never remembered: every check reads them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import threading
 import time
 import uuid
-from collections.abc import Collection
+from collections import OrderedDict
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +28,17 @@ from ..domain import errors
 from ..domain import identity as rules
 from ..domain.identity import OAuthError, Rejection, TokenRejected
 from ..domain.principals import Principal, PrincipalType
-from .directory import existing_subscription, transitive_groups
+from .directory import transitive_groups
 from .identity_ports import DirectoryStore, KeyRing, ObjectRow, SecretHasher
 from .ports import Clock
 
 TOKEN_LIFETIME_SECONDS = 3600
 LEEWAY_SECONDS = 60
 REQUIRED_CLAIMS = ("iss", "aud", "exp", "nbf", "tid", "oid")
+REMEMBERED_PRINCIPALS = 4096
+# A principal read from the directory is reused while the directory's epoch stands, and at most this long (a bound
+# for the case a process died between committing a write and announcing it).
+REMEMBER_SECONDS = 30.0
 
 
 def _b64url_json(value: dict[str, str]) -> str:
@@ -70,6 +81,9 @@ class Authority:
         self.public_url = public_url.rstrip("/")
         self.lifetime = lifetime
         self.audiences = Audiences(graph=self.public_url + "/")
+        # (object id, tenant, subscription) -> (directory epoch, monotonic time read, principal): `remembered`
+        self._principals: OrderedDict[tuple[str, str, str | None], tuple[Hashable, float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def issuer(self, tenant_id: str) -> str:
         return f"{self.public_url}/{tenant_id}/v2.0"
@@ -239,9 +253,30 @@ class Authority:
     def authenticate(self, token: str, audiences: Collection[str], subscription: str | None = None) -> Principal:
         """The principal a bearer token stands for, if it is valid for one of `audiences`; TokenRejected saying why
         otherwise. With `subscription` (a call under /subscriptions/{id}), SubscriptionNotFound unless a tenant has
-        it, read in the same transaction. (The admin token never comes here: it may still use any GUID as a
+        it, read in the same query. (The admin token never comes here: it may still use any GUID as a
         subscription, as the directory's tests and scripts from before the directory do.)"""
-        claims = self.keys.verify(token)
+        claims = self._valid_claims(self.keys.verify(token), audiences)
+        return self._principal(claims, subscription)
+
+    def remembered(self, token: str, audiences: Collection[str], subscription: str | None = None) -> Principal | None:
+        """`authenticate` from memory alone, without blocking (for the event loop): the token's signature checked
+        before, and its principal read since the directory last changed (`DirectoryStore.epoch`) and less than
+        `REMEMBER_SECONDS` ago. TokenRejected as `authenticate`; None when the full check must run."""
+        raw = self.keys.remembered(token)
+        if raw is None:
+            return None
+        claims = self._valid_claims(raw, audiences)
+        key = (str(claims["oid"]), str(claims["tid"]), subscription.lower() if subscription is not None else None)
+        with self._lock:
+            hit = self._principals.get(key)
+        if hit is None:
+            return None
+        epoch, at, principal = hit
+        if epoch != self.store.epoch() or time.monotonic() - at > REMEMBER_SECONDS:
+            return None
+        return principal
+
+    def _valid_claims(self, claims: dict[str, Any], audiences: Collection[str]) -> dict[str, Any]:
         for name in REQUIRED_CLAIMS:
             if name not in claims:
                 raise TokenRejected(Rejection.MALFORMED, f"the token has no '{name}' claim.")
@@ -266,21 +301,38 @@ class Authority:
                 Rejection.WRONG_AUDIENCE,
                 f"the audience '{str(claims['aud'])[:200]}' is not accepted here; use {' or '.join(audiences)}.",
             )
-        oid = str(claims["oid"])
-        with self.store.read() as tx:
-            row = tx.object(oid)
-            if row is None or row.tenant_id != tenant or row.type is PrincipalType.GROUP:
-                raise TokenRejected(
-                    Rejection.UNKNOWN_PRINCIPAL, f"the principal '{oid[:64]}' no longer exists in tenant '{tenant}'."
-                )
-            groups = transitive_groups(tx, oid)
-            if subscription is not None:
-                existing_subscription(tx, subscription)
-        return Principal(
+        return claims
+
+    def _principal(self, claims: dict[str, Any], subscription: str | None) -> Principal:
+        """The token's principal as the directory holds it now (one read), remembered for `remembered`."""
+        oid, tenant = str(claims["oid"]), str(claims["tid"])
+        sub = None
+        if subscription is not None:
+            with contextlib.suppress(errors.ArmError):  # an invalid id is refused below, after the principal
+                sub = rules.guid(subscription, "subscriptionId")
+        epoch = self.store.epoch()  # before the read: a write committed during it changes the epoch
+        found = self.store.caller(oid, sub)
+        row = found.object
+        if row is None or row.tenant_id != tenant or row.type is PrincipalType.GROUP:
+            raise TokenRejected(
+                Rejection.UNKNOWN_PRINCIPAL, f"the principal '{oid[:64]}' no longer exists in tenant '{tenant}'."
+            )
+        if subscription is not None:
+            sub = rules.guid(subscription, "subscriptionId")  # InvalidParameter for an invalid one
+            if not found.subscription_exists:
+                raise rules.SubscriptionNotFound(f"The subscription '{sub}' could not be found.", "subscriptionId")
+        principal = Principal(
             object_id=oid,
             tenant_id=tenant,
             type=row.type,
-            group_ids=groups,
+            group_ids=found.groups,
             app_id=row.app_id,
             name=row.name,
         )
+        key = (oid, tenant, subscription.lower() if subscription is not None else None)
+        with self._lock:
+            self._principals[key] = (epoch, time.monotonic(), principal)
+            self._principals.move_to_end(key)
+            if len(self._principals) > REMEMBERED_PRINCIPALS:
+                self._principals.popitem(last=False)
+        return principal

@@ -23,7 +23,7 @@ from ..domain.timestamps import arm_time
 from ..domain.validate import Body
 from . import managed_identities
 from .managed_identities import NamedIdentity, find_identity
-from .ports import Clock, StorageAccounts
+from .ports import Clock, StorageAccounts, SubscriptionTenants
 from .rbac_store import AssignmentRow, CustomRoleRow, GrantRow, RoleMetadata, RoleTransaction
 
 PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
@@ -124,10 +124,14 @@ class Result:
 
 
 class Authorization:
-    def __init__(self, db: RoleMetadata, accounts: StorageAccounts, clock: Clock):
+    def __init__(
+        self, db: RoleMetadata, accounts: StorageAccounts, clock: Clock, tenants: SubscriptionTenants | None = None
+    ):
         self.db = db
         self.accounts = accounts
         self.clock = clock
+        # Which tenant a source's subscription belongs to: a refusal names a tenant whose token the request lacks.
+        self.tenants = tenants
 
     # -- checks ----------------------------------------------------------------------------------------------
     def access(self, principal: Principal, scope: Scope) -> Access:
@@ -182,7 +186,14 @@ class Authorization:
             return
         missing = self._missing(linked, callers)
         if missing:
-            raise rules.linked_denied(principal.name, principal.object_id, action, scope, missing)
+            raise rules.linked_denied(
+                principal.name,
+                principal.object_id,
+                action,
+                scope,
+                missing,
+                self._tenants_without_token(principal, missing),
+            )
 
     def check_build_identity(self, spec: Body) -> None:
         """When a run starts: the identities the template builds as still hold what its source and targets need (a
@@ -232,6 +243,20 @@ class Authorization:
             if not any(access.permits(item.action, where.key) for access in accesses):
                 missing.append(Linked(item.action, where.text, item.target, item.noun))
         return missing
+
+    def _tenants_without_token(self, principal: Principal, missing: list[Linked]) -> list[str]:
+        """The tenants, other than the caller's, that hold a missing source's subscription and for which the
+        request carries no x-ms-authorization-auxiliary token."""
+        if self.tenants is None:
+            return []
+        present = {principal.tenant_id.lower(), *(a.tenant_id.lower() for a in principal.auxiliary)}
+        found: list[str] = []
+        for item in missing:
+            subscription = parse_scope(item.scope).subscription
+            tenant = self.tenants.tenant_of(subscription) if subscription else None
+            if tenant is not None and tenant.lower() not in present and tenant not in found:
+                found.append(tenant)
+        return found
 
     def visible(self, principal: Principal, action: str, scope: Scope | str) -> frozenset[str] | None:
         """For a list at `scope`: None when the caller may read all of it, else the keys of the scopes under it
@@ -366,6 +391,7 @@ class Authorization:
                 now,
             )
             tx.put_custom_role(stored)
+        self.db.roles_changed()
         return Result(
             200 if existing else 201,
             self._definition_body(custom_role(key, props, scope.text), scope.subscription, stored),
@@ -390,6 +416,7 @@ class Authorization:
                     code="RoleDefinitionHasAssignments",
                 )
             tx.delete_custom_role(key)
+        self.db.roles_changed()
         return Result(200, self._definition_body(custom_role(key, row.body, row.scope), scope.subscription, row))
 
     # -- role assignments ------------------------------------------------------------------------------------
@@ -499,6 +526,7 @@ class Authorization:
             if tx.find_assignment(scope.key, principal_id, role_guid) is not None:
                 raise errors.Conflict("The role assignment already exists.", key, code="RoleAssignmentExists")
             tx.insert_assignment(row)
+        self.db.roles_changed()
         return Result(201, self._assignment_body(row))
 
     def _assignment_at(self, tx: RoleTransaction, scope: Scope, name: str) -> AssignmentRow | None:
@@ -522,6 +550,7 @@ class Authorization:
             if row is None:
                 return Result(204, None)
             tx.delete_assignment(row.name)
+        self.db.roles_changed()
         return Result(200, self._assignment_body(row))
 
     def list_assignments(self, principal: Principal, scope_text: str, filter_text: str | None) -> list[Body]:

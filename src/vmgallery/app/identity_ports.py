@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Hashable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -100,9 +100,25 @@ class DirectoryTx(Protocol):
         """The groups any of `member_ids` is a direct member of."""
 
 
+@dataclass(frozen=True)
+class CallerRow:
+    """What checking a token needs of the directory: the principal's object (None when it is gone), every group it is
+    in (through nested groups), and whether the subscription the call names exists."""
+
+    object: ObjectRow | None
+    groups: frozenset[str]
+    subscription_exists: bool
+
+
 class DirectoryStore(Protocol):
     def read(self) -> AbstractContextManager[DirectoryTx]: ...
     def write(self) -> AbstractContextManager[DirectoryTx]: ...
+    def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
+        """`CallerRow` as the database holds it now, in one read."""
+
+    def epoch(self) -> Hashable:
+        """A stamp that changes with every committed directory write, by this process or any other sharing the
+        database (and data dir): what the authority checks before reusing a principal it read earlier."""
 
 
 class KeyRing(Protocol):
@@ -110,6 +126,10 @@ class KeyRing(Protocol):
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token signed (RS256) by one of the ring's keys; TokenRejected otherwise. Times, audience
         and issuer are the caller's to check."""
+
+    def remembered(self, token: str) -> dict[str, Any] | None:
+        """`verify`'s claims when this token's signature was checked before and its key is still usable; None when
+        it must be checked (without doing so: this is called where no blocking work may run)."""
 
     def jwks(self) -> dict[str, Any]: ...
 

@@ -77,6 +77,10 @@ class RoleMetadata(Protocol):
         """`RoleTransaction.grants_along` outside a transaction: what every check of a request runs."""
         ...
 
+    def roles_changed(self) -> None:
+        """Called after a committed write of role assignments or definitions: what `grants_along` remembered is
+        stale, in this process and the others."""
+
     def write(self) -> AbstractContextManager[RoleTransaction]: ...
 
     def read(self) -> AbstractContextManager[RoleTransaction]: ...

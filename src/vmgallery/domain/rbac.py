@@ -471,8 +471,15 @@ def identity_denied(identity_id: str, principal_id: str, missing: Iterable[Linke
 
 
 def linked_denied(
-    principal_name: str | None, object_id: str, action: str, scope: str, missing: Iterable[Linked]
+    principal_name: str | None,
+    object_id: str,
+    action: str,
+    scope: str,
+    missing: Iterable[Linked],
+    tenants_without_token: Sequence[str] = (),
 ) -> LinkedAuthorizationFailed:
+    """`tenants_without_token`: the tenants holding a missing source for which the request carried no auxiliary
+    token (the refusal then says which token to send, as the cause Azure's own message leaves out)."""
     missing = list(missing)
     client = principal_name or object_id
     first = missing[0]
@@ -482,6 +489,13 @@ def linked_denied(
         f"'{scope}'; however, it does not have permission to perform action(s) "
         f"{', '.join(repr(m.action) for m in missing)} on the linked scope(s) "
         f"{', '.join(repr(m.scope) for m in missing)} ({named}) "
-        "or the linked scope(s) are invalid.",
+        "or the linked scope(s) are invalid."
+        + (
+            f" The linked scope(s) are in tenant(s) {', '.join(repr(t) for t in tenants_without_token)}, and the "
+            "request carries no token for them: send the caller's token for each such tenant in the header "
+            "'x-ms-authorization-auxiliary' ('Bearer <token>', comma-separated)."
+            if tenants_without_token
+            else ""
+        ),
         first.target,
     )

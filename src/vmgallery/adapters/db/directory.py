@@ -8,8 +8,9 @@ from collections.abc import Collection, Iterator
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
 
-from ...app.identity_ports import ApplicationRow, ObjectRow, SubscriptionRow, TenantRow
+from ...app.identity_ports import ApplicationRow, CallerRow, ObjectRow, SubscriptionRow, TenantRow
 from ...domain.principals import PrincipalType
+from ..epoch import Epoch
 from .store import Database
 from .tables import applications, directory_objects, group_members, resources, subscriptions, tenants
 
@@ -184,9 +185,52 @@ class DirectoryTx:
         return {r.group_id for r in self.conn.execute(q)}
 
 
+# The caller's object, its groups (a recursive walk up group_members; UNION keeps each group once, so a cycle ends
+# it) and the subscription, in one statement: tagged rows 'o', 'g' and 's'.
+_CALLER = """
+WITH RECURSIVE up(id) AS (
+  SELECT CAST(? AS VARCHAR(36))
+  UNION
+  SELECT m.group_id FROM group_members m JOIN up ON m.member_id = up.id
+)
+SELECT 'o', object_id, tenant_id, type, name, app_id, secret_hash, created_at FROM directory_objects
+  WHERE object_id = ?
+UNION ALL SELECT 'g', id, NULL, NULL, NULL, NULL, NULL, NULL FROM up WHERE id <> ?"""
+_CALLER_IN_SUBSCRIPTION = (
+    _CALLER
+    + """
+UNION ALL SELECT 's', subscription_id, NULL, NULL, NULL, NULL, NULL, NULL FROM subscriptions
+  WHERE subscription_id = ?"""
+)
+
+
 class DirectoryStore:
-    def __init__(self, db: Database):
+    """`epoch` (adapters/epoch.py) moves after every committed write: the authority reuses a principal it read only
+    while it stands."""
+
+    def __init__(self, db: Database, epoch: Epoch | None = None):
         self.db = db
+        self._epoch = epoch or Epoch(None)
+        self._caller = db.lookup.marks(_CALLER)
+        self._caller_in_subscription = db.lookup.marks(_CALLER_IN_SUBSCRIPTION)
+
+    def caller(self, object_id: str, subscription_id: str | None) -> CallerRow:
+        if subscription_id is None:
+            rows = self.db.lookup.select(self._caller, [object_id] * 3)
+        else:
+            rows = self.db.lookup.select(self._caller_in_subscription, [object_id] * 3 + [subscription_id])
+        found: ObjectRow | None = None
+        groups: set[str] = set()
+        subscription = False
+        for tag, *values in rows:
+            if tag == "o":
+                object_id, tenant_id, type, name, app_id, secret_hash, created_at = values
+                found = ObjectRow(object_id, tenant_id, PrincipalType(type), name, app_id, secret_hash, created_at)
+            elif tag == "g":
+                groups.add(values[0])
+            else:
+                subscription = True
+        return CallerRow(found, frozenset(groups), subscription)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[DirectoryTx]:
@@ -197,3 +241,7 @@ class DirectoryStore:
     def write(self) -> Iterator[DirectoryTx]:
         with self.db.write() as tx:
             yield DirectoryTx(tx.conn)
+        self._epoch.bump()
+
+    def epoch(self) -> tuple[int, int, int]:
+        return self._epoch.current()

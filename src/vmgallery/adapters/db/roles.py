@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +13,11 @@ from sqlalchemy import Connection, create_engine, delete, func, insert, select, 
 from sqlalchemy.engine import Engine
 
 from ...app.rbac_store import AssignmentRow, CustomRoleRow, GrantRow
+from ..epoch import Epoch
 from .role_tables import role_assignments, role_definitions
+
+REMEMBERED_CHECKS = 4096
+REMEMBER_SECONDS = 30.0  # a bound for the case a process died between a commit and its epoch bump
 
 
 def _assignment(row: Any) -> AssignmentRow:
@@ -40,6 +47,10 @@ class GrantLookup:
         self.engine = engine
         self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql: dict[tuple[int, int], str] = {}
+        self.epoch: Epoch | None = None  # set by the wiring: checks are then remembered
+        self._remembered: OrderedDict[tuple[frozenset[str], tuple[str, ...]], tuple[Any, float, tuple[GrantRow, ...]]]
+        self._remembered = OrderedDict()
+        self._lock = threading.Lock()
 
     def _statement(self, scopes: int, ids: int) -> str:
         sql = self._sql.get((scopes, ids))
@@ -54,8 +65,41 @@ class GrantLookup:
         return sql
 
     def grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
+        """With an `epoch`, the rows are remembered (REMEMBERED_CHECKS, at most REMEMBER_SECONDS) while it stands:
+        every committed write of role assignments or definitions moves it (`changed`), in any process."""
+        if self.epoch is None:
+            return self._grants_along(principal_ids, scope_keys)
+        key = (frozenset(principal_ids), tuple(scope_keys))
+        stamp = self.epoch.current()  # before the read: a write committed during it moves the epoch
+        with self._lock:
+            hit = self._remembered.get(key)
+            if hit is not None:
+                self._remembered.move_to_end(key)
+        if hit is not None and hit[0] == stamp and time.monotonic() - hit[1] <= REMEMBER_SECONDS:
+            return list(hit[2])
+        rows = self._grants_along(principal_ids, scope_keys)
+        with self._lock:
+            self._remembered[key] = (stamp, time.monotonic(), tuple(rows))
+            if len(self._remembered) > REMEMBERED_CHECKS:
+                self._remembered.popitem(last=False)
+        return rows
+
+    def changed(self) -> None:
+        """Role assignments or definitions changed (called after the commit)."""
+        if self.epoch is not None:
+            self.epoch.bump()
+
+    def _grants_along(self, principal_ids: Sequence[str], scope_keys: Sequence[str]) -> list[GrantRow]:
         sql = self._statement(len(scope_keys), len(principal_ids))
-        params = [*scope_keys, *principal_ids]
+        rows = self.select(sql, [*scope_keys, *principal_ids])
+        return [GrantRow(key, guid, json.loads(body) if isinstance(body, str) else body) for key, guid, body in rows]
+
+    def marks(self, sql: str) -> str:
+        """`sql` written with `?` placeholders, in the driver's own style."""
+        return sql if self.mark == "?" else sql.replace("?", self.mark)
+
+    def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """The rows of one SELECT (placeholders in the driver's style), as above."""
         for attempt in (1, 2):
             conn = self.engine.raw_connection()
             try:
@@ -70,7 +114,7 @@ class GrantLookup:
                     raise
             finally:
                 conn.close()  # back to the pool (a no-op for an invalidated one)
-        return [GrantRow(key, guid, json.loads(body) if isinstance(body, str) else body) for key, guid, body in rows]
+        return list(rows)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -108,6 +108,8 @@ class Database:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._grants = GrantLookup(self.engine)
         self.grants_along = self._grants.grants_along
+        self.lookup = self._grants  # one SELECT on a pooled driver connection (the per-request reads of auth)
+        self.roles_changed = self._grants.changed
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (the newest by default); existing data is kept (Alembic migrations)."""

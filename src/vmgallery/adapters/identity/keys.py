@@ -10,6 +10,11 @@ Rotating makes a new key and retires the signing one; a retired key keeps verify
 `retain_seconds` after it stopped signing, so tokens it signed live out their hour, and is then deleted. Every
 process sharing the data dir re-reads keys.json when it changes (checked on each signing, and when a token names a
 key it does not know), so a rotation by one reaches all.
+
+A signature, once checked, is remembered (`VERIFIED_TOKENS` of them, least recently used dropped first, keyed by the
+token's SHA-256), so a client's next request with the same token costs no RSA work. Only the signature is
+remembered: a hit still needs its key to be usable (rotation and retention apply as before), and the caller still
+checks times, issuer, audience and the principal on every request.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +42,7 @@ from ..security import write_atomic
 
 ALGORITHM = "RS256"
 KEY_BITS = 2048
+VERIFIED_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class SigningKeys:
         self._keys: dict[str, _Key] = {}
         self._active: _Key | None = None
         self._stamp: int | None = None
+        self._verified: OrderedDict[bytes, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._locked():
             index = self._read_index()
@@ -140,7 +150,31 @@ class SigningKeys:
         assert self._active is not None
         return jwt.encode(claims, self._active.private, algorithm=ALGORITHM, headers={"kid": self._active.kid})
 
+    def remembered(self, token: str) -> dict[str, Any] | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._verified_lock:
+            hit = self._verified.get(digest)
+            if hit is not None:
+                self._verified.move_to_end(digest)
+        if hit is not None:
+            key = self._keys.get(hit[0])
+            if key is not None and self._usable(key):
+                return dict(hit[1])
+        return None
+
     def verify(self, token: str) -> dict[str, Any]:
+        remembered = self.remembered(token)
+        if remembered is not None:
+            return remembered
+        digest = hashlib.sha256(token.encode()).digest()
+        claims, kid = self._check_signature(token)
+        with self._verified_lock:
+            self._verified[digest] = (kid, claims)
+            if len(self._verified) > VERIFIED_TOKENS:
+                self._verified.popitem(last=False)
+        return dict(claims)
+
+    def _check_signature(self, token: str) -> tuple[dict[str, Any], str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:
@@ -184,7 +218,7 @@ class SigningKeys:
             raise TokenRejected(Rejection.MALFORMED, f"it cannot be read ({exc}).") from None
         if not isinstance(claims, dict):
             raise TokenRejected(Rejection.MALFORMED, "its payload is not a JSON object.")
-        return claims
+        return claims, key.kid
 
     def jwks(self) -> dict[str, Any]:
         self._reload()

@@ -16,7 +16,7 @@ from ...domain.ids import ResourceId
 from ...domain.principals import Principal
 from ...domain.rbac import SHARE, Scope, operation_action, parse_scope, resource_action
 from .authorization import principal_of
-from .threads import to_thread as run_in_threadpool  # a cheaper hop than Starlette's (threads.py)
+from .threads import to_thread  # a cheaper hop than Starlette's (threads.py)
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ class Guard:
             if body is not None:
                 az.check_linked(principal, action, rid.text, resource_type, body)
 
-        await run_in_threadpool(run)
+        await to_thread(run)
 
     async def run(
         self, request: Request, resource_type: str, verb: str, rid: ResourceId, use_case: Callable[..., T], *args: Any
@@ -59,7 +59,7 @@ class Guard:
         query, and the hop to a thread would cost as much again)."""
         principal = self._caller(request)
         if principal is None or self.authorization is None:
-            return await run_in_threadpool(use_case, *args)
+            return await to_thread(use_case, *args)
         az = self.authorization
         action = resource_action(resource_type, verb)
 
@@ -67,7 +67,7 @@ class Guard:
             az.check(principal, action, _scope(rid))
             return use_case(*args)
 
-        return await run_in_threadpool(run)
+        return await to_thread(run)
 
     async def in_subscription(self, request: Request, action: str, subscription: str) -> None:
         """`action` at a subscription's scope: the consumer views, where the caller reads what is shared with a
@@ -76,7 +76,7 @@ class Guard:
         if principal is None or self.authorization is None:
             return
         check_subscription(subscription)
-        await run_in_threadpool(self.authorization.check, principal, action, f"/subscriptions/{subscription}")
+        await to_thread(self.authorization.check, principal, action, f"/subscriptions/{subscription}")
 
     async def visible(self, request: Request, resource_type: str, where: dict[str, Any]) -> frozenset[str] | None:
         """For a list (`where` holds its subscription, group or parent): None to show all, else the scopes under
@@ -88,9 +88,7 @@ class Guard:
             scope = parse_scope(f"/subscriptions/{where['subscription']}")
         else:
             scope = _scope(where.get("group") or where["parent"])
-        return await run_in_threadpool(
-            self.authorization.visible, principal, resource_action(resource_type, "read"), scope
-        )
+        return await to_thread(self.authorization.visible, principal, resource_action(resource_type, "read"), scope)
 
     async def operation(self, request: Request, namespace: str, which: str, op: OperationRow) -> None:
         """Polling an operation needs its read action on the resource it acts on, or, for a share, the share action
@@ -107,5 +105,5 @@ class Guard:
                 return True
             return op.action == "share" and az.permitted(principal, SHARE, scope)
 
-        if not await run_in_threadpool(may_poll):
+        if not await to_thread(may_poll):
             raise errors.NotFound(f"Operation '{op.id}' was not found.", "operationId")

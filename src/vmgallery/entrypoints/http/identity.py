@@ -207,14 +207,28 @@ class IdentityApi:
         `auxiliary`; an ArmError (401) saying why not."""
         if token.count(".") != 2:
             raise errors.Unauthenticated("The access token is invalid.", code="InvalidAuthenticationToken")
-        audiences = (self.authority.audiences.graph,) if path.startswith(GRAPH_PREFIX) else rules.ARM_AUDIENCES
-        match = _SUBSCRIPTION_PATH.match(path)
-        principal = self.authority.authenticate(token, audiences, match.group(1) if match else None)
+        principal = self.authority.authenticate(token, *self._wanted(path))
         if auxiliary:
-            principal = dataclasses.replace(principal, auxiliary=self._auxiliary(auxiliary))
+            principal = dataclasses.replace(principal, auxiliary=self._auxiliary(auxiliary, principal))
         return principal
 
-    def _auxiliary(self, header: str) -> tuple[Principal, ...]:
+    def remembered(self, token: str, path: str) -> Principal | None:
+        """`authenticate` (without auxiliary tokens) from the authority's memory alone, on the event loop: None when
+        it must run in full, in a worker thread."""
+        if token.count(".") != 2:
+            return None
+        return self.authority.remembered(token, *self._wanted(path))
+
+    def _wanted(self, path: str) -> tuple[tuple[str, ...], str | None]:
+        """The audiences a token must have on `path` (Graph paths: the Graph audience; else ARM's), and the
+        subscription the path names."""
+        audiences = (self.authority.audiences.graph,) if path.startswith(GRAPH_PREFIX) else rules.ARM_AUDIENCES
+        match = _SUBSCRIPTION_PATH.match(path)
+        return audiences, match.group(1) if match else None
+
+    def _auxiliary(self, header: str, caller: Principal) -> tuple[Principal, ...]:
+        """The caller in other tenants: each token must be valid, and the same application's (ARM's rule: an
+        auxiliary token is the caller's own, from another tenant, not another principal's)."""
         tokens = [part.strip() for part in header.split(",") if part.strip()]
         if len(tokens) > MAX_AUXILIARY_TOKENS:
             raise errors.Unauthenticated(
@@ -231,11 +245,19 @@ class IdentityApi:
                     code="InvalidAuthenticationToken",
                 )
             try:
-                principals.append(self.authority.authenticate(token.strip(), rules.ARM_AUDIENCES))
+                other = self.authority.authenticate(token.strip(), rules.ARM_AUDIENCES)
             except rules.TokenRejected as refused:
                 raise errors.Unauthenticated(
                     f"x-ms-authorization-auxiliary: {refused.message}", code=refused.code
                 ) from None
+            if other.app_id != caller.app_id:
+                raise errors.Unauthenticated(
+                    f"x-ms-authorization-auxiliary: the token is for application '{other.app_id or other.object_id}' "
+                    f"in tenant '{other.tenant_id}', not the caller's application '{caller.app_id or caller.object_id}'"
+                    "; an auxiliary token must be the same application's token for another tenant.",
+                    code="InvalidAuthenticationToken",
+                )
+            principals.append(other)
         return tuple(principals)
 
     # -- routes ---------------------------------------------------------------------------------------------
