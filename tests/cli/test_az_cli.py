@@ -132,8 +132,12 @@ def test_the_real_az_cli_drives_galleries_sharing_and_roles(az, cli, server):
     assert shown["id"] == version["id"] and shown["replicationStatus"]["aggregatedState"] == "Completed"
 
     consumer_sub, consumer_tenant = str(uuid.uuid4()), str(uuid.uuid4())
-    az.ok("sig", "share", "add", "-g", "rg-az", "-r", "gal1", "--subscription-ids", consumer_sub,
-          "--tenant-ids", consumer_tenant)  # fmt: skip
+    shared = az.json("sig", "share", "add", "-g", "rg-az", "-r", "gal1", "--subscription-ids", consumer_sub,
+                     "--tenant-ids", consumer_tenant)  # fmt: skip
+    assert shared == {
+        "operationType": "Add",
+        "groups": [{"type": "Subscriptions", "ids": [consumer_sub]}, {"type": "AADTenants", "ids": [consumer_tenant]}],
+    }
     with server.http() as admin:
         stored = admin.get(
             gallery_id, params={"api-version": "2023-07-03", "$expand": "sharingProfile/Groups"}

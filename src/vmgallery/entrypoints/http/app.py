@@ -464,6 +464,10 @@ class ArmApi:
                 body["endTime"] = arm_time(op.end_time)
             if op.error:
                 body["error"] = op.error.get("error")
+            if op.action == "share" and op.status == "Succeeded" and op.result:
+                # az's `sig share *` takes this body as the result (final-state-via azure-async-operation) and
+                # would print {} from Azure's bare status; the applied SharingUpdate beside it is what it shows.
+                body.update(op.result)
             headers = {"Retry-After": RETRY_AFTER} if op.status == "InProgress" else {}
             return JSONResponse(body, headers=headers)
 
