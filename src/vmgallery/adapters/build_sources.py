@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
 from ..app.ports import StorageAccounts
 from ..domain import image_builder as rules
 
@@ -37,6 +35,8 @@ class SourceFetcher:
             if self.own is None:
                 raise ValueError("this process cannot read the server's signed URLs")
             return self.own(uri)
+        import httpx  # here: with the CLI extras it brings click, rich and pygments, which a server never needs
+
         with httpx.Client(timeout=60, follow_redirects=False) as client, client.stream("GET", uri) as response:
             response.raise_for_status()
             data = bytearray()

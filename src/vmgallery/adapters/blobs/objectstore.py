@@ -36,7 +36,6 @@ from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient
 
 from .backend import BlobMissing, Immediate
 from .folder import FolderBackend
@@ -142,6 +141,8 @@ class AzureBlobBackend(_ObjectBackend):
             }
         else:
             credential = sas_token
+        from azure.storage.blob import BlobServiceClient  # here: 15 MiB of resident memory a folder zone never needs
+
         self.client = BlobServiceClient(account_url, credential=credential).get_container_client(container)
         self.prefix = prefix
         self.name = name or f"{account_url.rstrip('/')}/{container}/{prefix}".rstrip("/")
