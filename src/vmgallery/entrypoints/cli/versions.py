@@ -12,6 +12,8 @@ waits for regions' replication, and `show --watch` follows replication per regio
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import uuid
 from enum import Enum
@@ -23,7 +25,7 @@ import typer
 from ...domain.ids import normalize_location
 from . import arm, replication
 from .client import ArmClient, CliError
-from .disks import DiskFile, Format, disk_body
+from .disks import DiskFile, Format, ResumeDownload, disk_body
 from .options import (
     OPTIONAL_BOOL,
     AzCommand,
@@ -679,6 +681,7 @@ def download(
     file: DiskFile,
     format_: Format = None,
     lun: Annotated[int | None, typer.Option("--lun", help="Download this data disk instead of the OS disk.")] = None,
+    resume: ResumeDownload = False,
     location: Location = None,
     subscription: Subscription = None,
     endpoint: Endpoint = None,
@@ -705,7 +708,15 @@ def download(
             no_wait=False,
             what=f"disk '{disk_name}'",
         )
+        delete = functools.partial(
+            write, client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'"
+        )
         try:
-            transfer.download(client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value))
-        finally:
-            write(client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'")
+            transfer.download(
+                client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
+            )
+        except BaseException:
+            with contextlib.suppress(CliError):  # the download's error is the one to tell (the server may be gone)
+                delete()
+            raise
+        delete()
