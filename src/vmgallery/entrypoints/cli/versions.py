@@ -3,7 +3,8 @@
 create builds the body as az's `create_image_version` does: names become ids in the current subscription and
 group, targetRegions defaults to the location, a bare end-of-life date gets az's time. update is az's generic
 update: GET, the sources set to null (the server keeps the stored ones), the changes, PUT of the whole version.
-download makes a temporary disk from the version (FromImage), reads it like `disk download`, and deletes it.
+download makes a temporary disk from the version (FromImage), reads it like `disk download`, and deletes it. Its
+--resume goes on with another temporary disk: the server's ETag names the bytes, so theirs is the version's.
 
 Beyond az: `update --add-region/--remove-region` edit the target regions read from the version, `update --dry-run`
 asks the server's replicationPlan what the update would add, remove and move instead of updating, `wait --region`
