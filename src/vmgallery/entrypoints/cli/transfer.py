@@ -577,7 +577,7 @@ class Journal:
             self.fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
             # A range past the file's end is not there (the footer, after a raw conversion truncated the file).
             length = os.fstat(self.fd).st_size
-            self.done = [(a, min(b, length)) for a, b in _merged(map(tuple, saved["done"])) if a < length]
+            self.done = [(a, min(b, length)) for a, b in _merged(map(tuple, saved.get("done", []))) if a < length]
         os.ftruncate(self.fd, self.size)
         self._lock, self._recording = threading.Lock(), threading.Lock()
         self._pending: Ranges = []
