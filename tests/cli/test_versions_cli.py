@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from vmgallery.adapters.disks.formats import FOOTER_SIZE
+from vmgallery.entrypoints.cli import transfer
+
 from .test_disks_cli import KNOWN, assert_same_disk, convert, ext4_image, known_file
 
 
@@ -290,3 +293,31 @@ def test_errors(cli, group, gallery, definition, os_disk):
     bad_name = cli.fails(*version_args(group, gallery, definition, "one", "--os-snapshot", os_disk))
     assert bad_name.stderr.startswith("(InvalidParameter) ")
     assert cli.json("sig", "image-version", "list", "-g", group, "-r", gallery, "-i", definition) == []
+
+
+def test_a_stopped_version_download_resumes(cli, group, gallery, definition, os_disk, ext4, tmp_path, monkeypatch):
+    """Each run reads its own temporary disk, but they have the version's bytes and so its ETag: --resume fetches
+    only what the first run lacked, and both temporary disks are deleted."""
+    cli.ok(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", os_disk))
+    read, fetched = transfer.PageBlob.read, []
+
+    def stopped_at_the_second(self, start, end, etag=None):
+        if len(fetched) == 1:
+            raise KeyboardInterrupt
+        fetched.append((start, end))
+        return read(self, start, end, etag)
+
+    target = tmp_path / "v.raw"
+    args = ["sig", "image-version", "download", *where(group, gallery, definition, "1.0.0"), "--file", str(target)]
+    with monkeypatch.context() as patch:
+        patch.setattr(transfer.PageBlob, "read", stopped_at_the_second)
+        patch.setenv("VMGALLERY_TRANSFER_PARALLEL", "1")  # one read after the other: the second is the one stopped
+        stopped = cli.fails(*args)
+    assert "(DownloadInterrupted) Interrupted." in stopped.stderr and "--resume" in stopped.stderr
+    assert not target.exists() and fetched
+    resumed = cli.ok(*args, "--resume")
+    (start, end), size = fetched[0], ext4.stat().st_size + FOOTER_SIZE
+    assert f"Resuming: {end - start} of {size} bytes are already in" in resumed.stderr
+    assert_same_disk(ext4, target, "raw")
+    assert not (tmp_path / "v.raw.partial").exists() and not (tmp_path / "v.raw.partial.json").exists()
+    assert [d["name"] for d in cli.json("disk", "list", "-g", group)] == [os_disk]

@@ -53,6 +53,14 @@ class DownloadFormat(str, Enum):
 
 Sku = Annotated[str | None, typer.Option("--sku", help="Underlying storage SKU, e.g. Standard_LRS.")]
 DiskFile = Annotated[str, typer.Option("--file", "-f", help="The disk image file.")]
+ResumeDownload = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue a download that failed or was stopped (FILE.partial): fetch only what it lacks. Without it, "
+        "a partial download is started over.",
+    ),
+]
 Format = Annotated[
     DownloadFormat | None,
     typer.Option(
@@ -289,7 +297,7 @@ def upload(
         url = transfer.grant(client, path, arm.DISK_API, "Write")
         blob = transfer.PageBlob(url, client.profile.ca_bundle)
         try:
-            landed = blob.page_ranges()[1] if was_active else []
+            landed = blob.page_ranges().ranges if was_active else []
             if landed:
                 done = sum(b - a for a, b in landed)
                 typer.echo(f"Resuming: {done} of {image.size} bytes are already on the disk.", err=True)
@@ -312,6 +320,7 @@ def download(
     name: Name,
     file: DiskFile,
     format_: Format = None,
+    resume: ResumeDownload = False,
     subscription: Subscription = None,
     endpoint: Endpoint = None,
 ) -> None:
@@ -320,4 +329,5 @@ def download(
 
     with connect(endpoint, subscription) as client:
         path = arm.compute_resource(client.subscription, resource_group, "disks", name)
-        transfer.download(client, path, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value))
+        fmt = transfer.format_for(file, format_ and format_.value)
+        transfer.download(client, path, arm.DISK_API, file, fmt, resume)

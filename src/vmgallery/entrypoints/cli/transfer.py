@@ -23,10 +23,16 @@ range only once its chunk is stored whole, so the list is the journal: nothing i
 endGetAccess is sent only after every block landed: ending access folds what is there into the disk, which would make
 a partial upload final.
 
-Download: beginGetAccess Read, the page list, parallel ranged GETs of the listed ranges into a sparse temporary file
-next to the target (all-zero blocks are not written either), endGetAccess, then the format:
-the served bytes are a fixed VHD; raw drops the footer; the others convert from raw with qemu-img. The target appears
-only when complete (rename).
+Download: beginGetAccess Read, the page list, parallel ranged GETs of the listed ranges into `FILE.partial`, sparse
+(all-zero blocks are not written either), endGetAccess, then the format: the served bytes are a fixed VHD; raw drops
+the footer; the others convert from raw with qemu-img. The target appears only when complete (rename).
+
+Resuming a download: `FILE.partial.json`, the journal, names the blob's ETag and size and the ranges of the partial
+file that hold the blob's bytes. A range is recorded only after the partial file was fdatasync'd, and the journal is
+replaced whole (written, fsync'd, renamed), so whatever a crash leaves, the journal claims no more than is on disk.
+A stopped download keeps both; `--resume` fetches only what the journal lacks, and refuses if the blob's ETag or size
+changed (the server's ETag is its manifest's id: the bytes, not the disk, so the temporary disk of each `sig
+image-version download` has the same one while the version's bytes are the same). Without --resume both are replaced.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import bisect
 import concurrent.futures as futures
 import contextlib
 import errno
+import json
 import os
 import ssl
 import tempfile
@@ -43,9 +50,10 @@ import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
+import typer
 from rich import filesize
 from rich.console import Console
 from rich.progress import (
@@ -69,9 +77,11 @@ PAGE = 4 << 20  # the page-blob protocol's largest write
 # Zeros are found, and writes cut, in blocks of 1 MiB: the disk size's alignment and the server's chunk size, so
 # a write covers whole chunks (a partial one makes the server merge it with what it holds).
 BLOCK = 1 << 20
-# Pages in flight (as many again are queued, read ahead). 4 and 8 were within noise of each other on a shared 2-core
-# machine where the server shares the cores; 4 was ahead in more runs, and holds less memory.
+# Pages in flight (as many again are queued, read ahead), unless VMGALLERY_TRANSFER_PARALLEL says otherwise. 4 and 8
+# were within noise of each other on a shared 2-core machine where the server shares the cores; 4 was ahead in more
+# runs, and holds less memory.
 PARALLEL = 4
+ENV_PARALLEL = "VMGALLERY_TRANSFER_PARALLEL"
 RETRIES = 3
 RETRY_DELAY = 0.5
 ACCESS_SECONDS = 24 * 3600
@@ -80,6 +90,16 @@ _EXTENSIONS = {".vhd": "vhd", ".vhdx": "vhdx", ".qcow2": "qcow2", ".raw": "raw",
 
 Ranges = list[tuple[int, int]]  # [start, end) byte ranges, sorted
 T = TypeVar("T")
+
+
+def parallel() -> int:
+    """How many pages a transfer keeps in flight."""
+    value = os.environ.get(ENV_PARALLEL)
+    if not value:
+        return PARALLEL
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise CliError(f"{ENV_PARALLEL} must be a whole number from 1 to 64, not '{value}'.", "InvalidArgumentValue")
+    return int(value)
 
 
 # ---- beginGetAccess / endGetAccess ----------------------------------------------------------------------------
@@ -149,7 +169,9 @@ class PageBlob:
         self.url = url
         self._ca_bundle = ca_bundle
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-        self._http = httpx.Client(verify=verify, timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=PARALLEL))
+        self._http = httpx.Client(
+            verify=verify, timeout=TIMEOUT_SECONDS, limits=httpx.Limits(max_connections=parallel())
+        )
         self._lock = threading.Lock()
         self._sdk: Any = None
 
@@ -203,26 +225,37 @@ class PageBlob:
             raise _storage_error(response, what)
         return response
 
-    def read(self, start: int, end: int) -> bytes:
+    def read(self, start: int, end: int, etag: str | None = None) -> bytes:
         """Bytes [start, end), by a ranged GET of our own: the SDK's ranged download_blob sends a Get Page Ranges
         with every piece, and its whole-blob downloader fetches whole 4 MiB chunks around each listed range (see
-        the module's note)."""
+        the module's note). With `etag`, bytes of another version of the blob are refused."""
         what = f"reading bytes {start}-{end - 1}"
         response = self._send("GET", what, headers={"x-ms-range": f"bytes={start}-{end - 1}"})
+        if etag is not None and response.headers.get("ETag", etag) != etag:
+            raise CliError(
+                f"The disk changed while it was being read (ETag {etag}, now {response.headers['ETag']}).",
+                "SourceChanged",
+            )
         if len(response.content) != end - start:
             raise CliError(f"{what} returned {len(response.content)} bytes.", "TransferFailed")
         return response.content
 
-    def page_ranges(self) -> tuple[int, Ranges]:
-        """The blob's size and the ranges that hold data, in one request (the SDK's list_page_ranges would need a
-        HEAD for the size)."""
+    def page_ranges(self) -> PageList:
+        """The blob's size, ETag and the ranges that hold data, in one request (the SDK's list_page_ranges would
+        need a HEAD for the size)."""
         response = self._send("GET", "listing page ranges", "pagelist")
         root = ElementTree.fromstring(response.content)
         ranges = [(int(r.findtext("Start") or 0), int(r.findtext("End") or 0) + 1) for r in root.iter("PageRange")]
         size = response.headers.get("x-ms-blob-content-length")
         if size is None:
             size = self._send("HEAD", "reading the size").headers["Content-Length"]
-        return int(size), sorted(ranges)
+        return PageList(int(size), response.headers.get("ETag"), sorted(ranges))
+
+
+class PageList(NamedTuple):
+    size: int
+    etag: str | None
+    ranges: Ranges
 
 
 _ZEROS = memoryview(bytes(BLOCK))
@@ -421,7 +454,7 @@ def writes_needed(data: bytes, offset: int, landed: Ranges) -> list[tuple[int, i
 
 
 def in_parallel(work: Iterable[T], fn: Callable[[T], None]) -> None:
-    """fn(item) for every item, PARALLEL at a time, with at most as many again queued (so the pages read ahead stay
+    """fn(item) for every item, parallel() at a time, with at most as many again queued (so the pages read ahead stay
     few). The first failure stops the rest: nothing new starts, and it is raised once the calls in flight ended."""
     stop = threading.Event()
 
@@ -434,11 +467,12 @@ def in_parallel(work: Iterable[T], fn: Callable[[T], None]) -> None:
             stop.set()
             raise
 
-    with futures.ThreadPoolExecutor(PARALLEL) as pool:
+    workers = parallel()
+    with futures.ThreadPoolExecutor(workers) as pool:
         pending: set[futures.Future] = set()
         try:
             for item in work:
-                if len(pending) >= PARALLEL * 2:
+                if len(pending) >= workers * 2:
                     done, pending = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
                     for f in done:
                         f.result()
@@ -497,21 +531,143 @@ def _pieces(ranges: Ranges) -> list[tuple[int, int]]:
     return [(a, min(a + PAGE, end)) for start, end in ranges for a in range(start, end, PAGE)]
 
 
-def download_blob(blob: PageBlob, fd: int) -> int:
-    """Write the blob's bytes into `fd` (holes left sparse); its size."""
-    size, ranges = blob.page_ranges()
-    os.ftruncate(fd, size)
-    pieces = _pieces(ranges)
+def _merged(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    out: Ranges = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
-    def one(piece: tuple[int, int]) -> None:
-        data = blob.read(*piece)
-        write_sparse(fd, data, piece[0])
-        meter.done(len(data), len(data))
 
-    with byte_progress("Downloading", size, "got") as meter:
-        meter.done(size - sum(b - a for a, b in pieces), 0)  # the holes are there already
-        in_parallel(pieces, one)
-    return size
+# A download records what landed after this many bytes or seconds, whichever comes first: what a killed download
+# may fetch again. Each record is an fdatasync of the partial file (its dirty pages, which the final fsync would
+# write anyway) and a small file replaced.
+JOURNAL_BYTES = 64 << 20
+JOURNAL_SECONDS = 2.0
+
+
+class Journal:
+    """A partial download: the file `partial` (the blob's bytes at their offsets, holes sparse), open as `fd`, and
+    the ranges of it known to be on disk, kept in `partial + '.json'` with the blob's ETag and size. `landed(a, b)`
+    is called, from any thread, once bytes [a, b) are written; every JOURNAL_BYTES or JOURNAL_SECONDS the thread
+    that crosses the mark records them (the others go on), and `close` records the rest."""
+
+    def __init__(self, partial: str, listing: PageList, resume: bool):
+        self.partial, self.path = partial, f"{partial}.json"
+        self.etag, self.size = listing.etag, listing.size
+        saved = self._saved() if resume else None
+        self.resumed = saved is not None
+        if saved is not None and (saved.get("etag"), saved.get("size")) != (self.etag, self.size):
+            raise CliError(
+                f"The disk is not the one '{partial}' was downloaded from: its ETag {saved.get('etag')} and size "
+                f"{saved.get('size')} are now {self.etag} and {self.size}. The partial download is kept; run the "
+                "command without --resume to download it again.",
+                "SourceChanged",
+            )
+        if saved is None:
+            # The old journal must be gone for good before the file it describes is emptied.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+                _fsync_directory(self.path)
+            self.fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+            self.done: Ranges = []
+        else:
+            self.fd = os.open(partial, os.O_RDWR | os.O_CREAT, 0o666)
+            # A range past the file's end is not there (the footer, after a raw conversion truncated the file).
+            length = os.fstat(self.fd).st_size
+            self.done = [(a, min(b, length)) for a, b in _merged(map(tuple, saved.get("done", []))) if a < length]
+        os.ftruncate(self.fd, self.size)
+        self._lock, self._recording = threading.Lock(), threading.Lock()
+        self._pending: Ranges = []
+        self._pending_bytes = 0
+        self._due = time.monotonic() + JOURNAL_SECONDS
+
+    def _saved(self) -> dict | None:
+        try:
+            with open(self.path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise CliError(f"The journal '{self.path}' cannot be read: it is not JSON.", "InvalidJournal") from None
+
+    def landed(self, start: int, end: int) -> None:
+        with self._lock:
+            self._pending.append((start, end))
+            self._pending_bytes += end - start
+            due = self._pending_bytes >= JOURNAL_BYTES or time.monotonic() >= self._due
+        if due and self._recording.acquire(blocking=False):
+            try:
+                self._record()
+            finally:
+                self._recording.release()
+
+    def _record(self) -> None:
+        with self._lock:
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            self._due = time.monotonic() + JOURNAL_SECONDS
+        if not batch:
+            return
+        os.fdatasync(self.fd)  # the bytes first, then the record that names them
+        self.done = _merged([*self.done, *batch])
+        temp = f"{self.path}.tmp"
+        with open(temp, "w") as f:
+            json.dump({"etag": self.etag, "size": self.size, "done": self.done}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        # No directory fsync: a rename lost in a crash leaves the previous journal, which claims less.
+        os.replace(temp, self.path)
+
+    def close(self) -> None:
+        """Record what landed and close the file."""
+        try:
+            with self._recording:
+                self._record()
+        finally:
+            os.close(self.fd)
+
+    def remove(self) -> None:
+        """Drop the journal and what is left of the partial file, once the target is in place."""
+        for name in (self.path, self.partial):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+
+
+def _fsync_directory(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def download_blob(blob: PageBlob, partial: str, resume: bool) -> Journal:
+    """Fetch the blob's bytes into `partial` (holes left sparse), or with `resume` those its journal lacks; the
+    journal, closed, which records all of them."""
+    listing = blob.page_ranges()
+    journal = Journal(partial, listing, resume)
+    try:
+        if journal.resumed:
+            have = sum(b - a for a, b in journal.done)
+            typer.echo(f"Resuming: {have} of {listing.size} bytes are already in '{partial}'.", err=True)
+        elif resume:
+            typer.echo(f"There is no partial download '{partial}' to resume: downloading all of it.", err=True)
+        pieces = _pieces([gap for a, b in listing.ranges for gap in _uncovered(journal.done, a, b)])
+
+        def one(piece: tuple[int, int]) -> None:
+            data = blob.read(*piece, etag=listing.etag)
+            write_sparse(journal.fd, data, piece[0])
+            journal.landed(*piece)
+            meter.done(len(data), len(data))
+
+        with byte_progress("Downloading", listing.size, "got") as meter:
+            meter.done(listing.size - sum(b - a for a, b in pieces), 0)  # the holes and what is there already
+            in_parallel(pieces, one)
+    finally:
+        journal.close()
+    return journal
 
 
 @contextlib.contextmanager
@@ -543,36 +699,55 @@ def _publish(done: str, target: str) -> None:
     os.replace(done, target)
 
 
-def write_image(served: str, size: int, target: str, fmt: str, temp: Callable[[str], str]) -> None:
-    """Turn the served bytes (a fixed VHD of `size` bytes in `served`) into `target` in format `fmt`."""
+def write_image(served: str, size: int, target: str, fmt: str) -> None:
+    """Turn the served bytes (a fixed VHD of `size` bytes in `served`) into `target` in format `fmt`. `served` is
+    renamed (vhd, raw) or left as it is, so that a stopped conversion can be resumed."""
     if fmt != "vhd":
         os.truncate(served, size - formats.FOOTER_SIZE)
     if fmt in ("vhd", "raw"):
         _publish(served, target)
         return
-    converted = temp(f".{fmt}")
-    try:
-        with fraction_progress(f"Converting raw to {fmt}") as advance:
-            formats.from_raw(served, converted, fmt, progress=advance)
-    except formats.DiskFormatError as exc:
-        raise CliError(str(exc), "ConversionFailed") from None
-    _publish(converted, target)
-
-
-def download(client: ArmClient, path: str, api_version: str, target: str, fmt: str) -> None:
-    """Read the disk or snapshot at ARM `path` into the file `target` in format `fmt`."""
     with atomic_target(target) as temp:
-        served = temp(".vhd")
-        url = grant(client, path, api_version, "Read")
-        blob = PageBlob(url, client.profile.ca_bundle)
+        converted = temp(f".{fmt}")
         try:
-            fd = os.open(served, os.O_WRONLY)
-            try:
-                size = download_blob(blob, fd)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        finally:
-            blob.close()
+            with fraction_progress(f"Converting raw to {fmt}") as advance:
+                formats.from_raw(served, converted, fmt, progress=advance)
+        except formats.DiskFormatError as exc:
+            raise CliError(str(exc), "ConversionFailed") from None
+        _publish(converted, target)
+
+
+def _kept(partial: str, message: str, code: str) -> CliError:
+    return CliError(
+        f"{message} What was downloaded is kept in '{partial}': run the same command with --resume to continue.", code
+    )
+
+
+def download(client: ArmClient, path: str, api_version: str, target: str, fmt: str, resume: bool = False) -> None:
+    """Read the disk or snapshot at ARM `path` into the file `target` in format `fmt`, through `target.partial`:
+    with `resume`, fetch only what an earlier run's journal lacks. A failure or Ctrl-C keeps the partial download
+    and says how to resume it."""
+    partial = f"{target}.partial"
+    url = grant(client, path, api_version, "Read")
+    blob = PageBlob(url, client.profile.ca_bundle)
+    failed = True
+    try:
+        journal = download_blob(blob, partial, resume)
+        failed = False
+    except CliError as exc:
+        if exc.code in ("SourceChanged", "InvalidJournal"):
+            raise
+        raise _kept(partial, exc.message, exc.code or "DownloadInterrupted") from None
+    except KeyboardInterrupt:
+        raise _kept(partial, "Interrupted.", "DownloadInterrupted") from None
+    except OSError as exc:
+        raise _kept(partial, f"Writing '{partial}' failed: {exc.strerror}.", "WriteFailed") from None
+    finally:
+        blob.close()
+        try:
             revoke(client, path, api_version)
-        write_image(served, size, target, fmt, temp)
+        except CliError:
+            if not failed:  # else the download's error is the one to tell (the server may be gone)
+                raise
+    write_image(partial, journal.size, target, fmt)
+    journal.remove()

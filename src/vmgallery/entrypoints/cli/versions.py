@@ -3,7 +3,8 @@
 create builds the body as az's `create_image_version` does: names become ids in the current subscription and
 group, targetRegions defaults to the location, a bare end-of-life date gets az's time. update is az's generic
 update: GET, the sources set to null (the server keeps the stored ones), the changes, PUT of the whole version.
-download makes a temporary disk from the version (FromImage), reads it like `disk download`, and deletes it.
+download makes a temporary disk from the version (FromImage), reads it like `disk download`, and deletes it. Its
+--resume goes on with another temporary disk: the server's ETag names the bytes, so theirs is the version's.
 
 Beyond az: `update --add-region/--remove-region` edit the target regions read from the version, `update --dry-run`
 asks the server's replicationPlan what the update would add, remove and move instead of updating, `wait --region`
@@ -12,6 +13,8 @@ waits for regions' replication, and `show --watch` follows replication per regio
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import uuid
 from enum import Enum
@@ -23,7 +26,7 @@ import typer
 from ...domain.ids import normalize_location
 from . import arm, replication
 from .client import ArmClient, CliError
-from .disks import DiskFile, Format, disk_body
+from .disks import DiskFile, Format, ResumeDownload, disk_body
 from .options import (
     OPTIONAL_BOOL,
     AzCommand,
@@ -679,6 +682,7 @@ def download(
     file: DiskFile,
     format_: Format = None,
     lun: Annotated[int | None, typer.Option("--lun", help="Download this data disk instead of the OS disk.")] = None,
+    resume: ResumeDownload = False,
     location: Location = None,
     subscription: Subscription = None,
     endpoint: Endpoint = None,
@@ -705,7 +709,15 @@ def download(
             no_wait=False,
             what=f"disk '{disk_name}'",
         )
+        delete = functools.partial(
+            write, client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'"
+        )
         try:
-            transfer.download(client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value))
-        finally:
-            write(client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'")
+            transfer.download(
+                client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
+            )
+        except BaseException:
+            with contextlib.suppress(CliError):  # the download's error is the one to tell (the server may be gone)
+                delete()
+            raise
+        delete()
