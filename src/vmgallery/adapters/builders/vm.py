@@ -7,9 +7,16 @@ agent unpacks; the agent reports each step's start, output lines and exit code o
 which QEMU hands to us on a pipe, and powers the guest off at the end. A reboot step restarts the guest and the agent
 resumes after it (its progress kept in /var/lib/vmg-agent). After the run the agent and its hooks are removed.
 
-The guest boots its own kernel and initrd, read from /boot and given to QEMU directly (the BIOS path; a Gen2 guest
-boots the same way, OVMF is not used). KVM only when the probe says it works, else TCG. QEMU runs in its own session
-and is killed by PID on cancellation, at the deadline, and whenever the run ends another way.
+How the guest boots follows its generation:
+- V1 (BIOS): the newest kernel and initrd under /boot on the root partition are read out and given to QEMU directly
+  (-kernel/-initrd, root= that partition); under TCG the kernel is the ELF inside the bzImage (see accel.py), which
+  spares the guest a decompression that takes seconds. No boot loader runs, so a V1 disk needs none.
+- V2 (UEFI): OVMF boots the disk through its own boot path, the way Azure's Gen2 firmware does: QEMU gets OVMF's code
+  (read-only) and a copy of its empty variable store as pflash drives and nothing else, so the firmware finds the
+  boot loader on the EFI System Partition (/EFI/BOOT/BOOTX64.EFI, the removable-media path) and that boot loader
+  the kernel, its command line and initrd. The kernel need not be under /boot; the agent goes into the ext2/3/4 root.
+KVM only when the probe says it works, else TCG. QEMU runs in its own session and is killed by PID on cancellation,
+at the deadline, and whenever the run ends another way.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from . import accel as accel_probe
 from .processes import kill_tree
 
 AGENT = Path(__file__).with_name("vm_agent.sh")
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")  # Debian's ovmf: without Secure Boot, so any boot loader runs
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")  # the empty variable store each run copies, as a new VM's NVRAM
 TAIL_LINES = 20
 POLL_SECONDS = 0.2
 AGENT_PATH = "/var/lib/vmg-agent/agent.sh"
@@ -88,19 +97,23 @@ class VmEngine:
         if not steps:
             return []
         if machine.os_type != "Linux":
-            raise BuildEngineError("the vm engine boots Linux guests only (their kernel from /boot)")
+            raise BuildEngineError("the vm engine boots Linux guests only")
+        uefi = machine.hyper_v_generation == "V2"
+        if uefi and not (OVMF_CODE.exists() and OVMF_VARS.exists()):
+            raise BuildEngineError(f"a Gen2 (UEFI) guest boots under OVMF, and {OVMF_CODE} is missing "
+                                   "(Debian: apt-get install ovmf)")  # fmt: skip
         first = steps[0]
         on_line(first, "vm: preparing the guest")
         accel = accel_probe.choose(self.accel)  # the first "auto" in a process probes KVM: seconds, after the line
         with tempfile.TemporaryDirectory(prefix="vmg-vm-", dir=self.work_dir) as tmp:
             folder = Path(tmp)
-            guest = _Guest.find(disk, folder)
+            guest = _Guest.find(disk, folder, with_kernel=not uefi)
             nonce = secrets.token_hex(6)
             guest.install_agent(AGENT.read_text().replace("@NONCE@", nonce), folder)
             booted = False
             try:
                 steps_disk = _steps_disk(steps, folder / "steps.tar")
-                if accel == "tcg":
+                if guest.kernel is not None and accel == "tcg":
                     guest.kernel = accel_probe.cached_vmlinux(guest.kernel)
                 args = self._qemu_args(
                     disk, steps_disk, guest, machine, accel, folder, reboots=any(s.reboot for s in steps)
@@ -113,10 +126,9 @@ class VmEngine:
                     stderr=open(folder / "qemu.stderr", "wb"),
                     start_new_session=True,
                 )
+                how = "the disk under UEFI (OVMF)" if uefi else f"{guest.kernel_name} from partition {guest.partition}"
                 try:
-                    on_line(
-                        first, f"vm: booting {guest.kernel_name} from partition {guest.partition} ({accel.upper()})"
-                    )
+                    on_line(first, f"vm: booting {how} ({accel.upper()})")
                     return _Session(proc, steps, nonce, on_line, should_stop, deadline, self.boot_timeout).follow(
                         folder
                     )
@@ -142,11 +154,21 @@ class VmEngine:
             "-display", "none", "-monitor", "none", "-nodefaults",
             "-serial", f"file:{folder / 'console.log'}",
             "-chardev", "stdio,id=agent,signal=off", "-serial", "chardev:agent",
-            "-kernel", str(guest.kernel), "-initrd", str(guest.initrd),
-            "-append", f"root=/dev/vda{guest.partition} rw console=ttyS0 panic=-1 quiet",
             "-drive", f"file={disk},if=virtio,format=raw,cache=unsafe",
             "-drive", f"file={steps_disk},if=virtio,format=raw,readonly=on",
         ]  # fmt: skip
+        if guest.kernel is None:
+            nvram = folder / "OVMF_VARS.fd"  # the firmware writes its boot entries here: a new VM's, for this run only
+            shutil.copyfile(OVMF_VARS, nvram)
+            args += [
+                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={nvram}",
+            ]  # fmt: skip
+        else:
+            args += [
+                "-kernel", str(guest.kernel), "-initrd", str(guest.initrd),
+                "-append", f"root=/dev/vda{guest.partition} rw console=ttyS0 panic=-1 quiet",
+            ]  # fmt: skip
         if not reboots:
             args.append("-no-reboot")  # a guest that panics or reboots unasked ends the run instead of looping
         if self.network:
@@ -185,14 +207,22 @@ def _steps_disk(steps: Sequence[BuildStep], dest: Path) -> Path:
 class _Guest:
     """The guest's root file system, seen through debugfs: its kernel, its init system, the agent's hooks."""
 
-    def __init__(self, disk: Path, partition: int, offset: int, kernel: Path, initrd: Path, kernel_name: str):
+    def __init__(
+        self, disk: Path, partition: int, offset: int, kernel: Path | None, initrd: Path | None, kernel_name: str
+    ):
         self.disk, self.partition, self.offset = disk, partition, offset
-        self.kernel, self.initrd, self.kernel_name = kernel, initrd, kernel_name
+        self.kernel, self.initrd, self.kernel_name = kernel, initrd, kernel_name  # None: the firmware boots the disk
         self.installed: list[str] = []
 
     @classmethod
-    def find(cls, disk: Path, folder: Path) -> _Guest:
+    def find(cls, disk: Path, folder: Path, *, with_kernel: bool) -> _Guest:
+        """The root partition; `with_kernel`, the one holding the newest kernel and its initrd under /boot, both
+        copied into `folder`."""
         for number, offset in _partitions(disk):
+            if not with_kernel:
+                if _has(disk, offset, "/etc"):
+                    return cls(disk, number, offset, None, None, "")
+                continue
             listing = _debugfs(disk, offset, ["ls -p /boot"], check=False)
             names = [fields[5] for fields in (line.split("/") for line in listing.splitlines()) if len(fields) > 6]
             kernels = sorted((n for n in names if n.startswith("vmlinuz-")), key=_version_key)
@@ -203,15 +233,15 @@ class _Guest:
                     _debugfs(disk, offset, [f"dump /boot/{name} {kernel}", f"dump /boot/initrd.img-{version} {initrd}"])
                     if kernel.exists() and initrd.exists():
                         return cls(disk, number, offset, kernel, initrd, name)
+        if not with_kernel:
+            raise BuildEngineError("no ext2/3/4 root file system (one with /etc) on the disk: the agent goes there")
         raise BuildEngineError(
-            "no kernel and initrd under /boot on an ext2/3/4 partition: the vm engine boots the guest's own kernel"
+            "no kernel and initrd under /boot on an ext2/3/4 partition: the vm engine boots a Gen1 (BIOS) guest's own "
+            "kernel directly"
         )
 
-    def _exists(self, path: str) -> bool:
-        return "File not found" not in _debugfs(self.disk, self.offset, [f"stat {path}"], check=False)
-
     def install_agent(self, agent: str, folder: Path) -> None:
-        systemd = self._exists("/usr/lib/systemd/systemd") or self._exists("/lib/systemd/systemd")
+        systemd = any(_has(self.disk, self.offset, p) for p in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd"))
         hooks = [UNIT_LINK, UNIT_PATH, AGENT_PATH] if systemd else [RC_SCRIPT]
         script = folder / "agent.sh"
         script.write_text(agent.replace("@CLEANUP@", " ".join(hooks)))
@@ -383,6 +413,12 @@ def _partitions(disk: Path) -> list[tuple[int, int]]:
                     found.append((i + 1, first * 512))
             return found
         return [(i + 1, struct.unpack_from("<I", e, 8)[0] * 512) for i, e in enumerate(entries) if e[4] != 0]
+
+
+def _has(disk: Path, offset: int, path: str) -> bool:
+    """Whether `path` exists in the ext2/3/4 file system at `offset` (False when there is none there)."""
+    out = _debugfs(disk, offset, [f"stat {path}"], check=False)
+    return "Inode:" in out and "File not found" not in out
 
 
 def _debugfs(disk: Path, offset: int, commands: list[str], *, write: bool = False, check: bool = True) -> str:
