@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import queue
 import re
 import secrets
+import shlex
 import shutil
 import struct
 import subprocess
@@ -179,8 +181,8 @@ class VmEngine:
 
 
 def _steps_disk(steps: Sequence[BuildStep], dest: Path) -> Path:
-    """A tar archive as a raw disk: `order`, and per step N a folder with `script`, or `upload` and `dest`, and
-    `reboot` when the guest restarts after it."""
+    """A tar archive as a raw disk: `order`, and per step N a folder with `script` (for a File step, the script that
+    copies its `upload` into place), or `noop`, and `reboot` when the guest restarts after it."""
     with tarfile.open(dest, "w", format=tarfile.USTAR_FORMAT) as tar:
 
         def add(name: str, data: bytes, mode: int = 0o644) -> None:
@@ -192,7 +194,14 @@ def _steps_disk(steps: Sequence[BuildStep], dest: Path) -> Path:
         for s in steps:
             if s.upload_from is not None:
                 tar.add(str(s.upload_from), arcname=f"{s.number}/upload", recursive=False)
-                add(f"{s.number}/dest", (s.upload_to or "").encode())
+                to = s.upload_to or ""
+                size = s.upload_from.stat().st_size
+                script = (  # the agent unpacks the archive into /run/vmg
+                    f"mkdir -p {shlex.quote(posixpath.dirname(to) or '/')} && "
+                    f"cp /run/vmg/{s.number}/upload {shlex.quote(to)} && "
+                    f"echo {shlex.quote(f'copied {size} bytes to {to}')}\n"
+                )
+                add(f"{s.number}/script", script.encode(), 0o755)
             elif s.shell is not None:
                 add(f"{s.number}/script", s.shell.encode(), 0o755)
             else:
@@ -366,16 +375,22 @@ class _Session:
                 raise BuildEngineError(f"the guest's agent failed: {rest}")
 
     def _finish(self) -> list[StepResult]:
-        """The guest powers itself off after the last step; wait for that (its writes are then on the disk)."""
-        while self.proc.poll() is None:
+        """The guest powers itself off after the last step; wait for that (its writes are then on the disk). QEMU's
+        exit closes the agent's pipe, so the end of the lines is the moment to look, not a poll's next tick."""
+        closed = False
+        while not closed or self.proc.poll() is None:
             if time.monotonic() >= self.deadline:
                 raise self._stop("timeout")
             reason = self.should_stop()
             if reason is not None:
                 raise self._stop(reason)
+            timeout = max(0.0, min(POLL_SECONDS, self.deadline - time.monotonic()))
             try:
-                self.proc.wait(timeout=POLL_SECONDS)
-            except subprocess.TimeoutExpired:
+                if closed:
+                    self.proc.wait(timeout=timeout)
+                else:
+                    closed = self.lines.get(timeout=timeout) is None
+            except (queue.Empty, subprocess.TimeoutExpired):
                 continue
         return self.results
 

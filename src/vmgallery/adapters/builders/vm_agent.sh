@@ -9,8 +9,9 @@ N=@NONCE@
 out=/dev/ttyS1
 state=/var/lib/vmg-agent
 say() { printf '%s %s\n' "$N" "$*" >"$out"; }
-# A step's duration is measured here, on the guest's clock: the host reads the lines later and in bursts.
-now() { read -r up _ </proc/uptime && echo "$up"; }
+# A step's duration is measured here, on the guest's clock: the host reads the lines later and in bursts. Sets $up
+# (no command substitution: every fork costs milliseconds under TCG).
+now() { read -r up _ </proc/uptime; }
 halt_guest() {
   sync
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -33,23 +34,23 @@ if ! tar -xf /dev/vdb -C /run/vmg; then
   clean_up
   halt_guest poweroff
 fi
-done_upto=$(cat "$state/done" 2>/dev/null || echo 0)
-for n in $(cat /run/vmg/order); do
+done_upto=0
+[ -f "$state/done" ] && read -r done_upto <"$state/done"
+# A File step comes as a script too (the host writes its mkdir and cp), so every step runs the same way.
+while read -r n; do
   [ "$n" -le "$done_upto" ] && continue
   d=/run/vmg/$n
-  say begin "$n" "$(now)"
-  if [ -f "$d/upload" ]; then
-    dest=$(cat "$d/dest")
-    rc=$( { { { mkdir -p "$(dirname "$dest")" && cp "$d/upload" "$dest" && echo "copied $(wc -c <"$d/upload") bytes to $dest"; } </dev/null 2>&1 3>&-; echo $? >&3; } |
-      while IFS= read -r l || [ -n "$l" ]; do printf '%s line %s %s\n' "$N" "$n" "$l"; done >"$out" 3>&-; } 3>&1 )
-  elif [ -f "$d/script" ]; then
+  now
+  say begin "$n" "$up"
+  if [ -f "$d/script" ]; then
     # The exit code leaves through fd 3 so it survives the pipeline in any POSIX sh (no pipefail needed).
     rc=$( { { /bin/sh "$d/script" </dev/null 2>&1 3>&-; echo $? >&3; } |
       while IFS= read -r l || [ -n "$l" ]; do printf '%s line %s %s\n' "$N" "$n" "$l"; done >"$out" 3>&-; } 3>&1 )
   else
     rc=0
   fi
-  say rc "$n" "$rc" "$(now)"
+  now
+  say rc "$n" "$rc" "$up"
   [ "$rc" = 0 ] || break
   if [ -f "$d/reboot" ]; then
     mkdir -p "$state"
@@ -57,7 +58,7 @@ for n in $(cat /run/vmg/order); do
     say reboot "$n"
     halt_guest reboot
   fi
-done
+done </run/vmg/order
 clean_up
 say finished
 halt_guest poweroff
