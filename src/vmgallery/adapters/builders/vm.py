@@ -174,7 +174,8 @@ class VmEngine:
         if not reboots:
             args.append("-no-reboot")  # a guest that panics or reboots unasked ends the run instead of looping
         if self.network:
-            args += ["-nic", "user,model=virtio-net-pci"]
+            # No iPXE option ROM: nothing boots from the network, and OVMF loading it costs a Gen2 boot 0.3 s of CPU.
+            args += ["-netdev", "user,id=net", "-device", "virtio-net-pci,netdev=net,romfile="]
         else:
             args += ["-nic", "none"]
         return args
