@@ -244,11 +244,25 @@ def test_the_vm_engine_boots_a_gen2_guest_under_uefi_through_its_own_boot_loader
     assert "vmgtiny: init done" in log
 
 
+def test_a_gen1_disk_given_as_gen2_is_refused_before_anything_boots(tiny_image, tmp_path):
+    disk = tiny_image.copy(tmp_path / "disk.raw")  # MBR, no EFI System Partition
+    with pytest.raises(BuildEngineError, match="boots from an EFI System Partition, and this disk has none"):
+        engine_named("vm", accel="tcg").run(
+            disk,
+            [BuildStep(1, "any", "customize", shell="true")],
+            GEN2,
+            on_line=lambda step, line: None,
+            should_stop=lambda: None,
+            deadline=time.monotonic() + 600,
+        )
+    assert processes_naming(str(tmp_path)) == []
+
+
 def test_a_gen2_disk_without_an_ext_root_is_an_engine_error(tmp_path):
     disk = tmp_path / "esp-only.raw"
     with open(disk, "wb") as f:
         f.truncate(8 << 20)
-    subprocess.run(["/sbin/mkfs.vfat", str(disk)], check=True, capture_output=True)
+    subprocess.run(["/sbin/sfdisk", "-q", str(disk)], input=b"label: gpt\nstart=2048, type=U\n", check=True)
     with pytest.raises(BuildEngineError, match="no ext2/3/4 root file system"):
         engine_named("vm", accel="tcg").run(
             disk,

@@ -35,6 +35,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,6 +67,8 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 """
 _VERSION = re.compile(r"(\d+)")
+_ESP_TYPE = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b").bytes_le  # an EFI System Partition's GPT type
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;=?]*[A-Za-z]")  # OVMF draws its console with these
 
 
 class VmEngine:
@@ -228,7 +231,13 @@ class _Guest:
     def find(cls, disk: Path, folder: Path, *, with_kernel: bool) -> _Guest:
         """The root partition; `with_kernel`, the one holding the newest kernel and its initrd under /boot, both
         copied into `folder`."""
-        for number, offset in _partitions(disk):
+        partitions = _partitions(disk)
+        if not with_kernel and not any(esp for _, _, esp in partitions):
+            raise BuildEngineError(
+                "a Gen2 (UEFI) source boots from an EFI System Partition, and this disk has none: a Gen1 (BIOS) image? "
+                "Its hyperVGeneration would then be V1"
+            )
+        for number, offset, _ in partitions:
             if not with_kernel:
                 if _has(disk, offset, "/etc"):
                     return cls(disk, number, offset, None, None, "")
@@ -398,9 +407,10 @@ class _Session:
 
 def _tail(folder: Path) -> str:
     try:
-        lines = (folder / "console.log").read_text(errors="replace").splitlines()[-8:]
+        text = _TERMINAL_CONTROL.sub("", (folder / "console.log").read_text(errors="replace"))
     except OSError:
         return ""
+    lines = text.splitlines()[-8:]
     return "; console: " + " | ".join(line.strip() for line in lines if line.strip())
 
 
@@ -408,12 +418,13 @@ def _version_key(name: str) -> list[int | str]:
     return [int(n) if n.isdigit() else n for n in _VERSION.split(name)]
 
 
-def _partitions(disk: Path) -> list[tuple[int, int]]:
-    """(number, byte offset) of each partition in the disk's MBR or GPT; the whole disk when it has neither."""
+def _partitions(disk: Path) -> list[tuple[int, int, bool]]:
+    """(number, byte offset, whether it is an EFI System Partition) of each partition in the disk's MBR or GPT; the
+    whole disk when it has neither."""
     with open(disk, "rb") as f:
         mbr = f.read(512)
         if len(mbr) < 512 or mbr[510:512] != b"\x55\xaa":
-            return [(0, 0)]
+            return [(0, 0, False)]
         entries = [mbr[446 + 16 * i : 462 + 16 * i] for i in range(4)]
         if entries[0][4] == 0xEE:
             f.seek(512)
@@ -426,9 +437,11 @@ def _partitions(disk: Path) -> list[tuple[int, int]]:
                 entry = table[i * size : (i + 1) * size]
                 first = struct.unpack_from("<Q", entry, 32)[0]
                 if any(entry[:16]):
-                    found.append((i + 1, first * 512))
+                    found.append((i + 1, first * 512, entry[:16] == _ESP_TYPE))
             return found
-        return [(i + 1, struct.unpack_from("<I", e, 8)[0] * 512) for i, e in enumerate(entries) if e[4] != 0]
+        return [
+            (i + 1, struct.unpack_from("<I", e, 8)[0] * 512, e[4] == 0xEF) for i, e in enumerate(entries) if e[4] != 0
+        ]
 
 
 def _has(disk: Path, offset: int, path: str) -> bool:
