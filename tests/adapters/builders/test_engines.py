@@ -231,7 +231,7 @@ def test_the_vm_engine_boots_a_gen2_guest_under_uefi_through_its_own_boot_loader
         disk, steps, GEN2, on_line=recorder, should_stop=lambda: None, deadline=time.monotonic() + 600
     )
     assert [(r.number, r.exit_code) for r in results] == [(1, 0), (2, 0)]
-    assert (1, "firmware", "vm: booting the disk under UEFI (OVMF) (TCG)") in recorder.lines
+    assert (1, "firmware", "vm: booting the disk's UEFI boot loader under OVMF (TCG)") in recorder.lines
     booted_by, firmware, initrd = recorder.of(1)
     assert booted_by == "booted by UEFI"
     assert re.fullmatch(r"EFI v2\.\d+ by EDK II", firmware)  # OVMF

@@ -131,7 +131,11 @@ class VmEngine:
                     stderr=open(folder / "qemu.stderr", "wb"),
                     start_new_session=True,
                 )
-                how = "the disk under UEFI (OVMF)" if uefi else f"{guest.kernel_name} from partition {guest.partition}"
+                how = (
+                    "the disk's UEFI boot loader under OVMF"
+                    if uefi
+                    else f"{guest.kernel_name} from partition {guest.partition}"
+                )
                 try:
                     on_line(first, f"vm: booting {how} ({accel.upper()})")
                     return _Session(proc, steps, nonce, on_line, should_stop, deadline, self.boot_timeout).follow(
