@@ -2,9 +2,10 @@
 
 The way Packer's qemu builder works, without SSH: before the boot, a small agent (vm_agent.sh) is written into the
 guest's ext4 root with debugfs (no mount, no root) and hooked into its boot (a systemd unit, or an rcS-style
-/etc/init.d/S00 script for busybox/sysv guests); the steps and File sources ride on a second disk, a tar archive the
-agent unpacks; the agent reports each step's start, output lines and exit code on the guest's second serial port,
-which QEMU hands to us on a pipe, and powers the guest off at the end. A reboot step restarts the guest and the agent
+/etc/init.d/S00 script for busybox/sysv guests); the steps ride on a second disk, a tar archive the agent unpacks
+followed by each File step's bytes (its script copies them into place with dd, so they never wait in the guest's
+memory); the agent reports each step's start, output lines and exit code on the guest's second serial port, which
+QEMU hands to us on a pipe, and powers the guest off at the end. A reboot step restarts the guest and the agent
 resumes after it (its progress kept in /var/lib/vmg-agent). After the run the agent and its hooks are removed.
 
 How the guest boots follows its generation:
@@ -48,6 +49,7 @@ AGENT = Path(__file__).with_name("vm_agent.sh")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")  # Debian's ovmf: without Secure Boot, so any boot loader runs
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")  # the empty variable store each run copies, as a new VM's NVRAM
 TAIL_LINES = 20
+UPLOAD_BLOCK = 1 << 16  # a File step's bytes start on this boundary of the steps disk; the agent's dd reads blocks
 POLL_SECONDS = 0.2
 AGENT_PATH = "/var/lib/vmg-agent/agent.sh"
 UNIT_PATH = "/etc/systemd/system/vmg-agent.service"
@@ -189,35 +191,61 @@ class VmEngine:
 
 
 def _steps_disk(steps: Sequence[BuildStep], dest: Path) -> Path:
-    """A tar archive as a raw disk: `order`, and per step N a folder with `script` (for a File step, the script that
-    copies its `upload` into place), or `noop`, and `reboot` when the guest restarts after it."""
-    with tarfile.open(dest, "w", format=tarfile.USTAR_FORMAT) as tar:
+    """The second disk: a 512-byte header `vmg-steps BYTES`, a tar archive of BYTES the agent unpacks (`order`, and per
+    step N a folder with `script` or `noop`, and `reboot` when the guest restarts after it), then each File step's
+    bytes raw, on a block boundary after it.
 
-        def add(name: str, data: bytes, mode: int = 0o644) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
+    A File step's script copies its bytes from the disk to their destination with dd: unpacked with the archive they
+    would wait in the guest's memory (/run is a tmpfs) and be copied twice."""
+    uploads = {s.number: s.upload_from for s in steps if s.upload_from is not None}
+    sizes = {number: path.stat().st_size for number, path in uploads.items()}
 
-        add("order", "".join(f"{s.number}\n" for s in steps).encode())
-        for s in steps:
-            if s.upload_from is not None:
-                tar.add(str(s.upload_from), arcname=f"{s.number}/upload", recursive=False)
-                to = s.upload_to or ""
-                size = s.upload_from.stat().st_size
-                script = (  # the agent unpacks the archive into /run/vmg
-                    f"mkdir -p {shlex.quote(posixpath.dirname(to) or '/')} && "
-                    f"cp /run/vmg/{s.number}/upload {shlex.quote(to)} && "
-                    f"echo {shlex.quote(f'copied {size} bytes to {to}')}\n"
-                )
-                add(f"{s.number}/script", script.encode(), 0o755)
-            elif s.shell is not None:
-                add(f"{s.number}/script", s.shell.encode(), 0o755)
-            else:
-                add(f"{s.number}/noop", b"")
-            if s.reboot:
-                add(f"{s.number}/reboot", b"")
-    with open(dest, "r+b") as f:
-        f.truncate(-(-f.seek(0, os.SEEK_END) // 512) * 512 + 512)
+    def archive(offsets: dict[int, int]) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+
+            def add(name: str, data: bytes, mode: int = 0o644) -> None:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+
+            add("order", "".join(f"{s.number}\n" for s in steps).encode())
+            for s in steps:
+                if s.number in uploads:
+                    to, size = shlex.quote(s.upload_to or ""), sizes[s.number]
+                    blocks = f"skip={offsets[s.number] // UPLOAD_BLOCK} count={-(-size // UPLOAD_BLOCK)}"
+                    script = (
+                        f"mkdir -p {shlex.quote(posixpath.dirname(s.upload_to or '') or '/')} && "
+                        f"dd if=/dev/vdb of={to} bs={UPLOAD_BLOCK} {blocks} status=none && truncate -s {size} {to} && "
+                        f"echo {shlex.quote(f'copied {size} bytes to {s.upload_to}')}\n"
+                    )
+                    add(f"{s.number}/script", script.encode(), 0o755)
+                elif s.shell is not None:
+                    add(f"{s.number}/script", s.shell.encode(), 0o755)
+                else:
+                    add(f"{s.number}/noop", b"")
+                if s.reboot:
+                    add(f"{s.number}/reboot", b"")
+        return out.getvalue()
+
+    def aligned(n: int) -> int:
+        return -(-n // UPLOAD_BLOCK) * UPLOAD_BLOCK
+
+    # The scripts name the offsets, which follow the archive: a block of slack takes the offsets' longer digits.
+    room = aligned(512 + len(archive(dict.fromkeys(uploads, 0))) + UPLOAD_BLOCK)
+    offsets, end = {}, room
+    for number in uploads:
+        offsets[number], end = end, aligned(end + sizes[number])
+    tar = archive(offsets)  # whole 512-byte blocks, as tarfile pads
+    if 512 + len(tar) > room:
+        raise BuildEngineError("the steps' archive outgrew its room on the steps disk")
+    with open(dest, "wb") as f:
+        f.write(f"vmg-steps {len(tar)}\n".encode().ljust(512, b"\0") + tar)
+        for number, path in uploads.items():
+            f.seek(offsets[number])
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, f, 1 << 20)
+        f.truncate(end)  # whole blocks for dd
     return dest
 
 

@@ -29,14 +29,18 @@ clean_up() {
 }
 say hello
 mkdir -p /run/vmg
-if ! tar -xf /dev/vdb -C /run/vmg; then
+# The steps disk starts with "vmg-steps BYTES": the archive's length, after these first 512 bytes. Only it is read
+# (busybox's tar would read the whole disk, File steps' bytes included, to its end).
+read -r magic size </dev/vdb
+if [ "$magic" != vmg-steps ] ||
+  ! dd if=/dev/vdb bs=512 skip=1 count=$((size / 512)) status=none | tar -xf - -C /run/vmg; then
   say "fatal the steps disk /dev/vdb cannot be read"
   clean_up
   halt_guest poweroff
 fi
 done_upto=0
 [ -f "$state/done" ] && read -r done_upto <"$state/done"
-# A File step comes as a script too (the host writes its mkdir and cp), so every step runs the same way.
+# A File step comes as a script too (the host writes its mkdir and dd from this disk), so every step runs the same way.
 while read -r n; do
   [ "$n" -le "$done_upto" ] && continue
   d=/run/vmg/$n
