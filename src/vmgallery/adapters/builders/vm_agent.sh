@@ -1,6 +1,7 @@
 #!/bin/sh
 # vmgallery's build agent, placed in the guest by the vm engine for one build and removed after it: it runs the
-# build's steps from the second disk (a tar archive), reports on the second serial port, and powers the guest off.
+# build's steps from the second disk (a tar archive, then File steps' bytes), reports on the second serial port, and
+# powers the guest off.
 # Protocol, one line each: "NONCE hello", "NONCE begin N UPTIME", "NONCE line N TEXT", "NONCE rc N CODE UPTIME",
 # "NONCE reboot N", "NONCE finished". After the last step it removes itself and its boot hook (@CLEANUP@), so the
 # host never edits a file system the guest may have left with a journal to replay.
