@@ -12,8 +12,8 @@ root, loop device or mount is needed: `mkfs.ext4 -d` fills the file system from 
     from tests.tinyimage import tiny_image  # noqa: F401  (the session fixture)
 
 and gets one image per test session (copy `tiny_image.raw` before changing it); `read_file` reads a file back from
-a disk with debugfs and `boot` boots a disk under QEMU (TCG, kernel and initrd given directly) and returns its serial
-log.
+a disk with debugfs and `boot` boots a disk under QEMU (TCG, kernel and initrd given directly, or OVMF) and returns
+its serial log. `tiny_gen2_image` is the same system on a GPT disk a UEFI firmware boots (`make_tiny_gen2_image`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ import pytest
 MIB = 1 << 20
 PARTITION_START = 1 * MIB  # sector 2048, as fdisk places the first partition
 DISK_SIZE = 64 * MIB
+ESP_SIZE = 16 * MIB  # the Gen2 disk's EFI System Partition: the kernel (8 MiB) and the initramfs (2 MiB)
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 INIT_DONE = "vmgtiny: init done"  # the tiny init prints this after the rc scripts, before it powers off
 # Modules the initramfs loads to find an ext4 root on a virtio disk (their dependencies come from modprobe).
 INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "ext4")
@@ -60,6 +63,12 @@ sync
 mount -o remount,ro /
 poweroff -f
 """
+
+# The Gen2 image's boot loader (tests/efiboot.c) starts this kernel, its EFI stub, with this command line; the stub
+# loads initrd= from the ESP.
+GEN2_KERNEL = "\\EFI\\vmgtiny\\vmlinuz.efi"
+GEN2_CMDLINE = "root=/dev/vda2 rw console=ttyS0 panic=-1 quiet initrd=\\EFI\\vmgtiny\\initrd.img"
+EFI_LOADER = Path(__file__).with_name("efiboot.c")
 
 INITRAMFS_INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -184,7 +193,7 @@ def make_initramfs(version: str, busybox: Path, dest: Path) -> Path:
 # ---- the disk -------------------------------------------------------------------------------------------------
 
 
-def _stage_root(root: Path, busybox: Path, version: str, vmlinuz: Path, initrd: Path) -> None:
+def _stage_root(root: Path, busybox: Path, version: str, vmlinuz: Path, initrd: Path, *, gen2: bool = False) -> None:
     for d in (
         "bin",
         "sbin",
@@ -214,7 +223,7 @@ def _stage_root(root: Path, busybox: Path, version: str, vmlinuz: Path, initrd: 
     files = {
         "sbin/init": ROOT_INIT,
         "etc/os-release": OS_RELEASE,
-        "etc/fstab": "/dev/vda1 / ext4 rw 0 1\n",
+        "etc/fstab": f"/dev/vda{2 if gen2 else 1} / ext4 rw 0 1\n",
         "etc/hosts": "127.0.0.1 localhost\n",
         "etc/hostname": "vmgtiny\n",
         "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
@@ -233,6 +242,8 @@ def _stage_root(root: Path, busybox: Path, version: str, vmlinuz: Path, initrd: 
         (root / name).write_text(text)
     (root / "sbin/init").chmod(0o755)
     (root / "etc/shadow").chmod(0o600)
+    if gen2:
+        return  # its kernel and initramfs are on the EFI System Partition, where the firmware finds them
     shutil.copy2(vmlinuz, root / "boot" / f"vmlinuz-{version}")
     shutil.copy2(initrd, root / "boot" / f"initrd.img-{version}")
     os.symlink(f"boot/vmlinuz-{version}", root / "vmlinuz")
@@ -272,6 +283,79 @@ def make_disk(root: Path, dest: Path, *, size: int = DISK_SIZE) -> Path:
     return dest
 
 
+def make_gen2_disk(root: Path, esp: Path, dest: Path) -> Path:
+    """A raw GPT disk: an EFI System Partition (FAT, label ESP) filled from `esp` at 1 MiB, then an ext4 root
+    (label vmgroot) filled from `root`. mtools writes the FAT image, so nothing is mounted."""
+    esp_part, root_part = dest.with_suffix(".esp"), dest.with_suffix(".part")
+    root_size = 62 * MIB
+    subprocess.run(["/sbin/mkfs.vfat", "-n", "ESP", "-C", str(esp_part), str(ESP_SIZE // 1024)],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["mcopy", "-s", "-Q", "-i", str(esp_part), *(str(p) for p in sorted(esp.iterdir())), "::/"],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["/sbin/mkfs.ext4", "-q", "-F", "-L", "vmgroot", "-d", str(root), str(root_part),
+                    f"{root_size // 1024}k"], check=True, capture_output=True)  # fmt: skip
+    root_start = PARTITION_START + ESP_SIZE
+    with open(dest, "wb") as f:
+        f.truncate(root_start + root_size + MIB)  # room for the backup GPT at the end
+    table = (
+        f"label: gpt\nstart={PARTITION_START // 512}, size={ESP_SIZE // 512}, type=U, name=ESP\n"
+        f"start={root_start // 512}, size={root_size // 512}, type=L, name=root\n"
+    )
+    subprocess.run(["/sbin/sfdisk", "-q", str(dest)], input=table.encode(), check=True, capture_output=True)
+    for part, start in ((esp_part, PARTITION_START), (root_part, root_start)):
+        subprocess.run(["dd", f"if={part}", f"of={dest}", "bs=1M", f"seek={start // MIB}", "conv=notrunc,sparse",
+                        "status=none"], check=True)  # fmt: skip
+        part.unlink()
+    return dest
+
+
+def make_efi_loader(dest: Path, *, kernel: str, cmdline: str) -> Path:
+    """tests/efiboot.c as a UEFI application (PE32+, subsystem 10) that starts `kernel` with `cmdline`: the host's gcc
+    compiles it freestanding and ld (Debian's binutils has the i386pep emulation) links it as PE directly."""
+    gcc, ld = shutil.which("gcc"), shutil.which("ld")
+    if gcc is None or ld is None:
+        pytest.skip("gcc and ld build the Gen2 image's boot loader (apt-get install gcc)")
+
+    def wide(text: str) -> str:
+        return 'L"' + text.replace("\\", "\\\\") + '"'
+
+    obj = dest.with_suffix(".o")
+    subprocess.run(
+        [gcc, "-O2", "-ffreestanding", "-fno-stack-protector", "-fshort-wchar", "-mno-red-zone", "-fpie",
+         "-fno-ident", "-fno-asynchronous-unwind-tables", f"-DKERNEL={wide(kernel)}", f"-DCMDLINE={wide(cmdline)}",
+         "-c", str(EFI_LOADER), "-o", str(obj)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run([ld, "-m", "i386pep", "--subsystem", "10", "-e", "efi_main", "-nostdlib", str(obj), "-o", str(dest)],
+                   check=True, capture_output=True)  # fmt: skip
+    obj.unlink()
+    return dest
+
+
+def make_tiny_gen2_image(folder: Path) -> TinyImage:
+    """The tiny image for a Gen2 (UEFI) machine: GPT, an EFI System Partition, and the ext4 root as partition 2 with no
+    kernel under /boot. The firmware starts the ESP's \\EFI\\BOOT\\BOOTX64.EFI (a 5 KB boot loader, tests/efiboot.c),
+    which starts the kernel beside it (EFI stub) with a fixed command line naming the initramfs there too. Its
+    `kernel` and `initrd` are those files, the kernel as an ELF for a direct boot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    version, vmlinuz = host_kernel()
+    busybox = _busybox()
+    initrd = make_initramfs(version, busybox, folder / "initrd.cpio.gz")
+    root, esp = folder / "root", folder / "esp"
+    root.mkdir()
+    _stage_root(root, busybox, version, vmlinuz, initrd, gen2=True)
+    for d in ("BOOT", "vmgtiny"):
+        (esp / "EFI" / d).mkdir(parents=True)
+    make_efi_loader(esp / "EFI" / "BOOT" / "BOOTX64.EFI", kernel=GEN2_KERNEL, cmdline=GEN2_CMDLINE)
+    shutil.copy2(vmlinuz, esp / "EFI" / "vmgtiny" / "vmlinuz.efi")
+    shutil.copy2(initrd, esp / "EFI" / "vmgtiny" / "initrd.img")
+    raw = make_gen2_disk(root, esp, folder / "tiny-gen2.raw")
+    shutil.rmtree(root)
+    shutil.rmtree(esp)
+    return TinyImage(raw=raw, kernel=extract_vmlinux(vmlinuz, folder / "vmlinux"), initrd=initrd,
+                     kernel_version=version)  # fmt: skip
+
+
 def make_tiny_image(folder: Path) -> TinyImage:
     folder.mkdir(parents=True, exist_ok=True)
     version, vmlinuz = host_kernel()
@@ -289,6 +373,11 @@ def make_tiny_image(folder: Path) -> TinyImage:
 @pytest.fixture(scope="session")
 def tiny_image(tmp_path_factory) -> TinyImage:
     return make_tiny_image(tmp_path_factory.mktemp("tinyimage"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gen2_image(tmp_path_factory) -> TinyImage:
+    return make_tiny_gen2_image(tmp_path_factory.mktemp("tinyimage-gen2"))
 
 
 # ---- reading a disk back --------------------------------------------------------------------------------------
@@ -339,36 +428,44 @@ def stat_file(disk: Path, path: str, *, partition: int = 1) -> str:
 def boot(
     disk: Path,
     *,
-    kernel: Path,
-    initrd: Path,
+    kernel: Path | None = None,
+    initrd: Path | None = None,
     fmt: str = "raw",
     timeout: float = 120.0,
     append: str = "root=/dev/vda1 rw console=ttyS0 panic=-1 quiet",
     memory_mb: int = 256,
 ) -> str:
-    """Boot `disk` (read-only: QEMU's snapshot mode) under TCG with the kernel given directly and return the serial
-    log once the guest powers itself off. QEMU runs in its own session and is killed by PID when it outlives
-    `timeout`, so no test leaves a VM behind."""
+    """Boot `disk` (read-only: QEMU's snapshot mode) under TCG and return the serial log once the guest powers itself
+    off: with `kernel` and `initrd` given directly, else under UEFI (OVMF, a fresh variable store) from the disk's
+    EFI System Partition. QEMU runs in its own session and is killed by PID when it outlives `timeout`, so no test
+    leaves a VM behind."""
     args = [
         "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", str(memory_mb), "-smp", "1",
         "-display", "none", "-monitor", "none", "-no-reboot", "-nodefaults",
         "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-        "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
         "-drive", f"file={disk},if=virtio,format={fmt},snapshot=on",
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    timer = threading.Timer(timeout, _kill, (proc,))
-    timer.start()
-    started = time.monotonic()
-    try:
-        assert proc.stdout is not None
-        log = proc.stdout.read().decode(errors="replace")
-        proc.wait()
-    finally:
-        timer.cancel()
-        _kill(proc)
+    with tempfile.TemporaryDirectory() as tmp:
+        if kernel is None:
+            vars_copy = Path(tmp) / "OVMF_VARS.fd"
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                     "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]  # fmt: skip
+        else:
+            args += ["-kernel", str(kernel), "-initrd", str(initrd), "-append", append]
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        timer = threading.Timer(timeout, _kill, (proc,))
+        timer.start()
+        started = time.monotonic()
+        try:
+            assert proc.stdout is not None
+            log = proc.stdout.read().decode(errors="replace")
+            proc.wait()
+        finally:
+            timer.cancel()
+            _kill(proc)
     if time.monotonic() - started >= timeout:
         raise TimeoutError(f"the guest did not power off within {timeout} s; its console:\n{log}")
     return log.replace("\r\n", "\n")

@@ -8,6 +8,7 @@ machine only when they must.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.adapters.builders.common import LINUX, PAYLOAD, Recorder, processes_naming, standard_steps
-from tests.tinyimage import boot, read_file, stat_file, tiny_image  # noqa: F401  (the session fixture)
+from tests.tinyimage import boot, read_file, stat_file, tiny_gen2_image, tiny_image  # noqa: F401  (fixtures)
 from vmgallery.adapters.builders import engine_named
 from vmgallery.app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine
 
@@ -208,6 +209,65 @@ def test_the_vm_engine_needs_a_kernel_under_boot(tmp_path):
             disk,
             [BuildStep(1, "any", "customize", shell="true")],
             LINUX,
+            on_line=lambda step, line: None,
+            should_stop=lambda: None,
+            deadline=time.monotonic() + 600,
+        )
+
+
+GEN2 = Machine(vcpus=1, memory_mb=512, os_type="Linux", hyper_v_generation="V2")
+
+
+def test_the_vm_engine_boots_a_gen2_guest_under_uefi_through_its_own_boot_loader(tiny_gen2_image, tmp_path):
+    disk = tiny_gen2_image.copy(tmp_path / "disk.raw")
+    steps = [
+        BuildStep(1, "firmware", "customize", shell='[ -d /sys/firmware/efi ] && echo "booted by UEFI"; '
+                  'dmesg | grep -o "EFI v[0-9.]* by .*"; tr " " "\\n" </proc/cmdline | grep ^initrd='),
+        BuildStep(2, "install", "customize", shell="printf '#!/bin/sh\\necho gen2-init: $(cat /etc/built)\\n' "
+                  ">/etc/init.d/S50gen2 && chmod 755 /etc/init.d/S50gen2 && echo built on gen2 >/etc/built"),
+    ]  # fmt: skip
+    recorder = Recorder()
+    results = engine_named("vm", accel="tcg", network=False).run(
+        disk, steps, GEN2, on_line=recorder, should_stop=lambda: None, deadline=time.monotonic() + 600
+    )
+    assert [(r.number, r.exit_code) for r in results] == [(1, 0), (2, 0)]
+    assert (1, "firmware", "vm: booting the disk's UEFI boot loader under OVMF (TCG)") in recorder.lines
+    booted_by, firmware, initrd = recorder.of(1)
+    assert booted_by == "booted by UEFI"
+    assert re.fullmatch(r"EFI v2\.\d+ by EDK II", firmware)  # OVMF
+    assert initrd == "initrd=\\EFI\\vmgtiny\\initrd.img"  # the command line the ESP's boot loader gave the kernel
+    assert read_file(disk, "/etc/built", partition=2) == b"built on gen2\n"
+    assert read_file(disk, "/etc/init.d/S00vmg-agent", partition=2) is None
+    assert processes_naming(str(tmp_path)) == []
+    log = boot(disk)  # the result still boots under UEFI, from its ESP
+    assert "gen2-init: built on gen2" in log
+    assert "vmgtiny: init done" in log
+
+
+def test_a_gen1_disk_given_as_gen2_is_refused_before_anything_boots(tiny_image, tmp_path):
+    disk = tiny_image.copy(tmp_path / "disk.raw")  # MBR, no EFI System Partition
+    with pytest.raises(BuildEngineError, match="boots from an EFI System Partition, and this disk has none"):
+        engine_named("vm", accel="tcg").run(
+            disk,
+            [BuildStep(1, "any", "customize", shell="true")],
+            GEN2,
+            on_line=lambda step, line: None,
+            should_stop=lambda: None,
+            deadline=time.monotonic() + 600,
+        )
+    assert processes_naming(str(tmp_path)) == []
+
+
+def test_a_gen2_disk_without_an_ext_root_is_an_engine_error(tmp_path):
+    disk = tmp_path / "esp-only.raw"
+    with open(disk, "wb") as f:
+        f.truncate(8 << 20)
+    subprocess.run(["/sbin/sfdisk", "-q", str(disk)], input=b"label: gpt\nstart=2048, type=U\n", check=True)
+    with pytest.raises(BuildEngineError, match="no ext2/3/4 root file system"):
+        engine_named("vm", accel="tcg").run(
+            disk,
+            [BuildStep(1, "any", "customize", shell="true")],
+            GEN2,
             on_line=lambda step, line: None,
             should_stop=lambda: None,
             deadline=time.monotonic() + 600,
