@@ -69,9 +69,12 @@ def real_engine_server(backend: str, data: Path, azurite: Azurite, tiny: Path): 
         subprocess.run([*args, str(tiny)], check=True, capture_output=True)
         yield srv
     finally:
-        srv.kill()  # a build still running is what the tests look at, not a graceful stop
-        if pg:
-            pg.drop()
+        try:
+            srv.stop()  # SIGTERM: the server writes its coverage data
+        finally:
+            srv.kill()
+            if pg:
+                pg.drop()
         no_build_processes(data)
 
 
