@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vmgallery.adapters.builders import engine_named
 from vmgallery.app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine
 
 ENGINES = ("guestfs", "vm")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -157,6 +159,40 @@ def test_a_runner_killed_from_outside_takes_its_appliance_along(tiny_image, tmp_
         )
     assert killed
     assert processes_naming(str(tmp_path)) == []  # the appliance's QEMU named the disk
+
+
+def test_a_killed_server_leaves_no_vm_running(tiny_image, tmp_path):
+    """The process running the vm engine (a server) is killed mid-step: its QEMU goes with it at once. (For guestfs,
+    tests/e2e/test_builder_real_engine.py kills a real server mid-build.)"""
+    disk = tiny_image.copy(tmp_path / "disk.raw")
+    script = f"""
+import time
+from pathlib import Path
+from tests.adapters.builders.common import LINUX
+from vmgallery.adapters.builders import engine_named
+from vmgallery.app.build_engine import BuildStep
+engine_named("vm", accel="tcg", network=False).run(
+    Path({str(disk)!r}),
+    [BuildStep(1, "slow", "customize", shell="echo started; sleep 600")],
+    LINUX,
+    on_line=lambda step, line: print(line, flush=True),
+    should_stop=lambda: None,
+    deadline=time.monotonic() + 300,
+)
+"""
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert server.stdout is not None
+        # The engine's own deadline ends the child (and so this loop) should the step never start.
+        assert any(line.rstrip("\n") == "started" for line in server.stdout), "the step never started"
+        assert processes_naming(str(tmp_path)), "no VM to outlive its server"
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 1
+    while processes_naming(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_naming(str(tmp_path)) == []
 
 
 def test_a_disk_without_an_operating_system_is_an_engine_error(tmp_path):

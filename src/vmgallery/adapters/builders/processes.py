@@ -10,12 +10,20 @@ while it lived (`tree`): each process is named by its PID and start time, so a P
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 Identity = tuple[int, int]  # (PID, start time in clock ticks since boot)
+
+
+def dying_with_parent(args: list[str]) -> list[str]:
+    """`args` under util-linux's `setpriv --pdeathsig KILL`: the kernel kills the process when the thread that started
+    it ends, so a killed server leaves no VM running on (as given where setpriv is missing)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else args
 
 
 def _stat(pid: int | str) -> list[str] | None:

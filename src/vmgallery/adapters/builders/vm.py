@@ -9,7 +9,8 @@ resumes after it (its progress kept in /var/lib/vmg-agent). After the run the ag
 
 The guest boots its own kernel and initrd, read from /boot and given to QEMU directly (the BIOS path; a Gen2 guest
 boots the same way, OVMF is not used). KVM only when the probe says it works, else TCG. QEMU runs in its own session
-and is killed by PID on cancellation, at the deadline, and whenever the run ends another way.
+and is killed by PID on cancellation, at the deadline, and whenever the run ends another way; should this process be
+killed, the kernel kills QEMU too (PR_SET_PDEATHSIG, processes.dying_with_parent).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from ...app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine, OnLine, StepResult
 from . import accel as accel_probe
-from .processes import kill_tree
+from .processes import dying_with_parent, kill_tree
 
 AGENT = Path(__file__).with_name("vm_agent.sh")
 TAIL_LINES = 20
@@ -107,7 +108,7 @@ class VmEngine:
                 )
                 booted = True
                 proc = subprocess.Popen(
-                    args,
+                    dying_with_parent(args),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=open(folder / "qemu.stderr", "wb"),
