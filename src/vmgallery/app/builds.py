@@ -4,8 +4,9 @@ A run is an operation on the template's `runs/current` subject (so a running bui
 busy: PATCH, cancel and delete still answer at once) whose job:
 1. materializes the source's bytes as a local raw file (grown to vmProfile.osDiskSizeGB), fetches every script and
    file the steps name and checks each checksum before anything runs;
-2. runs the customizers, then the validations, then (for generalized outputs) the deprovision step on the build
-   engine, every output line tagged `[n name]` into the template's log as it comes;
+2. runs the customizers, then the validations, then (for generalized outputs) the deprovision step in one run of the
+   build engine (one machine however many steps and outputs), every output line tagged `[n name]` into the
+   template's log as it comes;
 3. stores the result as a disk in the staging resource group and distributes it through the ordinary use cases
    (a gallery image version or a managed image made from that disk: no byte copied), one run output each;
 4. removes the build's resources (kept after a failure when errorHandling says abort).
