@@ -1,13 +1,25 @@
-"""What the image builder's API and end-to-end tests share: the gallery definition and template a build targets, the
-run's live log, waiting for a condition, and a disk's bytes read back through a grant-access SAS."""
+"""What the image builder's API and end-to-end tests share: a platform image imported as a source, the gallery
+definition and template a build targets, the run's live log, waiting for a condition, and a disk's bytes read back
+through a grant-access SAS."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from azure.core.rest import HttpRequest
 from azure.storage.blob import BlobClient
+
+
+def import_platform_image(srv, disk: Path, sku="1", version="1.0.0", os_type="Linux") -> None:
+    """`disk` into the server's platform image catalog as vmg:tiny:SKU:VERSION in eastus (`vmgallery platform-image
+    import`, on the server's data folder and database)."""
+    args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(srv.data_dir)]
+    args += ["--database-url", srv.database_url] if srv.database_url else []
+    args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", sku, "--version", version]
+    subprocess.run([*args, "--os-type", os_type, str(disk)], check=True, capture_output=True)
 
 
 def definition(compute, rg, name="tiny", **props) -> str:

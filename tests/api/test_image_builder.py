@@ -26,7 +26,7 @@ from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from tests.conftest import running_server
 from tests.fake_engine import read_file
 
-from .builder_support import definition, download_disk, log_lines, template, wait_for
+from .builder_support import definition, download_disk, import_platform_image, log_lines, template, wait_for
 from .sdk import compute_client, imagebuilder_client, resource_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,17 +71,8 @@ def serve_builder(backend, azurite: Azurite, data: Path, head: str = "", builder
     with running_server(backend, data, head + CONFIG + builder + account) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        if srv.database_url:
-            args += ["--database-url", srv.database_url]
         for sku, version, os_type in (("1", "1.0.0", "Linux"), ("1", "1.0.1", "Linux"), ("win", "1.0.0", "Windows")):
-            subprocess.run(
-                args
-                + ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", sku]
-                + ["--version", version, "--os-type", os_type, str(disk)],
-                check=True,
-                capture_output=True,
-            )
+            import_platform_image(srv, disk, sku, version, os_type)
         yield srv
 
 
@@ -510,10 +501,7 @@ def test_a_killed_server_resumes_the_run_on_restart(backend, tmp_path_factory, s
     with running_server(backend, data, CONFIG) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        args += ["--database-url", srv.database_url] if srv.database_url else []
-        args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1", "--version", "1.0.0"]
-        subprocess.run([*args, str(disk)], check=True, capture_output=True)
+        import_platform_image(srv, disk)
         rg = "crash"
         with resource_client(srv, sub) as arm:
             arm.resource_groups.create_or_update(rg, {"location": "eastus"})

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from tests.adapters.builders.common import processes_naming
-from tests.api.builder_support import definition, download_disk, log_lines, template, wait_for
+from tests.api.builder_support import definition, download_disk, import_platform_image, log_lines, template, wait_for
 from tests.api.sdk import compute_client, imagebuilder_client, resource_client
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from tests.conftest import PgDatabase, Server
@@ -63,10 +61,7 @@ def real_engine_server(backend: str, data: Path, azurite: Azurite, tiny: Path): 
     srv = Server(data, pg.url if pg else None)
     try:
         srv.start()
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        args += ["--database-url", srv.database_url] if srv.database_url else []
-        args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1", "--version", "1.0.0"]
-        subprocess.run([*args, str(tiny)], check=True, capture_output=True)
+        import_platform_image(srv, tiny)
         yield srv
     finally:
         try:
