@@ -473,6 +473,9 @@ def test_continue_distribute_on_failure_distributes_and_reports_the_failure(ib, 
         ib.virtual_machine_image_templates.begin_run(rg, "cont").result()
     status = ib.virtual_machine_image_templates.get(rg, "cont").last_run_status
     assert status.run_state == "Failed" and "distributed anyway" in status.message
+    # The machine stopped at the failed validation; the deprovision still ran, in a second one.
+    lines = log_lines(ib, sub, rg, "cont")
+    assert "[2 deprovision] deprovisioned" in lines and sum("machine: " in line for line in lines) == 2
     assert [v.name for v in compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")] == ["1.0.0"]
 
 

@@ -25,6 +25,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import stat
 import sys
 import time
 
@@ -103,7 +104,7 @@ def hypervisor_dying_with_us(g):
     """
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        return False  # util-linux without it: libguestfs's recovery process still ends QEMU, seconds later
+        return  # util-linux without it: libguestfs's recovery process still ends QEMU, seconds later
     real = g.get_hv()
     st = os.stat(real)
     script = (
@@ -112,8 +113,11 @@ def hypervisor_dying_with_us(g):
     )
     folder = os.path.join(g.get_cachedir(), f".vmgallery-{os.getuid()}")
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    made = os.lstat(folder)
+    if not stat.S_ISDIR(made.st_mode) or made.st_uid != os.getuid() or made.st_mode & 0o022:
+        return  # in a shared /var/tmp, a folder someone else made or may write to: never run what it holds
     if os.statvfs(folder).f_flag & os.ST_NOEXEC:
-        return False  # a hardened /var/tmp runs no scripts
+        return  # a hardened /var/tmp runs no scripts
     path = os.path.join(folder, "qemu")
     try:
         with open(path) as f:
@@ -128,7 +132,6 @@ def hypervisor_dying_with_us(g):
         os.replace(temporary, path)  # atomic: a runner starting meanwhile sees the old wrapper or the new
     g.set_hv(path)
     g.set_recovery_proc(False)  # nothing left for it to do, and one process fewer to outlive us
-    return True
 
 
 def main():
