@@ -103,6 +103,9 @@ class Builder(Section):
     # The engine image templates run on unless one names its own (properties.vmgalleryEngine): "guestfs" or "vm",
     # or "module:factory" for an engine outside vmgallery (a callable taking the engine's name).
     engine: str = "guestfs"
+    # The accelerator the engines give QEMU: "auto" uses KVM only when a probe boot under it succeeds (a few seconds,
+    # once per process), "tcg" never tries it (hosts whose /dev/kvm hangs guests), "kvm" always.
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
     # https URL prefixes builds may fetch scripts and files from, besides storage accounts and this server's own
     # signed blob URLs, e.g. ["https://raw.githubusercontent.com/myorg/"].
     allowed_source_prefixes: list[str] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import time
@@ -157,7 +158,7 @@ def build_service(settings: Settings) -> Service:
         resources,
         stores,
         clock,
-        build_engine,
+        functools.partial(build_engine, accel=settings.builder.accel),
         SourceFetcher(accounts, settings.builder.allowed_source_prefixes, own=lambda uri: read_signed(access, uri)),
         settings.builder.engine,
         settings.data_dir / "builds",
@@ -193,7 +194,7 @@ def read_signed(access: DiskAccess, uri: str) -> bytes:
     return b"".join(iter_range(target.reader, manifest))
 
 
-def build_engine(name: str) -> BuildEngine:
+def build_engine(name: str, accel: str = "auto") -> BuildEngine:
     """The build engine by name: "guestfs" or "vm" (adapters/builders), or "module:factory" for one outside."""
     if ":" in name:
         module, _, attr = name.partition(":")
@@ -201,7 +202,7 @@ def build_engine(name: str) -> BuildEngine:
         return engine
     from .adapters.builders import engine_named  # libguestfs and QEMU's adapters load only when a build runs
 
-    return engine_named(name)
+    return engine_named(name, accel=accel)
 
 
 def build_app(service: Service) -> DataPlane:

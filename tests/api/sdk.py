@@ -6,6 +6,7 @@ import time
 
 from azure.core.credentials import AccessToken
 from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.imagebuilder import ImageBuilderClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 
@@ -38,6 +39,17 @@ def compute_client(server, subscription: str, **kwargs) -> ComputeManagementClie
 
 def resource_client(server, subscription: str) -> ResourceManagementClient:
     return ResourceManagementClient(
+        StaticToken(server.token),
+        subscription,
+        base_url=server.url,
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=server.ca,
+        polling_interval=0,
+    )
+
+
+def imagebuilder_client(server, subscription: str) -> ImageBuilderClient:
+    return ImageBuilderClient(
         StaticToken(server.token),
         subscription,
         base_url=server.url,

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.imagebuilder import ImageBuilderClient
 from azure.storage.blob import BlobClient
 
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
 from tests.conftest import running_server
 from tests.fake_engine import read_file
 
-from .sdk import StaticToken, compute_client, resource_client
+from .builder_support import definition, download_disk, import_platform_image, log_lines, template, wait_for
+from .sdk import compute_client, imagebuilder_client, resource_client
 
 ROOT = Path(__file__).resolve().parents[2]
 SDK_13 = ROOT / ".venv" / "sdk-imagebuilder-1.3"
@@ -71,17 +71,8 @@ def serve_builder(backend, azurite: Azurite, data: Path, head: str = "", builder
     with running_server(backend, data, head + CONFIG + builder + account) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        if srv.database_url:
-            args += ["--database-url", srv.database_url]
         for sku, version, os_type in (("1", "1.0.0", "Linux"), ("1", "1.0.1", "Linux"), ("win", "1.0.0", "Windows")):
-            subprocess.run(
-                args
-                + ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", sku]
-                + ["--version", version, "--os-type", os_type, str(disk)],
-                check=True,
-                capture_output=True,
-            )
+            import_platform_image(srv, disk, sku, version, os_type)
         yield srv
 
 
@@ -92,14 +83,7 @@ def sub() -> str:
 
 @pytest.fixture
 def ib(builder_server, sub):
-    with ImageBuilderClient(
-        StaticToken(builder_server.token),
-        sub,
-        base_url=builder_server.url,
-        credential_scopes=["https://management.azure.com/.default"],
-        connection_verify=builder_server.ca,
-        polling_interval=0,
-    ) as client:
+    with imagebuilder_client(builder_server, sub) as client:
         yield client
 
 
@@ -117,49 +101,6 @@ def rg(builder_server, sub) -> str:
     return name
 
 
-def definition(compute, rg, name="tiny", **props) -> str:
-    gallery = "gal1"
-    compute.galleries.begin_create_or_update(rg, gallery, {"location": "eastus"}).result()
-    body = {
-        "location": "eastus",
-        "properties": {
-            "osType": "Linux",
-            "osState": "Generalized",
-            "hyperVGeneration": "V1",
-            "identifier": {"publisher": "p", "offer": name, "sku": "s"},
-            **props,
-        },
-    }
-    return compute.gallery_images.begin_create_or_update(rg, gallery, name, body).result().id
-
-
-def template(sub, rg, definition_id, customize, **props) -> dict:
-    uami = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ib"
-    body = {
-        "location": "eastus",
-        "identity": {"type": "UserAssigned", "userAssignedIdentities": {uami: {}}},
-        "properties": {
-            "source": {"type": "PlatformImage", "publisher": "vmg", "offer": "tiny", "sku": "1", "version": "latest"},
-            "customize": customize,
-            "distribute": [{"type": "SharedImage", "galleryImageId": definition_id, "runOutputName": "gallery"}],
-            **props,
-        },
-    }
-    return body
-
-
-def log_lines(ib, sub, rg, name) -> list[str]:
-    path = (
-        f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.VirtualMachineImages/imageTemplates/{name}"
-        "/customizationLog?api-version=2025-10-01"
-    )
-    from azure.core.rest import HttpRequest
-
-    response = ib.send_request(HttpRequest("GET", path))
-    response.raise_for_status()
-    return [entry["line"] for entry in response.json()["lines"]]
-
-
 def download_version(compute, builder_server, rg, version_id, tmp_path) -> Path:
     disk = compute.disks.begin_create_or_update(
         rg,
@@ -169,11 +110,7 @@ def download_version(compute, builder_server, rg, version_id, tmp_path) -> Path:
             "properties": {"creationData": {"createOption": "FromImage", "galleryImageReference": {"id": version_id}}},
         },
     ).result()
-    access = compute.disks.begin_grant_access(rg, disk.name, {"access": "Read", "durationInSeconds": 600}).result()
-    data = BlobClient.from_blob_url(access.access_sas, connection_verify=builder_server.ca).download_blob().readall()
-    out = tmp_path / "built.vhd"
-    out.write_bytes(data[:-512])
-    return out
+    return download_disk(compute, builder_server, rg, disk.name, tmp_path / "built.vhd")
 
 
 def test_build_distributes_to_the_gallery_with_a_live_log(ib, compute, builder_server, sub, rg, tmp_path):
@@ -205,6 +142,8 @@ def test_build_distributes_to_the_gallery_with_a_live_log(ib, compute, builder_s
     lines = log_lines(ib, sub, rg, "t1")
     assert "[1 hello] hello from the build" in lines
     assert "[1 hello] machine: 1 vCPUs, 3584 MiB, Linux V1" in lines  # Standard_D1_v2, the Gen1 default
+    # Customizers, validation and the deprovision share one machine (the fake engine names its shape per machine).
+    assert [line for line in lines if "machine: " in line] == ["[1 hello] machine: 1 vCPUs, 3584 MiB, Linux V1"]
     assert "[3 check] built by vmgallery" in lines
     assert any(line.startswith("[1 hello] exit code 0 after") for line in lines)
     assert any(line.startswith("[4 deprovision] exit code 0") for line in lines)
@@ -320,16 +259,6 @@ def test_a_failed_validation_distributes_nothing(ib, compute, sub, rg):
     status = ib.virtual_machine_image_templates.get(rg, "t4").last_run_status
     assert status.run_state == "Failed" and "'probe'" in status.message
     assert list(compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")) == []
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
 
 
 def test_cancel_mid_build(ib, compute, sub, rg):
@@ -544,6 +473,9 @@ def test_continue_distribute_on_failure_distributes_and_reports_the_failure(ib, 
         ib.virtual_machine_image_templates.begin_run(rg, "cont").result()
     status = ib.virtual_machine_image_templates.get(rg, "cont").last_run_status
     assert status.run_state == "Failed" and "distributed anyway" in status.message
+    # The machine stopped at the failed validation; the deprovision still ran, in a second one.
+    lines = log_lines(ib, sub, rg, "cont")
+    assert "[2 deprovision] deprovisioned" in lines and sum("machine: " in line for line in lines) == 2
     assert [v.name for v in compute.gallery_image_versions.list_by_gallery_image(rg, "gal1", "tiny")] == ["1.0.0"]
 
 
@@ -572,24 +504,14 @@ def test_a_killed_server_resumes_the_run_on_restart(backend, tmp_path_factory, s
     with running_server(backend, data, CONFIG) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        args += ["--database-url", srv.database_url] if srv.database_url else []
-        args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1", "--version", "1.0.0"]
-        subprocess.run([*args, str(disk)], check=True, capture_output=True)
+        import_platform_image(srv, disk)
         rg = "crash"
         with resource_client(srv, sub) as arm:
             arm.resource_groups.create_or_update(rg, {"location": "eastus"})
         with compute_client(srv, sub) as compute:
             def_id = definition(compute, rg)
         customize = [{"type": "Shell", "name": "slow", "inline": ["echo going", "sleep 3", "echo done"]}]
-        with ImageBuilderClient(
-            StaticToken(srv.token),
-            sub,
-            base_url=srv.url,
-            credential_scopes=["https://management.azure.com/.default"],
-            connection_verify=srv.ca,
-            polling_interval=0,
-        ) as ib:
+        with imagebuilder_client(srv, sub) as ib:
             ib.virtual_machine_image_templates.begin_create_or_update(
                 rg, "t", template(sub, rg, def_id, customize)
             ).result()
@@ -597,14 +519,7 @@ def test_a_killed_server_resumes_the_run_on_restart(backend, tmp_path_factory, s
             wait_for(lambda: "[1 slow] going" in log_lines(ib, sub, rg, "t"))
         srv.kill()
         srv.start()
-        with ImageBuilderClient(
-            StaticToken(srv.token),
-            sub,
-            base_url=srv.url,
-            credential_scopes=["https://management.azure.com/.default"],
-            connection_verify=srv.ca,
-            polling_interval=0,
-        ) as ib:
+        with imagebuilder_client(srv, sub) as ib:
             status = wait_for(
                 lambda: (
                     (s := ib.virtual_machine_image_templates.get(rg, "t").last_run_status).run_state

@@ -13,15 +13,13 @@ from tests.azurite import azurite  # noqa: F401  (the session fixture)
 from tests.fake_engine import read_file
 from vmgallery.domain.vhd import parse_vhd_footer
 
+from .builder_support import definition, log_lines, template
 from .test_image_builder import (  # noqa: F401  (fixtures)
     compute,
-    definition,
     ib,
-    log_lines,
     rg,
     serve_builder,
     sub,
-    template,
 )
 
 LOGS = "packerlogs"

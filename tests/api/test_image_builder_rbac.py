@@ -14,18 +14,16 @@ import uuid
 import httpx
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.mgmt.imagebuilder import ImageBuilderClient
 
 from tests.azurite import azurite  # noqa: F401  (the session fixture)
 from vmgallery.domain import rbac
 
-from .sdk import StaticToken
+from .builder_support import definition, template
+from .sdk import StaticToken, compute_client, imagebuilder_client
 from .test_image_builder import (  # noqa: F401
     ACCOUNT_ID,
-    ImageBuilderClient,
     builder_server,
-    compute_client,
-    definition,
-    template,
 )
 
 identity = pytest.importorskip("azure.identity")
@@ -63,14 +61,7 @@ def test_a_reader_may_read_a_template_but_not_run_or_cancel_it(builder_server): 
         )
     with compute_client(builder_server, sub) as compute:
         definition_id = definition(compute, "rg1")
-    with ImageBuilderClient(
-        StaticToken(builder_server.token),
-        sub,
-        base_url=builder_server.url,
-        credential_scopes=["https://management.azure.com/.default"],
-        connection_verify=builder_server.ca,
-        polling_interval=0,
-    ) as ib:
+    with imagebuilder_client(builder_server, sub) as ib:
         body = template(sub, "rg1", definition_id, [{"type": "Shell", "name": "s", "inline": ["true"]}])
         ib.virtual_machine_image_templates.begin_create_or_update("rg1", "t1", body).result()
 
@@ -167,14 +158,7 @@ class World:
         )
 
     def admin_ib(self) -> ImageBuilderClient:
-        return ImageBuilderClient(
-            StaticToken(self.server.token),
-            self.sub,
-            base_url=self.server.url,
-            credential_scopes=["https://management.azure.com/.default"],
-            connection_verify=self.server.ca,
-            polling_interval=0,
-        )
+        return imagebuilder_client(self.server, self.sub)
 
 
 def _refused(ib: ImageBuilderClient, name: str, body: dict) -> HttpResponseError:

@@ -10,16 +10,13 @@ from azure.core.exceptions import HttpResponseError
 
 from tests.azurite import azurite  # noqa: F401  (the session fixture)
 
+from .builder_support import definition, log_lines, template, wait_for
 from .test_image_builder import (  # noqa: F401  (fixtures)
     compute,
-    definition,
     ib,
-    log_lines,
     rg,
     serve_builder,
     sub,
-    template,
-    wait_for,
 )
 
 KIND = {"properties": {"kind": "SourceImage"}}

@@ -8,8 +8,6 @@ import functools
 import itertools
 import json
 import ssl
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.api.builder_support import import_platform_image
 from tests.api.test_image_builder import CONFIG, make_ext4
 from tests.conftest import running_server
 from vmgallery.entrypoints.cli import session
@@ -31,11 +30,7 @@ def builder_server(backend, tmp_path_factory):
     with running_server(backend, data, CONFIG) as srv:
         disk = data / "tiny.raw"
         make_ext4(disk)
-        args = [sys.executable, "-m", "vmgallery", "platform-image", "import", "--data-dir", str(data)]
-        if srv.database_url:
-            args += ["--database-url", srv.database_url]
-        args += ["--location", "eastus", "--publisher", "vmg", "--offer", "tiny", "--sku", "1", "--version", "1.0.0"]
-        subprocess.run([*args, "--os-type", "Linux", str(disk)], check=True, capture_output=True)
+        import_platform_image(srv, disk)
         yield srv
 
 

@@ -4,8 +4,9 @@ A run is an operation on the template's `runs/current` subject (so a running bui
 busy: PATCH, cancel and delete still answer at once) whose job:
 1. materializes the source's bytes as a local raw file (grown to vmProfile.osDiskSizeGB), fetches every script and
    file the steps name and checks each checksum before anything runs;
-2. runs the customizers, then the validations, then (for generalized outputs) the deprovision step on the build
-   engine, every output line tagged `[n name]` into the template's log as it comes;
+2. runs the customizers, then the validations, then (for generalized outputs) the deprovision step in one run of the
+   build engine (one machine however many steps and outputs), every output line tagged `[n name]` into the
+   template's log as it comes;
 3. stores the result as a disk in the staging resource group and distributes it through the ordinary use cases
    (a gallery image version or a managed image made from that disk: no byte copied), one run output each;
 4. removes the build's resources (kept after a failure when errorHandling says abort).
@@ -318,22 +319,23 @@ class ImageBuild:
         machine = Machine(vcpus, memory, source.facts.os_type, source.facts.hyper_v_generation)
         engine = self.engines(props.get(rules.ENGINE_PROPERTY) or self.default_engine)
         validation_failed: str | None = None
+        continue_on_failure = (props.get("validate") or {}).get("continueDistributeOnFailure", False)
         only_source = (props.get("validate") or {}).get("sourceValidationOnly", False)
-        for phase, sub in (("customize", "Customizing"), ("validate", "Validating"), ("deprovision", "Customizing")):
-            batch = [s for s in steps if s.phase == phase]
-            if only_source and phase != "validate":
-                continue
-            if not batch:
-                continue
-            self._status(ctx, run, "Running", sub)
-            results = self._run_engine(ctx, run, engine, raw, batch, machine)
+        # Every step in one machine (an appliance launch or a boot costs far more than a step).
+        todo = [s for s in steps if s.phase == "validate"] if only_source else steps
+        while todo:
+            results = self._run_engine(ctx, run, engine, raw, todo, machine)
             failed = next((r for r in results if r.exit_code != 0), None)
-            if failed is not None:
-                message = rules.failure_message(failed.name, failed.number, failed.exit_code, failed.tail)
-                if phase == "validate" and (props.get("validate") or {}).get("continueDistributeOnFailure"):
-                    validation_failed = message
-                    continue
+            if failed is None:
+                break
+            phase = next(s.phase for s in todo if s.number == failed.number)
+            message = rules.failure_message(failed.name, failed.number, failed.exit_code, failed.tail)
+            if phase != "validate" or not continue_on_failure:
                 raise StepFailed(message, phase)
+            validation_failed = message
+            # The engine stopped at the failed validation; the image still goes out, deprovisioned: a second
+            # machine for that alone, only on this path.
+            todo = [s for s in todo if s.phase == "deprovision"]
         if only_source:
             self._status(ctx, run, "Succeeded", None, "The source image was validated; nothing was distributed.")
             return {}
@@ -430,9 +432,16 @@ class ImageBuild:
                 self._say(ctx, run, lines)
             last_flush[0] = time.monotonic()
 
-        def on_line(step: BuildStep, line: str) -> None:
+        def say(step: BuildStep, line: str) -> None:
             with lock:
                 pending.append(f"[{step.number} {step.name}] {line}")
+
+        def on_line(step: BuildStep, line: str) -> None:
+            if step.phase != phase[0]:  # the machine has moved on to the next phase's steps
+                phase[0] = step.phase
+                flush()
+                self._status(ctx, run, "Running", _SUB_STATES[step.phase])
+            say(step, line)
             if time.monotonic() - last_flush[0] > 0.3 or len(pending) > 100:
                 flush()
 
@@ -452,8 +461,10 @@ class ImageBuild:
             return stop[0]
 
         deadline = time.monotonic() + rules.timeout_minutes(run.spec) * 60 - _elapsed(run.start, self.clock())
+        phase = [steps[0].phase]
+        self._status(ctx, run, "Running", _SUB_STATES[phase[0]])
         for step in steps:
-            on_line(step, f"starting ({step.phase})")
+            say(step, f"starting ({step.phase})")
         try:
             results = engine.run(raw, steps, machine, on_line=on_line, should_stop=should_stop, deadline=deadline)
         finally:
@@ -461,7 +472,7 @@ class ImageBuild:
         if lost:
             raise lost[0]
         for r in results:
-            on_line(next(s for s in steps if s.number == r.number), f"exit code {r.exit_code} after {r.seconds:.1f} s")
+            say(next(s for s in steps if s.number == r.number), f"exit code {r.exit_code} after {r.seconds:.1f} s")
         flush()
         return results
 
@@ -628,6 +639,9 @@ class ImageBuild:
                     body=body,
                     now=now,
                 )
+
+
+_SUB_STATES = {"customize": "Customizing", "validate": "Validating", "deprovision": "Customizing"}
 
 
 def _elapsed(start: str, now: float) -> float:

@@ -24,6 +24,11 @@ def processes_naming(text: str) -> list[tuple[int, str]]:
     return found
 
 
+def parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 LINUX = Machine(vcpus=2, memory_mb=1024, os_type="Linux", hyper_v_generation="V1")
 PAYLOAD = b"payload from the host \xe2\x9c\x93\n"
 

@@ -8,19 +8,23 @@ machine only when they must.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.adapters.builders.common import LINUX, PAYLOAD, Recorder, processes_naming, standard_steps
+from tests.adapters.builders.common import LINUX, PAYLOAD, Recorder, parent, processes_naming, standard_steps
 from tests.tinyimage import boot, read_file, stat_file, tiny_gen2_image, tiny_image  # noqa: F401  (fixtures)
 from vmgallery.adapters.builders import engine_named
 from vmgallery.app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine
 
 ENGINES = ("guestfs", "vm")
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -129,6 +133,66 @@ def test_the_deadline_interrupts_the_start_and_leaves_no_process(engine, tiny_im
     assert raised.value.reason == "timeout"
     assert raised.value.results == ()
     assert 3 <= time.monotonic() - started < 15
+    assert processes_naming(str(tmp_path)) == []
+
+
+def test_a_runner_killed_from_outside_takes_its_appliance_along(tiny_image, tmp_path):
+    """The guestfs runner dies mid-step (SIGKILL from outside, not by the engine): its QEMU is gone by the time the
+    engine reports the failure, not a libguestfs recovery poll (2 s) later."""
+    disk = tiny_image.copy(tmp_path / "disk.raw")
+    killed: list[int] = []
+
+    def kill_the_runner_once_started(step: BuildStep, line: str) -> None:
+        if line == "started":
+            runners = [pid for pid, _ in processes_naming("guestfs_runner.py") if parent(pid) == os.getpid()]
+            assert len(runners) == 1 and processes_naming(str(tmp_path)), "no runner and appliance to kill"
+            os.kill(runners[0], signal.SIGKILL)
+            killed.append(runners[0])
+
+    with pytest.raises(BuildEngineError, match=r"ended early \(exit -9\)"):
+        engine_named("guestfs", accel="tcg", network=False).run(
+            disk,
+            [BuildStep(1, "slow", "customize", shell="echo started; sleep 600")],
+            LINUX,
+            on_line=kill_the_runner_once_started,
+            should_stop=lambda: None,
+            deadline=time.monotonic() + 600,
+        )
+    assert killed
+    assert processes_naming(str(tmp_path)) == []  # the appliance's QEMU named the disk
+
+
+def test_a_killed_server_leaves_no_vm_running(tiny_image, tmp_path):
+    """The process running the vm engine (a server) is killed mid-step: its QEMU goes with it at once. (For guestfs,
+    tests/e2e/test_builder_real_engine.py kills a real server mid-build.)"""
+    disk = tiny_image.copy(tmp_path / "disk.raw")
+    script = f"""
+import time
+from pathlib import Path
+from tests.adapters.builders.common import LINUX
+from vmgallery.adapters.builders import engine_named
+from vmgallery.app.build_engine import BuildStep
+engine_named("vm", accel="tcg", network=False).run(
+    Path({str(disk)!r}),
+    [BuildStep(1, "slow", "customize", shell="echo started; sleep 600")],
+    LINUX,
+    on_line=lambda step, line: print(line, flush=True),
+    should_stop=lambda: None,
+    deadline=time.monotonic() + 300,
+)
+"""
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert server.stdout is not None
+        # The engine's own deadline ends the child (and so this loop) should the step never start.
+        assert any(line.rstrip("\n") == "started" for line in server.stdout), "the step never started"
+        assert processes_naming(str(tmp_path)), "no VM to outlive its server"
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 1
+    while processes_naming(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert processes_naming(str(tmp_path)) == []
 
 

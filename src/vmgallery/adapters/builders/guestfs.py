@@ -7,8 +7,9 @@ costs about 25 s under TCG, a step about a second. No root, no loop mount; any f
 
 The appliance is driven by `guestfs_runner.py` under the system Python, which has Debian's python3-guestfs bindings;
 this side reads its JSON events, passes each output line on as it comes, checks for cancellation and the deadline
-between events, and on either kills the runner, the appliance's QEMU and libguestfs's recovery process by PID
-(QEMU sits in a process group of its own).
+between events, and on either kills the runner and the appliance's QEMU by PID (QEMU sits in a process group of its
+own). Whatever ends the runner, or this process, the kernel ends its QEMU at once (the runner starts QEMU under
+PR_SET_PDEATHSIG); a runner that died on its own is seen to have taken its processes along before `run` returns.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from ...app.build_engine import (
     StepResult,
 )
 from . import accel as accel_probe
+from . import processes
 from .processes import kill_tree
 
 RUNNER = Path(__file__).with_name("guestfs_runner.py")
 TAIL_LINES = 20
 POLL_SECONDS = 0.2  # how often cancellation and the deadline are looked at while a step runs
+TREE_SECONDS = 1.0  # how often the runner's processes are noted, to end them should the runner die on its own
 SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter Debian's python3-guestfs is built for
 
 
@@ -147,6 +150,8 @@ class _Session:
             lambda: collections.deque(maxlen=TAIL_LINES)
         )
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.tree: list[processes.Identity] = []
+        self.tree_noted = 0.0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -165,6 +170,8 @@ class _Session:
 
     def follow(self, stderr: Any) -> list[StepResult]:
         while True:
+            if time.monotonic() - self.tree_noted >= TREE_SECONDS:
+                self.tree, self.tree_noted = processes.tree(self.proc.pid), time.monotonic()
             reason = self._interrupt_reason()
             if reason is not None:
                 kill_tree(self.proc)
@@ -175,6 +182,9 @@ class _Session:
                 continue
             if event is None:
                 self.proc.wait()
+                # Killed from outside (the OOM killer, an operator): its appliance dies with it (the runner's QEMU
+                # wrapper), which is seen through before the disk is handed back.
+                processes.end(self.tree)
                 stderr.seek(0)
                 said = stderr.read().decode(errors="replace").strip().splitlines()[-5:]
                 raise BuildEngineError(

@@ -23,7 +23,9 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import signal
+import stat
 import sys
 import time
 
@@ -91,11 +93,53 @@ def die_with_parent():
         sys.exit(1)  # the parent was already gone
 
 
+def hypervisor_dying_with_us(g):
+    """Have the appliance's QEMU killed by the kernel the moment this process ends, however it ends.
+
+    libguestfs's own guard (its recovery process) polls every 2 s and only sees this process gone once it is reaped:
+    a killed runner leaves the appliance running, its disk open, for a while or, unreaped, for good. PDEATHSIG does
+    not pass through fork, so QEMU gets it from a wrapper that execs it under `setpriv --pdeathsig`. libguestfs keys
+    its cache of QEMU's features on the size and mtime of the binary it runs, so the wrapper is written once per
+    QEMU build (it names the real binary's size and mtime) at a fixed place and left alone while unchanged.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return  # util-linux without it: libguestfs's recovery process still ends QEMU, seconds later
+    real = g.get_hv()
+    st = os.stat(real)
+    script = (
+        f"#!/bin/sh\n# vmgallery: {real} ({st.st_size} bytes, mtime {int(st.st_mtime)}) dies with its parent\n"
+        f'exec {shlex.quote(setpriv)} --pdeathsig KILL -- {shlex.quote(real)} "$@"\n'
+    )
+    folder = os.path.join(g.get_cachedir(), f".vmgallery-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    made = os.lstat(folder)
+    if not stat.S_ISDIR(made.st_mode) or made.st_uid != os.getuid() or made.st_mode & 0o022:
+        return  # in a shared /var/tmp, a folder someone else made or may write to: never run what it holds
+    if os.statvfs(folder).f_flag & os.ST_NOEXEC:
+        return  # a hardened /var/tmp runs no scripts
+    path = os.path.join(folder, "qemu")
+    try:
+        with open(path) as f:
+            current = f.read()
+    except OSError:
+        current = None
+    if current != script:
+        temporary = f"{path}.{os.getpid()}"
+        with open(temporary, "w") as f:
+            f.write(script)
+        os.chmod(temporary, 0o755)
+        os.replace(temporary, path)  # atomic: a runner starting meanwhile sees the old wrapper or the new
+    g.set_hv(path)
+    g.set_recovery_proc(False)  # nothing left for it to do, and one process fewer to outlive us
+
+
 def main():
     die_with_parent()
     with open(sys.argv[1]) as f:
         job = json.load(f)
     g = guestfs.GuestFS(python_return_dict=True)
+    hypervisor_dying_with_us(g)
     console = Console(secrets.token_hex(6))
     g.set_event_callback(lambda _ev, _h, buf, _arr: console.feed(buf), guestfs.EVENT_APPLIANCE)
     g.add_drive_opts(job["disk"], format=job["format"], readonly=False, cachemode="unsafe")

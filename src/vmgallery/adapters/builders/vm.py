@@ -17,7 +17,8 @@ How the guest boots follows its generation:
   boot loader on the EFI System Partition (/EFI/BOOT/BOOTX64.EFI, the removable-media path) and that boot loader
   the kernel, its command line and initrd. The kernel need not be under /boot; the agent goes into the ext2/3/4 root.
 KVM only when the probe says it works, else TCG. QEMU runs in its own session and is killed by PID on cancellation,
-at the deadline, and whenever the run ends another way.
+at the deadline, and whenever the run ends another way; should this process be killed, the kernel kills QEMU too
+(PR_SET_PDEATHSIG, processes.dying_with_parent).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pathlib import Path
 
 from ...app.build_engine import BuildEngineError, BuildInterrupted, BuildStep, Machine, OnLine, StepResult
 from . import accel as accel_probe
-from .processes import kill_tree
+from .processes import dying_with_parent, kill_tree
 
 AGENT = Path(__file__).with_name("vm_agent.sh")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")  # Debian's ovmf: without Secure Boot, so any boot loader runs
@@ -127,7 +128,7 @@ class VmEngine:
                 )
                 booted = True
                 proc = subprocess.Popen(
-                    args,
+                    dying_with_parent(args),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=open(folder / "qemu.stderr", "wb"),
