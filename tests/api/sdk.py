@@ -25,35 +25,25 @@ class StaticToken:
         return AccessTokenInfo(self.token, int(time.time()) + 3600)
 
 
-def compute_client(server, subscription: str, **kwargs) -> ComputeManagementClient:
-    return ComputeManagementClient(
+def _client(cls, server, subscription: str, **kwargs):
+    kwargs.setdefault("polling_interval", 0)
+    return cls(
         StaticToken(server.token),
         subscription,
         base_url=server.url,
         credential_scopes=["https://management.azure.com/.default"],
         connection_verify=server.ca,
-        polling_interval=kwargs.pop("polling_interval", 0),
         **kwargs,
     )
 
 
+def compute_client(server, subscription: str, **kwargs) -> ComputeManagementClient:
+    return _client(ComputeManagementClient, server, subscription, **kwargs)
+
+
 def resource_client(server, subscription: str) -> ResourceManagementClient:
-    return ResourceManagementClient(
-        StaticToken(server.token),
-        subscription,
-        base_url=server.url,
-        credential_scopes=["https://management.azure.com/.default"],
-        connection_verify=server.ca,
-        polling_interval=0,
-    )
+    return _client(ResourceManagementClient, server, subscription)
 
 
 def imagebuilder_client(server, subscription: str) -> ImageBuilderClient:
-    return ImageBuilderClient(
-        StaticToken(server.token),
-        subscription,
-        base_url=server.url,
-        credential_scopes=["https://management.azure.com/.default"],
-        connection_verify=server.ca,
-        polling_interval=0,
-    )
+    return _client(ImageBuilderClient, server, subscription)

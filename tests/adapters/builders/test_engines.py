@@ -196,33 +196,31 @@ engine_named("vm", accel="tcg", network=False).run(
     assert processes_naming(str(tmp_path)) == []
 
 
+def trivial_build(name: str, *, disk: Path, machine: Machine, **options):
+    """One `true` step: for the refusals, which come before it could run."""
+    return engine_named(name, **options).run(
+        disk,
+        [BuildStep(1, "any", "customize", shell="true")],
+        machine,
+        on_line=lambda step, line: None,
+        should_stop=lambda: None,
+        deadline=time.monotonic() + 600,
+    )
+
+
 def test_a_disk_without_an_operating_system_is_an_engine_error(tmp_path):
     disk = tmp_path / "blank.raw"
     with open(disk, "wb") as f:
         f.truncate(32 << 20)
     with pytest.raises(BuildEngineError, match="no operating system"):
-        engine_named("guestfs", accel="tcg", network=False).run(
-            disk,
-            [BuildStep(1, "any", "customize", shell="true")],
-            LINUX,
-            on_line=lambda step, line: None,
-            should_stop=lambda: None,
-            deadline=time.monotonic() + 600,
-        )
+        trivial_build("guestfs", accel="tcg", network=False, disk=disk, machine=LINUX)
     assert processes_naming(str(tmp_path)) == []
 
 
 def test_shell_steps_on_a_windows_guest_are_refused_before_anything_starts(tmp_path):
     windows = Machine(vcpus=2, memory_mb=4096, os_type="Windows", hyper_v_generation="V2")
     with pytest.raises(BuildEngineError, match="Linux guests only"):
-        engine_named("guestfs").run(
-            tmp_path / "absent.raw",
-            [BuildStep(1, "any", "customize", shell="true")],
-            windows,
-            on_line=lambda step, line: None,
-            should_stop=lambda: None,
-            deadline=time.monotonic() + 600,
-        )
+        trivial_build("guestfs", disk=tmp_path / "absent.raw", machine=windows)
 
 
 def test_an_unknown_engine_name_is_refused():
@@ -269,14 +267,7 @@ def test_the_vm_engine_needs_a_kernel_under_boot(tmp_path):
         f.truncate(16 << 20)
     subprocess.run(["/sbin/mkfs.ext4", "-q", "-F", str(disk)], check=True)
     with pytest.raises(BuildEngineError, match="no kernel and initrd under /boot"):
-        engine_named("vm", accel="tcg").run(
-            disk,
-            [BuildStep(1, "any", "customize", shell="true")],
-            LINUX,
-            on_line=lambda step, line: None,
-            should_stop=lambda: None,
-            deadline=time.monotonic() + 600,
-        )
+        trivial_build("vm", accel="tcg", disk=disk, machine=LINUX)
 
 
 GEN2 = Machine(vcpus=1, memory_mb=512, os_type="Linux", hyper_v_generation="V2")
@@ -311,14 +302,7 @@ def test_the_vm_engine_boots_a_gen2_guest_under_uefi_through_its_own_boot_loader
 def test_a_gen1_disk_given_as_gen2_is_refused_before_anything_boots(tiny_image, tmp_path):
     disk = tiny_image.copy(tmp_path / "disk.raw")  # MBR, no EFI System Partition
     with pytest.raises(BuildEngineError, match="boots from an EFI System Partition, and this disk has none"):
-        engine_named("vm", accel="tcg").run(
-            disk,
-            [BuildStep(1, "any", "customize", shell="true")],
-            GEN2,
-            on_line=lambda step, line: None,
-            should_stop=lambda: None,
-            deadline=time.monotonic() + 600,
-        )
+        trivial_build("vm", accel="tcg", disk=disk, machine=GEN2)
     assert processes_naming(str(tmp_path)) == []
 
 
@@ -328,11 +312,4 @@ def test_a_gen2_disk_without_an_ext_root_is_an_engine_error(tmp_path):
         f.truncate(8 << 20)
     subprocess.run(["/sbin/sfdisk", "-q", str(disk)], input=b"label: gpt\nstart=2048, type=U\n", check=True)
     with pytest.raises(BuildEngineError, match="no ext2/3/4 root file system"):
-        engine_named("vm", accel="tcg").run(
-            disk,
-            [BuildStep(1, "any", "customize", shell="true")],
-            GEN2,
-            on_line=lambda step, line: None,
-            should_stop=lambda: None,
-            deadline=time.monotonic() + 600,
-        )
+        trivial_build("vm", accel="tcg", disk=disk, machine=GEN2)
