@@ -180,10 +180,17 @@ def main():
     try:
         g.sync()
         g.umount_all()
+        hypervisor = g.get_pid()
         g.shutdown()
     except RuntimeError as e:
         emit(ev="error", message=f"the disk could not be synced: {e}")
         return 1
+    # Without its recovery process libguestfs signals QEMU at shutdown but does not reap it: wait here, so the disk
+    # is closed before the engine takes it back (and QEMU's CPU time is counted as this process's children's).
+    try:
+        os.waitpid(hypervisor, 0)
+    except ChildProcessError:
+        pass  # reaped already (a libguestfs that still does)
     g.close()
     emit(ev="finished")
     return 0
