@@ -608,9 +608,9 @@ class Journal:
         with self._lock:
             batch, self._pending, self._pending_bytes = self._pending, [], 0
             self._due = time.monotonic() + JOURNAL_SECONDS
-        if not batch:
-            return
         os.fdatasync(self.fd)  # the bytes first, then the record that names them
+        if not batch:
+            return  # still synced: `close` makes the file durable before it is published, whatever was recorded
         self.done = _merged([*self.done, *batch])
         temp = f"{self.path}.tmp"
         with open(temp, "w") as f:
