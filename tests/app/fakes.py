@@ -391,18 +391,20 @@ class FakeTransaction:
         self.t.manifests.pop(manifest_id, None)
 
     # -- uploads -----------------------------------------------------------------------------------------------
-    def upload_digest(self, disk_key: str, idx: int) -> str | None:
-        return self.t.uploads.get((disk_key, idx))
+    def upload_span(self, disk_key: str, first: int, last: int) -> dict[int, str]:
+        return {idx: d for (key, idx), d in self.t.uploads.items() if key == disk_key and first <= idx <= last}
 
-    def swap_upload_chunk(self, disk_key: str, idx: int, old: str | None, new: str | None) -> bool:
+    def swap_upload_chunks(self, disk_key: str, swaps) -> list[int]:
         self._writing()
-        if self.t.uploads.get((disk_key, idx)) != old:
-            return False
-        if new is None:
-            self.t.uploads.pop((disk_key, idx), None)
-        else:
-            self.t.uploads[(disk_key, idx)] = new
-        return True
+        lost = []
+        for idx, old, new in swaps:
+            if self.t.uploads.get((disk_key, idx)) != old:
+                lost.append(idx)
+            elif new is None:
+                self.t.uploads.pop((disk_key, idx), None)
+            else:
+                self.t.uploads[(disk_key, idx)] = new
+        return lost
 
     def upload_rows(self, disk_key: str) -> dict[int, str]:
         return {idx: d for (key, idx), d in self.t.uploads.items() if key == disk_key}

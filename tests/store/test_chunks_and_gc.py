@@ -137,7 +137,7 @@ def test_gc_keeps_what_is_named_or_young_and_drops_the_rest(db, regions, store):
     young = _disk(db, store, "/disk/young", os.urandom(CHUNK))
     uploading = store.put(os.urandom(CHUNK))
     with db.write() as tx:
-        tx.swap_upload_chunk("/disk/up", 0, None, uploading.hex())
+        tx.swap_upload_chunks("/disk/up", [(0, None, uploading.hex())])
         tx.drop_contents("/disk/gone")
         tx.drop_contents("/disk/young")
     for m in (kept, gone):

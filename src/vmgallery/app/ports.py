@@ -13,7 +13,7 @@ The row types are plain values: what the use cases read, not how a table stores 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -209,9 +209,12 @@ class Transaction(Protocol):
     def delete_manifest(self, manifest_id: str) -> None: ...
 
     # uploads in progress
-    def upload_digest(self, disk_key: str, idx: int) -> str | None: ...
-    def swap_upload_chunk(self, disk_key: str, idx: int, old: str | None, new: str | None) -> bool:
-        """Compare-and-set one chunk of an upload; False if another writer changed it first."""
+    def upload_span(self, disk_key: str, first: int, last: int) -> dict[int, str]:
+        """The digests of chunks `first`..`last` of an upload (a hole has none)."""
+        ...
+
+    def swap_upload_chunks(self, disk_key: str, swaps: Sequence[tuple[int, str | None, str | None]]) -> list[int]:
+        """Compare-and-set chunks of an upload, each (idx, old, new); the indexes another writer changed first."""
         ...
 
     def upload_rows(self, disk_key: str) -> dict[int, str]: ...

@@ -58,19 +58,18 @@ def _stage(store: ChunkStore, data: Body | None, offset: int, based: dict[int, s
 
 def _based(db: Metadata, disk_key: str, pending: list[Piece]) -> dict[int, str | None]:
     with db.read() as tx:
-        return {idx: tx.upload_digest(disk_key, idx) for idx, *_ in pending}
+        rows = tx.upload_span(disk_key, pending[0][0], pending[-1][0])
+    return {idx: rows.get(idx) for idx, *_ in pending}
 
 
 def _swap(db: Metadata, disk_key: str, based: dict[int, str | None], staged: Iterable[Staged]) -> list[Piece]:
     """Commit the staged rows, each compare-and-set on the digest it was based on; the pieces that lost the race."""
     changed = [s for s in staged if s is not None]
-    retry = []
-    if changed:
-        with db.write() as tx:
-            for piece, new in changed:
-                if not tx.swap_upload_chunk(disk_key, piece[0], based[piece[0]], new):
-                    retry.append(piece)
-    return retry
+    if not changed:
+        return []
+    with db.write() as tx:
+        lost = set(tx.swap_upload_chunks(disk_key, [(piece[0], based[piece[0]], new) for piece, new in changed]))
+    return [piece for piece, _ in changed if piece[0] in lost]
 
 
 def _write(
