@@ -4,6 +4,8 @@ BlobClient (its page-blob calls) on the signed URLs for the data plane, both ove
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -319,3 +321,65 @@ def test_a_refused_page_write_stores_nothing(compute, server, group):
     assert _chunk_files(server) == before
     blob_client(server, urlunsplit(url)).upload_page(os.urandom(4 * MIB), offset=4 * MIB, length=4 * MIB)
     assert _chunk_files(server) == before + 4  # the same write, signed: its four 1 MiB chunks
+
+
+def test_full_page_writes_one_after_another_keep_their_own_bytes(compute, server, group, http):
+    """Full 4 MiB bodies reuse one buffer after another: no write may carry a byte of the one before it, even a
+    write whose body comes up short of its range (refused) into a buffer that still holds the last page."""
+    pages = [os.urandom(4 * MIB) for _ in range(3)]
+    data = vhd(b"".join(pages))
+    sas = upload_disk(compute, server, group, "reuse", data, end=False)
+    short = http.put(
+        sas + "&comp=page",
+        content=os.urandom(MIB),
+        headers={"x-ms-page-write": "update", "x-ms-range": f"bytes={4 * MIB}-{8 * MIB - 1}"},
+    )
+    assert short.status_code == 400 and short.headers["x-ms-error-code"] == "InvalidHeaderValue"
+    compute.disks.begin_revoke_access(group, "reuse").result()
+    assert read_disk(compute, server, group, "reuse") == data
+
+
+def _raw_exchange(server, url: str, head: bytes, pieces: list[bytes], *, expect_continue: bool = False) -> int:
+    """One request over a TLS socket written by hand: `head`, then each piece in its own write (the first may
+    travel with the head); the final status."""
+    parts = urlsplit(url)
+    context = ssl.create_default_context(cafile=server.ca)
+    with socket.create_connection((parts.hostname, parts.port)) as raw:
+        with context.wrap_socket(raw, server_hostname=parts.hostname) as conn:
+            reader = conn.makefile("rb")
+            if expect_continue:
+                conn.sendall(head)
+                assert reader.readline().startswith(b"HTTP/1.1 100")
+                assert reader.readline() == b"\r\n"
+                head = b""
+            conn.sendall(head + pieces[0])
+            for piece in pieces[1:]:
+                conn.sendall(piece)
+            return int(reader.readline().split()[1])
+
+
+def _page_head(url: str, start: int, length: int, *extra: str) -> bytes:
+    parts = urlsplit(url)
+    lines = [
+        f"PUT {parts.path}?{parts.query}&comp=page HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "x-ms-page-write: update",
+        f"x-ms-range: bytes={start}-{start + length - 1}",
+        f"Content-Length: {length}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_page_bodies_arrive_in_any_pieces(compute, server, group):
+    """A body read straight into the data plane's buffer: part of it with the head, the rest in uneven pieces, or
+    only after the server's 100 Continue; each lands whole."""
+    first, second = os.urandom(4 * MIB), os.urandom(4 * MIB)
+    sas = upload_disk(compute, server, group, "pieces", vhd(bytes(8 * MIB)), end=False)
+    cuts = [1000, 70_000, 1 << 20, 3 * MIB + 12_345, 4 * MIB]
+    pieces = [first[a:b] for a, b in zip([0, *cuts], cuts)]
+    assert _raw_exchange(server, sas, _page_head(sas, 0, 4 * MIB), pieces) == 201
+    head = _page_head(sas, 4 * MIB, 4 * MIB, "Expect: 100-continue")
+    assert _raw_exchange(server, sas, head, [second], expect_continue=True) == 201
+    compute.disks.begin_revoke_access(group, "pieces").result()
+    assert read_disk(compute, server, group, "pieces")[: 8 * MIB] == first + second

@@ -65,6 +65,7 @@ _COUNT_IN_REGION = (
         resources.c.type == bindparam("t"),
     )
 )
+_GET_GRANT = select(grants).where(grants.c.id == bindparam("id"))
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("id"))
 _ACTIVE_OPERATION = select(operations).where(
@@ -350,7 +351,7 @@ class _DiskBytes:
         )
 
     def get_grant(self, grant_id: str) -> GrantRow | None:
-        row = self.conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+        row = self.conn.execute(_GET_GRANT, {"id": grant_id}).first()
         return GrantRow(row.id, row.resource_key, row.access, row.expires_at) if row else None
 
     def revoke_grants(self, resource_key: str) -> None:

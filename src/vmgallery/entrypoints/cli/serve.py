@@ -45,7 +45,7 @@ def serve(
     from ...config import load_settings
     from ...logs import setup_logging
     from ...wiring import build_app, build_service
-    from ..http.protocol import BoundedHttpToolsProtocol
+    from ..http.protocol import LendingProtocol
 
     few_malloc_arenas()
     setup_logging(log_level)
@@ -93,7 +93,7 @@ def serve(
             # uvloop and llhttp: page writes cost less CPU than on asyncio and h11 (bench/README.md, throughput.py);
             # the protocol bounds request heads as h11 did.
             loop="uvloop",
-            http=BoundedHttpToolsProtocol,
+            http=LendingProtocol,
             **ssl,
         )
     )

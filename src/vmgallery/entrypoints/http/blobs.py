@@ -26,6 +26,7 @@ from ...app.access import DiskAccess, Target
 from ...app.content import iter_range
 from ...app.ports import SasDenied
 from ...app.uploads import MAX_WRITE, PAGE, StreamedWrite
+from .protocol import BODY_INTO
 
 log = logging.getLogger("vmgallery.blobs")
 
@@ -104,6 +105,9 @@ def _blob_headers(target) -> dict[str, str]:
 
 
 SAS_PREFIX = "/_blob/sas/"
+# Bodies of full 4 MiB page writes kept for the next: a new one costs the event loop 4 MiB of zeroing and page faults
+# (about 5% of its time in an upload, bench/README.md, throughput.py).
+BODY_BUFFERS = 4
 # Page writes pass 1 MiB buffers through several threads, and glibc keeps what they free in per-thread arenas: once
 # the data plane has been idle this long, the free memory goes back to the system (bench/README.md: idle RSS).
 IDLE_TRIM_SECONDS = 1.0
@@ -122,6 +126,7 @@ class DataPlane:
         self.access = access
         self._in_flight = 0
         self._trim: asyncio.TimerHandle | None = None
+        self._bodies: list[bytearray] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(SAS_PREFIX):
@@ -149,8 +154,8 @@ class DataPlane:
             await response(scope, receive, send)
         finally:
             self._in_flight -= 1
-            if not self._in_flight and _malloc_trim is not None:
-                self._trim = asyncio.get_running_loop().call_later(IDLE_TRIM_SECONDS, _malloc_trim, 0)
+            if not self._in_flight:
+                self._trim = asyncio.get_running_loop().call_later(IDLE_TRIM_SECONDS, self._idle)
         log.info(
             "request",
             extra={
@@ -161,6 +166,20 @@ class DataPlane:
                 "request_id": request_id,
             },
         )
+
+    def _idle(self) -> None:
+        self._bodies.clear()
+        if _malloc_trim is not None:
+            _malloc_trim(0)
+
+    def _body(self, length: int) -> bytearray:
+        """A buffer for a page write's body; its old bytes are all overwritten before any is staged."""
+        return self._bodies.pop() if length == MAX_WRITE and self._bodies else bytearray(length)
+
+    def _done_with(self, body: bytearray) -> None:
+        """Called once no thread reads `body` any more."""
+        if len(body) == MAX_WRITE and len(self._bodies) < BODY_BUFFERS:
+            self._bodies.append(body)
 
     async def _dispatch(self, request: Request, grant_id: str) -> Response:
         if not grant_id or "/" in grant_id:
@@ -194,7 +213,7 @@ class DataPlane:
             except StorageError as exc:
                 problem = exc
             params = dict(request.query_params)
-            body = bytearray(end - start + 1) if mode == "update" and problem is None else None
+            body = self._body(end - start + 1) if mode == "update" and problem is None else None
 
             def begin() -> tuple[Target, StreamedWrite | None]:
                 target = self.access.resolve(grant_id, params, "w")
@@ -205,21 +224,41 @@ class DataPlane:
             # The signature check and the write's start run on a thread while the body arrives: nothing is staged
             # before the check has passed, and a refused request is answered as soon as it is known.
             starting = asyncio.ensure_future(run_in_threadpool(begin))
+            latest = 0
+
+            def arrived(upto: int) -> None:
+                nonlocal latest
+                latest = upto
+                if starting.done() and not starting.cancelled() and starting.exception() is None:
+                    write = starting.result()[1]
+                    if write is not None:
+                        write.received(upto)
+
+            starting.add_done_callback(lambda _: arrived(latest))
             received, disconnected = 0, False
             if body is not None:
-                try:
-                    async for part in request.stream():
-                        if received + len(part) <= len(body):
-                            body[received : received + len(part)] = part
-                        received += len(part)
-                        if starting.done():
-                            if starting.exception() is not None:
+                into = request.scope.get("extensions", {}).get(BODY_INTO)
+                direct = None
+                if into is not None and request.headers.get("content-length") == str(len(body)):
+                    direct = into(body, arrived)
+                if direct is not None:
+                    await asyncio.wait((direct, starting), return_when=asyncio.FIRST_COMPLETED)
+                    if not direct.done() and starting.exception() is not None:
+                        direct.cancel()  # refused: the rest of the body is not wanted
+                    else:
+                        received = await direct
+                        disconnected = received < len(body)
+                else:
+                    try:
+                        async for part in request.stream():
+                            if received + len(part) <= len(body):
+                                body[received : received + len(part)] = part
+                            received += len(part)
+                            if starting.done() and starting.exception() is not None:
                                 break
-                            write = starting.result()[1]
-                            if write is not None:
-                                write.received(min(received, len(body)))
-                except ClientDisconnect:
-                    disconnected = True
+                            arrived(min(received, len(body)))
+                    except ClientDisconnect:
+                        disconnected = True
             try:
                 target, write = await starting
             except SasDenied as exc:
@@ -244,6 +283,7 @@ class DataPlane:
                         400, "InvalidHeaderValue", f"The body has {received} bytes but the range names {length}."
                     )
                 await run_in_threadpool(self.access.commit_write, write)
+                self._done_with(write.body)
             else:
                 await run_in_threadpool(self.access.write, target, start, None, length)
             return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
