@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from ...domain import errors
@@ -37,10 +38,11 @@ SCRATCH = 256 << 10  # what the event loop reads at once into the lent buffer ou
 class _Direct:
     """A body being read straight into its reader's buffer."""
 
-    __slots__ = ("view", "filled", "arrived", "done")
+    __slots__ = ("view", "seen", "filled", "arrived", "done")
 
     def __init__(self, view: memoryview, filled: int, arrived: Callable[[int], None], done: asyncio.Future[int]):
         self.view, self.filled, self.arrived, self.done = view, filled, arrived, done
+        self.seen = filled  # what llhttp has parsed of the body
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -106,22 +108,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         return done
 
     def _direct_ended(self, done: asyncio.Future[int]) -> None:
-        if self.direct is not None and self.direct.done is done:
-            self.direct = None
+        direct = self.direct
+        if direct is not None and direct.done is done:
+            self._hand_back(direct)
+
+    def _hand_back(self, direct: _Direct) -> None:
+        """The reader cancelled: llhttp takes the body from where it left off, what came since included."""
+        self.direct = None
+        self.data_received(direct.view[direct.seen : direct.filled])  # type: ignore[arg-type]
 
     def body_arrived(self, nbytes: int) -> None:
-        """`nbytes` more of the direct body are in its buffer."""
+        """`nbytes` more of the direct body are in its buffer. llhttp does not see them (it would copy each piece
+        once more): at the end of the body the message ends here, and a new parser takes the next request, as
+        on a new connection."""
         direct = self.direct
         assert direct is not None
-        start = direct.filled
         direct.filled += nbytes
-        # llhttp still sees the bytes, so it counts the body and ends the message; on_body drops its copy.
-        self.data_received(direct.view[start : direct.filled])
-        if self.direct is direct:
-            direct.arrived(direct.filled)
-            if direct.filled == len(direct.view):
-                self.direct = None
-                direct.done.set_result(direct.filled)
+        if direct.done.done():  # cancelled, and its callback has not run yet
+            self._hand_back(direct)
+            return
+        direct.arrived(direct.filled)
+        if direct.filled == len(direct.view):
+            self.direct = None
+            self.parser = httptools.HttpRequestParser(self)
+            self.parser.set_dangerous_leniencies(lenient_data_after_close=True)  # as uvicorn's own
+            self.on_message_complete()
+            direct.done.set_result(direct.filled)
 
     def connection_lost(self, exc: Exception | None) -> None:
         direct, self.direct = self.direct, None
