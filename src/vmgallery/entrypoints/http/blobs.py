@@ -11,6 +11,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import email.utils
+import gc
 import logging
 import re
 import time
@@ -169,6 +170,10 @@ class DataPlane:
 
     def _idle(self) -> None:
         self._bodies.clear()
+        # A closed connection's objects form reference cycles (its protocol, request cycles, scopes, the body
+        # extension) that hold its buffers until the cyclic GC's next full pass, which may be far off: idle RSS
+        # after parallel uploads was 120-124 MiB without this collection, 109 with it.
+        gc.collect()
         if _malloc_trim is not None:
             _malloc_trim(0)
 
