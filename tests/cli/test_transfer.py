@@ -116,3 +116,31 @@ def test_a_refused_write_or_read_is_the_servers_storage_error(cli, server, group
     assert write.value.code == read.value.code == "AuthenticationFailed"
     assert write.value.message.startswith("Server failed to authenticate the request.")
     assert read.value.message.startswith("Server failed to authenticate the request.")
+
+
+def test_ranged_reads_refuse_another_version_of_the_blob(cli, server, group):
+    cli.ok("disk", "create", "-g", group, "-n", "ver", "--upload-type", "Upload", "--upload-size-bytes", str(MIB + 512))
+    url = cli.json(
+        "disk", "grant-access", "-g", group, "-n", "ver", "--duration-in-seconds", "60", "--access-level", "Write"
+    )["accessSAS"]
+    page = os.urandom(4096)
+    writer = transfer.PageBlob(url, server.ca)
+    try:
+        writer.put_page(8192, page)
+    finally:
+        writer.close()
+    cli.ok("disk", "revoke-access", "-g", group, "-n", "ver")
+    url = cli.json(
+        "disk", "grant-access", "-g", group, "-n", "ver", "--duration-in-seconds", "60", "--access-level", "Read"
+    )["accessSAS"]
+    blob = transfer.PageBlob(url, server.ca)
+    try:
+        listing = blob.page_ranges()
+        with pytest.raises(transfer.CliError) as changed:
+            blob.read(0, MIB, etag='"another"')
+        assert changed.value.code == "SourceChanged"
+        # The refused answer was not read to its end: the next read gets a clean connection.
+        assert blob.read(8192, 8192 + 4096, etag=listing.etag) == page
+        assert blob.read(0, 8192, etag=listing.etag) == bytes(8192)
+    finally:
+        blob.close()
