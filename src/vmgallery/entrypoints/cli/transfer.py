@@ -1,15 +1,15 @@
 """Disk bytes over signed URLs: `disk upload` and `disk download`, the steps Azure's docs have users do by hand.
 
-Page writes go through azure-storage-blob (a BlobClient on the signed URL): against a hand-written httpx client in
-the same CLI (a 256 MiB random file and a sparse 1 GiB one, on a shared 2-core machine) it spent the same client CPU
-(1.49 against 1.55 s, 1.98 against 1.78 s), with wall times within the noise (1.08x, 1.14x). The page list is plain
-httpx; ranged GETs are the standard library's http.client, whose `readinto` decrypts the body straight into the
-piece's buffer (1.5 s of CPU per GiB, against 5.3 through httpx, whose h11 parses every 64 KiB in Python, and 1.6x
-the throughput on one connection). Not the SDK: its ranged `download_blob` sends a Get Page Ranges with every piece (two
-requests a piece: 1.04x and 1.48x the time of httpx in two runs, and a round trip more per 4 MiB on a real
-network); its whole-blob downloader fetches whole 4 MiB chunks around each listed range (2.8x the time on a sparse
-disk) or, with 1 MiB chunks, four times the requests on a dense one (1.9x); and its import alone (0.2 s of CPU)
-plus the HEAD its page list needs for the size made a sparse download cost 1.24x the CPU.
+Page writes and ranged GETs go through the standard library's http.client, one connection per thread: a write's
+body is encrypted straight from the file's bytes, and a read's `readinto` decrypts straight into the piece's buffer.
+Against azure-storage-blob's `upload_page` (a 256 MiB random file, 4 MiB pages, one after another, to a running
+server, 2 cores) the SDK's request pipeline cost 2.15 s of client CPU per GiB against 1.13, and 246 MB/s against
+328; reads through httpx, whose h11 parses every 64 KiB in Python, cost 5.3 s per GiB against 1.5, at 0.6x the
+throughput. The page list is plain httpx. Not the SDK for reads either: its ranged `download_blob` sends a Get Page
+Ranges with every piece (two requests a piece: 1.04x and 1.48x the time of httpx in two runs, and a round trip more
+per 4 MiB on a real network); its whole-blob downloader fetches whole 4 MiB chunks around each listed range (2.8x
+the time on a sparse disk) or, with 1 MiB chunks, four times the requests on a dense one (1.9x); and its import
+alone (0.2 s of CPU) plus the HEAD its page list needs for the size made a sparse download cost 1.24x the CPU.
 
 Upload: probe the file; convert it to raw with qemu-img unless it is raw or a fixed VHD already; create the disk
 with createOption Upload and the VHD size (raw rounded up to 1 MiB, plus the footer); beginGetAccess Write; PUT the
@@ -141,19 +141,9 @@ def revoke(client: ArmClient, path: str, api_version: str) -> None:
     access_action(client, path, api_version, "endGetAccess")
 
 
-# ---- the page-blob protocol on a signed URL: writes by azure-storage-blob, reads by httpx -------------------------
+# ---- the page-blob protocol on a signed URL: page writes and ranged reads by http.client, the page list by httpx ---
 
-
-def _failure(exc: Exception, what: str) -> CliError:
-    """The SDK's error as the CLI's: the storage error code and the first line of its message."""
-    from azure.core.exceptions import HttpResponseError
-
-    if isinstance(exc, HttpResponseError):
-        status = exc.response.status_code if exc.response is not None else None
-        code = exc.error_code or (f"HTTP{status}" if status else "TransferFailed")
-        message = (exc.reason or "") if exc.error_code is None else str(exc.message).split("\n", 1)[0]
-        return CliError(message or f"{what} answered HTTP {status}.", code)
-    return CliError(f"{what} failed: {exc}", "TransferFailed")
+STORAGE_VERSION = "2021-08-06"  # what the storage SDK of the time sends; the server accepts any
 
 
 def _storage_error(status: int, headers: Any, content: bytes, what: str) -> CliError:
@@ -165,54 +155,52 @@ def _storage_error(status: int, headers: Any, content: bytes, what: str) -> CliE
 
 
 class PageBlob:
-    """The signed URL of a disk: page writes through an SDK BlobClient, made at the first write (the SDK costs a
-    download 0.2 s of CPU to import and a HEAD for the size); the page list through httpx; ranged reads through
-    http.client, one connection per thread. Safe to use from several threads (the SDK's own parallel transfers
-    share one client too)."""
+    """The signed URL of a disk: page writes and ranged reads through http.client, one connection per thread (see
+    the module's note); the page list through httpx. Safe to use from several threads."""
 
     def __init__(self, url: str, ca_bundle: str | None):
         self.url = url
-        self._ca_bundle = ca_bundle
         self._context = ssl.create_default_context(cafile=ca_bundle)
         self._http = httpx.Client(verify=self._context, timeout=TIMEOUT_SECONDS)
         self._lock = threading.Lock()
-        self._sdk: Any = None
         self._local = threading.local()
         self._connections: list[http.client.HTTPConnection] = []
 
     def close(self) -> None:
-        if self._sdk is not None:
-            self._sdk.close()
         self._http.close()
         for conn in self._connections:
             conn.close()
 
-    def _writer(self) -> Any:
-        with self._lock:
-            if self._sdk is None:
-                from azure.storage.blob import BlobClient, LinearRetry
+    def put_page(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write `data` at `offset` (Put Page). A dropped connection is retried: a page written twice holds the same
+        bytes."""
+        what = f"writing bytes {offset}-{offset + len(data) - 1}"
+        headers = {"x-ms-page-write": "update", "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}"}
+        self._exchange("PUT", "&comp=page", headers, data, what).read()
 
-                self._sdk = BlobClient.from_blob_url(
-                    self.url,
-                    connection_verify=self._ca_bundle or True,
-                    # A dropped connection is retried (a page written twice holds the same bytes), but briefly: a
-                    # server that is gone should end the command with its --resume hint in seconds, not after the
-                    # SDK's default backoff (15 s and up, ten times).
-                    retry_policy=LinearRetry(
-                        backoff=2 * RETRY_DELAY, random_jitter_range=RETRY_DELAY, retry_total=RETRIES
-                    ),
-                    read_timeout=TIMEOUT_SECONDS,
-                )
-            return self._sdk
-
-    def put_page(self, offset: int, data: bytes) -> None:
-        from azure.core.exceptions import AzureError
-
-        client = self._writer()
-        try:
-            client.upload_page(data, offset=offset, length=len(data))
-        except (AzureError, OSError) as exc:
-            raise _failure(exc, f"writing bytes {offset}-{offset + len(data) - 1}") from None
+    def _exchange(
+        self, method: str, comp: str, headers: dict[str, str], body: Any, what: str
+    ) -> http.client.HTTPResponse:
+        """One request on this thread's connection, retried on a dropped connection (briefly: a server that is gone
+        should end the command with its --resume hint in seconds); the answer, its body unread, or the storage error
+        as the CLI's."""
+        parts = urlsplit(self.url)
+        headers = {"x-ms-version": STORAGE_VERSION, **headers}
+        for attempt in range(RETRIES + 1):
+            conn = self._connection()
+            try:
+                conn.request(method, f"{parts.path}?{parts.query}{comp}", body=body, headers=headers)
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                if attempt == RETRIES:
+                    raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
+                time.sleep(RETRY_DELAY * 2**attempt)
+                continue
+            if response.status >= 400:
+                raise _storage_error(response.status, response.headers, response.read(), what)
+            return response
+        raise AssertionError("unreachable")
 
     def _send(self, method: str, what: str, comp: str | None = None, **kw) -> httpx.Response:
         """One request; a dropped connection is retried (reads are idempotent), as the storage SDKs do."""
@@ -257,36 +245,33 @@ class PageBlob:
         """Bytes [start, start + len(buffer)) into `buffer`, by a ranged GET of our own: the SDK's ranged
         download_blob sends a Get Page Ranges with every piece, and its whole-blob downloader fetches whole 4 MiB
         chunks around each listed range (see the module's note). With `etag`, bytes of another version of the blob
-        are refused. A dropped connection is retried (reads are idempotent), as the storage SDKs do."""
+        are refused."""
         end = start + len(buffer)
         what = f"reading bytes {start}-{end - 1}"
-        parts = urlsplit(self.url)
         view = memoryview(buffer)
         for attempt in range(RETRIES + 1):
-            conn = self._connection()
+            response = self._exchange("GET", "", {"x-ms-range": f"bytes={start}-{end - 1}"}, None, what)
+            if etag is not None and response.headers.get("ETag", etag) != etag:
+                self._connection().close()  # the rest of the answer is not read
+                raise CliError(
+                    f"The disk changed while it was being read (ETag {etag}, now {response.headers['ETag']}).",
+                    "SourceChanged",
+                )
+            got = 0
             try:
-                conn.request("GET", f"{parts.path}?{parts.query}", headers={"x-ms-range": f"bytes={start}-{end - 1}"})
-                response = conn.getresponse()
-                if response.status >= 400:
-                    raise _storage_error(response.status, response.headers, response.read(), what)
-                got, changed = 0, etag is not None and response.headers.get("ETag", etag) != etag
-                while got < len(view) and not changed and (n := response.readinto(view[got:])):
+                while got < len(view) and (n := response.readinto(view[got:])):
                     got += n
-                if changed or got != len(view) or response.read(1):
-                    conn.close()  # what is left of the answer is not read
-                    if changed:
-                        raise CliError(
-                            f"The disk changed while it was being read (ETag {etag}, now {response.headers['ETag']}).",
-                            "SourceChanged",
-                        )
-                    raise CliError(f"{what} returned {got} bytes or more, not {len(view)}.", "TransferFailed")
-                return
+                extra = response.read(1)
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._local.conn = None
+                self._connection().close()
                 if attempt == RETRIES:
                     raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
                 time.sleep(RETRY_DELAY * 2**attempt)
+                continue
+            if got != len(view) or extra:
+                self._connection().close()
+                raise CliError(f"{what} returned {got} bytes or more, not {len(view)}.", "TransferFailed")
+            return
 
     def page_ranges(self) -> PageList:
         """The blob's size, ETag and the ranges that hold data, in one request (the SDK's list_page_ranges would
