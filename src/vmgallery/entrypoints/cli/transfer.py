@@ -5,7 +5,7 @@ body is encrypted straight from the file's bytes, and a read's `readinto` decryp
 Against azure-storage-blob's `upload_page` (a 256 MiB random file, 4 MiB pages, one after another, to a running
 server, 2 cores) the SDK's request pipeline cost 2.15 s of client CPU per GiB against 1.13, and 246 MB/s against
 328; reads through httpx, whose h11 parses every 64 KiB in Python, cost 5.3 s per GiB against 1.5, at 0.6x the
-throughput. The page list is plain httpx. Not the SDK for reads either: its ranged `download_blob` sends a Get Page
+throughput. The page list goes the same way. Not the SDK for reads either: its ranged `download_blob` sends a Get Page
 Ranges with every piece (two requests a piece: 1.04x and 1.48x the time of httpx in two runs, and a round trip more
 per 4 MiB on a real network); its whole-blob downloader fetches whole 4 MiB chunks around each listed range (2.8x
 the time on a sparse disk) or, with 1 MiB chunks, four times the requests on a dense one (1.9x); and its import
@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import typer
 from rich import filesize
 from rich.console import Console
@@ -94,6 +93,7 @@ _EXTENSIONS = {".vhd": "vhd", ".vhdx": "vhdx", ".qcow2": "qcow2", ".raw": "raw",
 
 Ranges = list[tuple[int, int]]  # [start, end) byte ranges, sorted
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def parallel() -> int:
@@ -141,7 +141,7 @@ def revoke(client: ArmClient, path: str, api_version: str) -> None:
     access_action(client, path, api_version, "endGetAccess")
 
 
-# ---- the page-blob protocol on a signed URL: page writes and ranged reads by http.client, the page list by httpx ---
+# ---- the page-blob protocol on a signed URL, through http.client ------------------------------------------------
 
 STORAGE_VERSION = "2021-08-06"  # what the storage SDK of the time sends; the server accepts any
 
@@ -155,19 +155,17 @@ def _storage_error(status: int, headers: Any, content: bytes, what: str) -> CliE
 
 
 class PageBlob:
-    """The signed URL of a disk: page writes and ranged reads through http.client, one connection per thread (see
-    the module's note); the page list through httpx. Safe to use from several threads."""
+    """The signed URL of a disk: page writes, ranged reads and the page list through http.client, one connection
+    per thread (see the module's note). Safe to use from several threads."""
 
     def __init__(self, url: str, ca_bundle: str | None):
         self.url = url
         self._context = ssl.create_default_context(cafile=ca_bundle)
-        self._http = httpx.Client(verify=self._context, timeout=TIMEOUT_SECONDS)
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[http.client.HTTPConnection] = []
 
     def close(self) -> None:
-        self._http.close()
         for conn in self._connections:
             conn.close()
 
@@ -176,14 +174,65 @@ class PageBlob:
         bytes."""
         what = f"writing bytes {offset}-{offset + len(data) - 1}"
         headers = {"x-ms-page-write": "update", "x-ms-range": f"bytes={offset}-{offset + len(data) - 1}"}
-        self._exchange("PUT", "&comp=page", headers, data, what).read()
+        self._exchange("PUT", "&comp=page", headers, data, what, http.client.HTTPResponse.read)
+
+    def read(self, start: int, end: int, etag: str | None = None) -> bytearray:
+        """Bytes [start, end) (see read_into)."""
+        data = bytearray(end - start)
+        self.read_into(start, data, etag)
+        return data
+
+    def read_into(self, start: int, buffer: bytearray, etag: str | None = None) -> None:
+        """Bytes [start, start + len(buffer)) into `buffer`, by a ranged GET of our own: the SDK's ranged
+        download_blob sends a Get Page Ranges with every piece, and its whole-blob downloader fetches whole 4 MiB
+        chunks around each listed range (see the module's note). With `etag`, bytes of another version of the blob
+        are refused."""
+        end = start + len(buffer)
+        what = f"reading bytes {start}-{end - 1}"
+        view = memoryview(buffer)
+
+        def fill(response: http.client.HTTPResponse) -> None:
+            if etag is not None and response.headers.get("ETag", etag) != etag:
+                raise CliError(
+                    f"The disk changed while it was being read (ETag {etag}, now {response.headers['ETag']}).",
+                    "SourceChanged",
+                )
+            got = 0
+            while got < len(view) and (n := response.readinto(view[got:])):
+                got += n
+            if got != len(view) or response.read(1):
+                raise CliError(f"{what} returned {got} bytes or more, not {len(view)}.", "TransferFailed")
+
+        self._exchange("GET", "", {"x-ms-range": f"bytes={start}-{end - 1}"}, None, what, fill)
+
+    def page_ranges(self) -> PageList:
+        """The blob's size, ETag and the ranges that hold data, in one request (the SDK's list_page_ranges needs a
+        HEAD for the size)."""
+
+        def answer(response: http.client.HTTPResponse) -> tuple[http.client.HTTPMessage, bytes]:
+            return response.headers, response.read()
+
+        headers, content = self._exchange("GET", "&comp=pagelist", {}, None, "listing page ranges", answer)
+        root = ElementTree.fromstring(content)
+        ranges = [(int(r.findtext("Start") or 0), int(r.findtext("End") or 0) + 1) for r in root.iter("PageRange")]
+        size = headers.get("x-ms-blob-content-length")  # Azure's Get Page Ranges sends it, as the server does
+        if size is None:
+            raise CliError("Listing page ranges answered without the blob's size.", "InvalidResponse")
+        return PageList(int(size), headers.get("ETag"), sorted(ranges))
 
     def _exchange(
-        self, method: str, comp: str, headers: dict[str, str], body: Any, what: str
-    ) -> http.client.HTTPResponse:
-        """One request on this thread's connection, retried on a dropped connection (briefly: a server that is gone
-        should end the command with its --resume hint in seconds); the answer, its body unread, or the storage error
-        as the CLI's."""
+        self,
+        method: str,
+        comp: str,
+        headers: dict[str, str],
+        body: Any,
+        what: str,
+        consume: Callable[[http.client.HTTPResponse], R],
+    ) -> R:
+        """One request on this thread's connection and `consume` of its answer, tried again from the start if the
+        connection drops on the way (briefly: a server that is gone should end the command with its --resume hint
+        in seconds; every request here is idempotent). A storage error is raised as the CLI's; after any error the
+        connection is closed, since its answer may be half read."""
         parts = urlsplit(self.url)
         headers = {"x-ms-version": STORAGE_VERSION, **headers}
         for attempt in range(RETRIES + 1):
@@ -191,40 +240,18 @@ class PageBlob:
             try:
                 conn.request(method, f"{parts.path}?{parts.query}{comp}", body=body, headers=headers)
                 response = conn.getresponse()
+                if response.status >= 400:
+                    raise _storage_error(response.status, response.headers, response.read(), what)
+                return consume(response)
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 if attempt == RETRIES:
                     raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
                 time.sleep(RETRY_DELAY * 2**attempt)
-                continue
-            if response.status >= 400:
-                raise _storage_error(response.status, response.headers, response.read(), what)
-            return response
+            except BaseException:
+                conn.close()
+                raise
         raise AssertionError("unreachable")
-
-    def _send(self, method: str, what: str, comp: str | None = None, **kw) -> httpx.Response:
-        """One request; a dropped connection is retried (reads are idempotent), as the storage SDKs do."""
-        # httpx's params= would replace the signature's query string rather than add to it.
-        url = f"{self.url}&comp={comp}" if comp else self.url
-        for attempt in range(RETRIES + 1):
-            try:
-                response = self._http.request(method, url, **kw)
-                break
-            except httpx.TransportError as exc:
-                if attempt == RETRIES:
-                    raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
-                time.sleep(RETRY_DELAY * 2**attempt)
-            except httpx.HTTPError as exc:
-                raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
-        if response.status_code >= 400:
-            raise _storage_error(response.status_code, response.headers, response.content, what)
-        return response
-
-    def read(self, start: int, end: int, etag: str | None = None) -> bytearray:
-        """Bytes [start, end) (see read_into)."""
-        data = bytearray(end - start)
-        self.read_into(start, data, etag)
-        return data
 
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
@@ -240,49 +267,6 @@ class PageBlob:
             with self._lock:
                 self._connections.append(conn)
         return conn
-
-    def read_into(self, start: int, buffer: bytearray, etag: str | None = None) -> None:
-        """Bytes [start, start + len(buffer)) into `buffer`, by a ranged GET of our own: the SDK's ranged
-        download_blob sends a Get Page Ranges with every piece, and its whole-blob downloader fetches whole 4 MiB
-        chunks around each listed range (see the module's note). With `etag`, bytes of another version of the blob
-        are refused."""
-        end = start + len(buffer)
-        what = f"reading bytes {start}-{end - 1}"
-        view = memoryview(buffer)
-        for attempt in range(RETRIES + 1):
-            response = self._exchange("GET", "", {"x-ms-range": f"bytes={start}-{end - 1}"}, None, what)
-            if etag is not None and response.headers.get("ETag", etag) != etag:
-                self._connection().close()  # the rest of the answer is not read
-                raise CliError(
-                    f"The disk changed while it was being read (ETag {etag}, now {response.headers['ETag']}).",
-                    "SourceChanged",
-                )
-            got = 0
-            try:
-                while got < len(view) and (n := response.readinto(view[got:])):
-                    got += n
-                extra = response.read(1)
-            except (OSError, http.client.HTTPException) as exc:
-                self._connection().close()
-                if attempt == RETRIES:
-                    raise CliError(f"{what} failed: {exc}", "TransferFailed") from None
-                time.sleep(RETRY_DELAY * 2**attempt)
-                continue
-            if got != len(view) or extra:
-                self._connection().close()
-                raise CliError(f"{what} returned {got} bytes or more, not {len(view)}.", "TransferFailed")
-            return
-
-    def page_ranges(self) -> PageList:
-        """The blob's size, ETag and the ranges that hold data, in one request (the SDK's list_page_ranges would
-        need a HEAD for the size)."""
-        response = self._send("GET", "listing page ranges", "pagelist")
-        root = ElementTree.fromstring(response.content)
-        ranges = [(int(r.findtext("Start") or 0), int(r.findtext("End") or 0) + 1) for r in root.iter("PageRange")]
-        size = response.headers.get("x-ms-blob-content-length")
-        if size is None:
-            size = self._send("HEAD", "reading the size").headers["Content-Length"]
-        return PageList(int(size), response.headers.get("ETag"), sorted(ranges))
 
 
 class PageList(NamedTuple):
