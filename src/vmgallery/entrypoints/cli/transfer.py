@@ -80,10 +80,12 @@ PAGE = 4 << 20  # the page-blob protocol's largest write
 # Zeros are found, and writes cut, in blocks of 1 MiB: the disk size's alignment and the server's chunk size, so
 # a write covers whole chunks (a partial one makes the server merge it with what it holds).
 BLOCK = 1 << 20
-# Pages in flight (as many again are queued, read ahead), unless VMGALLERY_TRANSFER_PARALLEL says otherwise. 4 and 8
-# were within noise of each other on a shared 2-core machine where the server shares the cores; 4 was ahead in more
-# runs, and holds less memory.
-PARALLEL = 4
+# Pages in flight (as many again are queued, read ahead), unless VMGALLERY_TRANSFER_PARALLEL says otherwise. The
+# server decrypts every connection on one event loop, so more connections add switching, not throughput: a 1 GiB
+# upload to a server on the same 2 cores took 1.59-1.76 s with 2 in flight, 1.85-1.92 with 4 and 1.97-2.07 with 8
+# (server CPU 1.27, 1.45 and 1.55 s); with 1, 1.63-1.72. Downloads were within noise of each other at 2 and 4. Two
+# pages in flight still carry 8 MiB per round trip (800 MB/s at 10 ms); a longer round trip wants more.
+PARALLEL = 2
 ENV_PARALLEL = "VMGALLERY_TRANSFER_PARALLEL"
 RETRIES = 3
 RETRY_DELAY = 0.5
