@@ -11,9 +11,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode=None, help="Operator commands (run where the data dir / database is)."
-)
+from .options import sub_app
+
+app = sub_app("Operator commands (run where the data dir / database is).")
 
 
 def _service(data_dir: Path | None, database_url: str | None):

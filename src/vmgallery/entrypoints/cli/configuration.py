@@ -7,14 +7,9 @@ from pathlib import Path
 
 import typer
 
-from .options import CONTEXT
+from .options import sub_app
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings=CONTEXT,
-    help="The server's configuration (read where the data dir is).",
-)
+app = sub_app("The server's configuration (read where the data dir is).")
 
 
 @app.command()

@@ -2,31 +2,89 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from importlib import import_module
+
 import typer
+from typer import _click  # typer's own copy of click: its commands and contexts are not click's
+from typer.core import TyperGroup
 
 from ... import __version__
-from . import (
-    account,
-    admin,
-    builder,
-    disks,
-    galleries,
-    groups,
-    identity,
-    images,
-    monitor,
-    platform_images,
-    roles,
-    sharing,
-    snapshots,
-    versions,
-)
-from .configuration import app as configuration
-from .login import login
 from .options import CONTEXT
-from .serve import serve, worker
+
+
+def _module(name: str):
+    return import_module(f"{__package__}.{name}")
+
+
+def _command(module: str, function: str) -> Callable[[], _click.Command]:
+    def load() -> _click.Command:
+        one = typer.Typer(add_completion=False, rich_markup_mode=None)
+        one.command()(getattr(_module(module), function))
+        return typer.main.get_command(one)
+
+    return load
+
+
+def _group(module: str) -> Callable[[], _click.Command]:
+    return lambda: typer.main.get_group(_module(module).app)
+
+
+@functools.cache  # the wiring adds commands to the modules' apps: once per process, however often the tree is built
+def _sig() -> typer.Typer:
+    from . import galleries, sharing, versions
+
+    galleries.app.add_typer(versions.app, name="image-version")
+    sharing.register(galleries.app, galleries.definitions_app, versions.app)
+    return galleries.app
+
+
+@functools.cache
+def _image() -> typer.Typer:
+    from . import builder, images
+
+    images.app.add_typer(builder.app, name="builder")
+    return images.app
+
+
+# Each name's command is built from its module when the name is used: a client command loads and builds its own
+# group only. Building the whole tree (26 modules, 140 commands, a pydantic adapter per parameter) cost every
+# command about 0.1 s before it started; `--help` still builds all of it.
+COMMANDS: dict[str, Callable[[], _click.Command]] = {
+    "serve": _command("serve", "serve"),
+    "worker": _command("serve", "worker"),
+    "login": _command("login", "login"),
+    "logout": _command("account", "logout"),
+    "account": _group("account"),
+    "group": _group("groups"),
+    "sig": lambda: typer.main.get_group(_sig()),
+    "disk": _group("disks"),
+    "snapshot": _group("snapshots"),
+    "image": lambda: typer.main.get_group(_image()),
+    "admin": _group("admin"),
+    "config": _group("configuration"),
+    "identity": _group("identity"),
+    "role": _group("roles"),
+    "platform-image": _group("platform_images"),
+    "monitor": _group("monitor"),
+}
+
+
+class _LazyCommands(TyperGroup):
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            command = COMMANDS[cmd_name]()
+            command.name = cmd_name
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
+    cls=_LazyCommands,
     no_args_is_help=True,
     add_completion=False,
     context_settings=CONTEXT,
@@ -48,24 +106,3 @@ def _main(
     ),
 ) -> None:
     pass
-
-
-app.command()(serve)
-app.command()(worker)
-app.command()(login)
-app.command()(account.logout)
-app.add_typer(account.app, name="account")
-app.add_typer(groups.app, name="group")
-app.add_typer(galleries.app, name="sig")
-galleries.app.add_typer(versions.app, name="image-version")
-app.add_typer(disks.app, name="disk")
-app.add_typer(snapshots.app, name="snapshot")
-app.add_typer(images.app, name="image")
-app.add_typer(admin.app, name="admin")
-app.add_typer(configuration, name="config")
-app.add_typer(identity.app, name="identity")
-app.add_typer(roles.app, name="role")
-sharing.register(galleries.app, galleries.definitions_app, versions.app)
-app.add_typer(platform_images.app, name="platform-image")
-images.app.add_typer(builder.app, name="builder")
-app.add_typer(monitor.app, name="monitor")

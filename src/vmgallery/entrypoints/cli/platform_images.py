@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="The platform image catalog (operator commands).")
+from .options import sub_app
+
+app = sub_app("The platform image catalog (operator commands).")
 
 
 @app.command("import")
