@@ -434,7 +434,7 @@ def forward(section: str, argv: list[str], keep) -> None:
 
 
 def control_plane(tmp: Path) -> None:
-    argv = [str(BENCH / "control_plane_cpu.py"), "--ops", "200", "--clients", "1"]
+    argv = [str(BENCH / "control_plane_cpu.py"), "--ops", "200", "--clients", "1,8"]
     forward("control-plane", [*argv, "--json", str(tmp / "control_plane_cpu.json")], lambda line: bool(line.strip()))
 
 
