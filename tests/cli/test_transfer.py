@@ -5,9 +5,15 @@ recorded by wrapping its own functions (which still do the work)."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import os
 import re
+import socket
+import socketserver
+import threading
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -144,3 +150,105 @@ def test_ranged_reads_refuse_another_version_of_the_blob(cli, server, group):
         assert blob.read(0, 8192, etag=listing.etag) == bytes(8192)
     finally:
         blob.close()
+
+
+class ConnectProxy:
+    """A forward proxy that tunnels CONNECT only, as corporate proxies do: it records each tunnel's target and
+    Proxy-Authorization header, and the bytes it relayed each way."""
+
+    def __init__(self):
+        self.tunnels: list[tuple[str, str | None]] = []
+        self.sent = self.received = 0
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                head = self.rfile.readline().decode().split()
+                headers = {}
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                if head[:1] != ["CONNECT"]:
+                    self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                    return
+                proxy.tunnels.append((head[1], headers.get("proxy-authorization")))
+                host, port = head[1].rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                self.wfile.flush()
+                # Bytes the client sent after its CONNECT head (none, with http.client or httpx) would sit in rfile.
+                threading.Thread(target=proxy.relay, args=(upstream, self.connection, False), daemon=True).start()
+                proxy.relay(self.connection, upstream, True)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def relay(self, source: socket.socket, target: socket.socket, upstream: bool) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                target.sendall(data)
+                if upstream:
+                    self.sent += len(data)
+                else:
+                    self.received += len(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                target.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def proxies(https: str | None, no: str | None) -> dict[str, str | None]:
+    """The proxy settings in both spellings (urllib prefers the lower case one, and a machine may set either)."""
+    return {"HTTPS_PROXY": https, "https_proxy": https, "NO_PROXY": no, "no_proxy": no}
+
+
+def test_disk_bytes_take_the_proxy_the_environment_names(cli, server, group, tmp_path):
+    """HTTPS_PROXY (with its credentials) carries the page writes and reads as it carries the ARM calls, and
+    NO_PROXY keeps both off it."""
+    proxy = ConnectProxy()
+    image = tmp_path / "disk.raw"
+    payload = os.urandom(6 * MIB)
+    image.write_bytes(payload)
+    target = urlsplit(server.url).netloc
+    try:
+        cli.env |= proxies(proxy.url.replace("http://", "http://user:p%40ss@"), None)
+        cli.ok("disk", "upload", "-g", group, "-n", "proxied", "--file", str(image))
+        assert proxy.sent > len(payload)
+        cli.ok("disk", "download", "-g", group, "-n", "proxied", "--file", str(tmp_path / "back.raw"))
+        assert proxy.received > len(payload)
+        assert (tmp_path / "back.raw").read_bytes() == payload
+        assert {tunnel for tunnel in proxy.tunnels} == {(target, "Basic " + base64.b64encode(b"user:p@ss").decode())}
+
+        tunnels, sent = len(proxy.tunnels), proxy.sent
+        cli.env |= proxies(proxy.url.replace("http://", "http://user:p%40ss@"), urlsplit(server.url).hostname)
+        cli.ok("disk", "download", "-g", group, "-n", "proxied", "--file", str(tmp_path / "direct.raw"))
+        assert (tmp_path / "direct.raw").read_bytes() == payload
+        assert (len(proxy.tunnels), proxy.sent) == (tunnels, sent)
+
+        cli.env |= proxies("socks5://127.0.0.1:1080", None)
+        refused = cli.fails("disk", "download", "-g", group, "-n", "proxied", "--file", str(tmp_path / "never.raw"))
+        assert "The proxy that HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names cannot be used" in refused.stderr
+        assert not (tmp_path / "never.raw.partial").exists()
+    finally:
+        proxy.close()
+
+
+def test_disk_bytes_refuse_a_proxy_they_cannot_tunnel_through(monkeypatch):
+    for name, value in proxies("https://proxy.example:3129", None).items():
+        monkeypatch.delenv(name, raising=False)
+        if value:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(transfer.CliError) as refused:
+        transfer.PageBlob("https://vmgallery.example/sas/x?sig=y", None).read(0, 512)
+    assert refused.value.message.startswith("The proxy 'https://proxy.example:3129' is not one the CLI can use")
+    monkeypatch.setenv("https_proxy", "proxy.example:3128")  # no scheme: http, as curl and httpx read it
+    assert transfer._proxy(urlsplit("https://vmgallery.example/sas/x")) == ("proxy.example", 3128, {})
+    monkeypatch.setenv("no_proxy", ".example")
+    assert transfer._proxy(urlsplit("https://vmgallery.example/sas/x")) is None

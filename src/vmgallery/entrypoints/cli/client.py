@@ -88,13 +88,19 @@ class ArmClient:
         self.profile = profile
         self._fixes = fixes
         self.subscription = profile.subscription
-        self._http = httpx.Client(
-            base_url=profile.endpoint,
-            verify=trust(profile),
-            transport=transport,
-            timeout=TIMEOUT_SECONDS,
-            headers={"Authorization": f"Bearer {profile.token}", "User-Agent": f"vmgallery-cli/{__version__}"},
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=profile.endpoint,
+                verify=trust(profile),
+                transport=transport,
+                timeout=TIMEOUT_SECONDS,
+                headers={"Authorization": f"Bearer {profile.token}", "User-Agent": f"vmgallery-cli/{__version__}"},
+            )
+        except (ImportError, ValueError) as exc:  # what httpx says of a proxy it cannot use (SOCKS, a bad URL)
+            raise CliError(
+                f"The proxy that HTTPS_PROXY, HTTP_PROXY or ALL_PROXY names cannot be used: {exc}",
+                "InvalidArgumentValue",
+            ) from None
 
     def __enter__(self) -> ArmClient:
         return self

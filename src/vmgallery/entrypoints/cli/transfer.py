@@ -39,6 +39,7 @@ image-version download` has the same one while the version's bytes are the same)
 
 from __future__ import annotations
 
+import base64
 import bisect
 import concurrent.futures as futures
 import contextlib
@@ -50,11 +51,12 @@ import ssl
 import tempfile
 import threading
 import time
+import urllib.request
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import typer
 from rich import filesize
@@ -259,16 +261,46 @@ class PageBlob:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             parts = urlsplit(self.url)
+            proxy = _proxy(parts)
+            host, port = (proxy.host, proxy.port) if proxy else (parts.hostname or "", parts.port)
             if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(
-                    parts.hostname or "", parts.port, timeout=TIMEOUT_SECONDS, context=self._context
-                )
+                conn = http.client.HTTPSConnection(host, port, timeout=TIMEOUT_SECONDS, context=self._context)
             else:
-                conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=TIMEOUT_SECONDS)
+                conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_SECONDS)
+            if proxy:
+                conn.set_tunnel(parts.hostname or "", parts.port, headers=proxy.headers)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+
+class Proxy(NamedTuple):
+    host: str
+    port: int
+    headers: dict[str, str]
+
+
+def _proxy(url: SplitResult) -> Proxy | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY or ALL_PROXY, unless NO_PROXY covers
+    it), as httpx finds it for the ARM calls: the signed URL's bytes take the same way, through a CONNECT tunnel."""
+    if urllib.request.proxy_bypass_environment(url.netloc):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    named = proxies.get(url.scheme) or proxies.get("all")
+    if not named:
+        return None
+    proxy = urlsplit(named if "://" in named else f"http://{named}")
+    if proxy.scheme != "http" or not proxy.hostname:
+        raise CliError(
+            f"The proxy '{named}' is not one the CLI can use for disk bytes: give it as http://HOST:PORT.",
+            "InvalidArgumentValue",
+        )
+    headers = {}
+    if proxy.username is not None:
+        credentials = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return Proxy(proxy.hostname, proxy.port or 80, headers)
 
 
 class PageList(NamedTuple):
