@@ -3,8 +3,14 @@ every source option; update keeping the sources; show --expand, list, delete, wa
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+
 import pytest
 
+from vmgallery.adapters.builders import processes
 from vmgallery.adapters.disks.formats import FOOTER_SIZE
 from vmgallery.entrypoints.cli import transfer
 
@@ -321,3 +327,67 @@ def test_a_stopped_version_download_resumes(cli, group, gallery, definition, os_
     assert_same_disk(ext4, target, "raw")
     assert not (tmp_path / "v.raw.partial").exists() and not (tmp_path / "v.raw.partial.json").exists()
     assert [d["name"] for d in cli.json("disk", "list", "-g", group)] == [os_disk]
+
+
+def test_a_terminated_version_download_deletes_its_disk_and_keeps_the_partial(
+    cli, group, gallery, definition, os_disk, tmp_path, monkeypatch
+):
+    """SIGTERM (a `kill`, a closed terminal) ends the download as Ctrl-C does, not on the spot."""
+    cli.ok(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", os_disk))
+    read, reads = transfer.PageBlob.read, []
+
+    def terminated_at_the_second(self, start, end, etag=None):
+        reads.append(start)
+        if len(reads) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return read(self, start, end, etag)
+
+    unhandled = []
+    target = tmp_path / "v.raw"
+    args = ["sig", "image-version", "download", *where(group, gallery, definition, "1.0.0"), "--file", str(target)]
+    with monkeypatch.context() as patch:
+        # Were the CLI to leave SIGTERM alone, this would take it, not the test run.
+        previous = signal.signal(signal.SIGTERM, lambda *_: unhandled.append(True))
+        try:
+            patch.setattr(transfer.PageBlob, "read", terminated_at_the_second)
+            patch.setenv("VMGALLERY_TRANSFER_PARALLEL", "1")
+            stopped = cli.fails(*args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    assert not unhandled
+    assert "(DownloadInterrupted) Interrupted." in stopped.stderr and "--resume" in stopped.stderr
+    assert (tmp_path / "v.raw.partial.json").exists() and not target.exists()
+    assert [d["name"] for d in cli.json("disk", "list", "-g", group)] == [os_disk]
+
+
+def test_a_download_deletes_the_disks_of_downloads_killed_on_this_machine(
+    cli, group, gallery, definition, os_disk, ext4, tmp_path
+):
+    """A download killed outright leaves its temporary disk; the next one into the group deletes it, but not the
+    disk of a download still running, nor one made on another machine."""
+    cli.ok(*version_args(group, gallery, definition, "1.0.0", "--os-snapshot", os_disk))
+    gone = subprocess.Popen(["sleep", "60"])
+    dead = processes.identity(gone.pid)
+    gone.kill()
+    gone.wait()
+    assert dead is not None and not processes.alive(dead)
+    living = processes.identity(os.getpid())
+    host = socket.gethostname()
+    owners = {
+        "vmgallery-download-killed": f"{host} {dead[0]} {dead[1]}",
+        "vmgallery-download-running": f"{host} {living[0]} {living[1]}",
+        "vmgallery-download-elsewhere": f"another-{host} {dead[0]} {dead[1]}",
+    }
+    for name, owner in owners.items():
+        cli.ok("disk", "create", "-g", group, "-n", name, "--size-gb", "1", "--tags", f"vmgallery-download={owner}")
+    target = tmp_path / "v.raw"
+    done = cli.ok(
+        "sig", "image-version", "download", *where(group, gallery, definition, "1.0.0"), "--file", str(target)
+    )
+    assert (
+        f"Deleted the temporary disk 'vmgallery-download-killed' of a download that was stopped (process {dead[0]}"
+        in (done.stderr)
+    )
+    assert_same_disk(ext4, target, "raw")
+    left = sorted(d["name"] for d in cli.json("disk", "list", "-g", group))
+    assert left == sorted([os_disk, "vmgallery-download-running", "vmgallery-download-elsewhere"])

@@ -50,7 +50,8 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _identity(pid: int) -> Identity | None:
+def identity(pid: int) -> Identity | None:
+    """The process's PID and start time; None if it is gone or a zombie."""
     fields = _stat(pid)
     return None if fields is None or fields[0] == "Z" else (pid, int(fields[19]))
 
@@ -58,12 +59,12 @@ def _identity(pid: int) -> Identity | None:
 def alive(process: Identity) -> bool:
     """True unless the process is gone, a zombie (it holds no resources; its parent or init reaps it) or its PID now
     names another process."""
-    return _identity(process[0]) == process
+    return identity(process[0]) == process
 
 
 def tree(pid: int) -> list[Identity]:
     """The live processes under `pid` (not itself), to end later even if `pid` dies and they are re-parented."""
-    return [i for i in map(_identity, descendants(pid)) if i is not None]
+    return [i for i in map(identity, descendants(pid)) if i is not None]
 
 
 def end(processes: list[Identity], timeout: float = 10.0) -> None:

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+import signal
+import socket
 import time
 import uuid
+from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated
 
@@ -698,26 +702,73 @@ def download(
         )
         region = location or client.get(definition, arm.DEFINITION_API["show"])["location"]
         reference: dict = {"id": version_id} if lun is None else {"id": version_id, "lun": lun}
+        _delete_stopped_downloads(client, resource_group)
         disk_name = f"vmgallery-download-{uuid.uuid4().hex[:12]}"
         disk = arm.compute_resource(client.subscription, resource_group, "disks", disk_name)
-        write(
-            client,
-            "PUT",
-            disk,
-            arm.DISK_API,
-            disk_body(region, {"createOption": "FromImage", "galleryImageReference": reference}),
-            no_wait=False,
-            what=f"disk '{disk_name}'",
-        )
+        body = disk_body(region, {"createOption": "FromImage", "galleryImageReference": reference})
+        owner = _this_process()
+        if owner:
+            body["tags"] = {DOWNLOAD_TAG: owner}
+        write(client, "PUT", disk, arm.DISK_API, body, no_wait=False, what=f"disk '{disk_name}'")
         delete = functools.partial(
             write, client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'"
         )
         try:
-            transfer.download(
-                client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
-            )
+            with _terminate_as_interrupt():
+                transfer.download(
+                    client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
+                )
         except BaseException:
             with contextlib.suppress(CliError):  # the download's error is the one to tell (the server may be gone)
                 delete()
             raise
         delete()
+
+
+# The temporary disk of `download` names the process that made it: "HOST PID START" (START: its start time in clock
+# ticks since boot, so a PID used again is not taken for it). A download ended by SIGKILL, a crash or a lost machine
+# cannot delete its disk; the next download into the same group from the same machine deletes the disks whose
+# process is gone. Disks made elsewhere are left alone: their processes cannot be seen from here.
+DOWNLOAD_TAG = "vmgallery-download"
+
+
+def _this_process() -> str | None:
+    from ...adapters.builders import processes
+
+    me = processes.identity(os.getpid())
+    return f"{socket.gethostname()} {me[0]} {me[1]}" if me else None  # None without /proc: nothing to check by
+
+
+def _delete_stopped_downloads(client: ArmClient, resource_group: str) -> None:
+    from ...adapters.builders import processes
+
+    host = socket.gethostname()
+    for disk in client.list(arm.compute_resources(client.subscription, resource_group, "disks"), arm.DISK_API):
+        owner = (disk.get("tags") or {}).get(DOWNLOAD_TAG, "").split(" ")
+        if len(owner) != 3 or owner[0] != host or not all(part.isdigit() for part in owner[1:]):
+            continue
+        if processes.alive((int(owner[1]), int(owner[2]))):
+            continue
+        with contextlib.suppress(CliError):  # gone already (another download's cleanup), or not ours to delete
+            write(client, "DELETE", disk["id"], arm.DISK_API, no_wait=False, what=f"disk '{disk['name']}'")
+            typer.echo(
+                f"Deleted the temporary disk '{disk['name']}' of a download that was stopped (process {owner[1]} "
+                "is gone).",
+                err=True,
+            )
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a `kill`, a closed terminal) end the download as Ctrl-C does: the partial file is kept
+    for --resume and the temporary disk is deleted, where by default they would end the process on the spot."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
