@@ -127,20 +127,28 @@ def put_then_die(self, offset, data):
     put_page(self, offset, data)
     written.append(offset)
     if len(written) == int(os.environ["KILL_AFTER_PAGES"]):
-        os.kill(os.getpid(), signal.SIGKILL)  # no goodbye: no endGetAccess, no cleanup
+        os.kill(os.getpid(), getattr(signal, os.environ["KILL_SIGNAL"]))  # KILL: no goodbye, no endGetAccess
 
 transfer.PageBlob.put_page = put_then_die
 app(sys.argv[1:], prog_name="vmgallery")
 """
 
 
-def test_a_killed_upload_resumes_with_the_pages_still_missing(cli, server, subscription, group, tmp_path):
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_killed_upload_resumes_with_the_pages_still_missing(cli, server, subscription, group, tmp_path, stop):
+    """SIGKILL ends the CLI on the spot; SIGTERM (a `kill`, a closed terminal) as Ctrl-C does, with the resume hint."""
     raw = ext4_image(tmp_path, mib=24, random_mib=16)
     qcow2 = convert(raw, "qcow2")
     args = ["disk", "upload", "-g", group, "-n", "big", "--file", str(qcow2), "--os-type", "Linux"]
-    env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v}, "KILL_AFTER_PAGES": "2"}
-    killed = subprocess.run([sys.executable, "-c", KILLER, *args], env=env, capture_output=True, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    env = {**os.environ, **{k: v for k, v in env_for(server, subscription).items() if v}}
+    env |= {"KILL_AFTER_PAGES": "2", "KILL_SIGNAL": stop}
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args], env=env, capture_output=True, timeout=120, text=True)
+    if stop == "SIGKILL":
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+    else:
+        assert killed.returncode == 1, killed.stderr
+        assert "(UploadInterrupted) Interrupted. The disk 'big' keeps what was written" in killed.stderr
+        assert "--resume" in killed.stderr
     assert cli.json("disk", "show", "-g", group, "-n", "big")["diskState"] == "ActiveUpload"
 
     refused = cli.fails(*args)

@@ -301,7 +301,8 @@ def upload(
             if landed:
                 done = sum(b - a for a, b in landed)
                 typer.echo(f"Resuming: {done} of {image.size} bytes are already on the disk.", err=True)
-            transfer.upload_pages(blob, image, landed)
+            with transfer.terminate_as_interrupt():
+                transfer.upload_pages(blob, image, landed)
         except (CliError, KeyboardInterrupt) as exc:
             message = exc.message if isinstance(exc, CliError) else "Interrupted."
             raise CliError(

@@ -47,6 +47,7 @@ import errno
 import http.client
 import json
 import os
+import signal
 import ssl
 import tempfile
 import threading
@@ -768,6 +769,23 @@ def write_image(served: str, size: int, target: str, fmt: str) -> None:
         _publish(converted, target)
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a `kill`, a closed terminal) end a transfer as Ctrl-C does, where by default they would end
+    the process on the spot: an upload says how to resume, a download ends its access and keeps what it fetched, and
+    `sig image-version download` deletes its temporary disk."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _kept(partial: str, message: str, code: str) -> CliError:
     return CliError(
         f"{message} What was downloaded is kept in '{partial}': run the same command with --resume to continue.", code
@@ -783,7 +801,8 @@ def download(client: ArmClient, path: str, api_version: str, target: str, fmt: s
     blob = PageBlob(url, client.profile.ca_bundle)
     failed = True
     try:
-        journal = download_blob(blob, partial, resume)
+        with terminate_as_interrupt():
+            journal = download_blob(blob, partial, resume)
         failed = False
     except CliError as exc:
         if exc.code in ("SourceChanged", "InvalidJournal"):

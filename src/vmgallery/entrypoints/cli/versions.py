@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from enum import Enum
 from typing import Annotated
 
@@ -714,10 +712,9 @@ def download(
             write, client, "DELETE", disk, arm.DISK_API, no_wait=False, what=f"disk '{disk_name}'"
         )
         try:
-            with _terminate_as_interrupt():
-                transfer.download(
-                    client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
-                )
+            transfer.download(
+                client, disk, arm.DISK_API, file, transfer.format_for(file, format_ and format_.value), resume
+            )
         except BaseException:
             with contextlib.suppress(CliError):  # the download's error is the one to tell (the server may be gone)
                 delete()
@@ -756,19 +753,3 @@ def _delete_stopped_downloads(client: ArmClient, resource_group: str) -> None:
                 "is gone).",
                 err=True,
             )
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP (a `kill`, a closed terminal) end the download as Ctrl-C does: the partial file is kept
-    for --resume and the temporary disk is deleted, where by default they would end the process on the spot."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
