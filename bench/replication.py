@@ -45,7 +45,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.mgmt.compute import ComputeManagementClient
 from azure.storage.blob import BlobClient
 
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 MiB = 1 << 20
 PAGE = 4 * MiB

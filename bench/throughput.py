@@ -46,7 +46,7 @@ from pathlib import Path
 
 from azure.storage.blob import BlobClient
 
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replication import GROUP_API, Server  # noqa: E402  (the same server harness as the replication benchmark)

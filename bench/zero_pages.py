@@ -27,7 +27,7 @@ from pathlib import Path
 import blake3
 from azure.storage.blob import BlobClient
 
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from replication import Server  # noqa: E402  (the same server harness as the replication benchmark)

@@ -12,7 +12,7 @@ import pytest
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
-from vmgallery.adapters.disks.formats import MIB, DiskType, parse_vhd_footer, probe
+from vmgallery.adapters.disks.formats import probe
 from vmgallery.adapters.storage_accounts import (
     BlobAccessDenied,
     BlobChanged,
@@ -21,6 +21,7 @@ from vmgallery.adapters.storage_accounts import (
     StorageAccountNotConfigured,
     StorageAccounts,
 )
+from vmgallery.domain.vhd import MIB, DiskType, parse_vhd_footer
 
 ACCOUNT_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/"

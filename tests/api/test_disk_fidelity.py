@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from vmgallery.adapters.disks.formats import parse_vhd_footer
+from vmgallery.domain.vhd import parse_vhd_footer
 
 from ..conftest import running_server
 from .rules_support import assert_error

@@ -16,8 +16,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
-from vmgallery.adapters.disks.formats import parse_vhd_footer, vhd_footer
 from vmgallery.adapters.security import SasSigner
+from vmgallery.domain.vhd import parse_vhd_footer, vhd_footer
 
 MIB = 1 << 20
 

@@ -12,7 +12,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 from ..conftest import running_server
 from .test_disks import _chunk_files, read_disk

@@ -20,7 +20,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
 from vmgallery.adapters.db.store import Database
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 from ..conftest import running_server
 from .sdk import compute_client

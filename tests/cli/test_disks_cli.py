@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vmgallery.adapters.disks.formats import FOOTER_SIZE, parse_vhd_footer, probe, same_contents
+from vmgallery.adapters.disks.formats import probe, same_contents
+from vmgallery.domain.vhd import FOOTER_SIZE, parse_vhd_footer
 
 from .conftest import env_for
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from vmgallery.adapters.disks.formats import FOOTER_SIZE
+from vmgallery.domain.vhd import FOOTER_SIZE
 from vmgallery.entrypoints.cli import transfer
 
 MIB = 1 << 20

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from vmgallery.adapters.builders import processes
-from vmgallery.adapters.disks.formats import FOOTER_SIZE
+from vmgallery.domain.vhd import FOOTER_SIZE
 from vmgallery.entrypoints.cli import transfer
 
 from .test_disks_cli import KNOWN, assert_same_disk, convert, ext4_image, known_file

@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sdk_quickstart.py"
 MIB = 1 << 20

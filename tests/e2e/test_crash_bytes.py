@@ -15,7 +15,7 @@ import zstandard
 from azure.storage.blob import BlobClient
 
 from tests.azurite import Azurite, azurite  # noqa: F401  (the session fixture)
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 from ..api.sdk import compute_client
 

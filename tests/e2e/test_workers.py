@@ -17,7 +17,7 @@ import pytest
 from azure.storage.blob import BlobClient
 
 from vmgallery.adapters.db.store import Database
-from vmgallery.adapters.disks.formats import vhd_footer
+from vmgallery.domain.vhd import vhd_footer
 
 from ..api.sdk import compute_client
 from .test_crash_bytes import assert_store_sound, group

@@ -23,18 +23,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# The footer and the size rule are pure and live in the domain; they stay importable from here, beside qemu-img.
-from ...domain.vhd import FOOTER_SIZE as FOOTER_SIZE
-from ...domain.vhd import MIB as MIB
-from ...domain.vhd import DiskFormatError as DiskFormatError
-from ...domain.vhd import DiskType as DiskType
-from ...domain.vhd import VhdFooter as VhdFooter
-from ...domain.vhd import VhdFooterError as VhdFooterError
-from ...domain.vhd import azure_upload_size as azure_upload_size
-from ...domain.vhd import azure_virtual_size as azure_virtual_size
-from ...domain.vhd import is_azure_vhd_size as is_azure_vhd_size
-from ...domain.vhd import parse_vhd_footer as parse_vhd_footer
-from ...domain.vhd import vhd_footer as vhd_footer
+from ...domain.vhd import (
+    FOOTER_SIZE,
+    DiskFormatError,
+    DiskType,
+    VhdFooter,
+    VhdFooterError,
+    parse_vhd_footer,
+)
 
 Progress = Callable[[float], None]
 

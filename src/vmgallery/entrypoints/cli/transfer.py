@@ -76,6 +76,7 @@ from rich.progress import (
 from rich.text import Text
 
 from ...adapters.disks import formats
+from ...domain import vhd
 from . import lro
 from .client import TIMEOUT_SECONDS, ArmClient, CliError
 
@@ -418,15 +419,15 @@ class UploadImage:
 
     @property
     def size(self) -> int:
-        return formats.azure_upload_size(self.data_size)
+        return vhd.azure_upload_size(self.data_size)
 
     def extents(self) -> Ranges:
         """Where the image may hold data: the file's extents and the footer."""
-        return [*data_extents(self.path, self.data_size), (self.size - formats.FOOTER_SIZE, self.size)]
+        return [*data_extents(self.path, self.data_size), (self.size - vhd.FOOTER_SIZE, self.size)]
 
     def read(self, fd: int, offset: int, length: int) -> bytes:
         """Bytes [offset, offset+length) of the image, `fd` open on `path`."""
-        footer_at = self.size - formats.FOOTER_SIZE
+        footer_at = self.size - vhd.FOOTER_SIZE
         if offset + length <= self.data_size:
             data = os.pread(fd, length, offset)
             if len(data) == length:
@@ -448,11 +449,11 @@ def prepare_upload(path: str, workdir: str) -> UploadImage:
         info = formats.probe(path)
     except FileNotFoundError:
         raise CliError(f"The file '{path}' does not exist.", "FileNotFound") from None
-    except formats.DiskFormatError as exc:
+    except vhd.DiskFormatError as exc:
         raise CliError(str(exc), "UnsupportedImage") from None
-    if info.format == "vhd" and info.subformat == "fixed" and formats.is_azure_vhd_size(info.file_size):
+    if info.format == "vhd" and info.subformat == "fixed" and vhd.is_azure_vhd_size(info.file_size):
         with open(path, "rb") as f:
-            footer = os.pread(f.fileno(), formats.FOOTER_SIZE, info.file_size - formats.FOOTER_SIZE)
+            footer = os.pread(f.fileno(), vhd.FOOTER_SIZE, info.file_size - vhd.FOOTER_SIZE)
         return UploadImage(path, info.virtual_size, footer, "vhd")
     if info.format == "raw" or (info.format == "vhd" and info.subformat == "fixed"):
         raw = path
@@ -461,10 +462,10 @@ def prepare_upload(path: str, workdir: str) -> UploadImage:
         try:
             with fraction_progress(f"Converting {info.format} to raw") as advance:
                 formats.to_raw(path, raw, progress=advance)
-        except formats.DiskFormatError as exc:
+        except vhd.DiskFormatError as exc:
             raise CliError(str(exc), "ConversionFailed") from None
-    size = formats.azure_virtual_size(info.virtual_size)
-    return UploadImage(raw, info.virtual_size, formats.vhd_footer(size), info.format)
+    size = vhd.azure_virtual_size(info.virtual_size)
+    return UploadImage(raw, info.virtual_size, vhd.vhd_footer(size), info.format)
 
 
 def _uncovered(ranges: Ranges, start: int, end: int) -> Ranges:
@@ -755,7 +756,7 @@ def write_image(served: str, size: int, target: str, fmt: str) -> None:
     """Turn the served bytes (a fixed VHD of `size` bytes in `served`) into `target` in format `fmt`. `served` is
     renamed (vhd, raw) or left as it is, so that a stopped conversion can be resumed."""
     if fmt != "vhd":
-        os.truncate(served, size - formats.FOOTER_SIZE)
+        os.truncate(served, size - vhd.FOOTER_SIZE)
     if fmt in ("vhd", "raw"):
         _publish(served, target)
         return
@@ -764,7 +765,7 @@ def write_image(served: str, size: int, target: str, fmt: str) -> None:
         try:
             with fraction_progress(f"Converting raw to {fmt}") as advance:
                 formats.from_raw(served, converted, fmt, progress=advance)
-        except formats.DiskFormatError as exc:
+        except vhd.DiskFormatError as exc:
             raise CliError(str(exc), "ConversionFailed") from None
         _publish(converted, target)
 
