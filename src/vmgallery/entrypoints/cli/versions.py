@@ -740,7 +740,11 @@ def _delete_stopped_downloads(client: ArmClient, resource_group: str) -> None:
     from ...adapters.builders import processes
 
     host = socket.gethostname()
-    for disk in client.list(arm.compute_resources(client.subscription, resource_group, "disks"), arm.DISK_API):
+    try:
+        disks = client.list(arm.compute_resources(client.subscription, resource_group, "disks"), arm.DISK_API)
+    except CliError:
+        return  # best effort: a caller who may not list the group's disks still may download
+    for disk in disks:
         owner = (disk.get("tags") or {}).get(DOWNLOAD_TAG, "").split(" ")
         if len(owner) != 3 or owner[0] != host or not all(part.isdigit() for part in owner[1:]):
             continue
