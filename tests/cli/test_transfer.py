@@ -159,6 +159,7 @@ class ConnectProxy:
     def __init__(self):
         self.tunnels: list[tuple[str, str | None]] = []
         self.sent = self.received = 0
+        self.lock = threading.Lock()
         proxy = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -188,11 +189,12 @@ class ConnectProxy:
     def relay(self, source: socket.socket, target: socket.socket, upstream: bool) -> None:
         try:
             while data := source.recv(1 << 16):
+                with self.lock:  # counted before it is passed on: whoever waits for the answer sees the count
+                    if upstream:
+                        self.sent += len(data)
+                    else:
+                        self.received += len(data)
                 target.sendall(data)
-                if upstream:
-                    self.sent += len(data)
-                else:
-                    self.received += len(data)
         except OSError:
             pass
         finally:
