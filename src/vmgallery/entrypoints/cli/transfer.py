@@ -166,6 +166,7 @@ class PageBlob:
 
     def __init__(self, url: str, ca_bundle: str | None):
         self.url = url
+        self._parts = urlsplit(url)
         self._context = ssl.create_default_context(cafile=ca_bundle)
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -239,12 +240,12 @@ class PageBlob:
         connection drops on the way (briefly: a server that is gone should end the command with its --resume hint
         in seconds; every request here is idempotent). A storage error is raised as the CLI's; after any error the
         connection is closed, since its answer may be half read."""
-        parts = urlsplit(self.url)
+        target = f"{self._parts.path}?{self._parts.query}{comp}"
         headers = {"x-ms-version": STORAGE_VERSION, **headers}
         for attempt in range(RETRIES + 1):
             conn = self._connection()
             try:
-                conn.request(method, f"{parts.path}?{parts.query}{comp}", body=body, headers=headers)
+                conn.request(method, target, body=body, headers=headers)
                 response = conn.getresponse()
                 if response.status >= 400:
                     raise _storage_error(response.status, response.headers, response.read(), what)
@@ -262,7 +263,7 @@ class PageBlob:
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            parts = urlsplit(self.url)
+            parts = self._parts
             proxy = _proxy(parts)
             host, port = (proxy.host, proxy.port) if proxy else (parts.hostname or "", parts.port)
             if parts.scheme == "https":
