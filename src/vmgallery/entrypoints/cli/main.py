@@ -49,7 +49,7 @@ def _image() -> typer.Typer:
 
 
 # Each name's command is built from its module when the name is used: a client command loads and builds its own
-# group only. Building the whole tree (26 modules, 140 commands, a pydantic adapter per parameter) cost every
+# group only. Building the whole tree (every CLI module, 135 commands, a pydantic adapter per parameter) cost every
 # command about 0.1 s before it started; `--help` still builds all of it.
 COMMANDS: dict[str, Callable[[], _click.Command]] = {
     "serve": _command("serve", "serve"),
