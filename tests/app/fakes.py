@@ -104,6 +104,10 @@ class FakeMetadata:
     def read(self) -> Iterator[FakeTransaction]:
         yield FakeTransaction(copy.deepcopy(self.tables), writable=False)
 
+    def resource(self, key: str) -> ResourceRow | None:
+        found = self.tables.resources.get(key)
+        return _copy(found.row) if found else None
+
 
 def _copy(row: ResourceRow) -> ResourceRow:
     return copy.deepcopy(row)

@@ -287,6 +287,10 @@ class Metadata(Protocol):
         """A consistent read."""
         ...
 
+    def resource(self, key: str) -> ResourceRow | None:
+        """One resource's row, read by one statement outside any transaction (a plain GET needs no more)."""
+        ...
+
 
 # -- chunk stores -------------------------------------------------------------------------------------------------
 class Taken(Protocol):

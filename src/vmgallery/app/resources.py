@@ -396,14 +396,19 @@ class Resources:
 
     def get(self, rid: ResourceId, kind: Kind, expand: str | None = None) -> Body:
         check_subscription(rid.subscription)
+        expander = kind.expand if expand is not None and expand.lower() == "replicationstatus" else None
+        if expander is None and kind.view is None:
+            row = self.db.resource(rid.key)
+            if row is not None:
+                return row.body
         with self.db.read() as tx:
             row = tx.get(rid.key)
             if row is None:
                 if kind.parent_type:
                     self._parent(tx, rid, kind)
                 raise self.not_found(rid, kind)
-            if expand and expand.lower() == "replicationstatus" and kind.expand:
-                return kind.expand(tx, row)
+            if expander is not None:
+                return expander(tx, row)
             return kind.view(tx, row) if kind.view else row.body
 
     def delete(self, rid: ResourceId, kind: Kind) -> Outcome:

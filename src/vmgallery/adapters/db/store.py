@@ -9,6 +9,7 @@ a `Tx`, the repository: every query the application runs is a method here. Toget
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -46,25 +47,14 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TYPE = "microsoft.compute/galleries/images/versions"
 GALLERY_TYPE = "microsoft.compute/galleries"
 
-# The statements every request runs, built once with bound parameters: building a statement and computing its cache
-# key cost more CPU than SQLite takes to run it.
-_GET = select(resources).where(resources.c.key == bindparam("k"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+# The statements every request runs. The reads go to the driver as SQL text (`Tx._rows`): SQLAlchemy's statement
+# machinery cost more CPU than SQLite takes to run them. The writes are built once with bound parameters: building
+# a statement and computing its cache key cost more than running it.
+_RESOURCE_COLUMNS = "seq, key, type, parent_key, location, natural_key, state, body"
+_RESOURCE_SQL = f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE key = ?"
+_FIND_NATURAL_SQL = f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE parent_key = ? AND type = ? AND natural_key = ?"
+_COUNT_IN_REGION_SQL = "SELECT count(*) FROM resources WHERE subscription = ? AND location = ? AND type = ?"
 _UPDATE = update(resources).where(resources.c.key == bindparam("k"))
-_FIND_NATURAL = select(resources).where(
-    resources.c.parent_key == bindparam("parent"),
-    resources.c.type == bindparam("t"),
-    resources.c.natural_key == bindparam("natural"),
-)
-_COUNT_IN_REGION = (
-    select(func.count())
-    .select_from(resources)
-    .where(
-        resources.c.subscription == bindparam("sub"),
-        resources.c.location == bindparam("loc"),
-        resources.c.type == bindparam("t"),
-    )
-)
 _GET_GRANT = select(grants).where(grants.c.id == bindparam("id"))
 _ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("id"))
@@ -110,6 +100,7 @@ class Database:
         self._grants = GrantLookup(self.engine)
         self.grants_along = self._grants.grants_along
         self.lookup = self._grants  # one SELECT on a pooled driver connection (the per-request reads of auth)
+        self._resource_sql = self.lookup.marks(_RESOURCE_SQL)
         self.roles_changed = self._grants.changed
 
     def migrate(self, revision: str = "head") -> None:
@@ -156,6 +147,12 @@ class Database:
             with conn.begin():
                 yield Tx(conn, self.is_sqlite)
 
+    def resource(self, key: str) -> ResourceRow | None:
+        """At the driver: SQLAlchemy's connection, transaction and statement machinery cost a GET about 0.25 ms of
+        CPU on a slow machine, the SELECT itself a tenth of that (bench/README.md, control_plane_cpu.py)."""
+        rows = self.lookup.select(self._resource_sql, [key])
+        return _row_at_driver(rows[0]) if rows else None
+
     def dispose(self) -> None:
         self.engine.dispose()
         self._grants.dispose()
@@ -163,6 +160,12 @@ class Database:
 
 def _resource(row) -> ResourceRow:
     return ResourceRow(row.seq, row.key, row.type, row.parent_key, row.location, row.natural_key, row.state, row.body)
+
+
+def _row_at_driver(row: Sequence[Any]) -> ResourceRow:
+    """A row of _RESOURCE_COLUMNS as the driver gives it: SQLite's JSON is text, psycopg decodes it already."""
+    *columns, body = row
+    return ResourceRow(*columns, json.loads(body) if isinstance(body, str) else body)
 
 
 def _operation(row) -> OperationRow:
@@ -493,9 +496,8 @@ class Tx(_DiskBytes, RoleQueries):
 
     # -- resources -----------------------------------------------------------------------------------------
     def get(self, key: str, *, for_update: bool = False) -> ResourceRow | None:
-        q = _GET_FOR_UPDATE if for_update and not self.is_sqlite else _GET
-        row = self.conn.execute(q, {"k": key}).first()
-        return _resource(row) if row else None
+        rows = self._rows(_RESOURCE_SQL + (" FOR UPDATE" if for_update and not self.is_sqlite else ""), (key,))
+        return _row_at_driver(rows[0]) if rows else None
 
     def insert(
         self,
@@ -594,8 +596,8 @@ class Tx(_DiskBytes, RoleQueries):
         return _resource(row) if row else None
 
     def find_natural(self, parent_key: str, type: str, natural_key: str) -> ResourceRow | None:
-        row = self.conn.execute(_FIND_NATURAL, {"parent": parent_key, "t": type, "natural": natural_key}).first()
-        return _resource(row) if row else None
+        rows = self._rows(_FIND_NATURAL_SQL, (parent_key, type, natural_key))
+        return _row_at_driver(rows[0]) if rows else None
 
     def children(self, parent_key: str, limit: int = 20) -> list[ResourceRow]:
         rows = self.conn.execute(
@@ -615,7 +617,7 @@ class Tx(_DiskBytes, RoleQueries):
         return [_resource(r) for r in rows]
 
     def count_in_region(self, subscription: str, location: str, type: str) -> int:
-        return self.conn.execute(_COUNT_IN_REGION, {"sub": subscription, "loc": location, "t": type}).scalar_one()
+        return int(self._rows(_COUNT_IN_REGION_SQL, (subscription, location, type))[0][0])
 
     def page(
         self,
