@@ -24,8 +24,10 @@ MIB = 1 << 20
 # VMGALLERY_TEST_GATE=N the reads after the first N wait until a line arrives on stdin. The test stops the download
 # (kills the server or the CLI, or sends Ctrl-C) while those wait, so nothing can finish before it: no sleep, no
 # race. Each journal record says "recorded" once it is in place; VMGALLERY_TEST_JOURNAL_BYTES records more often.
+# Ctrl-C is made to raise KeyboardInterrupt as at a terminal: a suite run as a background job of a non-interactive
+# shell inherits SIGINT ignored, and Python then installs no handler for it (the CLI would not see the Ctrl-C).
 HOOKED_CLI = """
-import os, sys, threading
+import os, signal, sys, threading
 from vmgallery.entrypoints.cli import transfer
 from vmgallery.entrypoints.cli.main import app
 
@@ -60,6 +62,7 @@ def record_and_say(self):
 transfer.PageBlob.read = read_and_say
 transfer.Journal._record = record_and_say
 threading.Thread(target=release, daemon=True).start()
+signal.signal(signal.SIGINT, signal.default_int_handler)
 app(sys.argv[1:], prog_name="vmgallery")
 """
 
