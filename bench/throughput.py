@@ -268,7 +268,7 @@ class Bench:
         return seconds, cpu
 
     def sink_upload(self, size: int, durable: bool = False) -> float:
-        sink = Sink(self.tmp / "sink.vhd", size + 512, self.cert, self.key, durable)
+        sink = Sink(self.tmp / self.name("sink-"), size + 512, self.cert, self.key, durable)
         try:
             client = BlobClient.from_blob_url(sink.url, connection_verify=self.cert)
             client.upload_page(vhd_footer(size), offset=size, length=512)
@@ -295,6 +295,7 @@ class Bench:
         size = self.args.size
         ratios, durable_ratios, detail = [], [], []
         for r in range(rounds):
+            random_file(self.data, size)
             # Rotating order, so a change in the machine's load hits every side alike.
             runs = [lambda: self.vmg_upload(size), lambda: (self.sink_upload(size), 0.0)]
             runs.append(lambda: (self.sink_upload(size, durable=True), 0.0))
@@ -321,6 +322,7 @@ class Bench:
         size = self.args.size
         ratios, detail = [], []
         for r in range(rounds):
+            random_file(self.data, size)
             if r % 2:
                 sink = self.sink_upload(size)
                 seconds, cpu, self.uploaded = self.cli_upload(self.data)
@@ -337,10 +339,10 @@ class Bench:
 
     def sparse(self, rounds: int) -> None:
         sparse, dense = self.tmp / "sparse.raw", self.tmp / "dense.raw"
-        sparse_file(sparse, self.args.sparse_size, self.args.sparse_data)
-        random_file(dense, self.args.sparse_data)
         ratios, detail = [], []
         for r in range(rounds):
+            sparse_file(sparse, self.args.sparse_size, self.args.sparse_data)
+            random_file(dense, self.args.sparse_data)
             order = (sparse, dense) if r % 2 else (dense, sparse)
             times = {f: self.cli_upload(f)[0] for f in order}
             ratios.append(times[sparse] / times[dense])
@@ -360,6 +362,7 @@ class Bench:
     def cli_download(self, rounds: int) -> None:
         size = self.args.size
         if self.uploaded is None:
+            random_file(self.data, size)
             self.uploaded = self.cli_upload(self.data)[2]
         ratios, detail = [], []
         for r in range(rounds):
@@ -406,8 +409,6 @@ class Bench:
     def run(self) -> None:
         self.uploaded: str | None = None
         wanted = self.args.sections
-        if wanted & {"upload", "cli-upload", "cli-download"}:
-            random_file(self.data, self.args.size)
         for section, method in (
             ("upload", self.upload),
             ("cli-upload", self.cli_uploads),
