@@ -1,5 +1,12 @@
 """A blob backend on a local folder: temp file, fsync, rename, fsync the directory.
 
+A single put writes its temp file with O_DIRECT where the file system takes it: the bytes go from an aligned buffer
+to the device, not through the page cache. A durable put flushes them at once anyway, so the cache bought nothing,
+and filling it cost more than the write: on a 2-core VM whose free memory the host reclaims, a new 1 MiB chunk
+through the cache cost 1.1-3.1 ms of CPU (new page-cache pages), against 0.4-0.7 ms direct, the fsyncs included.
+Reads stay buffered. Where O_DIRECT is refused (EINVAL at open or at the first write), the put writes through the
+cache as before, and so do the backend's later puts.
+
 A batch (what replication writes through) stages its puts as temp files without an fsync each, then at commit
 syncs the file system once, renames them all into place, and syncs once more: one flush for hundreds of chunks
 instead of two per chunk. Only renamed files are visible, and they are renamed after their bytes are on disk, so a
@@ -10,6 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
+import fcntl
+import mmap
 import os
 import threading
 import time
@@ -21,6 +31,8 @@ from .backend import BlobMissing
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)  # Linux; elsewhere each file and directory is fsynced instead
+_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux and some BSDs
+_ALIGN = 4096  # O_DIRECT wants buffer, offset and length aligned to the device's block; 4 KiB suits every one
 
 
 def _fsync(path: Path) -> None:
@@ -85,6 +97,8 @@ class FolderBackend:
         self.root = Path(root)
         self.name = name or str(root)
         self.tmp = self.root / "tmp"
+        self.direct = bool(_DIRECT)  # False once the file system refused O_DIRECT
+        self._local = threading.local()  # each writing thread's aligned buffer
 
     def _path(self, path: str) -> Path:
         return self.root / path
@@ -102,16 +116,56 @@ class FolderBackend:
     def _write_tmp(self, data: bytes, fsync: bool) -> Path:
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        direct = fsync and self.direct and len(data) >= _ALIGN
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            view = memoryview(data)
+            fd = os.open(tmp, flags | (_DIRECT if direct else 0), 0o644)
+        except OSError as exc:
+            if not direct or exc.errno != errno.EINVAL:
+                raise
+            self.direct = direct = False
+            fd = os.open(tmp, flags, 0o644)
+        try:
+            at = self._write_direct(fd, data) if direct else 0
+            view = memoryview(data)[at:]
             while view:
-                view = view[os.write(fd, view) :]
+                n = os.pwrite(fd, view, at)
+                view, at = view[n:], at + n
             if fsync:
                 os.fsync(fd)
         finally:
             os.close(fd)
         return tmp
+
+    def _write_direct(self, fd: int, data: bytes) -> int:
+        """Write `data` to the empty file `fd` (open with O_DIRECT) from this thread's aligned buffer, padded to the
+        alignment and truncated back; how many bytes of `data` are in the file. If the file system refuses the
+        write, O_DIRECT is cleared and the caller writes the rest through the cache."""
+        n = len(data)
+        padded = -(-n // _ALIGN) * _ALIGN
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None or len(buffer) < padded:
+            if buffer is not None:
+                buffer.close()
+            buffer = self._local.buffer = mmap.mmap(-1, padded)  # page-aligned
+        buffer[:n] = data
+        buffer[n:padded] = bytes(padded - n)
+        at = 0
+        with memoryview(buffer) as view:
+            try:
+                while at < padded:
+                    at += os.pwrite(fd, view[at:padded], at)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_DIRECT)
+                self.direct = False
+                if at > n:
+                    os.ftruncate(fd, n)
+                return min(at, n)
+        if padded != n:
+            os.ftruncate(fd, n)
+        return n
 
     def _sync(self, paths) -> None:
         """Make what was written under these paths durable: one syncfs of the file system, else an fsync each."""
