@@ -55,6 +55,7 @@ from .guard import Guard
 from .identity import ADMIN, IdentityApi, is_public
 from .pipeline import RequestPipeline, arm_error
 from .threads import to_thread
+from .urls import base_url
 
 RETRY_AFTER = "1"
 PUBLIC_PATHS = ("/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect")
@@ -219,24 +220,6 @@ async def _json_body(request: Request) -> Any:
     return await parsing.json_body(request, request.app.state.max_body_bytes)
 
 
-_BASE_URLS: dict[tuple, str] = {}
-
-
-def _base_url(request: Request) -> str:
-    """Starlette's `request.base_url`, without its trailing slash, remembered per scheme, server, Host header and
-    root path: building it (URL objects, the Host header's grammar) was a twentieth of a create's CPU. At most 64
-    are remembered, so Host headers a client makes up cannot grow the memory."""
-    scope = request.scope
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
-    key = (scope.get("scheme"), scope.get("server"), host, scope.get("app_root_path", scope.get("root_path", "")))
-    base = _BASE_URLS.get(key)
-    if base is None:
-        base = str(request.base_url).rstrip("/")
-        if len(_BASE_URLS) < 64:
-            _BASE_URLS[key] = base
-    return base
-
-
 class ArmApi:
     def __init__(
         self,
@@ -266,7 +249,7 @@ class ArmApi:
         if op is None:
             return {}
         version = request.query_params.get("api-version")
-        base = _base_url(request) + OPERATION_PATH.format(
+        base = base_url(request) + OPERATION_PATH.format(
             subscriptionId=op.subscription, namespace=op.namespace, location=op.location
         )
         return {
@@ -306,7 +289,7 @@ class ArmApi:
             body = await _json_body(request)
             rid = route.to_id(request.path_params)
             await self.guard.check(request, kind.type, "beginGetAccess/action", rid)
-            base = _base_url(request)
+            base = base_url(request)
             return self._respond(request, await to_thread(self.access.begin, rid, body, kind, base))
 
         async def end(request: Request):

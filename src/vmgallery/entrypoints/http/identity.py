@@ -34,6 +34,7 @@ from ...domain.apiversions import check_api_version
 from ...domain.identity import OAuthError
 from ...domain.principals import ADMIN_OBJECT_ID, Principal, PrincipalType
 from . import parsing
+from .urls import base_url
 
 ADMIN_PREFIX = "/vmgallery/identity"
 GRAPH_PREFIX = "/v1.0/"
@@ -272,7 +273,7 @@ class IdentityApi:
 
         @app.get("/{tenant}/v2.0/.well-known/openid-configuration", tags=["authority"])
         async def openid_configuration(tenant: str, request: Request):
-            base = str(request.base_url).rstrip("/")
+            base = base_url(request)
             if tenant.lower() in rules.MULTI_TENANT_SEGMENTS:
                 shown, issuer = tenant.lower(), authority.issuer("{tenantid}")
             else:
