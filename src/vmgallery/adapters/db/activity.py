@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from ...app.activity import EventRow, OperationEnd
 from ...domain.activity import Filter
+from . import placeholders
 from .tables import metadata, operations
 
 activity_events = Table(
@@ -65,7 +66,7 @@ _QUERY = select(
 class ActivityEvents:
     def __init__(self, engine: Engine):
         self.engine = engine
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholders.mark(engine)
         self._insert = (
             f"INSERT INTO activity_events ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))})"
         )

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from ...app.rbac_store import AssignmentRow, CustomRoleRow, GrantRow
 from ..epoch import Epoch
+from . import placeholders
 from .role_tables import role_assignments, role_definitions
 
 REMEMBERED_CHECKS = 4096
@@ -45,7 +46,7 @@ class GrantLookup:
                 engine.url, pool_size=5, max_overflow=10, pool_pre_ping=False, isolation_level="AUTOCOMMIT"
             )
         self.engine = engine
-        self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self.mark = placeholders.mark(engine)
         self._sql: dict[tuple[int, int], str] = {}
         self.epoch: Epoch | None = None  # set by the wiring: checks are then remembered
         self._remembered: OrderedDict[tuple[frozenset[str], tuple[str, ...]], tuple[Any, float, tuple[GrantRow, ...]]]
@@ -96,7 +97,7 @@ class GrantLookup:
 
     def marks(self, sql: str) -> str:
         """`sql` written with `?` placeholders, in the driver's own style."""
-        return sql if self.mark == "?" else sql.replace("?", self.mark)
+        return placeholders.for_driver(sql, self.mark == "?")
 
     def select(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """The rows of one SELECT (placeholders in the driver's style), as above."""

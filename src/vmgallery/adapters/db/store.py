@@ -28,6 +28,7 @@ from ...domain import versions as version_rules
 from ...domain.ids import normalize_location
 from ...domain.manifests import Manifest
 from ...domain.replication import COMPLETED
+from . import placeholders
 from .roles import GrantLookup, RoleQueries
 from .tables import (
     build_logs,
@@ -284,7 +285,7 @@ class _DiskBytes:
     # write, 3.8 ms of CPU became 0.5 (bench/README.md, throughput.py).
     def _driver(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self.conn.connection.driver_connection.cursor()
-        cursor.execute(sql if self.is_sqlite else sql.replace("?", "%s"), params)
+        cursor.execute(placeholders.for_driver(sql, self.is_sqlite), params)
         return cursor
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
