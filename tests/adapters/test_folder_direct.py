@@ -54,6 +54,19 @@ def test_durable_puts_bypass_the_page_cache_and_keep_every_byte(tmp_path):
     assert not list(backend.tmp.iterdir())
 
 
+def test_a_batch_writes_direct_too_and_publishes_every_byte_at_commit(tmp_path):
+    backend = FolderBackend(tmp_path / "zone")
+    batch = backend.batch()
+    for n in SIZES:
+        batch.put(f"chunks/{n}", payload(n))
+    assert not backend.exists(f"chunks/{SIZES[0]}")
+    batch.commit()
+    for n in SIZES:
+        path = backend.root / f"chunks/{n}"
+        assert os.path.getsize(path) == n and cached_pages(path) == 0, n
+        assert backend.get(f"chunks/{n}") == payload(n)
+
+
 def test_a_file_system_refusing_o_direct_at_open_gets_cached_writes(tmp_path, monkeypatch):
     real_open = os.open
 
