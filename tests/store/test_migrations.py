@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +17,7 @@ from alembic.config import Config
 
 from tests.store.revisions import head_revision
 from vmgallery.adapters.blobs.regions import RegionStores
-from vmgallery.adapters.db.store import MIGRATIONS, Database
+from vmgallery.adapters.db.store import HEAD_REVISION, MIGRATIONS, Database
 from vmgallery.app.content import write_image
 from vmgallery.app.operations import JobKinds, run_job
 from vmgallery.app.ports import OperationRow
@@ -213,3 +215,36 @@ def test_definition_keys_with_separators_are_rewritten(db_at_0010):
         keys = dict(tx.conn.execute(sa.text("SELECT key, natural_key FROM resources")).all())
     assert keys[f"{gallery}/images/plain"] == "pub|off|sku"
     assert keys[f"{gallery}/images/odd"] == "a|\\||\\|\\|"
+
+
+def test_the_head_the_code_knows_is_the_scripts_head():
+    assert HEAD_REVISION == head_revision()
+
+
+STARTS = """
+import sys
+from vmgallery.adapters.db.store import Database
+db = Database(sys.argv[1])
+db.migrate()
+print(db.schema_revision(), any(name.split(".")[0] == "alembic" for name in sys.modules))
+"""
+
+
+def test_a_database_at_the_head_starts_without_loading_alembic(backend, tmp_path):
+    pg = PgDatabase() if backend == "postgresql" else None
+    url = pg.url if pg else f"sqlite:///{tmp_path / 'm.db'}"
+    try:
+
+        def start() -> list[str]:
+            done = subprocess.run([sys.executable, "-c", STARTS, url], capture_output=True, text=True, check=True)
+            return done.stdout.split()
+
+        assert start() == [HEAD_REVISION, "True"]  # a new database: Alembic creates the schema
+        assert start() == [HEAD_REVISION, "False"]
+        db = Database(url)
+        _downgrade(db, "0010")  # one behind: Alembic brings it to the head again
+        db.dispose()
+        assert start() == [HEAD_REVISION, "True"]
+    finally:
+        if pg:
+            pg.drop()
