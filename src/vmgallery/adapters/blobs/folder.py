@@ -34,6 +34,7 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)  # Linux; elsewhere each file and directory is fsynced instead
 _DIRECT = getattr(os, "O_DIRECT", 0)  # Linux and some BSDs
 _ALIGN = 4096  # O_DIRECT wants buffer, offset and length aligned to the device's block; 4 KiB suits every one
+_buffers = threading.local()  # each writing thread's aligned buffer, whichever backend it writes to
 
 
 def _fsync(path: Path) -> None:
@@ -99,7 +100,6 @@ class FolderBackend:
         self.name = name or str(root)
         self.tmp = self.root / "tmp"
         self.direct = bool(_DIRECT)  # False once the file system refused O_DIRECT
-        self._local = threading.local()  # each writing thread's aligned buffer
 
     def _path(self, path: str) -> Path:
         return self.root / path
@@ -144,11 +144,11 @@ class FolderBackend:
         write, O_DIRECT is cleared and the caller writes the rest through the cache."""
         n = len(data)
         padded = -(-n // _ALIGN) * _ALIGN
-        buffer = getattr(self._local, "buffer", None)
+        buffer = getattr(_buffers, "buffer", None)
         if buffer is None or len(buffer) < padded:
             if buffer is not None:
                 buffer.close()
-            buffer = self._local.buffer = mmap.mmap(-1, padded)  # page-aligned
+            buffer = _buffers.buffer = mmap.mmap(-1, padded)  # page-aligned
         buffer[:n] = data
         buffer[n:padded] = bytes(padded - n)
         at = 0
