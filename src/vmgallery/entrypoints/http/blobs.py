@@ -18,7 +18,6 @@ import time
 import uuid
 from xml.sax.saxutils import escape
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +27,7 @@ from ...app.content import iter_range
 from ...app.ports import SasDenied
 from ...app.uploads import MAX_WRITE, PAGE, StreamedWrite
 from .protocol import BODY_INTO
+from .threads import start_in_thread, to_thread
 
 log = logging.getLogger("vmgallery.blobs")
 
@@ -199,7 +199,7 @@ class DataPlane:
 
     async def resolve(self, request: Request, grant_id: str, need: str):
         try:
-            return await run_in_threadpool(self.access.resolve, grant_id, dict(request.query_params), need)
+            return await to_thread(self.access.resolve, grant_id, dict(request.query_params), need)
         except SasDenied as exc:
             raise StorageError(
                 403, "AuthenticationFailed", f"Server failed to authenticate the request. {exc}"
@@ -228,7 +228,7 @@ class DataPlane:
 
             # The signature check and the write's start run on a thread while the body arrives: nothing is staged
             # before the check has passed, and a refused request is answered as soon as it is known.
-            starting = asyncio.ensure_future(run_in_threadpool(begin))
+            starting = start_in_thread(begin)
             latest = 0
 
             def arrived(upto: int) -> None:
@@ -287,10 +287,10 @@ class DataPlane:
                     raise StorageError(
                         400, "InvalidHeaderValue", f"The body has {received} bytes but the range names {length}."
                     )
-                await run_in_threadpool(self.access.commit_write, write)
+                await to_thread(self.access.commit_write, write)
                 self._done_with(write.body)
             else:
-                await run_in_threadpool(self.access.write, target, start, None, length)
+                await to_thread(self.access.write, target, start, None, length)
             return Response(status_code=201, headers={**_blob_headers(target), "x-ms-request-server-encrypted": "true"})
         except StorageError as exc:
             return storage_error(exc)
@@ -298,7 +298,7 @@ class DataPlane:
     async def get(self, request: Request, grant_id: str) -> Response:
         try:
             target = await self.resolve(request, grant_id, "r")
-            manifest = target.manifest or await run_in_threadpool(self.access.manifest, target)
+            manifest = target.manifest or await to_thread(self.access.manifest, target)
             if request.query_params.get("comp") == "pagelist":
                 return _page_list(manifest, target)
             headers = _blob_headers(target)

@@ -25,5 +25,12 @@ _pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="vmgallery-re
 
 async def to_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(*args, **kwargs)` in a pool thread, with the caller's context variables."""
+    return await start_in_thread(fn, *args, **kwargs)
+
+
+def start_in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+    """`fn(*args, **kwargs)` handed to a pool thread now, with the caller's context variables; its future. For work
+    that overlaps what the caller awaits next (a page write's checks, while its body arrives): a task wrapped around
+    `to_thread` would hand it over only once the loop next ran that task, after the I/O callbacks queued before it."""
     call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_pool, call)
+    return asyncio.get_running_loop().run_in_executor(_pool, call)
