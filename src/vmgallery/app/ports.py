@@ -332,8 +332,9 @@ class ChunkStore(ChunkReader, Protocol):
     @property
     def name(self) -> str: ...
 
-    def put(self, data: bytes) -> bytes | None:
-        """Store a chunk; its digest, or None for an all-zero chunk (stored as nothing)."""
+    def put(self, data: bytes | memoryview) -> bytes | None:
+        """Store a chunk; its digest, or None for an all-zero chunk (stored as nothing). A view is read during the
+        call only."""
         ...
 
     def has(self, digest: bytes) -> bool: ...

@@ -46,7 +46,11 @@ def _stage(store: ChunkStore, data: Body | None, offset: int, based: dict[int, s
     if (data is None or data.startswith(store.zeros(hi - lo), lo - offset)) and (old is None or whole):
         new = None
     else:
-        chunk = bytes(memoryview(data)[lo - offset : hi - offset]) if data is not None else store.zeros(hi - lo)
+        # A whole chunk is hashed and framed from the body itself: the body is reused only after its write
+        # committed, which waits for every chunk staged from it.
+        chunk: bytes | memoryview = (
+            memoryview(data)[lo - offset : hi - offset] if data is not None else store.zeros(hi - lo)
+        )
         if not whole:
             base = store.get(bytes.fromhex(old)) if old else store.zeros(clen)
             chunk = base[: lo - start] + chunk + base[hi - start :]

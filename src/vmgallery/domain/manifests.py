@@ -24,7 +24,7 @@ class MissingChunk(Exception):
     """A manifest names a chunk the store does not have."""
 
 
-def digest_of(data: bytes) -> bytes:
+def digest_of(data: bytes | memoryview) -> bytes:
     return blake3.blake3(data).digest()
 
 

@@ -22,7 +22,7 @@ PROBE = 4 << 10  # bytes of each of the four samples the incompressibility probe
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def raw_frame(data: bytes) -> bytes:
+def raw_frame(data: bytes | memoryview) -> bytes:
     """A zstd frame holding `data` in raw blocks: what the compressor writes for incompressible bytes, built with
     one copy instead of half a millisecond of trying per MiB. Header: single segment, 8-byte content size."""
     view = memoryview(data)
@@ -34,7 +34,7 @@ def raw_frame(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def incompressible(data: bytes) -> bool:
+def incompressible(data: bytes | memoryview) -> bool:
     """Whether four 4 KiB samples spread over `data` compress by less than 3% at zstd's fastest level (about 20 µs):
     random or already-compressed bytes, which zstd would store raw after trying. A chunk that is merely partly
     incompressible is compressed as usual."""
@@ -87,11 +87,12 @@ class ChunkStore:
             zero = self._local.zero = bytes(max(n, self.chunk_size))
         return zero[:n] if len(zero) != n else zero
 
-    def is_hole(self, data: bytes) -> bool:
+    def is_hole(self, data: bytes | memoryview) -> bool:
         return data == self.zeros(len(data))
 
-    def put(self, data: bytes) -> bytes | None:
-        """Store a chunk; its digest, or None for an all-zero chunk (stored as nothing)."""
+    def put(self, data: bytes | memoryview) -> bytes | None:
+        """Store a chunk; its digest, or None for an all-zero chunk (stored as nothing). A view is read during the
+        call only: what is stored is a new frame."""
         if self.is_hole(data):
             self.counters.holes += 1
             return None
