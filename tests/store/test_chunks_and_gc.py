@@ -55,6 +55,16 @@ def test_round_trip_dedup_and_holes(store):
     assert len(list(store.backend.list("chunks/"))) == 3
 
 
+def test_a_view_of_a_body_is_stored_like_its_bytes(store):
+    body = bytearray(CHUNK * 3)
+    body[2 * CHUNK - 1] = 7  # the second chunk is zeros but its last byte
+    chunks = [memoryview(body)[i * CHUNK : (i + 1) * CHUNK] for i in range(3)]
+    assert store.put(chunks[0]) is None and store.put(chunks[2]) is None
+    digest = store.put(chunks[1])
+    assert digest is not None and store.get(digest) == bytes(chunks[1])
+    assert store.counters.holes == 2 and store.counters.chunks_written == 1
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, CHUNK * 5), st.integers(0, CHUNK * 5))
 def test_any_range_reads_the_right_bytes(start, length):

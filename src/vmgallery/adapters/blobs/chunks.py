@@ -88,7 +88,9 @@ class ChunkStore:
         return zero[:n] if len(zero) != n else zero
 
     def is_hole(self, data: bytes | memoryview) -> bool:
-        return data == self.zeros(len(data))
+        # bytes.startswith is a memcmp for a view too; a memoryview's `==` compares byte by byte (0.9 ms a MiB of
+        # leading zeros, against 0.02).
+        return self.zeros(len(data)).startswith(data)
 
     def put(self, data: bytes | memoryview) -> bytes | None:
         """Store a chunk; its digest, or None for an all-zero chunk (stored as nothing). A view is read during the

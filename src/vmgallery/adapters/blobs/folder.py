@@ -5,7 +5,7 @@ device, not through the page cache. Every put is flushed soon after (its own fsy
 cache bought nothing, and filling it cost more than the write: on a 2-core VM whose free memory the host reclaims,
 a new 1 MiB chunk through the cache cost 0.8-3.1 ms of CPU (new page-cache pages), against 0.4-0.7 ms direct, the
 fsyncs included; a 1 GiB replication to two regions 5.2-5.4 s and 8.0-8.4 s of server CPU in later rounds, against
-3.4 s and 5.2-5.4 direct. Reads stay buffered. Where O_DIRECT is refused (EINVAL at open or at the first write), the
+3.4 s and 5.2-5.4 direct. Reads stay buffered. Where O_DIRECT is refused (EINVAL at open or at a write), the
 put writes through the cache as before, and so do the backend's later puts.
 
 A batch (what replication writes through) stages its puts as temp files without an fsync each, then at commit
